@@ -1,0 +1,115 @@
+"""The one exception tree of ideogram-org.
+
+Everything the tool raises on purpose derives from `ReconcilerError`; the CLI turns any of them into
+a message and an exit code, so a user never sees a traceback for a mistake of theirs or the server's.
+Messages never carry a token or a key secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ReconcilerError(Exception):
+    """Root of every error the tool reports to a user."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem in a desired-state file, located to the character."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+    def as_dict(self) -> dict:
+        return {"file": self.file, "line": self.line, "column": self.column, "message": self.message}
+
+
+class ConfigError(ReconcilerError):
+    """The desired-state file is invalid; carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.column, p.message))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class UsageError(ReconcilerError):
+    """The command line asks for something that cannot be done (missing token, bad endpoint...)."""
+
+
+class InsecureEndpointError(UsageError):
+    """Plain http:// to a non-loopback host would send the token in clear text."""
+
+
+class OrganizationNotFoundError(ReconcilerError):
+    """A desired organization matches none of the profiles the token can see."""
+
+
+class UnsafePlanError(ReconcilerError):
+    """The plan breaks a safety rule and was not approved by its hash."""
+
+
+class StalePlanError(ReconcilerError):
+    """The saved plan no longer matches the live organization or the desired file."""
+
+
+class ApiError(ReconcilerError):
+    """A call to the management API failed. Carries what is safe to show: method, path, status."""
+
+    kind = "api"
+
+    def __init__(self, message: str, *, method: str = "", path: str = "", status: int | None = None,
+                 server_message: str = ""):
+        self.method = method
+        self.path = path
+        self.status = status
+        self.server_message = server_message
+        where = f"{method} {path}".strip()
+        detail = f" ({server_message})" if server_message else ""
+        super().__init__(f"{message}{': ' + where if where else ''}{detail}")
+
+
+class UnauthorizedError(ApiError):
+    kind = "unauthorized"
+
+
+class ForbiddenError(ApiError):
+    kind = "forbidden"
+
+
+class NotFoundError(ApiError):
+    kind = "not_found"
+
+
+class BadRequestError(ApiError):
+    kind = "bad_request"
+
+
+class PaymentRequiredError(ApiError):
+    kind = "payment_required"
+
+
+class RateLimitedError(ApiError):
+    kind = "rate_limited"
+
+
+class ServerError(ApiError):
+    kind = "server"
+
+
+class NetworkError(ApiError):
+    """No usable answer: connection refused or dropped, or timed out."""
+
+    kind = "network"
+
+    def __init__(self, message: str, *, sent: bool, **kwargs):
+        # `sent` is True when the request may have reached the server: a write is then ambiguous.
+        self.sent = sent
+        super().__init__(message, **kwargs)

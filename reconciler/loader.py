@@ -1,0 +1,359 @@
+"""Loading the desired-state file: YAML text -> validated `DesiredState`, or every problem at once.
+
+ruamel.yaml gives a line and column for every node; pydantic validates the plain data; each pydantic
+error's location is walked back through the YAML tree, so every problem reads `FILE:LINE:COL: message`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydantic
+from pydantic import BaseModel
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from .errors import ConfigError, Problem, UsageError
+from .models import DesiredState
+
+DEFAULT_CONFIG_NAME = "ideogram-org.yaml"
+
+Path_ = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A valid desired-state file, with what later steps need to know about its source."""
+
+    path: Path
+    desired: DesiredState
+    sha256: str  # of the file's bytes: a saved plan is stale once this changes
+
+
+class _Positions:
+    """Where each node of the YAML tree stands, by its path of keys and indexes (1-based)."""
+
+    def __init__(self) -> None:
+        self.value: dict[Path_, tuple[int, int]] = {(): (1, 1)}
+        self.key: dict[Path_, tuple[int, int]] = {}
+
+    def of_value(self, path: Path_) -> tuple[int, int]:
+        while path not in self.value:
+            path = path[:-1]
+        return self.value[path]
+
+    def of_key(self, path: Path_) -> tuple[int, int]:
+        return self.key.get(path) or self.of_value(path)
+
+
+class _RecursiveAlias(Exception):
+    pass
+
+
+def _to_plain(node: Any, path: Path_, positions: _Positions, active: set[int]) -> Any:
+    """ruamel's round-trip tree -> builtins, so strict pydantic sees exactly what the user wrote."""
+    if isinstance(node, (CommentedMap, CommentedSeq)):
+        if id(node) in active:
+            raise _RecursiveAlias(path)
+        active.add(id(node))
+        try:
+            if isinstance(node, CommentedMap):
+                out: dict[Any, Any] = {}
+                for key in node:
+                    child = (*path, key)
+                    try:
+                        kl, kc = node.lc.key(key)
+                        positions.key[child] = (kl + 1, kc + 1)
+                        vl, vc = node.lc.value(key)
+                        positions.value[child] = (vl + 1, vc + 1)
+                    except (KeyError, TypeError, AttributeError):
+                        pass
+                    plain_key = key if isinstance(key, (str, int, float, bool)) or key is None else str(key)
+                    out[plain_key] = _to_plain(node[key], child, positions, active)
+                return out
+            items = []
+            for index, item in enumerate(node):
+                child = (*path, index)
+                try:
+                    line, col = node.lc.item(index)
+                    positions.value[child] = (line + 1, col + 1)
+                except (KeyError, TypeError, AttributeError):
+                    pass
+                items.append(_to_plain(item, child, positions, active))
+            return items
+        finally:
+            active.discard(id(node))
+    if node is None or isinstance(node, bool):
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, (list, dict)):  # plain containers (e.g. under a custom tag): no positions
+        if isinstance(node, dict):
+            return {k: _to_plain(v, (*path, k), positions, active) for k, v in node.items()}
+        return [_to_plain(v, (*path, i), positions, active) for i, v in enumerate(node)]
+    return node  # dates, timestamps, tagged scalars: strict validation reports them as wrong types
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.allow_duplicate_keys = False
+    return yaml
+
+
+def parse_yaml(text: str, filename: str) -> tuple[Any, _Positions]:
+    """Text -> plain data and positions; a syntax error becomes one located Problem."""
+    positions = _Positions()
+    try:
+        document = _yaml().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        if isinstance(exc, DuplicateKeyError):
+            found = re.search(r'duplicate key "(.*?)"', exc.problem or "")
+            key = found[1] if found else "?"
+            raise ConfigError([Problem(filename, line, col, f'duplicate key "{key}" in a mapping')]) from None
+        message = " ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
+        message = message.replace("\n", " ")
+        raise ConfigError([Problem(filename, line, col, f"YAML syntax error: {message}")]) from None
+    except (YAMLError, ValueError, TypeError, RecursionError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError([Problem(filename, 1, 1, f"YAML syntax error: {first}")]) from None
+    if isinstance(document, (CommentedMap, CommentedSeq)):
+        positions.value[()] = (document.lc.line + 1, document.lc.col + 1)
+    try:
+        data = _to_plain(document, (), positions, set())
+    except _RecursiveAlias as exc:
+        line, col = positions.of_value(exc.args[0])
+        raise ConfigError([Problem(filename, line, col, "recursive YAML alias")]) from None
+    except RecursionError:
+        raise ConfigError([Problem(filename, 1, 1, "the document is nested too deeply")]) from None
+    return data, positions
+
+
+# --- pydantic errors -> located problems ---------------------------------------------------------
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _model_at(loc: Path_) -> type[BaseModel] | None:
+    """The model whose fields are valid at a data path: used to suggest a misspelt field."""
+    model: type[BaseModel] | None = DesiredState
+    index = 0
+    while index < len(loc) and model is not None:
+        field = model.model_fields.get(loc[index])
+        if field is None:
+            return None
+        annotation = field.annotation
+        origin = typing.get_origin(annotation)
+        index += 1
+        if origin in (list, dict) and index < len(loc):
+            index += 1  # skip the list index or the mapping key
+        model = _model_in(annotation)
+    return model
+
+
+def _data_path(loc: Path_, data: Any) -> Path_:
+    """Keep the part of a pydantic location that exists in the data (drops union tags)."""
+    path: list[Any] = []
+    node = data
+    for element in loc:
+        if isinstance(node, dict) and element in node:
+            node = node[element]
+        elif isinstance(node, list) and isinstance(element, int) and 0 <= element < len(node):
+            node = node[element]
+        else:
+            break
+        path.append(element)
+    return tuple(path)
+
+
+_FRIENDLY = {
+    "max_removals": "max_removals must be a whole number or a percentage such as '25%'",
+    "version": "unsupported version; this tool reads version 1",
+}
+
+
+def _describe(path: Path_) -> str:
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    return text or "the file"
+
+
+def _validation_problems(exc: pydantic.ValidationError, data: Any, positions: _Positions,
+                         filename: str) -> list[Problem]:
+    problems: dict[Path_, Problem] = {}
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        kind = error["type"]
+        path = _data_path(loc, data)
+        if kind == "extra_forbidden":
+            name = loc[-1]
+            line, col = positions.of_key(path)
+            message = f"unknown field {name!r}"
+            model = _model_at(loc[:-1])
+            if model is not None:
+                close = difflib.get_close_matches(str(name), list(model.model_fields), n=1, cutoff=0.6)
+                if close:
+                    message += f"; did you mean {close[0]!r}?"
+                else:
+                    message += f" (expected one of: {', '.join(model.model_fields)})"
+        elif kind == "missing":
+            line, col = positions.of_value(path)
+            where = _describe(path)
+            message = f"missing required field {loc[-1]!r}" + (f" in {where}" if path else "")
+        else:
+            line, col = positions.of_value(path)
+            field = path[-1] if path else None
+            text = error["msg"].removeprefix("Value error, ")
+            if field in _FRIENDLY and len(loc) > len(path):  # a union's alternatives all failed
+                message = _FRIENDLY[field]
+            elif field == "version":
+                message = f"unsupported version {error.get('input')!r}; this tool reads version 1"
+            elif kind.startswith(("value_error", "assertion_error")) or not path:
+                message = text
+            else:
+                got = error.get("input")
+                message = f"{_describe(path)}: {text}"
+                if not isinstance(got, (dict, list)):
+                    message += f", got {got!r}"
+        problems.setdefault(path if kind != "extra_forbidden" else loc, Problem(filename, line, col, message))
+    return list(problems.values())
+
+
+# --- checks that span entries ---------------------------------------------------------------------
+
+def _member_identity(entry: Any) -> tuple[str, str] | None:
+    if not isinstance(entry, dict):
+        return None
+    given = [(f, entry[f]) for f in ("email", "handle", "user_id") if isinstance(entry.get(f), str)]
+    if len(given) != 1:
+        return None
+    field, value = given[0]
+    return (field, value if field == "user_id" else value.lower())
+
+
+def _iter_organizations(data: Any) -> Iterator[tuple[str, dict]]:
+    orgs = data.get("organizations") if isinstance(data, dict) else None
+    if isinstance(orgs, dict):
+        for name, org in orgs.items():
+            if isinstance(org, dict):
+                yield name, org
+
+
+def _cross_entry_problems(data: Any, positions: _Positions, filename: str) -> list[Problem]:
+    problems: list[Problem] = []
+    top_policy = data.get("policy") if isinstance(data, dict) else None
+    key_owners: dict[str, tuple[str, str]] = {}
+    for org_name, org in _iter_organizations(data):
+        org_path = ("organizations", org_name)
+        members = org.get("members")
+        seen: dict[tuple[str, str], int] = {}
+        owners = 0
+        if isinstance(members, list):
+            for index, entry in enumerate(members):
+                if isinstance(entry, dict) and entry.get("role") == "OWNER":
+                    owners += 1
+                identity = _member_identity(entry)
+                if identity is None:
+                    continue
+                path = (*org_path, "members", index)
+                if identity in seen:
+                    first_line = positions.of_value((*org_path, "members", seen[identity]))[0]
+                    line, col = positions.of_value(path)
+                    problems.append(Problem(
+                        filename, line, col,
+                        f"member {identity[0]} {entry[identity[0]]!r} is listed twice in organization "
+                        f"{org_name!r} (first at line {first_line})"))
+                else:
+                    seen[identity] = index
+        keys = org.get("api_keys")
+        if isinstance(keys, dict):
+            for label, spec in keys.items():
+                key_id = spec.get("id") if isinstance(spec, dict) else None
+                if not isinstance(key_id, str):
+                    continue
+                if key_id in key_owners:
+                    first_org, first_label = key_owners[key_id]
+                    line, col = positions.of_value((*org_path, "api_keys", label, "id"))
+                    problems.append(Problem(
+                        filename, line, col,
+                        f"key id {key_id!r} is bound to two labels: {first_label!r} "
+                        f"(organization {first_org!r}) and {label!r}"))
+                else:
+                    key_owners[key_id] = (org_name, label)
+        # min_owners must be reachable by the owners the file lists
+        org_policy = org.get("policy")
+        min_owners, min_path = 1, None
+        for policy, path in ((top_policy, ("policy",)), (org_policy, (*org_path, "policy"))):
+            if isinstance(policy, dict) and isinstance(policy.get("min_owners"), int) \
+                    and not isinstance(policy.get("min_owners"), bool):
+                min_owners, min_path = policy["min_owners"], (*path, "min_owners")
+        if isinstance(members, list) and owners < min_owners:
+            line, col = positions.of_value(min_path) if min_path else positions.of_key(org_path)
+            problems.append(Problem(
+                filename, line, col,
+                f"organization {org_name!r} lists {owners} OWNER(s) but min_owners is {min_owners}: "
+                f"the plan could never be safe"))
+    return problems
+
+
+def load_text(text: str, filename: str) -> DesiredState:
+    data, positions = parse_yaml(text, filename)
+    if not isinstance(data, dict):
+        line, col = positions.of_value(())
+        raise ConfigError([Problem(filename, line, col,
+                                   "the file must be a mapping with 'version' and 'organizations'")])
+    version = data.get("version", None)
+    if "version" in data and (version != 1 or isinstance(version, bool)):
+        line, col = positions.of_value(("version",))
+        raise ConfigError([Problem(filename, line, col,
+                                   f"unsupported version {version!r}; this tool reads version 1")])
+    problems: list[Problem] = []
+    desired: DesiredState | None = None
+    try:
+        desired = DesiredState.model_validate(data)
+    except pydantic.ValidationError as exc:
+        problems.extend(_validation_problems(exc, data, positions, filename))
+    problems.extend(_cross_entry_problems(data, positions, filename))
+    if problems or desired is None:
+        raise ConfigError(problems)
+    return desired
+
+
+def load_config(path: str | Path) -> LoadedConfig:
+    """Read and validate a desired-state file. Raises ConfigError with every problem found."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file (give one with -c/--config or IDEOGRAM_ORG_CONFIG)") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(str(path), 1, 1, f"the file is not UTF-8 text ({exc.reason})")]) from None
+    desired = load_text(text, str(path))
+    return LoadedConfig(path=path, desired=desired, sha256=hashlib.sha256(raw).hexdigest())
+
+
+__all__ = ["DEFAULT_CONFIG_NAME", "LoadedConfig", "load_config", "load_text"]

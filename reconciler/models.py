@@ -1,0 +1,187 @@
+"""The desired-state file, format version 1, as pydantic models.
+
+These models are the single source of the file's JSON Schema (`schemas/ideogram-org.schema.json`).
+Every model forbids unknown fields and validates strictly: `prune_members: "yes"` is a mistake to
+report, not a truthy string to guess at.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+SCHEMA_ID = "https://github.com/ideogram-org/ideogram-org/raw/main/schemas/ideogram-org.schema.json"
+JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+Role = Literal["OWNER", "MEMBER"]
+KeyStatus = Literal["ACTIVE", "DISABLED"]
+Percentage = Annotated[str, StringConstraints(pattern=r"^(100|[1-9]?[0-9])%$")]
+
+DEFAULT_MAX_REMOVALS = "25%"
+MAX_REMOVALS_MIN_MEMBERS = 10  # a percentage limit only bites from this many current members
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Policy(_Strict):
+    """Safety and pruning rules. Set at top level as defaults, and per organization to override."""
+
+    prune_members: bool | None = Field(
+        default=None, description="Remove live members the file does not list. Default true.")
+    prune_api_keys: bool | None = Field(
+        default=None,
+        description="Deactivate live ACTIVE keys the file does not list. Default false, because "
+                    "deactivation cannot be undone: unlisted keys are only reported.")
+    min_owners: int | None = Field(
+        default=None, ge=1, description="Fewest OWNERs the organization may have at any moment. Default 1.")
+    max_removals: int | Percentage | None = Field(
+        default=None,
+        description="Most members one plan may remove: a count, or a percentage of current members "
+                    "('25%'). A percentage applies only to organizations of 10 or more members. "
+                    "Default 25%.")
+    protected_members: list[str] | None = Field(
+        default=None, description="Emails, handles or user ids that are never removed.")
+    ignore_members: list[str] | None = Field(
+        default=None,
+        description="Glob patterns on email or handle (case-insensitive). Matching members are never "
+                    "touched and never reported, e.g. service accounts.")
+
+    @field_validator("max_removals")
+    @classmethod
+    def _non_negative(cls, value):
+        if isinstance(value, int) and value < 0:
+            raise ValueError("max_removals must be 0 or more")
+        return value
+
+
+class EffectivePolicy(BaseModel):
+    """A policy with every default filled in: what the planner actually obeys."""
+
+    model_config = ConfigDict(frozen=True)
+
+    prune_members: bool = True
+    prune_api_keys: bool = False
+    min_owners: int = 1
+    max_removals: int | str = DEFAULT_MAX_REMOVALS
+    protected_members: tuple[str, ...] = ()
+    ignore_members: tuple[str, ...] = ()
+
+    @classmethod
+    def merge(cls, *layers: Policy | None) -> EffectivePolicy:
+        values: dict[str, Any] = {}
+        for layer in layers:
+            if layer is None:
+                continue
+            for name, value in layer.model_dump(exclude_none=True).items():
+                values[name] = tuple(value) if isinstance(value, list) else value
+        return cls(**values)
+
+    def removal_limit(self, current_members: int) -> int | None:
+        """How many removals this policy allows, or None when no limit applies."""
+        if isinstance(self.max_removals, int):
+            return self.max_removals
+        if current_members < MAX_REMOVALS_MIN_MEMBERS:
+            return None
+        percent = int(self.max_removals.rstrip("%"))
+        return current_members * percent // 100
+
+
+class Member(_Strict):
+    """A person in an organization, identified by exactly one of email, handle or user_id."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True,
+        json_schema_extra={"oneOf": [{"required": ["email"]}, {"required": ["handle"]},
+                                     {"required": ["user_id"]}]},
+    )
+
+    email: str | None = Field(default=None, description="Email address (compared case-insensitively).")
+    handle: str | None = Field(default=None, min_length=1,
+                               description="Ideogram display handle (compared case-insensitively).")
+    user_id: str | None = Field(default=None, min_length=1, description="Base64 Ideogram user id.")
+    role: Role = Field(default="MEMBER", description="OWNER or MEMBER. Default MEMBER.")
+
+    @field_validator("email")
+    @classmethod
+    def _valid_email(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            validate_email(value, check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise ValueError(f"{value!r} is not a valid email address: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one_identifier(self) -> Member:
+        given = [name for name in ("email", "handle", "user_id") if getattr(self, name) is not None]
+        if len(given) != 1:
+            if given:
+                raise ValueError(f"a member is identified by exactly one of email, handle, user_id; "
+                                 f"this one has {' and '.join(given)}")
+            raise ValueError("a member needs one of email, handle, user_id")
+        return self
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """(field, normalised value): the key two entries must not share."""
+        if self.email is not None:
+            return ("email", self.email.lower())
+        if self.handle is not None:
+            return ("handle", self.handle.lower())
+        return ("user_id", self.user_id or "")
+
+    @property
+    def label(self) -> str:
+        return self.email or self.handle or self.user_id or "?"
+
+
+class ApiKeySpec(_Strict):
+    """A key the organization keeps. The mapping's key is a local label: Ideogram keys have no names."""
+
+    id: str | None = Field(default=None, min_length=1,
+                           description="The api_key_id this label is bound to. Omit it to ask for a new key.")
+    status: KeyStatus = Field(default="ACTIVE", description="ACTIVE or DISABLED. Default ACTIVE.")
+
+    @model_validator(mode="after")
+    def _new_keys_are_active(self) -> ApiKeySpec:
+        if self.id is None and self.status == "DISABLED":
+            raise ValueError("a key without an id asks for a new key, which cannot start DISABLED")
+        return self
+
+
+class Organization(_Strict):
+    id: str | None = Field(default=None, min_length=1,
+                           description="Base64 organization id. Without it the organization is matched "
+                                       "by profile name.")
+    name: str | None = Field(default=None, min_length=1,
+                             description="Profile name to match when no id is given. Default: the "
+                                         "organization's key in this file.")
+    policy: Policy | None = None
+    members: list[Member] = Field(default_factory=list)
+    api_keys: dict[str, ApiKeySpec] = Field(default_factory=dict)
+
+
+class DesiredState(_Strict):
+    """The whole file."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True,
+                              title="ideogram-org desired state (format version 1)")
+
+    version: Literal[1] = Field(description="Format version of this file. Only 1 exists.")
+    policy: Policy | None = None
+    organizations: dict[str, Organization] = Field(
+        description="Organizations by local name.", min_length=1)
+
+    def effective_policy(self, org_name: str) -> EffectivePolicy:
+        return EffectivePolicy.merge(self.policy, self.organizations[org_name].policy)
+
+
+def desired_state_json_schema() -> dict:
+    schema = DesiredState.model_json_schema()
+    return {"$schema": JSON_SCHEMA_DIALECT, "$id": SCHEMA_ID, **schema}
+
