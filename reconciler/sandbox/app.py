@@ -1,0 +1,357 @@
+"""The sandbox's request handler: the management API's rules, for either spec version.
+
+Transport-free: `Sandbox.handle()` takes a method, path, query, headers and body and returns a
+`SandboxResponse`. The in-process httpx transport and the HTTP server both call it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .faults import WRITE_OPERATIONS, Decision, Faults
+from .state import ApiKey, Organization, SandboxState, User, random_id
+
+MEMBER_OPERATIONS = {
+    "/manage/api/organization/add_members": "add_organization_members",
+    "/manage/api/organization/promote_members": "promote_organization_members",
+    "/manage/api/organization/remove_members": "remove_organization_members",
+}
+ROUTES: dict[tuple[str, str], str] = {
+    ("GET", "/manage/api/profiles"): "get_api_profiles",
+    ("GET", "/manage/api/organization/members"): "get_organization_members",
+    ("GET", "/manage/api/organization/api_keys"): "get_api_keys_v2",
+    ("POST", "/manage/api/organization/deactivate_api_key"): "deactivate_organization_api_key",
+    ("POST", "/manage/api/api_keys_v2"): "create_api_key_v2",
+    **{("POST", path): op for path, op in MEMBER_OPERATIONS.items()},
+}
+ONLY_IN_2026 = {"get_api_keys_v2"}
+
+
+@dataclass
+class SandboxResponse:
+    status: int
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False       # close the connection without an answer
+    timed_out: bool = False  # slower than the client's timeout (in-process only)
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One accepted change of state, with the owner count right after it."""
+
+    operation: str
+    organization_id: str
+    target: str  # user_id or api_key_id
+    owners_after: int
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    """A write call that passed authentication, whatever its outcome."""
+
+    operation: str
+    query: dict[str, str]
+    body: Any
+    status: int
+
+
+def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> SandboxResponse:
+    return SandboxResponse(status, json.dumps(payload).encode(),
+                           {"content-type": "application/json", **(headers or {})})
+
+
+def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> SandboxResponse:
+    return _json(status, {"detail": detail}, headers)
+
+
+class _Reject(Exception):
+    def __init__(self, response: SandboxResponse):
+        self.response = response
+
+
+class _MemberFailure(Exception):
+    pass
+
+
+class Sandbox:
+    """A stateful fake of the Ideogram management API."""
+
+    def __init__(self, state: SandboxState, faults: Faults | None = None,
+                 on_change: Callable[[SandboxState], None] | None = None):
+        self.state = state
+        self.faults = faults or Faults()
+        self.on_change = on_change  # e.g. save the state file after each accepted write
+        self.mutations: list[Mutation] = []
+        self.write_requests: list[WriteRequest] = []
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every request received
+        self._lock = threading.RLock()
+        self._inflight = 0
+        self._rng = random.Random(state.seed + 1)
+
+    @property
+    def api_version(self) -> str:
+        return self.state.api_version
+
+    # --- what tests ask ---------------------------------------------------------------------------
+
+    def min_owners_seen(self, organization_id: str) -> int:
+        """The fewest owners the organization had at any moment since the sandbox started."""
+        org = self.state.organizations[organization_id]
+        counts = [m.owners_after for m in self.mutations if m.organization_id == organization_id]
+        return min([org.owners(), *counts]) if counts else org.owners()
+
+    def reads(self) -> int:
+        return sum(1 for method, _ in self.requests if method == "GET")
+
+    # --- the entry point ----------------------------------------------------------------------------
+
+    def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes,
+               client_timeout: float | None = None) -> SandboxResponse:
+        with self._lock:
+            self.requests.append((method, path))
+            if self._inflight >= self.state.inflight_limit:
+                return _error(429, "too many requests in flight", {"retry-after": "1"})
+            self._inflight += 1
+        try:
+            return self._handle(method, path, query, headers, body, client_timeout)
+        finally:
+            with self._lock:
+                self._inflight -= 1
+
+    def _handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes,
+                client_timeout: float | None) -> SandboxResponse:
+        operation = ROUTES.get((method, path))
+        if operation is None:
+            allowed = sorted(m for (m, p), op in ROUTES.items()
+                             if p == path and not (op in ONLY_IN_2026 and self.api_version == "2025-10"))
+            if allowed:
+                return _error(405, f"method {method} not allowed", {"allow": ", ".join(allowed)})
+            return _error(404, f"no such endpoint: {method} {path}")
+        if operation in ONLY_IN_2026 and self.api_version == "2025-10":
+            return _error(404, f"no such endpoint: {method} {path}")
+        decision: Decision = self.faults.decide(operation)
+        if decision.latency:
+            time.sleep(decision.latency)
+        if decision.rate_limited:
+            return _error(429, "rate limited", {"retry-after": f"{decision.retry_after:g}"})
+        if decision.error_status:
+            return _error(decision.error_status, "injected server error")
+        auth = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
+        if not (auth.startswith("Bearer ") and secrets.compare_digest(auth[7:], self.state.token)):
+            return _error(401, "missing or invalid bearer token")
+        with self._lock:
+            try:
+                response = getattr(self, f"_op_{operation}")(query, body)
+            except _Reject as rejected:
+                response = rejected.response
+            if operation in WRITE_OPERATIONS:
+                try:
+                    parsed_body = json.loads(body) if body else None
+                except ValueError:
+                    parsed_body = None
+                self.write_requests.append(WriteRequest(operation, dict(query), parsed_body, response.status))
+                if response.status < 300 and self.on_change:
+                    self.on_change(self.state)
+        if decision.slow:
+            if client_timeout is not None and decision.slow >= client_timeout:
+                time.sleep(min(client_timeout, 0.05))
+                response.timed_out = True
+            else:
+                time.sleep(decision.slow)
+        response.drop = decision.drop
+        return response
+
+    # --- helpers ------------------------------------------------------------------------------------
+
+    def _organization(self, query: dict[str, str], missing_status: int = 404) -> Organization:
+        org = self.state.organizations.get(query.get("organization_id", ""))
+        if org is None:
+            raise _Reject(_error(missing_status, "organization not found"))
+        if self.state.caller_user_id not in org.members:
+            raise _Reject(_error(403, "not authorized: not a member of this organization"))
+        return org
+
+    def _require_owner(self, org: Organization) -> None:
+        if org.members.get(self.state.caller_user_id) != "OWNER":
+            raise _Reject(_error(403, "not authorized: must be an organization owner"))
+
+    def _member_view(self, user: User, role: str) -> dict:
+        view = {"user_id": user.user_id, "display_handle": user.display_handle,
+                "email_address": user.email_address, "avatar_url": user.avatar_url, "role": role}
+        if self.api_version == "2026-06":
+            view["full_name"] = user.full_name
+        return view
+
+    @staticmethod
+    def _key_view(key: ApiKey) -> dict:
+        return {"api_key_id": key.api_key_id, "redacted_api_key": key.redacted_api_key,
+                "creation_time": key.creation_time, "status": key.status}
+
+    def _record(self, operation: str, org: Organization, target: str) -> None:
+        self.mutations.append(Mutation(operation, org.organization_id, target, org.owners()))
+
+    # --- reads --------------------------------------------------------------------------------------
+
+    def _op_get_api_profiles(self, query: dict[str, str], body: bytes) -> SandboxResponse:
+        caller = self.state.caller_user_id
+        user = self.state.users.get(caller)
+        profiles = [{
+            "type": "INDIVIDUAL", "name": user.display_handle if user else "personal",
+            "avatar_url": user.avatar_url if user else "https://ideogram.ai/avatars/none.png",
+            "organization_id": "", "role": "OWNER", "api_keys": [], "is_metronome_2_user": False,
+            "max_num_inflight_requests_permitted": self.state.inflight_limit,
+        }]
+        for org in self.state.organizations.values():
+            if caller in org.members:
+                profiles.append({
+                    "type": "ENTERPRISE", "name": org.name,
+                    "avatar_url": f"https://ideogram.ai/orgs/{org.organization_id}.png",
+                    "organization_id": org.organization_id, "role": org.members[caller],
+                    "api_keys": [self._key_view(k) for k in org.api_keys.values()],
+                    "is_metronome_2_user": False,
+                    "max_num_inflight_requests_permitted": self.state.inflight_limit,
+                })
+        return _json(200, {"profiles": profiles})
+
+    def _op_get_organization_members(self, query: dict[str, str], body: bytes) -> SandboxResponse:
+        org = self._organization(query)
+        users = self.state.users
+        return _json(200, {"members": [self._member_view(users[uid], role) for uid, role in org.members.items()]})
+
+    def _op_get_api_keys_v2(self, query: dict[str, str], body: bytes) -> SandboxResponse:
+        org = self._organization(query)
+        return _json(200, {"api_keys": [self._key_view(k) for k in org.api_keys.values()]})
+
+    # --- member writes ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _parse_members(body: bytes) -> list[dict]:
+        try:
+            payload = json.loads(body) if body else None
+        except ValueError:
+            raise _Reject(_error(400, "request body is not JSON")) from None
+        if not isinstance(payload, dict) or not isinstance(payload.get("members"), list):
+            raise _Reject(_error(400, "request body must be an object with a 'members' list"))
+        for entry in payload["members"]:
+            if not isinstance(entry, dict):
+                raise _Reject(_error(400, "each member must be an object"))
+            for name in ("user_id", "display_handle", "email_address"):
+                if name in entry and not isinstance(entry[name], str):
+                    raise _Reject(_error(400, f"member field {name} must be a string"))
+        return payload["members"]
+
+    def _member_step(self, operation: str, org: Organization, entry: dict, inject: bool = True) -> str | None:
+        """Apply one member of a call to `org`; returns the user_id changed, None for a no-op."""
+        if inject and self.faults.member_fails(operation):
+            raise _MemberFailure("temporary failure processing this member, try again")
+        if not any(k in entry for k in ("user_id", "display_handle", "email_address")):
+            raise _MemberFailure("member has no user_id, display_handle or email_address")
+        user = self.state.find_user(entry.get("user_id"), entry.get("email_address"), entry.get("display_handle"))
+        if user is None:
+            raise _MemberFailure("no Ideogram user matches this member")
+        role = org.members.get(user.user_id)
+        if operation == "add_organization_members":
+            if role is not None:
+                return None
+            org.members[user.user_id] = "MEMBER"
+        elif operation == "promote_organization_members":
+            if role is None:
+                raise _MemberFailure("user is not a member of this organization")
+            if role == "OWNER":
+                return None
+            org.members[user.user_id] = "OWNER"
+        else:
+            if role is None:
+                raise _MemberFailure("user is not a member of this organization")
+            if role == "OWNER" and org.owners() == 1:
+                raise _MemberFailure("cannot remove the last owner of the organization")
+            del org.members[user.user_id]
+        return user.user_id
+
+    def _member_operation(self, operation: str, query: dict[str, str], body: bytes) -> SandboxResponse:
+        org = self._organization(query)
+        self._require_owner(org)
+        entries = self._parse_members(body)
+        if self.api_version == "2025-10":
+            return self._member_operation_all_or_nothing(operation, org, entries)
+        results = []
+        for entry in entries:
+            try:
+                changed = self._member_step(operation, org, entry)
+            except _MemberFailure as failure:
+                results.append({"success": False, "message": str(failure)})
+                continue
+            if changed:
+                self._record(operation, org, changed)
+            results.append({"success": True})
+        return _json(200, {"results": results})
+
+    def _member_operation_all_or_nothing(self, operation: str, org: Organization,
+                                         entries: list[dict]) -> SandboxResponse:
+        before = dict(org.members)
+        changed: list[str] = []
+        for index, entry in enumerate(entries):
+            try:
+                user_id = self._member_step(operation, org, entry)
+            except _MemberFailure as failure:
+                org.members = before  # nothing of a failed 2025-10 call takes effect
+                return _error(400, f"member {index}: {failure}")
+            if user_id:
+                changed.append(user_id)
+        # replay the accepted changes one by one so the record shows every intermediate owner count
+        org.members = dict(before)
+        for user_id in changed:
+            self._member_step(operation, org, {"user_id": user_id}, inject=False)
+            self._record(operation, org, user_id)
+        return SandboxResponse(204)
+
+    def _op_add_organization_members(self, query, body):
+        return self._member_operation("add_organization_members", query, body)
+
+    def _op_promote_organization_members(self, query, body):
+        return self._member_operation("promote_organization_members", query, body)
+
+    def _op_remove_organization_members(self, query, body):
+        return self._member_operation("remove_organization_members", query, body)
+
+    # --- key writes ---------------------------------------------------------------------------------
+
+    def _op_deactivate_organization_api_key(self, query: dict[str, str], body: bytes) -> SandboxResponse:
+        key_id = query.get("api_key_id")
+        if key_id is None:
+            return _error(400, "api_key_id is required")
+        for org in self.state.organizations.values():
+            key = org.api_keys.get(key_id)
+            if key is None:
+                continue
+            if self.state.caller_user_id not in org.members:
+                return _error(404, "API key not found")
+            self._require_owner(org)
+            if key.status != "DISABLED":
+                key.status = "DISABLED"
+                self._record("deactivate_organization_api_key", org, key_id)
+            return SandboxResponse(204)
+        return _error(404, "API key not found")
+
+    def _op_create_api_key_v2(self, query: dict[str, str], body: bytes) -> SandboxResponse:
+        # The spec lists no 404 for this call: an organization the caller cannot see is a 403.
+        org = self._organization(query, missing_status=403)
+        self._require_owner(org)
+        if org.payment_required:
+            return _error(402, "payment is required before creating an API key")
+        secret = secrets.token_urlsafe(48)
+        created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+        key = ApiKey(api_key_id=random_id(self._rng), redacted_api_key=secret[:4] + "•" * 13,
+                     creation_time=created)
+        org.api_keys[key.api_key_id] = key
+        self._record("create_api_key_v2", org, key.api_key_id)
+        return _json(200, {"api_key": secret, "api_key_id": key.api_key_id, "creation_time": created})

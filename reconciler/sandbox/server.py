@@ -1,0 +1,67 @@
+"""The sandbox over real HTTP on loopback: `ideogram-org sandbox serve`."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+from .app import Sandbox
+
+
+def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "ideogram-sandbox"
+
+        def log_message(self, format: str, *args) -> None:  # quiet: requests carry bearer tokens
+            return
+
+        def _serve(self) -> None:
+            url = urlsplit(self.path)
+            length = int(self.headers.get("content-length") or 0)
+            body = self.rfile.read(length) if length else b""
+            result = sandbox.handle(self.command, url.path, dict(parse_qsl(url.query, keep_blank_values=True)), dict(self.headers), body)
+            if result.drop:
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return
+            self.send_response(result.status)
+            for name, value in result.headers.items():
+                self.send_header(name, value)
+            self.send_header("content-length", str(len(result.body)))
+            self.end_headers()
+            if result.body and self.command != "HEAD":
+                self.wfile.write(result.body)
+
+        def __getattr__(self, name: str):
+            # every method reaches the sandbox, which answers 405 for the ones a path does not take
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
+
+    return Handler
+
+
+class SandboxServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0):
+        self.sandbox = sandbox
+        super().__init__((host, port), _handler_for(sandbox))
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        host = f"[{host}]" if ":" in str(host) else host
+        return f"http://{host}:{port}"
+
+    def start_in_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="sandbox-server", daemon=True)
+        thread.start()
+        return thread
