@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,10 +26,8 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             result = sandbox.handle(self.command, url.path, dict(parse_qsl(url.query, keep_blank_values=True)), dict(self.headers), body)
             if result.drop:
                 self.close_connection = True
-                try:
+                with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 return
             self.send_response(result.status)
             for name, value in result.headers.items():
