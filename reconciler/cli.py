@@ -10,14 +10,21 @@ import functools
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
 from . import __version__
+from .connect import open_api
 from .errors import ConfigError, ReconcilerError, UsageError
+from .export import export_live
+from .live import API_VERSION_CHOICES
 from .loader import DEFAULT_CONFIG_NAME, load_config
 from .models import desired_state_json_schema
+from .pipeline import plan_from_file
+from .plan import plan_json_schema
+from .render import RENDERERS, colour_wanted, render_text
 from .sandbox import API_VERSIONS, Faults, Sandbox, SandboxServer, generate_state
 from .sandbox.demo import demo_state
 from .sandbox.store import load_or_create_sandbox_state
@@ -56,7 +63,7 @@ def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def output_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    return click.option("--output", "-o", "output", type=click.Choice(choices), default=choices[0],
+    return click.option("--output", "output", type=click.Choice(choices), default=choices[0],
                         show_default=True, help="Format of what goes to stdout.")
 
 
@@ -95,6 +102,89 @@ def validate(config_path: str, output: str) -> None:
 def schema() -> None:
     """Print the JSON Schema of the desired-state file."""
     click.echo(json.dumps(desired_state_json_schema(), indent=2))
+
+
+# --- reading the organization ----------------------------------------------------------------------
+
+def api_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """How to reach the API. The token comes only from IDEOGRAM_TOKEN, never from a flag."""
+    options = [
+        click.option("--sandbox", is_flag=True,
+                     help="Use the built-in sandbox (state in ./.ideogram-sandbox.json): no token, no network."),
+        click.option("--endpoint", envvar="IDEOGRAM_ENDPOINT", show_envvar=True, default=None,
+                     help="API base URL [default: https://api.ideogram.ai]."),
+        click.option("--api-version", type=click.Choice(API_VERSION_CHOICES), default="auto", show_default=True,
+                     help="Spec version the server speaks; auto tells them apart without extra calls."),
+        click.option("--timeout", type=click.FloatRange(0.1, 600), default=30.0, show_default=True,
+                     help="Seconds to wait for each answer."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def org_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--org", "orgs", multiple=True, metavar="NAME",
+                        help="Only this organization (repeatable). Default: all in the file.")(func)
+
+
+def _warn_all(warnings) -> None:
+    for warning in warnings:
+        _err(f"warning: {warning}")
+
+
+@main.command()
+@config_option
+@org_option
+@output_option("text", "json", "markdown")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Save the plan for `apply PLANFILE`.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 for errors.")
+@api_options
+@handle_errors
+def plan(config_path: str, orgs: tuple[str, ...], output: str, out_path: str | None, detailed_exitcode: bool,
+         sandbox: bool, endpoint: str | None, api_version: str, timeout: float) -> None:
+    """Show what apply would change, without changing anything."""
+    load_config(config_path)  # a broken file fails before any token or network is needed
+    with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout) as reader:
+        planned = plan_from_file(reader, config_path, orgs, api_version)
+    _warn_all(planned.live.warnings)
+    result = planned.plan
+    if output == "text":
+        click.echo(render_text(result, colour=colour_wanted()), color=colour_wanted())
+    else:
+        click.echo(RENDERERS[output](result))
+    if out_path:
+        result.save(out_path)
+        _err(f"plan saved to {out_path}; apply it with: ideogram-org apply {out_path}")
+    if not result.safe:
+        _err("error: the plan is unsafe (see the top of the plan); apply will refuse it")
+        sys.exit(EXIT_ERROR)
+    if detailed_exitcode and result.has_differences:
+        sys.exit(EXIT_CHANGES)
+
+
+@main.command()
+@org_option
+@click.option("-o", "--out", "out_path", type=click.Path(dir_okay=False),
+              help="Write the file here instead of stdout.")
+@api_options
+@handle_errors
+def export(orgs: tuple[str, ...], out_path: str | None, sandbox: bool, endpoint: str | None, api_version: str,
+           timeout: float) -> None:
+    """Write the live organization(s) as a desired-state file that plans to no changes."""
+    with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout) as reader:
+        text = export_live(reader, orgs, api_version)
+    if out_path:
+        Path(out_path).write_text(text)
+        _err(f"exported to {out_path}")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command("plan-schema")
+def plan_schema() -> None:
+    """Print the JSON Schema of `plan --output json` and of plan files."""
+    click.echo(json.dumps(plan_json_schema(), indent=2))
 
 
 # --- the sandbox --------------------------------------------------------------------------------

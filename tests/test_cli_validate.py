@@ -37,7 +37,7 @@ def test_validate_json_lists_problems() -> None:
 
 def test_validate_json_valid_is_empty_list() -> None:
     result = CliRunner().invoke(main, ["validate", "-c", str(ROOT / "examples/minimal/ideogram-org.yaml"),
-                                       "-o", "json"])
+                                       "--output", "json"])
     assert result.exit_code == 0 and json.loads(result.stdout) == []
 
 

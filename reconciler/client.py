@@ -1,0 +1,335 @@
+"""The one module that speaks HTTP to the Ideogram management API.
+
+`ApiReader` can only read: `drift` gets one, so it cannot write by construction. `ApiClient` adds
+the writes. Reads are retried on 429, 5xx and connection errors with backoff, jitter and
+Retry-After; writes are retried only when the server provably did nothing (429, or a connection
+that never opened). After any other failure of a write the caller must re-read and re-plan.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+import pydantic
+
+from .errors import (
+    ApiError,
+    BadRequestError,
+    ForbiddenError,
+    InsecureEndpointError,
+    NetworkError,
+    NotFoundError,
+    PaymentRequiredError,
+    RateLimitedError,
+    ServerError,
+    UnauthorizedError,
+    UsageError,
+)
+from .wire import (
+    ApiKeyInfo,
+    ApiKeysResponse,
+    ApiProfile,
+    CreatedKey,
+    LiteMember,
+    MemberOperationResponse,
+    MemberResult,
+    MembersResponse,
+    OrganizationMember,
+    ProfilesResponse,
+)
+
+DEFAULT_ENDPOINT = "https://api.ideogram.ai"
+TOKEN_ENV = "IDEOGRAM_TOKEN"
+ENDPOINT_ENV = "IDEOGRAM_ENDPOINT"
+log = logging.getLogger("ideogram_org.client")
+
+
+def check_endpoint(endpoint: str) -> str:
+    """https anywhere; plain http only to loopback, where the token cannot be sniffed."""
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"endpoint {endpoint!r} is not an http(s) URL")
+    if parts.scheme == "http":
+        host = parts.hostname
+        loopback = host == "localhost"
+        if not loopback:
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:
+                loopback = False
+        if not loopback:
+            raise InsecureEndpointError(
+                f"refusing plain http:// to {host}: the token would travel unencrypted; use https:// "
+                f"(http:// is allowed only for loopback addresses)")
+    return endpoint.rstrip("/")
+
+
+def token_from_environment() -> str:
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise UsageError(f"no API token: set {TOKEN_ENV} in the environment (tokens are never taken as flags)")
+    return token
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 5            # tries in all, for a read
+    backoff: float = 0.5         # first backoff, doubled each time, with full jitter
+    max_backoff: float = 8.0
+    retry_after_cap: float = 60.0  # a longer Retry-After is reported, not waited out
+
+
+@dataclass(frozen=True)
+class MemberCallOutcome:
+    """What a member call did: one result per member, in request order.
+
+    2026-06 says it per member. 2025-10 answers for the whole call, so every member shares it.
+    """
+
+    results: tuple[MemberResult, ...]
+
+
+class ApiReader:
+    """Read-only access to the management API."""
+
+    def __init__(self, endpoint: str, token: str, *, transport: httpx.BaseTransport | None = None,
+                 timeout: float = 30.0, retry: RetryPolicy | None = None,
+                 sleep: Callable[[float], None] = time.sleep, inflight_limit: int = 4):
+        self._token = token
+        self.endpoint = endpoint
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._random = random.Random()
+        self.calls: Counter[str] = Counter()  # operationId -> requests sent, retries included
+        self._calls_lock = threading.Lock()
+        self._inflight = threading.BoundedSemaphore(max(1, inflight_limit))
+        self._http = httpx.Client(
+            base_url=endpoint, transport=transport,
+            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json",
+                     "User-Agent": "ideogram-org"},
+            follow_redirects=False,
+        )
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def set_inflight_limit(self, limit: int) -> None:
+        """Honour the profile's max_num_inflight_requests_permitted from now on."""
+        self._inflight = threading.BoundedSemaphore(max(1, limit))
+
+    def total_calls(self) -> int:
+        return sum(self.calls.values())
+
+    # --- reads ------------------------------------------------------------------------------------
+
+    def get_profiles(self) -> list[ApiProfile]:
+        response = self._read("get_api_profiles", "/manage/api/profiles")
+        return self._parse(ProfilesResponse, response).profiles
+
+    def get_members(self, organization_id: str) -> tuple[list[OrganizationMember], bool]:
+        """The members, and whether the server speaks 2026-06 (its member records carry full_name)."""
+        response = self._read("get_organization_members", "/manage/api/organization/members",
+                              params={"organization_id": organization_id})
+        parsed = self._parse(MembersResponse, response)
+        raw = response.json().get("members") or []
+        return parsed.members, bool(raw) and isinstance(raw[0], dict) and "full_name" in raw[0]
+
+    def get_org_keys(self, organization_id: str) -> list[ApiKeyInfo] | None:
+        """Every key of the organization (2026-06), or None where the server lacks the call."""
+        try:
+            response = self._read("get_api_keys_v2", "/manage/api/organization/api_keys",
+                                  params={"organization_id": organization_id})
+        except NotFoundError:
+            return None
+        return self._parse(ApiKeysResponse, response).api_keys
+
+    # --- plumbing ---------------------------------------------------------------------------------
+
+    def redact(self, text: str) -> str:
+        return text.replace(self._token, "***") if self._token else text
+
+    def _count(self, operation: str) -> None:
+        with self._calls_lock:
+            self.calls[operation] += 1
+
+    def _read(self, operation: str, path: str, params: dict | None = None) -> httpx.Response:
+        attempt = 0
+        while True:
+            attempt += 1
+            last = attempt >= self.retry.attempts
+            try:
+                response = self._send(operation, "GET", path, params=params)
+            except NetworkError:
+                if last:
+                    raise
+                self._backoff(attempt, None)
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
+                if last:
+                    raise self._error(operation, response)
+                self._backoff(attempt, response)
+                continue
+            if response.status_code >= 400:
+                raise self._error(operation, response)
+            return response
+
+    def _send(self, operation: str, method: str, path: str, **kwargs) -> httpx.Response:
+        self._count(operation)
+        with self._inflight:
+            try:
+                response = self._http.request(method, path, **kwargs)
+                response.read()
+                return response
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                raise NetworkError(f"cannot connect to {self.endpoint}", sent=False, method=method,
+                                   path=path, server_message=self.redact(str(exc))) from None
+            except httpx.TimeoutException:
+                raise NetworkError("timed out waiting for the server", sent=True, method=method,
+                                   path=path) from None
+            except httpx.TransportError as exc:
+                raise NetworkError("the connection failed", sent=True, method=method, path=path,
+                                   server_message=self.redact(str(exc))) from None
+
+    def _backoff(self, attempt: int, response: httpx.Response | None) -> None:
+        retry_after = _retry_after(response) if response is not None else None
+        if retry_after is not None:
+            if retry_after > self.retry.retry_after_cap:
+                raise self._error("", response)
+            delay = retry_after
+        else:
+            delay = self._random.uniform(0, min(self.retry.max_backoff, self.retry.backoff * 2 ** (attempt - 1)))
+        log.info("retrying in %.2fs (attempt %d)", delay, attempt + 1)
+        self._sleep(delay)
+
+    def _error(self, operation: str, response: httpx.Response) -> ApiError:
+        status = response.status_code
+        method, path = response.request.method, response.request.url.path
+        message = self.redact(_server_message(response))
+        kinds: dict[int, tuple[type[ApiError], str]] = {
+            400: (BadRequestError, "the server rejected the request (400)"),
+            401: (UnauthorizedError, f"the token was refused (401): check {TOKEN_ENV}"),
+            402: (PaymentRequiredError, "payment is required (402): the organization's billing must be "
+                                        "set up before it can create API keys"),
+            403: (ForbiddenError, "not allowed (403): the token's user must be an OWNER of the organization"),
+            404: (NotFoundError, "not found (404)"),
+            429: (RateLimitedError, "rate limited (429) and out of retries"),
+        }
+        cls, text = kinds.get(status, (ServerError, f"server error ({status})") if status >= 500
+                              else (ApiError, f"unexpected answer ({status})"))
+        return cls(text, method=method, path=path, status=status, server_message=message)
+
+    def _parse(self, model: type[pydantic.BaseModel], response: httpx.Response):
+        try:
+            return model.model_validate_json(response.content)
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ApiError(f"the server's answer does not have the expected shape ({where}: {first['msg']})",
+                           method=response.request.method, path=response.request.url.path,
+                           status=response.status_code) from None
+
+
+class ApiClient(ApiReader):
+    """Reads and writes. Writes are never retried after the request may have reached the server."""
+
+    def add_members(self, organization_id: str, members: list[LiteMember]) -> MemberCallOutcome:
+        return self._member_call("add_organization_members", "/manage/api/organization/add_members",
+                                 organization_id, members)
+
+    def promote_members(self, organization_id: str, members: list[LiteMember]) -> MemberCallOutcome:
+        return self._member_call("promote_organization_members", "/manage/api/organization/promote_members",
+                                 organization_id, members)
+
+    def remove_members(self, organization_id: str, members: list[LiteMember]) -> MemberCallOutcome:
+        return self._member_call("remove_organization_members", "/manage/api/organization/remove_members",
+                                 organization_id, members)
+
+    def deactivate_key(self, api_key_id: str) -> None:
+        self._write("deactivate_organization_api_key", "/manage/api/organization/deactivate_api_key",
+                    params={"api_key_id": api_key_id})
+
+    def create_key(self, organization_id: str) -> CreatedKey:
+        response = self._write("create_api_key_v2", "/manage/api/api_keys_v2",
+                               params={"organization_id": organization_id})
+        return self._parse(CreatedKey, response)
+
+    def _member_call(self, operation: str, path: str, organization_id: str,
+                     members: list[LiteMember]) -> MemberCallOutcome:
+        response = self._write(operation, path, params={"organization_id": organization_id},
+                               json={"members": [m.body() for m in members]}, tolerate_400=True)
+        if response.status_code == 204:
+            return MemberCallOutcome(tuple(MemberResult(success=True) for _ in members))
+        if response.status_code == 400:  # 2025-10: the whole call failed, nothing was applied
+            failed = MemberResult(success=False, message=self.redact(_server_message(response)) or "bad request")
+            return MemberCallOutcome(tuple(failed for _ in members))
+        results = self._parse(MemberOperationResponse, response).results
+        if len(results) != len(members):
+            raise ApiError(f"the server answered {len(results)} results for {len(members)} members",
+                           method="POST", path=path, status=response.status_code)
+        return MemberCallOutcome(tuple(results))
+
+    def _write(self, operation: str, path: str, *, tolerate_400: bool = False, **kwargs) -> httpx.Response:
+        attempt = 0
+        while True:
+            attempt += 1
+            last = attempt >= self.retry.attempts
+            try:
+                response = self._send(operation, "POST", path, **kwargs)
+            except NetworkError as exc:
+                if exc.sent or last:
+                    raise  # ambiguous: the server may have acted; the caller re-reads
+                self._backoff(attempt, None)
+                continue
+            if response.status_code == 429 and not last:
+                self._backoff(attempt, response)  # refused before acting: safe to send again
+                continue
+            if response.status_code >= 400 and not (tolerate_400 and response.status_code == 400):
+                raise self._error(operation, response)
+            return response
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+
+
+def _server_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200].strip()
+    if isinstance(body, dict):
+        for key in ("detail", "message", "error"):
+            if isinstance(body.get(key), str):
+                return body[key][:200]
+    return ""

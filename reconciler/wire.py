@@ -1,0 +1,78 @@
+"""The management API's response and request shapes, as far as the tool relies on them.
+
+Response models ignore fields they do not know (2026-06 adds `full_name`, later versions may add
+more); the desired-state models, by contrast, forbid them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class ApiKeyInfo(_Response):
+    api_key_id: str
+    redacted_api_key: str = ""
+    creation_time: str = ""
+    status: Literal["ACTIVE", "DISABLED"] | None = None
+
+
+class ApiProfile(_Response):
+    type: Literal["INDIVIDUAL", "ENTERPRISE"]
+    name: str
+    organization_id: str = ""
+    role: Literal["OWNER", "MEMBER"]
+    api_keys: list[ApiKeyInfo] = Field(default_factory=list)
+    max_num_inflight_requests_permitted: int = 1
+
+
+class ProfilesResponse(_Response):
+    profiles: list[ApiProfile]
+
+
+class OrganizationMember(_Response):
+    user_id: str
+    display_handle: str = ""
+    email_address: str = ""
+    role: Literal["OWNER", "MEMBER"]
+
+
+class MembersResponse(_Response):
+    members: list[OrganizationMember]
+
+
+class ApiKeysResponse(_Response):
+    api_keys: list[ApiKeyInfo] = Field(default_factory=list)
+
+
+class MemberResult(_Response):
+    success: bool
+    message: str | None = None
+
+
+class MemberOperationResponse(_Response):
+    results: list[MemberResult]
+
+
+class CreatedKey(_Response):
+    api_key: SecretStr  # shown once by the server; SecretStr keeps it out of reprs and logs
+    api_key_id: str
+    creation_time: str = ""
+
+
+class LiteMember(BaseModel):
+    """How a member is named in add/promote/remove bodies."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: str | None = None
+    display_handle: str | None = None
+    email_address: str | None = None
+
+    def body(self) -> dict[str, str]:
+        return self.model_dump(exclude_none=True)
