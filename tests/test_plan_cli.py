@@ -1,0 +1,188 @@
+"""`plan` and `export` end to end on the sandbox: renderers, exit codes, plan files, round trips."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from reconciler.cli import main
+from reconciler.plan import Plan, plan_json_schema
+from reconciler.render import MARKDOWN_LIMIT, render_markdown, render_text
+from reconciler.sandbox.demo import demo_state
+
+ROOT = Path(__file__).resolve().parent.parent
+ACME = str(ROOT / "examples" / "acme" / "ideogram-org.yaml")
+PLAN_SCHEMA = json.loads((ROOT / "schemas" / "plan.schema.json").read_text())
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch, api_version):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("IDEOGRAM_TOKEN", raising=False)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    demo_state(api_version).save(tmp_path / ".ideogram-sandbox.json")
+    return tmp_path
+
+
+def run(*args: str, env: dict | None = None):
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def test_plan_on_the_demo_shows_the_telling_differences(workdir):
+    result = run("plan", "-c", ACME, "--sandbox")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "+ li.wei@acme.example" in out and "promote to OWNER after adding" in out
+    assert "- ravi.patel@acme.example" in out
+    assert "- key old-prototype (a2V5X29sZF9wcm90b3R5cGU)" in out
+    assert "? key c3RyYXlfa2V5X2J5X2hhbmQ" in out and "unmanaged" in out
+    assert "build-bot" not in out  # ignored by the file's policy
+    assert "Plan: 1 to add, 1 to promote, 1 to remove, 1 key to deactivate, 0 keys to create, 0 blocked." in out
+    assert "\x1b[" not in out  # no colour when stdout is not a terminal
+
+
+def test_detailed_exitcode(workdir, tmp_path):
+    assert run("plan", "-c", ACME, "--sandbox", "--detailed-exitcode").exit_code == 2
+    exported = run("export", "--sandbox", "--org", "acme")
+    (tmp_path / "same.yaml").write_text(exported.stdout)
+    result = run("plan", "-c", str(tmp_path / "same.yaml"), "--sandbox", "--detailed-exitcode")
+    assert result.exit_code == 0, result.output
+    assert "Plan: 0 to add" in result.stdout
+
+
+def test_json_output_matches_the_committed_schema(workdir):
+    result = run("plan", "-c", ACME, "--sandbox", "--output", "json")
+    assert result.exit_code == 0
+    document = json.loads(result.stdout)
+    jsonschema.validate(document, PLAN_SCHEMA)
+    assert "live_snapshot" not in document  # only plan files carry the snapshot
+    assert [c["action"] for c in document["changes"]] == ["member.add", "member.promote", "member.remove",
+                                                          "key.deactivate"]
+    assert len(document["plan_hash"]) == 64
+
+
+def test_committed_plan_schema_is_up_to_date():
+    assert PLAN_SCHEMA == plan_json_schema(), "run `ideogram-org plan-schema > schemas/plan.schema.json`"
+
+
+def test_plan_file_holds_what_apply_needs(workdir, tmp_path):
+    result = run("plan", "-c", ACME, "--sandbox", "--out", str(tmp_path / "p.json"))
+    assert result.exit_code == 0
+    saved = Plan.load(tmp_path / "p.json")
+    jsonschema.validate(json.loads((tmp_path / "p.json").read_text()), PLAN_SCHEMA)
+    assert saved.desired_hash and saved.live_fingerprint and saved.tool_version and saved.created_at
+    assert saved.live_snapshot and "acme" in saved.live_snapshot
+    again = run("plan", "-c", ACME, "--sandbox", "--output", "json")
+    assert json.loads(again.stdout)["plan_hash"] == saved.plan_hash  # same inputs, same hash
+
+
+def test_an_edited_plan_file_is_refused(workdir, tmp_path):
+    run("plan", "-c", ACME, "--sandbox", "--out", str(tmp_path / "p.json"))
+    data = json.loads((tmp_path / "p.json").read_text())
+    data["changes"] = data["changes"][:1]
+    (tmp_path / "p.json").write_text(json.dumps(data))
+    from reconciler.errors import ReconcilerError
+    with pytest.raises(ReconcilerError, match="edited"):
+        Plan.load(tmp_path / "p.json")
+
+
+def test_markdown_summary_first_and_folded_details(workdir):
+    result = run("plan", "-c", ACME, "--sandbox", "--output", "markdown")
+    text = result.stdout
+    assert text.startswith("<!-- ideogram-org plan: ")
+    assert text.index("Plan: 1 to add") < text.index("<details>")
+    assert "+ li.wei@acme.example" in text
+
+
+def test_unsafe_plan_is_shown_at_the_top_and_exits_1(workdir, tmp_path):
+    text = Path(ACME).read_text().replace("max_removals: 25%", "max_removals: 0")
+    (tmp_path / "strict.yaml").write_text(text)
+    result = run("plan", "-c", str(tmp_path / "strict.yaml"), "--sandbox")
+    assert result.exit_code == 1
+    assert result.stdout.startswith("UNSAFE PLAN")
+    assert "1 removals exceed max_removals" in result.stdout
+    assert "--allow-unsafe" in result.stdout
+
+
+def test_colour_only_on_request_and_never_with_no_color(workdir, monkeypatch):
+    from reconciler.pipeline import plan_from_file
+    from reconciler.connect import open_api
+    with open_api(sandbox=True) as reader:
+        plan = plan_from_file(reader, ACME).plan
+    assert "\x1b[32m" in render_text(plan, colour=True)
+    from reconciler.render import colour_wanted
+
+    class Tty:
+        def isatty(self):
+            return True
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert colour_wanted(Tty()) is False
+    monkeypatch.delenv("NO_COLOR")
+    assert colour_wanted(Tty()) is True
+
+
+def test_markdown_is_cut_below_the_limit_with_a_count(workdir):
+    from reconciler.connect import open_api
+    from reconciler.pipeline import plan_from_file
+    from reconciler.sandbox import generate_state
+    generate_state(members=4000, keys=0, seed=5, org_name="acme").save(".ideogram-sandbox.json")
+    Path("one.yaml").write_text("version: 1\npolicy: {max_removals: 100%}\norganizations:\n  acme:\n    members:\n"
+                                "      - {user_id: NEVER, role: OWNER}\n")
+    with open_api(sandbox=True) as reader:
+        plan = plan_from_file(reader, "one.yaml").plan
+    text = render_markdown(plan)
+    assert len(text) <= MARKDOWN_LIMIT
+    assert "more line(s) not shown" in text
+    assert plan.counts()["member.remove"] == 4000
+
+
+def test_missing_token_is_a_clear_error_before_any_call(workdir):
+    result = CliRunner().invoke(main, ["plan", "-c", ACME], env={"IDEOGRAM_TOKEN": ""})
+    assert result.exit_code == 1
+    assert "IDEOGRAM_TOKEN" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_plain_http_to_a_remote_host_is_refused(workdir):
+    result = CliRunner().invoke(main, ["plan", "-c", ACME, "--endpoint", "http://api.ideogram.ai"],
+                                env={"IDEOGRAM_TOKEN": "tok"})
+    assert result.exit_code == 1 and "refusing plain http://" in result.stderr
+
+
+def test_broken_file_fails_before_the_token_is_needed(workdir):
+    result = CliRunner().invoke(main, ["plan", "-c", str(ROOT / "tests/fixtures/invalid/bad_role.yaml")],
+                                env={"IDEOGRAM_TOKEN": ""})
+    assert result.exit_code == 1
+    assert "bad_role.yaml:9:15:" in result.stderr and "IDEOGRAM_TOKEN" not in result.stderr
+
+
+def test_unknown_org_flag(workdir):
+    result = run("plan", "-c", ACME, "--sandbox", "--org", "nope")
+    assert result.exit_code == 1 and "--org 'nope'" in result.stderr
+
+
+def test_export_then_plan_gives_no_changes_in_both_versions(workdir, tmp_path, api_version):
+    result = run("export", "--sandbox", "-o", str(tmp_path / "exported.yaml"))
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "exported.yaml").read_text()
+    assert text.startswith("# yaml-language-server: $schema=")
+    assert "\n# Exported by ideogram-org" in text
+    assert run("validate", "-c", str(tmp_path / "exported.yaml")).exit_code == 0
+    planned = run("plan", "-c", str(tmp_path / "exported.yaml"), "--sandbox", "--detailed-exitcode",
+                  "--output", "json")
+    assert planned.exit_code == 0, planned.output
+    document = json.loads(planned.stdout)
+    assert document["changes"] == [] and document["blocked"] == [] and document["unmanaged_keys"] == []
+    assert document["api_version"] == api_version
+    assert {o["name"] for o in document["organizations"]} == {"acme", "Acme Labs"}
+
+
+def test_export_sorts_members_owners_first(workdir):
+    text = run("export", "--sandbox", "--org", "acme").stdout
+    emails = [line.split("email: ")[1] for line in text.splitlines() if "email: " in line]
+    assert emails[0] == "dana.reyes@acme.example"
+    assert emails[1:] == sorted(emails[1:])
