@@ -66,7 +66,7 @@ def test_json_output_matches_the_committed_schema(workdir):
 
 
 def test_committed_plan_schema_is_up_to_date():
-    assert PLAN_SCHEMA == plan_json_schema(), "run `ideogram-org plan-schema > schemas/plan.schema.json`"
+    assert plan_json_schema() == PLAN_SCHEMA, "run `ideogram-org plan-schema > schemas/plan.schema.json`"
 
 
 def test_plan_file_holds_what_apply_needs(workdir, tmp_path):
@@ -109,8 +109,8 @@ def test_unsafe_plan_is_shown_at_the_top_and_exits_1(workdir, tmp_path):
 
 
 def test_colour_only_on_request_and_never_with_no_color(workdir, monkeypatch):
-    from reconciler.pipeline import plan_from_file
     from reconciler.connect import open_api
+    from reconciler.pipeline import plan_from_file
     with open_api(sandbox=True) as reader:
         plan = plan_from_file(reader, ACME).plan
     assert "\x1b[32m" in render_text(plan, colour=True)
