@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -13,7 +14,19 @@ from openapi_core.datatypes import RequestParameters
 from ruamel.yaml import YAML
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-SPEC_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "spec"
+
+def _spec_dir() -> Path:
+    """The official documents: $IDEOGRAM_SPEC_DIR, else ../shared/spec beside the checkout."""
+    candidates = [Path(os.environ["IDEOGRAM_SPEC_DIR"])] if os.environ.get("IDEOGRAM_SPEC_DIR") else []
+    candidates.append(Path(__file__).resolve().parent.parent.parent / "shared" / "spec")
+    for candidate in candidates:
+        if (candidate / "ideogram-openapi-2025-10.yaml").exists():
+            return candidate
+    raise FileNotFoundError(f"the official OpenAPI documents are not in {' or '.join(map(str, candidates))}; "
+                            f"set IDEOGRAM_SPEC_DIR")
+
+
+SPEC_DIR = _spec_dir()
 SPEC_FILES = {"2025-10": SPEC_DIR / "ideogram-openapi-2025-10.yaml",
               "2026-06": SPEC_DIR / "ideogram-openapi-2026-06.json"}
 # Statuses the spec cannot list because they come from the transport, not the operation: the
