@@ -16,15 +16,18 @@ from typing import Any
 import click
 
 from . import __version__
+from .apply import DEFAULT_CHUNK_SIZE, ApplyReport, apply_plan, ensure_fresh
+from .audit import DEFAULT_AUDIT_LOG, AuditLog, verify_log
 from .connect import open_api
 from .errors import ConfigError, ReconcilerError, UsageError
 from .export import export_live
-from .live import API_VERSION_CHOICES
+from .keystore import SecretsFile
+from .live import API_VERSION_CHOICES, read_live_state
 from .loader import DEFAULT_CONFIG_NAME, load_config
 from .models import desired_state_json_schema
 from .pipeline import plan_from_file
-from .plan import plan_json_schema
-from .render import RENDERERS, colour_wanted, render_text
+from .plan import Plan, plan_json_schema
+from .render import RENDERERS, colour_wanted, describe_change, render_text
 from .sandbox import API_VERSIONS, Faults, Sandbox, SandboxServer, generate_state
 from .sandbox.demo import demo_state
 from .sandbox.store import load_or_create_sandbox_state
@@ -179,6 +182,120 @@ def export(orgs: tuple[str, ...], out_path: str | None, sandbox: bool, endpoint:
         _err(f"exported to {out_path}")
     else:
         click.echo(text, nl=False)
+
+
+# --- applying -------------------------------------------------------------------------------------
+
+def _progress(line: str) -> None:
+    _err(line)
+
+
+def render_apply_report(report: ApplyReport) -> str:
+    lines = []
+    if report.dry_run_calls:
+        lines.append(f"Dry run: {len(report.dry_run_calls)} call(s) would be sent; none was.")
+        lines += [f"  {call}" for call in report.dry_run_calls]
+        return "\n".join(lines)
+    for result in report.results:
+        symbol, subject, what = describe_change(result.change)
+        line = f"{result.outcome:<8} {symbol} {subject}  {result.change.action}"
+        if result.message:
+            line += f": {result.message}"
+        lines.append(line)
+    counts = report.counts()
+    lines.append(f"Apply: {counts['applied']} applied, {counts['failed']} failed, {counts['skipped']} skipped, "
+                 f"in {report.write_calls} write call(s).")
+    if report.verification_error:
+        lines.append(report.verification_error)
+    elif report.remaining:
+        lines.append(f"Verification read: {len(report.remaining)} change(s) remain; run apply again to finish.")
+    else:
+        lines.append("Verification read: the organization matches the file.")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False))
+@config_option
+@org_option
+@click.option("--auto-approve", is_flag=True, help="Apply without asking (needed without a terminal).")
+@click.option("--dry-run", is_flag=True, help="Print the exact calls that would be sent; send no write.")
+@click.option("--allow-unsafe", metavar="PLAN_HASH", help="Approve this unsafe plan, named by its hash (8+ chars).")
+@click.option("--audit-log", default=DEFAULT_AUDIT_LOG, show_default=True, envvar="IDEOGRAM_ORG_AUDIT_LOG",
+              type=click.Path(dir_okay=False), help="Append-only, hash-chained record of every write.")
+@click.option("--secrets-file", type=click.Path(dir_okay=False),
+              help="Where the secrets of new keys go (mode 0600); required when the plan creates keys.")
+@click.option("--chunk-size", type=click.IntRange(1, 10_000), default=DEFAULT_CHUNK_SIZE, show_default=True,
+              help="Members per add/promote/remove call.")
+@output_option("text", "json")
+@api_options
+@handle_errors
+@click.pass_context
+def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tuple[str, ...], auto_approve: bool,
+          dry_run: bool, allow_unsafe: str | None, audit_log: str, secrets_file: str | None, chunk_size: int,
+          output: str, sandbox: bool, endpoint: str | None, api_version: str, timeout: float) -> None:
+    """Carry out a plan: from the file (after a y/N), or exactly a saved PLAN_FILE."""
+    secrets = SecretsFile(secrets_file) if secrets_file else None
+    if plan_file:
+        saved = Plan.load(plan_file)
+        explicit = ctx.get_parameter_source("config_path") not in (None, click.core.ParameterSource.DEFAULT)
+        config = load_config(config_path if explicit else saved.desired_file)
+        with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout, writable=True) as client:
+            live = read_live_state(client, config.desired, [o.name for o in saved.organizations], api_version)
+            _warn_all(live.warnings)
+            ensure_fresh(saved, config, live.fingerprint(), live.snapshot())
+            saved.ensure_safe(allow_unsafe)
+            report = apply_plan(client, saved, config, audit=AuditLog(audit_log), chunk_size=chunk_size,
+                                secrets=secrets, progress=_progress, dry_run=dry_run, api_version=api_version)
+    else:
+        load_config(config_path)
+        with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout, writable=True) as client:
+            planned = plan_from_file(client, config_path, orgs, api_version)
+            _warn_all(planned.live.warnings)
+            _err(render_text(planned.plan, colour=colour_wanted(sys.stderr)))
+            planned.plan.ensure_safe(allow_unsafe)
+            if not planned.plan.changes:
+                _err("Nothing to apply.")
+                if output == "json":
+                    click.echo(json.dumps(ApplyReport(run_id="", plan_hash=planned.plan.plan_hash).as_dict(), indent=2))
+                return
+            if not dry_run and not auto_approve:
+                if not sys.stdin.isatty():
+                    raise UsageError("no terminal to confirm on: review the plan, then pass --auto-approve, or "
+                                     "save it with `plan --out FILE` and run `apply FILE`")
+                if not click.confirm(f"Apply these {len(planned.plan.changes)} change(s)?", default=False, err=True):
+                    _err("Nothing was applied.")
+                    sys.exit(EXIT_ERROR)
+            report = apply_plan(client, planned.plan, planned.config, audit=AuditLog(audit_log),
+                                chunk_size=chunk_size, secrets=secrets, progress=_progress, dry_run=dry_run,
+                                api_version=api_version)
+    if output == "json":
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        click.echo(render_apply_report(report))
+    if report.new_key_ids:
+        _err(f"wrote {len(report.new_key_ids)} new key id(s) into the desired file; commit it")
+    if report.failed:
+        sys.exit(EXIT_ERROR)
+
+
+@main.group()
+def audit() -> None:
+    """The audit log of apply runs."""
+
+
+@audit.command("verify")
+@click.argument("path", default=DEFAULT_AUDIT_LOG, type=click.Path(dir_okay=False))
+@handle_errors
+def audit_verify(path: str) -> None:
+    """Check the hash chain: report any edited, removed or reordered record by line."""
+    count, problems = verify_log(path)
+    for problem in problems:
+        _err(f"{path}: {problem}")
+    if problems:
+        _err(f"error: {path}: the audit log was tampered with ({len(problems)} problem(s) in {count} record(s))")
+        sys.exit(EXIT_ERROR)
+    click.echo(f"{path}: {count} record(s), hash chain intact")
 
 
 @main.command("plan-schema")

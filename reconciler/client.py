@@ -112,7 +112,8 @@ class ApiReader:
         self._random = random.Random()
         self.calls: Counter[str] = Counter()  # operationId -> requests sent, retries included
         self._calls_lock = threading.Lock()
-        self._inflight = threading.BoundedSemaphore(max(1, inflight_limit))
+        self.inflight_limit = max(1, inflight_limit)
+        self._inflight = threading.BoundedSemaphore(self.inflight_limit)
         self._http = httpx.Client(
             base_url=endpoint, transport=transport,
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
@@ -134,7 +135,8 @@ class ApiReader:
 
     def set_inflight_limit(self, limit: int) -> None:
         """Honour the profile's max_num_inflight_requests_permitted from now on."""
-        self._inflight = threading.BoundedSemaphore(max(1, limit))
+        self.inflight_limit = max(1, limit)
+        self._inflight = threading.BoundedSemaphore(self.inflight_limit)
 
     def total_calls(self) -> int:
         return sum(self.calls.values())

@@ -152,3 +152,47 @@ def read_live_state(reader: ApiReader, desired: DesiredState, only: Iterable[str
                     api_version: str = "auto") -> LiveState:
     profiles = reader.get_profiles()
     return read_organizations(reader, match_organizations(desired, profiles, only), api_version)
+
+
+def explain_differences(old: dict, new: dict, limit: int = 20) -> list[str]:
+    """What changed between two live snapshots, one line per difference, for people to read."""
+    from deepdiff import DeepDiff
+
+    diff = DeepDiff(old, new, view="tree")
+    lines: list[str] = []
+
+    def member_label(org: str, user_id: str, *snapshots: dict) -> str:
+        for snapshot in snapshots:
+            member = snapshot.get(org, {}).get("members", {}).get(user_id)
+            if member:
+                return member.get("email") or member.get("handle") or user_id
+        return user_id
+
+    for kind, levels in diff.items():
+        for level in levels:
+            path = level.path(output_format="list")
+            org = path[0] if path else "?"
+            area = path[1] if len(path) > 1 else ""
+            item = path[2] if len(path) > 2 else ""
+            if area == "members" and kind == "dictionary_item_added" and len(path) == 3:
+                lines.append(f"{org}: {member_label(org, item, new)} joined as {level.t2.get('role')}")
+            elif area == "members" and kind == "dictionary_item_removed" and len(path) == 3:
+                lines.append(f"{org}: {member_label(org, item, old)} left (was {level.t1.get('role')})")
+            elif area == "members" and len(path) == 4:
+                lines.append(f"{org}: {member_label(org, item, new, old)}: {path[3]} {level.t1} -> {level.t2}")
+            elif area == "keys" and kind == "dictionary_item_added":
+                lines.append(f"{org}: key {item} appeared ({level.t2})")
+            elif area == "keys" and kind == "dictionary_item_removed":
+                lines.append(f"{org}: key {item} is gone")
+            elif area == "keys":
+                lines.append(f"{org}: key {item}: {level.t1} -> {level.t2}")
+            elif kind == "dictionary_item_added" and len(path) == 1:
+                lines.append(f"{org}: organization now read as well")
+            elif kind == "dictionary_item_removed" and len(path) == 1:
+                lines.append(f"{org}: organization no longer read")
+            else:
+                lines.append(f"{'.'.join(map(str, path))}: {level.t1!r} -> {level.t2!r}")
+    lines.sort()
+    if len(lines) > limit:
+        lines = lines[:limit] + [f"... and {len(lines) - limit} more difference(s)"]
+    return lines

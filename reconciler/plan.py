@@ -56,7 +56,22 @@ class Change(_Data):
     key_id: str | None = None
     key_label: str | None = None
     after_add: bool = Field(default=False, description="A promotion of someone this plan adds first.")
+    current_role: Literal["OWNER", "MEMBER"] | None = Field(
+        default=None, description="The member's role now, for removals: owner removals are rationed.")
     reason: str
+
+    def same_target(self, other: Change) -> bool:
+        """Whether two changes (say, from two plans) do the same thing to the same member or key."""
+        if (self.action, self.organization_id) != (other.action, other.organization_id):
+            return False
+        if self.member is not None and other.member is not None:
+            mine, theirs = self.member, other.member
+            return any(a is not None and b is not None and (a == b if field == "user_id" else a.casefold() == b.casefold())
+                       for field, a, b in (("user_id", mine.user_id, theirs.user_id), ("email", mine.email, theirs.email),
+                                           ("handle", mine.handle, theirs.handle)))
+        if self.action == "key.create":
+            return self.key_label == other.key_label
+        return self.key_id == other.key_id
 
 
 class Blocked(_Data):

@@ -101,7 +101,7 @@ def plan_organization(name: str, desired: Organization, policy: EffectivePolicy,
             block("member.remove_protected", "not in the file, but protected by policy: it is never removed",
                   member=_ref(live=live_member))
             continue
-        change("member.remove", f"not in the file ({live_member.role})", member=_ref(live=live_member))
+        change("member.remove", "not in the file", member=_ref(live=live_member), current_role=live_member.role)
         removals += 1
         owner_removals += live_member.role == "OWNER"
 

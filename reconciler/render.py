@@ -39,7 +39,7 @@ def describe_change(change: Change) -> tuple[str, str, str]:
         return symbol, change.member.label, ("promote to OWNER after adding" if change.after_add
                                              else "promote MEMBER -> OWNER")
     if change.action == "member.remove":
-        return symbol, change.member.label, f"remove: {change.reason}"
+        return symbol, change.member.label, f"remove {change.current_role or 'member'}: {change.reason}"
     if change.action == "key.create":
         return symbol, _key_name(None, change.key_label), "create a new key"
     return symbol, _key_name(change.key_id, change.key_label), f"deactivate: {change.reason}"
