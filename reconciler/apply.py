@@ -22,7 +22,7 @@ from .audit import AuditLog
 from .client import ApiClient
 from .errors import ApiError, NetworkError, PaymentRequiredError, ReconcilerError, ServerError, UsageError
 from .keystore import SecretsFile, write_key_ids
-from .live import read_live_state
+from .live import LiveState, read_live_state
 from .loader import LoadedConfig, load_config
 from .plan import Change, Plan
 from .planner import compute_plan
@@ -201,11 +201,14 @@ class _Run:
                 self.audit_write("key.create", organization, [label], "failed", str(exc))
                 continue
             except (NetworkError, ServerError) as exc:
-                # never retried: a second call could make a second key
-                message = (f"{exc}; the key may have been created: look for an unmanaged key in the next plan "
-                           f"before applying again")
-                self.settle(i, "failed", message)
-                self.audit_write("key.create", organization, [label], "unknown", message)
+                # Not sent again unless a re-read shows that no key appeared: a second call could make a
+                # second key, whose secret nobody would ever see.
+                if isinstance(exc, NetworkError) and not exc.sent:
+                    self.settle(i, "failed", str(exc))
+                    self.audit_write("key.create", organization, [label], "failed", str(exc))
+                else:
+                    self.hold(i, "unknown", str(exc))
+                    self.audit_write("key.create", organization, [label], "unknown", str(exc))
                 continue
             except ApiError as exc:
                 self.settle(i, "failed", str(exc))
@@ -337,11 +340,24 @@ def apply_plan(client: ApiClient, plan: Plan, config: LoadedConfig, *, audit: Au
             if round_number == MAX_ROUNDS:
                 break
             progress(f"{len(run.pending)} change(s) have an unknown outcome: re-reading the organization")
-            fresh = _replan(client, config, plan, api_version)
+            try:
+                fresh, live = _replan(client, config, plan, api_version)
+            except ReconcilerError as exc:
+                for i, (state, message) in list(run.pending.items()):
+                    run.settle(i, "failed" if state == "unknown" else "skipped",
+                               f"{message}; re-reading to learn the outcome failed: {exc}")
+                break
             todo = []
-            for i, (state, _message) in sorted(run.pending.items()):
+            unexplained = _unexplained_keys(plan, live, run.report.new_key_ids)
+            for i, (state, message) in sorted(run.pending.items()):
                 change = plan.changes[i]
-                if any(change.same_target(c) for c in fresh.changes):
+                if change.action == "key.create" and state == "unknown":
+                    if unexplained.get(change.organization, True):
+                        run.settle(i, "failed", f"{message}; a key may have been created without its secret "
+                                                f"reaching us: look for an unmanaged key in the next plan")
+                    else:
+                        todo.append(i)  # the re-read shows no new key: the call did nothing
+                elif any(change.same_target(c) for c in fresh.changes):
                     todo.append(i)
                 else:
                     run.settle(i, "applied", "confirmed by re-reading the organization" if state == "unknown"
@@ -355,16 +371,32 @@ def apply_plan(client: ApiClient, plan: Plan, config: LoadedConfig, *, audit: Au
                              write_calls=run.report.write_calls)
     if not dry_run and verify:
         try:
-            run.report.remaining = _replan(client, config, plan, api_version).changes
+            run.report.remaining = _replan(client, config, plan, api_version)[0].changes
         except ReconcilerError as exc:
             run.report.verification_error = f"the verification read failed: {exc}"
     return run.report
 
 
-def _replan(client: ApiClient, config: LoadedConfig, plan: Plan, api_version: str) -> Plan:
+def _replan(client: ApiClient, config: LoadedConfig, plan: Plan, api_version: str) -> tuple[Plan, LiveState]:
     fresh_config = load_config(config.path)  # key ids may have been written back
     live = read_live_state(client, fresh_config.desired, [o.name for o in plan.organizations], api_version)
-    return compute_plan(fresh_config.desired, live, desired_file=str(config.path), desired_hash=fresh_config.sha256)
+    fresh = compute_plan(fresh_config.desired, live, desired_file=str(config.path), desired_hash=fresh_config.sha256)
+    return fresh, live
+
+
+def _unexplained_keys(plan: Plan, live: LiveState, created: dict[tuple[str, str], str]) -> dict[str, bool]:
+    """Per organization: does the live state hold a key that neither the plan saw nor this run made?
+
+    Without the plan's snapshot nothing can be ruled out, so the answer is then yes.
+    """
+    answer: dict[str, bool] = {}
+    for name, org in live.organizations.items():
+        if plan.live_snapshot is None or name not in plan.live_snapshot:
+            answer[name] = True
+            continue
+        known = set(plan.live_snapshot[name]["keys"]) | {key_id for (o, _), key_id in created.items() if o == name}
+        answer[name] = any(k.api_key_id not in known for k in org.keys)
+    return answer
 
 
 def ensure_fresh(saved: Plan, config: LoadedConfig, live_fingerprint: str, live_snapshot: dict) -> None:

@@ -54,6 +54,14 @@ class SandboxServer(ThreadingHTTPServer):
         self.sandbox = sandbox
         super().__init__((host, port), _handler_for(sandbox))
 
+    def handle_error(self, request, client_address) -> None:
+        """A client that gave up (timed out, hung up) is normal here: no traceback on stderr."""
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
     @property
     def url(self) -> str:
         host, port = self.server_address[:2]

@@ -1,0 +1,98 @@
+"""Fault injection: apply against a misbehaving sandbox, both API versions.
+
+For each kind of fault: no write outside the plan, owners never below min_owners, no token or
+secret in any output or in the audit log, convergence within three applies, and an audit log that
+verifies (and a tampered copy that does not).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reconciler.audit import verify_log
+from reconciler.sandbox import Faults
+from tests.scenario import TOKEN, cli, scenario, served, write_file
+
+PROFILES = {  # rates a bad day might have; reads get 5 tries, so 5 failures in a row are rare
+    "5xx": dict(error_rate=0.15),
+    "429": dict(rate_limit_rate=0.15, rate_limit_burst=2, retry_after=0.01),
+    "timeouts": dict(slow_rate=0.12, slow_seconds=1.0),
+    "dropped-connections": dict(drop_rate=0.12),
+    "per-member-failures": dict(member_failure_rate=0.15),
+    "everything": dict(error_rate=0.08, rate_limit_rate=0.08, retry_after=0.01, slow_rate=0.05, slow_seconds=1.0,
+                       drop_rate=0.05, member_failure_rate=0.05),
+}
+ACTIONS = {"add_organization_members": "member.add", "promote_organization_members": "member.promote",
+           "remove_organization_members": "member.remove"}
+
+
+def _person(state, user_id=None, email=None, handle=None) -> str | None:
+    user = state.find_user(user_id, email, handle)
+    return user.user_id if user else None
+
+
+def _assert_writes_within(plan: dict, sandbox) -> None:
+    """Every member a write named is a person the original plan meant for that action."""
+    state = sandbox.state
+    targets = {(c["action"], _person(state, **c["member"]) or repr(c["member"])) for c in plan["changes"] if c["member"]}
+    changes = plan["changes"]
+    creates = sum(c["action"] == "key.create" for c in changes)
+    deactivations = {c["key_id"] for c in changes if c["action"] == "key.deactivate"}
+    create_calls = 0
+    for write in sandbox.write_requests:
+        if write.operation == "create_api_key_v2":
+            create_calls += 1
+        elif write.operation == "deactivate_organization_api_key":
+            assert write.query["api_key_id"] in deactivations
+        else:
+            action = ACTIONS[write.operation]
+            for entry in write.body["members"]:
+                person = _person(state, entry.get("user_id"), entry.get("email_address"), entry.get("display_handle"))
+                assert (action, person) in targets, (action, entry)
+    assert create_calls <= creates * 3
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_apply_under_faults(tmp_path, monkeypatch, api_version, profile):
+    monkeypatch.chdir(tmp_path)
+    s = scenario(api_version, members=24, seed=hash(profile) % 1000)
+    settings = dict(PROFILES[profile])
+    if api_version == "2025-10" and "member_failure_rate" in settings:
+        settings["member_failure_rate"] /= 4  # one failing member fails a whole 2025-10 call
+    path = write_file(tmp_path, s.text)
+    outputs: list[str] = []
+    with served(s.state) as (sandbox, url):
+        original = cli(url, "plan", "-c", str(path), "--output", "json")
+        assert original.exit_code == 0, original.output
+        plan = json.loads(original.stdout)
+        sandbox.faults = Faults(seed=7, **settings)
+        converged_after = None
+        for attempt in range(1, 4):
+            result = cli(url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "keys.jsonl",
+                         "--timeout", "0.4", "--chunk-size", "5")
+            outputs += [result.stdout, result.stderr]
+            assert "Traceback" not in result.output
+            sandbox.faults = Faults()  # a clean read to judge
+            check = cli(url, "plan", "-c", str(path), "--detailed-exitcode")
+            sandbox.faults = Faults(seed=7 + attempt, **settings)
+            if check.exit_code == 0:
+                converged_after = attempt
+                break
+        assert converged_after is not None, "\n".join(outputs[-2:])
+        _assert_writes_within(plan, sandbox)
+        assert sandbox.min_owners_seen(s.org_id) >= s.min_owners
+    audit_text = Path("ideogram-org.audit.jsonl").read_text()
+    secrets = [json.loads(line)["api_key"] for line in Path("keys.jsonl").read_text().splitlines()]
+    assert secrets, "the scenario creates keys"
+    for text in [*outputs, audit_text]:
+        assert TOKEN not in text
+        assert not any(secret in text for secret in secrets)
+    assert verify_log("ideogram-org.audit.jsonl")[1] == []
+    tampered = tmp_path / "tampered.jsonl"
+    lines = audit_text.splitlines(keepends=True)
+    lines[1] = lines[1].replace('"outcome":"', '"outcome":"x', 1) if '"outcome":"' in lines[1] else "x" + lines[1]
+    tampered.write_text("".join(lines))
+    assert verify_log(tampered)[1]
