@@ -237,3 +237,21 @@ def test_a_member_caller_is_refused_before_any_write(here, api_version):
         assert result.exit_code == 1
         assert "not OWNER" in result.stderr  # the warning from the read
         assert sandbox.write_requests == []
+
+
+def test_key_deactivations_run_concurrently_up_to_the_inflight_limit(here, api_version):
+    from reconciler.sandbox import generate_state
+    state = generate_state(members=2, keys=40, seed=2, org_name="acme", inflight_limit=10, api_version=api_version)
+    org = next(iter(state.organizations.values()))
+    lines = ["version: 1", "organizations:", "  acme:", f"    id: {org.organization_id}", "    members:"]
+    lines += [f"      - {{user_id: {uid}, role: OWNER}}" for uid in org.members]
+    lines.append("    api_keys:")
+    lines += [f"      k{i}: {{id: {key_id}, status: DISABLED}}" for i, key_id in enumerate(org.api_keys)]
+    active = sum(k.status == "ACTIVE" for k in org.api_keys.values())
+    with served(state, Faults(latency=0.05)) as (sandbox, url):
+        path = write_file(here, "\n".join(lines) + "\n")
+        result = cli(url, "apply", "-c", str(path), "--auto-approve")
+        assert result.exit_code == 0, result.output
+        deactivations = [w for w in sandbox.write_requests if w.operation == "deactivate_organization_api_key"]
+        assert len(deactivations) == active and all(w.status == 204 for w in deactivations)
+        assert sandbox.peak_inflight == 10  # concurrent, and never past the limit (no 429 was needed)

@@ -95,6 +95,7 @@ class Sandbox:
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request received
         self._lock = threading.RLock()
         self._inflight = 0
+        self.peak_inflight = 0  # most requests ever handled at once
         self._rng = random.Random(state.seed + 1)
 
     @property
@@ -121,6 +122,7 @@ class Sandbox:
             if self._inflight >= self.state.inflight_limit:
                 return _error(429, "too many requests in flight", {"retry-after": "1"})
             self._inflight += 1
+            self.peak_inflight = max(self.peak_inflight, self._inflight)
         try:
             return self._handle(method, path, query, headers, body, client_timeout)
         finally:
