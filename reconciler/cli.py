@@ -19,8 +19,10 @@ from . import __version__
 from .apply import DEFAULT_CHUNK_SIZE, ApplyReport, apply_plan, ensure_fresh
 from .audit import DEFAULT_AUDIT_LOG, AuditLog, verify_log
 from .connect import open_api
+from .drift import DRIFT_RENDERERS, DriftReport
 from .errors import ConfigError, ReconcilerError, UsageError
 from .export import export_live
+from .github_action import run_action
 from .keystore import SecretsFile
 from .live import API_VERSION_CHOICES, read_live_state
 from .loader import DEFAULT_CONFIG_NAME, load_config
@@ -184,6 +186,25 @@ def export(orgs: tuple[str, ...], out_path: str | None, sandbox: bool, endpoint:
         click.echo(text, nl=False)
 
 
+@main.command()
+@config_option
+@org_option
+@output_option("text", "json", "markdown")
+@api_options
+@handle_errors
+def drift(config_path: str, orgs: tuple[str, ...], output: str, sandbox: bool, endpoint: str | None,
+          api_version: str, timeout: float) -> None:
+    """Report where the live organization differs from the file. Read-only. Exit 0 in sync, 2 drift."""
+    load_config(config_path)
+    with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout, writable=False) as reader:
+        planned = plan_from_file(reader, config_path, orgs, api_version)
+    _warn_all(planned.live.warnings)
+    report = DriftReport.from_plan(planned.plan)
+    click.echo(DRIFT_RENDERERS[output](report))
+    if report.drifted:
+        sys.exit(EXIT_CHANGES)
+
+
 # --- applying -------------------------------------------------------------------------------------
 
 def _progress(line: str) -> None:
@@ -296,6 +317,12 @@ def audit_verify(path: str) -> None:
         _err(f"error: {path}: the audit log was tampered with ({len(problems)} problem(s) in {count} record(s))")
         sys.exit(EXIT_ERROR)
     click.echo(f"{path}: {count} record(s), hash chain intact")
+
+
+@main.command("github-action", hidden=True)
+def github_action() -> None:
+    """Run one step of the GitHub Action (reads INPUT_* and GITHUB_* from the environment)."""
+    sys.exit(run_action())
 
 
 @main.command("plan-schema")

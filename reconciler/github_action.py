@@ -1,0 +1,280 @@
+"""What `action.yml` runs: plan on a pull request, apply on merge, drift on a schedule.
+
+Inputs arrive as environment variables (never spliced into a script), outputs go to
+$GITHUB_OUTPUT with a random heredoc delimiter, the markdown goes to $GITHUB_STEP_SUMMARY, and
+pull request comments and drift issues go through the `gh` CLI with the workflow token.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .apply import apply_plan
+from .audit import AuditLog
+from .connect import open_api
+from .drift import DriftReport, render_drift_markdown
+from .errors import ReconcilerError, UsageError
+from .pipeline import plan_from_file
+from .render import MARKER_PREFIX, render_markdown
+
+DRIFT_ISSUE_TITLE = "ideogram-org: the organization drifted from the file"
+FAILURE_REASONS = ("unsafe-plan", "plan-changed", "apply-failed", "drift", "error")
+
+
+class GitHubError(ReconcilerError):
+    """A `gh` call failed."""
+
+
+@dataclass
+class ActionContext:
+    command: str
+    config: str
+    endpoint: str | None
+    audit_log: str
+    comment: bool
+    output_path: Path | None
+    summary_path: Path | None
+    event: dict
+    repository: str
+    sha: str
+    temp: Path
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ActionContext:
+        command = env.get("INPUT_COMMAND", "plan").strip()
+        if command not in ("plan", "apply", "drift"):
+            raise UsageError(f"the action's command must be plan, apply or drift, not {command!r}")
+        event = {}
+        if env.get("GITHUB_EVENT_PATH") and Path(env["GITHUB_EVENT_PATH"]).is_file():
+            event = json.loads(Path(env["GITHUB_EVENT_PATH"]).read_text() or "{}")
+        return cls(
+            command=command, config=env.get("INPUT_CONFIG") or "ideogram-org.yaml",
+            endpoint=env.get("INPUT_ENDPOINT") or None,
+            audit_log=env.get("INPUT_AUDIT_LOG") or "ideogram-org.audit.jsonl",
+            comment=(env.get("INPUT_COMMENT") or "true").strip().lower() == "true",
+            output_path=Path(env["GITHUB_OUTPUT"]) if env.get("GITHUB_OUTPUT") else None,
+            summary_path=Path(env["GITHUB_STEP_SUMMARY"]) if env.get("GITHUB_STEP_SUMMARY") else None,
+            event=event, repository=env.get("GITHUB_REPOSITORY", ""), sha=env.get("GITHUB_SHA", ""),
+            temp=Path(env.get("RUNNER_TEMP") or tempfile.gettempdir()),
+        )
+
+    def set_output(self, name: str, value: str) -> None:
+        self.outputs[name] = value
+
+    def flush_outputs(self) -> None:
+        if self.output_path is None:
+            return
+        with self.output_path.open("a") as handle:
+            for name, value in self.outputs.items():
+                delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+                handle.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+
+    def summary(self, markdown: str) -> None:
+        if self.summary_path is not None:
+            with self.summary_path.open("a") as handle:
+                handle.write(markdown + "\n")
+
+
+class Gh:
+    """The few `gh` calls the action makes. GH_TOKEN comes from the environment."""
+
+    def __init__(self, repository: str):
+        self.repository = repository
+
+    def _run(self, *args: str) -> str:
+        try:
+            result = subprocess.run(["gh", *args], capture_output=True, text=True, timeout=120)
+        except FileNotFoundError:
+            raise GitHubError("the gh CLI is not installed on this runner") from None
+        if result.returncode != 0:
+            raise GitHubError(f"gh {args[0]} {args[1] if len(args) > 1 else ''} failed: "
+                              f"{result.stderr.strip()[:300]}")
+        return result.stdout
+
+    def _lines(self, *args: str) -> list:
+        return [json.loads(line) for line in self._run(*args).splitlines() if line.strip()]
+
+    def comments(self, number: int) -> list[dict]:
+        return self._lines("api", "--paginate", f"repos/{self.repository}/issues/{number}/comments",
+                           "--jq", ".[] | {id: .id, body: .body}")
+
+    def create_comment(self, number: int, body_file: Path) -> None:
+        self._run("api", "-X", "POST", f"repos/{self.repository}/issues/{number}/comments", "-F",
+                  f"body=@{body_file}")
+
+    def update_comment(self, comment_id: int, body_file: Path) -> None:
+        self._run("api", "-X", "PATCH", f"repos/{self.repository}/issues/comments/{comment_id}", "-F",
+                  f"body=@{body_file}")
+
+    def pulls_for_commit(self, sha: str) -> list[int]:
+        return [int(n) for n in self._lines("api", f"repos/{self.repository}/commits/{sha}/pulls",
+                                            "--jq", ".[].number")]
+
+    def open_issue(self, title: str) -> int | None:
+        found = json.loads(self._run("issue", "list", "--repo", self.repository, "--state", "open", "--search",
+                                     f'"{title}" in:title', "--json", "number,title") or "[]")
+        return next((item["number"] for item in found if item["title"] == title), None)
+
+    def create_issue(self, title: str, body_file: Path) -> None:
+        self._run("issue", "create", "--repo", self.repository, "--title", title, "--body-file", str(body_file))
+
+    def edit_issue(self, number: int, body_file: Path) -> None:
+        self._run("issue", "edit", str(number), "--repo", self.repository, "--body-file", str(body_file))
+
+    def close_issue(self, number: int, comment: str) -> None:
+        self._run("issue", "close", str(number), "--repo", self.repository, "--comment", comment)
+
+
+def _body_file(context: ActionContext, name: str, text: str) -> Path:
+    path = context.temp / name
+    path.write_text(text)
+    return path
+
+
+def _sticky_comment(context: ActionContext, gh: Gh, markdown: str) -> None:
+    number = (context.event.get("pull_request") or {}).get("number")
+    if not number:
+        return
+    body = _body_file(context, "ideogram-org-comment.md", markdown)
+    existing = next((c for c in gh.comments(number) if (c.get("body") or "").startswith(MARKER_PREFIX)), None)
+    if existing:
+        gh.update_comment(existing["id"], body)
+    else:
+        gh.create_comment(number, body)
+
+
+def _reviewed_hash(context: ActionContext, gh: Gh) -> str | None:
+    """The plan hash in the sticky comment of the pull request that brought this commit."""
+    for number in gh.pulls_for_commit(context.sha):
+        for comment in gh.comments(number):
+            body = comment.get("body") or ""
+            if body.startswith(MARKER_PREFIX):
+                return body[len(MARKER_PREFIX):].split("-->", 1)[0].strip()
+    return None
+
+
+def _plan(context: ActionContext, gh: Gh) -> int:
+    with open_api(endpoint=context.endpoint) as reader:
+        planned = plan_from_file(reader, context.config)
+    plan = planned.plan
+    plan_path = context.temp / "ideogram-org-plan.json"
+    plan.save(plan_path)
+    markdown = render_markdown(plan)
+    context.summary(markdown)
+    context.set_output("changes", str(plan.has_differences).lower())
+    context.set_output("plan-json", str(plan_path))
+    context.set_output("plan-hash", plan.plan_hash)
+    if context.comment:
+        _sticky_comment(context, gh, markdown)
+    if not plan.safe:
+        context.set_output("failure-reason", "unsafe-plan")
+        context.set_output("exit-code", "1")
+        print(f"::error::the plan is unsafe: {'; '.join(v.message for v in plan.violations)}")
+        return 1
+    context.set_output("exit-code", "2" if plan.has_differences else "0")
+    return 0
+
+
+def _apply(context: ActionContext, gh: Gh) -> int:
+    with open_api(endpoint=context.endpoint, writable=True) as client:
+        planned = plan_from_file(client, context.config)
+        plan = planned.plan
+        plan_path = context.temp / "ideogram-org-plan.json"
+        plan.save(plan_path)
+        context.set_output("changes", str(bool(plan.changes)).lower())
+        context.set_output("plan-json", str(plan_path))
+        context.set_output("plan-hash", plan.plan_hash)
+        if not plan.changes:
+            context.summary("### ideogram-org apply\n\n**Nothing to apply.** The organization matches the file.")
+            context.set_output("exit-code", "0")
+            return 0
+        reviewed = _reviewed_hash(context, gh)
+        if reviewed != plan.plan_hash:
+            why = (f"the plan now ({plan.plan_hash[:12]}) differs from the plan reviewed on the pull request "
+                   f"({reviewed[:12]})" if reviewed else "no reviewed plan was found on a pull request for this commit")
+            context.summary(f"### ideogram-org apply refused\n\n{why}; nothing was sent. Open a pull request "
+                            f"to review the current plan.\n\n" + render_markdown(plan))
+            context.set_output("failure-reason", "plan-changed")
+            context.set_output("exit-code", "1")
+            print(f"::error::refusing to apply: {why}")
+            return 1
+        if not plan.safe:
+            context.set_output("failure-reason", "unsafe-plan")
+            context.set_output("exit-code", "1")
+            print(f"::error::the plan is unsafe: {'; '.join(v.message for v in plan.violations)}")
+            return 1
+        if any(c.action == "key.create" for c in plan.changes):
+            raise UsageError("the Action does not create API keys: a new key's secret would have nowhere safe to "
+                             "go; create it from a terminal with `ideogram-org apply --secrets-file`")
+        report = apply_plan(client, plan, planned.config, audit=AuditLog(context.audit_log),
+                            progress=lambda line: print(line, file=sys.stderr))
+    lines = ["### ideogram-org apply", "", f"Plan `{plan.plan_hash}`", "", "| outcome | action | target | message |",
+             "| --- | --- | --- | --- |"]
+    lines += [f"| {r['outcome']} | {r['action']} | {r['target']} | {r['message'].replace('|', '/')} |"
+              for r in (item.as_dict() for item in report.results)]
+    remaining = len(report.remaining)
+    lines += ["", "Verification read: " + ("the organization matches the file." if not remaining
+                                           else f"{remaining} change(s) remain.")]
+    context.summary("\n".join(lines))
+    if report.failed:
+        context.set_output("failure-reason", "apply-failed")
+        context.set_output("exit-code", "1")
+        return 1
+    context.set_output("exit-code", "0")
+    return 0
+
+
+def _drift(context: ActionContext, gh: Gh) -> int:
+    with open_api(endpoint=context.endpoint, writable=False) as reader:
+        planned = plan_from_file(reader, context.config)
+    report = DriftReport.from_plan(planned.plan)
+    markdown = render_drift_markdown(report)
+    context.summary(markdown)
+    context.set_output("changes", str(report.drifted).lower())
+    context.set_output("plan-hash", planned.plan.plan_hash)
+    plan_path = context.temp / "ideogram-org-plan.json"
+    planned.plan.save(plan_path)
+    context.set_output("plan-json", str(plan_path))
+    number = gh.open_issue(DRIFT_ISSUE_TITLE)
+    if report.drifted:
+        body = _body_file(context, "ideogram-org-drift.md", markdown)
+        if number:
+            gh.edit_issue(number, body)
+        else:
+            gh.create_issue(DRIFT_ISSUE_TITLE, body)
+        context.set_output("failure-reason", "drift")
+        context.set_output("exit-code", "2")
+    else:
+        if number:
+            gh.close_issue(number, "The organization is back in sync with the file.")
+        context.set_output("exit-code", "0")
+    return 0
+
+
+def run_action(env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    context: ActionContext | None = None
+    try:
+        context = ActionContext.from_env(env)
+        gh = Gh(context.repository)
+        return {"plan": _plan, "apply": _apply, "drift": _drift}[context.command](context, gh)
+    except ReconcilerError as exc:
+        message = str(exc).replace("\n", " ")
+        print(f"::error::{message}")
+        if context is not None:
+            context.set_output("failure-reason", "error")
+            context.set_output("exit-code", "1")
+            context.summary(f"### ideogram-org {context.command} failed\n\n{message}")
+        return 1
+    finally:
+        if context is not None:
+            context.flush_outputs()

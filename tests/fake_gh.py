@@ -1,0 +1,80 @@
+"""A stand-in for the `gh` CLI: records every call and keeps comments and issues in a JSON file."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+STATE = Path(os.environ["FAKE_GH_STATE"])
+LOG = Path(os.environ["FAKE_GH_LOG"])
+
+
+def load() -> dict:
+    if STATE.exists():
+        return json.loads(STATE.read_text())
+    return {"comments": {}, "pulls": {}, "issues": [], "next_id": 1000}
+
+
+def option(args: list[str], name: str) -> str | None:
+    return args[args.index(name) + 1] if name in args else None
+
+
+def body_from(args: list[str]) -> str:
+    field = option(args, "-F") or ""
+    if field.startswith("body=@"):
+        return Path(field[len("body=@"):]).read_text()
+    return Path(option(args, "--body-file")).read_text()
+
+
+def main(args: list[str]) -> int:
+    with LOG.open("a") as log:
+        log.write(json.dumps({"args": args, "has_gh_token": bool(os.environ.get("GH_TOKEN"))}) + "\n")
+    state = load()
+    if not os.environ.get("GH_TOKEN"):
+        print("gh: authentication required", file=sys.stderr)
+        return 4
+    out = ""
+    if args[0] == "api":
+        method = option(args, "-X") or "GET"
+        path = next(a for a in args[1:] if a.startswith("repos/"))
+        parts = path.split("/")
+        if parts[3] == "issues" and parts[5] == "comments" and method == "GET":
+            out = "".join(json.dumps({"id": c["id"], "body": c["body"]}) + "\n"
+                          for c in state["comments"].get(parts[4], []))
+        elif parts[3] == "issues" and parts[5] == "comments" and method == "POST":
+            state["next_id"] += 1
+            state["comments"].setdefault(parts[4], []).append({"id": state["next_id"], "body": body_from(args)})
+        elif parts[3] == "issues" and parts[4] == "comments" and method == "PATCH":
+            for comments in state["comments"].values():
+                for comment in comments:
+                    if comment["id"] == int(parts[5]):
+                        comment["body"] = body_from(args)
+        elif parts[3] == "commits" and parts[5] == "pulls":
+            out = "".join(f"{n}\n" for n in state["pulls"].get(parts[4], []))
+        else:
+            print(f"fake gh: unknown api call {path}", file=sys.stderr)
+            return 1
+    elif args[:2] == ["issue", "list"]:
+        out = json.dumps([{"number": i["number"], "title": i["title"]} for i in state["issues"] if i["open"]])
+    elif args[:2] == ["issue", "create"]:
+        number = len(state["issues"]) + 1
+        state["issues"].append({"number": number, "title": option(args, "--title"), "body": body_from(args),
+                                "open": True, "comments": []})
+    elif args[:2] == ["issue", "edit"]:
+        state["issues"][int(args[2]) - 1]["body"] = body_from(args)
+    elif args[:2] == ["issue", "close"]:
+        issue = state["issues"][int(args[2]) - 1]
+        issue["open"] = False
+        issue["comments"].append(option(args, "--comment"))
+    else:
+        print(f"fake gh: unknown command {args[:2]}", file=sys.stderr)
+        return 1
+    STATE.write_text(json.dumps(state))
+    sys.stdout.write(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,205 @@
+"""The GitHub Action in a simulated runner, against the sandbox served over real HTTP, with a fake gh."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import jsonschema
+import pytest
+from ruamel.yaml import YAML
+
+from reconciler.github_action import DRIFT_ISSUE_TITLE
+from reconciler.render import MARKER_PREFIX
+from reconciler.sandbox import Sandbox, SandboxServer
+from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
+from reconciler.sandbox.state import b64id
+from tests.action_runner import ROOT, Runner, load_action
+
+TOKEN = "idg-SECRET-do-not-leak-4242"
+PR_EVENT = {"action": "synchronize", "pull_request": {"number": 7, "head": {"sha": "a" * 40}}}
+MERGE_SHA = "b" * 40
+PUSH_EVENT = {"ref": "refs/heads/main", "after": MERGE_SHA}
+SCHEDULE_EVENT = {"schedule": "17 6 * * *"}
+DATA = ROOT / "tests" / "data"
+
+
+@pytest.fixture(scope="module")
+def runner_temp(tmp_path_factory) -> Path:
+    """Shared by the module's runs so the action's venv is built once (later runs see its key and skip)."""
+    return tmp_path_factory.mktemp("runner-temp")
+
+
+@pytest.fixture
+def world(tmp_path, runner_temp):
+    state = demo_state("2026-06")
+    state.token = TOKEN
+    sandbox = Sandbox(state)
+    server = SandboxServer(sandbox)
+    server.start_in_thread()
+    workdir = tmp_path / "repo"
+    workdir.mkdir()
+    shutil.copy(ROOT / "examples" / "acme" / "ideogram-org.yaml", workdir / "ideogram-org.yaml")
+    for stale in runner_temp.glob("ideogram-org-*"):
+        if stale.is_file():
+            stale.unlink()
+    summary = runner_temp / "step-summary.md"
+    if summary.exists():
+        summary.unlink()
+    runner = Runner(workdir, runner_temp, tmp_path / "gh")
+    inputs = {"token": TOKEN, "endpoint": server.url, "config": "ideogram-org.yaml"}
+    yield runner, sandbox, inputs
+    server.shutdown()
+    server.server_close()
+
+
+def _assert_token_nowhere(runner: Runner, run) -> None:
+    for index, step in enumerate(run.steps):
+        text = step.stdout + step.stderr
+        if index == 0:  # the mask command itself is how the runner learns what to hide
+            text = text.replace(f"::add-mask::{TOKEN}", "")
+        assert TOKEN not in text
+        assert TOKEN not in json.dumps(step.outputs)
+    assert TOKEN not in json.dumps(run.outputs)
+    if runner.summary.exists():
+        assert TOKEN not in runner.summary.read_text()
+    assert TOKEN not in json.dumps(runner.gh_calls()) + json.dumps(runner.gh_world())
+    for path in runner.workdir.rglob("*"):
+        if path.is_file():
+            assert TOKEN not in path.read_text(errors="replace")
+
+
+def test_action_and_workflows_validate_against_the_published_schemas():
+    yaml = YAML(typ="safe")
+    jsonschema.validate(yaml.load((ROOT / "action.yml").read_text()),
+                        json.loads((DATA / "github-actions.json").read_text()))
+    workflow_schema = json.loads((DATA / "github-workflows.json").read_text())
+    workflows = sorted((ROOT / "examples" / "github").glob("*.yml"))
+    assert [w.name for w in workflows] == ["apply.yml", "drift.yml", "plan.yml"]
+    for workflow in workflows:
+        jsonschema.validate(yaml.load(workflow.read_text()), workflow_schema)
+    apply_workflow = yaml.load((ROOT / "examples" / "github" / "apply.yml").read_text())
+    assert apply_workflow["concurrency"]["group"]
+
+
+def test_inputs_reach_scripts_only_through_env():
+    action = load_action()
+    steps = action["runs"]["steps"]
+    assert all("${{" not in step["run"] for step in steps), "no expression may be spliced into a script"
+    assert "add-mask" in steps[0]["run"], "the token is masked before anything else runs"
+    assert set(action["inputs"]) == {"command", "config", "token", "endpoint", "audit-log", "comment",
+                                     "github-token", "working-directory"}
+    assert set(action["outputs"]) == {"changes", "plan-json", "plan-hash", "exit-code", "failure-reason"}
+
+
+def test_plan_on_a_pull_request_keeps_one_sticky_comment(world):
+    runner, sandbox, inputs = world
+    first = runner.run({**inputs, "command": "plan"}, PR_EVENT)
+    assert first.succeeded, [s.stderr for s in first.steps]
+    assert first.outputs["changes"] == "true" and first.outputs["exit-code"] == "2"
+    assert first.outputs["failure-reason"] == ""
+    plan = json.loads(Path(first.outputs["plan-json"]).read_text())
+    assert plan["plan_hash"] == first.outputs["plan-hash"]
+    assert "Plan: 1 to add, 1 to promote, 1 to remove" in runner.summary.read_text()
+    comments = runner.gh_world()["comments"]["7"]
+    assert len(comments) == 1 and comments[0]["body"].startswith(f"{MARKER_PREFIX} {plan['plan_hash']} -->")
+    assert all(call["has_gh_token"] for call in runner.gh_calls())
+    # a second push to the pull request updates the same comment rather than adding one
+    second = runner.run({**inputs, "command": "plan"}, PR_EVENT)
+    assert second.succeeded
+    comments = runner.gh_world()["comments"]["7"]
+    assert len(comments) == 1
+    assert any(call["args"][:3] == ["api", "-X", "PATCH"] for call in runner.gh_calls())
+    assert sandbox.write_requests == []
+    _assert_token_nowhere(runner, second)
+
+
+def test_apply_on_merge_applies_the_reviewed_plan(world):
+    runner, sandbox, inputs = world
+    reviewed = runner.run({**inputs, "command": "plan"}, PR_EVENT)
+    assert reviewed.succeeded
+    world_state = runner.gh_world()
+    world_state["pulls"] = {MERGE_SHA: [7]}
+    runner.set_gh_world(world_state)
+    applied = runner.run({**inputs, "command": "apply"}, PUSH_EVENT, sha=MERGE_SHA)
+    assert applied.succeeded, [s.stdout + s.stderr for s in applied.steps]
+    assert applied.outputs["plan-hash"] == reviewed.outputs["plan-hash"]
+    assert applied.outputs["exit-code"] == "0" and applied.outputs["failure-reason"] == ""
+    assert sandbox.state.organizations[DEMO_ORG_ID].members.get(b64id("user_liwei")) == "OWNER"
+    audit = runner.workdir / "ideogram-org.audit.jsonl"
+    assert audit.exists() and len(audit.read_text().splitlines()) >= 6
+    assert "matches the file" in runner.summary.read_text()
+    _assert_token_nowhere(runner, applied)
+
+
+def test_apply_refuses_when_the_plan_changed_since_review(world):
+    runner, sandbox, inputs = world
+    assert runner.run({**inputs, "command": "plan"}, PR_EVENT).succeeded
+    world_state = runner.gh_world()
+    world_state["pulls"] = {MERGE_SHA: [7]}
+    runner.set_gh_world(world_state)
+    # someone adds a member by hand between review and merge
+    sandbox.state.organizations[DEMO_ORG_ID].members[b64id("user_oscar_d")] = "MEMBER"
+    refused = runner.run({**inputs, "command": "apply"}, PUSH_EVENT, sha=MERGE_SHA)
+    assert not refused.succeeded
+    assert refused.outputs["failure-reason"] == "plan-changed" and refused.outputs["exit-code"] == "1"
+    assert sandbox.write_requests == []
+    assert "differs from the plan reviewed" in runner.summary.read_text()
+    _assert_token_nowhere(runner, refused)
+
+
+def test_apply_without_a_reviewed_plan_is_refused(world):
+    runner, sandbox, inputs = world
+    refused = runner.run({**inputs, "command": "apply"}, PUSH_EVENT, sha=MERGE_SHA)
+    assert refused.outputs["failure-reason"] == "plan-changed"
+    assert sandbox.write_requests == []
+
+
+def test_drift_opens_updates_and_closes_one_issue(world):
+    runner, sandbox, inputs = world
+    first = runner.run({**inputs, "command": "drift"}, SCHEDULE_EVENT)
+    assert first.succeeded, [s.stderr for s in first.steps]
+    assert first.outputs["changes"] == "true" and first.outputs["failure-reason"] == "drift"
+    assert first.outputs["exit-code"] == "2"
+    issues = runner.gh_world()["issues"]
+    assert [(i["title"], i["open"]) for i in issues] == [(DRIFT_ISSUE_TITLE, True)]
+    assert "ravi.patel@acme.example" in issues[0]["body"]
+    # drift lasts, and changes shape: the same issue is updated
+    sandbox.state.organizations[DEMO_ORG_ID].members[b64id("user_oscar_d")] = "MEMBER"
+    second = runner.run({**inputs, "command": "drift"}, SCHEDULE_EVENT)
+    assert second.succeeded
+    issues = runner.gh_world()["issues"]
+    assert len(issues) == 1 and "oscar.diaz@acme.example" in issues[0]["body"]
+    # someone fixes the organization: the issue is closed
+    org = sandbox.state.organizations[DEMO_ORG_ID]
+    del org.members[b64id("user_oscar_d")]
+    del org.members[b64id("user_ravi_p")]
+    org.members[b64id("user_liwei")] = "OWNER"
+    org.api_keys["a2V5X29sZF9wcm90b3R5cGU"].status = "DISABLED"
+    third = runner.run({**inputs, "command": "drift"}, SCHEDULE_EVENT)
+    assert third.succeeded
+    assert third.outputs["changes"] == "false" and third.outputs["failure-reason"] == ""
+    issues = runner.gh_world()["issues"]
+    assert len(issues) == 1 and issues[0]["open"] is False and issues[0]["comments"]
+    assert sandbox.write_requests == []  # drift never writes
+    _assert_token_nowhere(runner, third)
+
+
+def test_multiline_outputs_use_a_random_delimiter(world):
+    runner, _sandbox, inputs = world
+    run = runner.run({**inputs, "command": "plan", "comment": "false"}, PR_EVENT)
+    raw = (runner.runner_temp / f"output-{runner.run_number}-2").read_text()
+    delimiters = [line.split("<<", 1)[1] for line in raw.splitlines() if "<<" in line]
+    assert delimiters and len(set(delimiters)) == len(delimiters)
+    assert all(d.startswith("ghadelimiter_") and len(d) > 20 for d in delimiters)
+    assert run.outputs["plan-hash"]
+    assert runner.gh_calls() == []  # comment: false
+
+
+def test_a_bad_token_is_an_error_output_not_a_traceback(world):
+    runner, _sandbox, inputs = world
+    run = runner.run({**inputs, "token": "wrong-token", "command": "plan"}, PR_EVENT)
+    assert not run.succeeded
+    assert run.outputs["failure-reason"] == "error" and run.outputs["exit-code"] == "1"
+    assert "::error::" in run.steps[-1].stdout and "Traceback" not in run.steps[-1].stderr
