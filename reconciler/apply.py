@@ -20,7 +20,7 @@ from typing import Literal
 
 from .audit import AuditLog
 from .client import ApiClient
-from .errors import ApiError, NetworkError, PaymentRequiredError, ReconcilerError, ServerError, UsageError
+from .errors import ApiError, NetworkError, ReconcilerError, ServerError, UsageError
 from .keystore import SecretsFile, write_key_ids
 from .live import LiveState, read_live_state
 from .loader import LoadedConfig, load_config
@@ -137,6 +137,18 @@ class _Run:
         if self.calls_planned >= 10 or self.calls_done % 50 == 0:
             self.progress(f"[{self.calls_done}/{self.calls_planned}] {description}")
 
+    def call_failed(self, exc: ApiError, action: str, organization: str, indexes: list[int],
+                    targets: list[str]) -> None:
+        """Settle or hold the items of a failed call. Ambiguous when the request may have been acted on:
+        a timeout or dropped connection after sending, or a 5xx. Those wait for a re-read."""
+        ambiguous = isinstance(exc, ServerError) or (isinstance(exc, NetworkError) and exc.sent)
+        for i in indexes:
+            if ambiguous:
+                self.hold(i, "unknown", str(exc))
+            else:
+                self.settle(i, "failed", str(exc))
+        self.audit_write(action, organization, targets, "unknown" if ambiguous else "failed", str(exc))
+
     def audit_write(self, action: str, organization: str, targets: list[str], outcome: str, message: str = "",
                     results: list[dict] | None = None) -> None:
         if self.audit is None:
@@ -161,20 +173,8 @@ class _Run:
             self.note_call(f"{action} {organization}: {len(chunk)} member(s)")
             try:
                 outcome = getattr(self.client, method_name)(org_id, members)
-            except (NetworkError, ServerError) as exc:
-                if isinstance(exc, NetworkError) and not exc.sent:
-                    for i in chunk:
-                        self.settle(i, "failed", str(exc))
-                    self.audit_write(action, organization, labels, "failed", str(exc))
-                    continue
-                for i in chunk:
-                    self.hold(i, "unknown", str(exc))
-                self.audit_write(action, organization, labels, "unknown", str(exc))
-                continue
             except ApiError as exc:
-                for i in chunk:
-                    self.settle(i, "failed", str(exc))
-                self.audit_write(action, organization, labels, "failed", str(exc))
+                self.call_failed(exc, action, organization, chunk, labels)
                 continue
             rows = []
             for i, label, result in zip(chunk, labels, outcome.results, strict=True):
@@ -196,23 +196,10 @@ class _Run:
             self.note_call(f"key.create {organization}: {label}")
             try:
                 created = self.client.create_key(org_id)
-            except PaymentRequiredError as exc:
-                self.settle(i, "failed", str(exc))
-                self.audit_write("key.create", organization, [label], "failed", str(exc))
-                continue
-            except (NetworkError, ServerError) as exc:
-                # Not sent again unless a re-read shows that no key appeared: a second call could make a
-                # second key, whose secret nobody would ever see.
-                if isinstance(exc, NetworkError) and not exc.sent:
-                    self.settle(i, "failed", str(exc))
-                    self.audit_write("key.create", organization, [label], "failed", str(exc))
-                else:
-                    self.hold(i, "unknown", str(exc))
-                    self.audit_write("key.create", organization, [label], "unknown", str(exc))
-                continue
             except ApiError as exc:
-                self.settle(i, "failed", str(exc))
-                self.audit_write("key.create", organization, [label], "failed", str(exc))
+                # An ambiguous failure is not sent again unless a re-read shows that no key appeared: a
+                # second call could make a second key, whose secret nobody would ever see.
+                self.call_failed(exc, "key.create", organization, [i], [label])
                 continue
             self.secrets.write(organization, label, created.api_key_id, created.api_key.get_secret_value(),
                                created.creation_time)
@@ -232,17 +219,8 @@ class _Run:
             self.note_call(f"key.deactivate {organization}: {key_id}")
             try:
                 self.client.deactivate_key(key_id)
-            except (NetworkError, ServerError) as exc:
-                if isinstance(exc, NetworkError) and not exc.sent:
-                    self.settle(i, "failed", str(exc))
-                    self.audit_write("key.deactivate", organization, [key_id], "failed", str(exc))
-                else:
-                    self.hold(i, "unknown", str(exc))
-                    self.audit_write("key.deactivate", organization, [key_id], "unknown", str(exc))
-                return
             except ApiError as exc:
-                self.settle(i, "failed", str(exc))
-                self.audit_write("key.deactivate", organization, [key_id], "failed", str(exc))
+                self.call_failed(exc, "key.deactivate", organization, [i], [key_id])
                 return
             self.settle(i, "applied")
             self.audit_write("key.deactivate", organization, [key_id], "ok")
