@@ -25,7 +25,32 @@ from reconciler.sandbox import (  # noqa: E402
     SandboxTransport,
 )
 from reconciler.sandbox.demo import demo_state  # noqa: E402
-from tests.spec_check import SpecChecker  # noqa: E402
+from tests.spec_check import SpecChecker, check_sandbox_exchange  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def every_sandbox_response_follows_the_spec(monkeypatch):
+    """Whatever a test does, every answer any sandbox gives is checked against the official spec.
+
+    The check runs inside Sandbox.handle, so it covers the in-process transport and the HTTP server
+    alike. Deviations are collected (a server thread cannot fail a test) and fail the test at the end.
+    """
+    deviations: list[str] = []
+    original = Sandbox.handle
+
+    def checked(self, method, path, query, headers, body, client_timeout=None):
+        response = original(self, method, path, query, headers, body, client_timeout)
+        if not response.drop and not response.timed_out:
+            try:
+                check_sandbox_exchange(self.api_version, method, path, query, headers, body, response.status,
+                                       response.headers, response.body)
+            except Exception as exc:  # noqa: BLE001 - any deviation is reported below
+                deviations.append(f"{method} {path} -> {response.status}: {type(exc).__name__}: {exc}")
+        return response
+
+    monkeypatch.setattr(Sandbox, "handle", checked)
+    yield
+    assert not deviations, "sandbox answers that break the official spec:\n" + "\n".join(deviations[:5])
 
 
 @pytest.fixture(params=API_VERSIONS)
