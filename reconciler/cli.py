@@ -37,6 +37,10 @@ from .sandbox.store import load_or_create_sandbox_state
 EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
 def _err(message: str) -> None:
     click.echo(message, err=True)
 
@@ -281,7 +285,7 @@ def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tup
                     click.echo(json.dumps(ApplyReport(run_id="", plan_hash=planned.plan.plan_hash).as_dict(), indent=2))
                 return
             if not dry_run and not auto_approve:
-                if not sys.stdin.isatty():
+                if not stdin_is_terminal():
                     raise UsageError("no terminal to confirm on: review the plan, then pass --auto-approve, or "
                                      "save it with `plan --out FILE` and run `apply FILE`")
                 if not click.confirm(f"Apply these {len(planned.plan.changes)} change(s)?", default=False, err=True):

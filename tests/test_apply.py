@@ -255,3 +255,17 @@ def test_key_deactivations_run_concurrently_up_to_the_inflight_limit(here, api_v
         deactivations = [w for w in sandbox.write_requests if w.operation == "deactivate_organization_api_key"]
         assert len(deactivations) == active and all(w.status == 204 for w in deactivations)
         assert sandbox.peak_inflight == 10  # concurrent, and never past the limit (no 429 was needed)
+
+
+@pytest.mark.parametrize("answer,applied", [("y\n", True), ("n\n", False), ("\n", False)])
+def test_on_a_terminal_apply_asks_and_defaults_to_no(here, monkeypatch, answer, applied):
+    monkeypatch.setattr("reconciler.cli.stdin_is_terminal", lambda: True)
+    s = scenario("2026-06")
+    path = write_file(here, s.text)
+    with served(s.state) as (sandbox, url):
+        result = cli(url, "apply", "-c", str(path), "--secrets-file", "k.jsonl", input=answer)
+        assert "Apply these" in result.stderr and "[y/N]" in result.stderr
+        assert bool(sandbox.write_requests) is applied
+        assert result.exit_code == (0 if applied else 1)
+        if not applied:
+            assert "Nothing was applied." in result.stderr

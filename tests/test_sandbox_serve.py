@@ -10,6 +10,7 @@ import time
 import httpx
 
 from reconciler.sandbox.demo import DEMO_ORG_ID
+from tests.spec_check import SpecChecker
 
 
 def _start(tmp_path, *args: str) -> tuple[subprocess.Popen, str, str]:
@@ -32,7 +33,9 @@ def test_serve_answers_over_loopback_and_persists_writes(tmp_path):
     process, url, token = _start(tmp_path, "--token", "t0ken-for-test", "--api-version", "2025-10")
     try:
         assert token == "t0ken-for-test"
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=5) as client:
+        checker = SpecChecker("2025-10")
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=5,
+                          event_hooks={"response": [checker.hook]}) as client:
             profiles = client.get("/manage/api/profiles")
             assert profiles.status_code == 200
             assert DEMO_ORG_ID in {p["organization_id"] for p in profiles.json()["profiles"]}
@@ -41,6 +44,7 @@ def test_serve_answers_over_loopback_and_persists_writes(tmp_path):
             assert added.status_code == 204  # 2025-10
             assert client.get("/manage/api/organization/api_keys",
                               params={"organization_id": DEMO_ORG_ID}).status_code == 404
+        assert checker.checked == 3
         assert httpx.get(f"{url}/manage/api/profiles").status_code == 401
     finally:
         _stop(process)
