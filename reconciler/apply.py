@@ -392,3 +392,20 @@ def ensure_fresh(saved: Plan, config: LoadedConfig, live_fingerprint: str, live_
     if problems:
         raise StalePlanError("stale plan, nothing was sent: " + "; ".join(problems)
                              + "\nRun `ideogram-org plan` again and review the new plan.")
+
+
+def recheck_saved_plan(saved: Plan, config: LoadedConfig, live: LiveState) -> Plan:
+    """The saved plan, recomputed from its inputs: fresh, and judged on its own changes.
+
+    A plan file is only a claim. After the freshness check its inputs are the same as when it was
+    made, so the planner must give the same hash; the recomputed plan's safety verdict is the one
+    that counts, whatever the file says about itself.
+    """
+    from .errors import StalePlanError
+
+    ensure_fresh(saved, config, live.fingerprint(), live.snapshot())
+    fresh = compute_plan(config.desired, live, desired_file=str(config.path), desired_hash=config.sha256)
+    if fresh.plan_hash != saved.plan_hash:
+        raise StalePlanError("the plan file does not match what its own inputs give today (was it edited, or "
+                             "made by another version of ideogram-org?); nothing was sent. Run plan again.")
+    return fresh.model_copy(update={"live_snapshot": live.snapshot()})

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .apply import DEFAULT_CHUNK_SIZE, ApplyReport, apply_plan, ensure_fresh
+from .apply import DEFAULT_CHUNK_SIZE, ApplyReport, apply_plan, recheck_saved_plan
 from .audit import DEFAULT_AUDIT_LOG, AuditLog, verify_log
 from .connect import open_api
 from .drift import DRIFT_RENDERERS, DriftReport
@@ -268,9 +268,9 @@ def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tup
         with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout, writable=True) as client:
             live = read_live_state(client, config.desired, [o.name for o in saved.organizations], api_version)
             _warn_all(live.warnings)
-            ensure_fresh(saved, config, live.fingerprint(), live.snapshot())
-            saved.ensure_safe(allow_unsafe)
-            report = apply_plan(client, saved, config, audit=AuditLog(audit_log), chunk_size=chunk_size,
+            checked = recheck_saved_plan(saved, config, live)
+            checked.ensure_safe(allow_unsafe)
+            report = apply_plan(client, checked, config, audit=AuditLog(audit_log), chunk_size=chunk_size,
                                 secrets=secrets, progress=_progress, dry_run=dry_run, api_version=api_version)
     else:
         load_config(config_path)

@@ -269,3 +269,17 @@ def test_on_a_terminal_apply_asks_and_defaults_to_no(here, monkeypatch, answer, 
         assert result.exit_code == (0 if applied else 1)
         if not applied:
             assert "Nothing was applied." in result.stderr
+
+
+def test_a_plan_file_edited_to_look_safe_is_still_refused(here, api_version):
+    s = scenario(api_version)
+    path = write_file(here, s.text.replace("max_removals: 50%", "max_removals: 2"))
+    with served(s.state) as (sandbox, url):
+        assert cli(url, "plan", "-c", str(path), "--out", "plan.json").exit_code == 1  # unsafe
+        document = json.loads(Path("plan.json").read_text())
+        assert document["violations"]
+        document["violations"] = []  # the changes, and so the hash, are untouched
+        Path("plan.json").write_text(json.dumps(document))
+        result = cli(url, "apply", "plan.json", "--secrets-file", "k.jsonl")
+        assert result.exit_code == 1 and "the plan is unsafe" in result.stderr
+        assert sandbox.write_requests == []
