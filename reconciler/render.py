@@ -75,7 +75,7 @@ def _plan_lines(plan: Plan, paint: Callable[[str, str], str]) -> list[str]:
                  "or set prune_api_keys to deactivate it") for k in plan.unmanaged_keys if k.organization == org.name]
         if not rows:
             lines.append("  (no changes)")
-        width = min(40, max((len(subject) for _, subject, _ in rows), default=0))
+        width = min(48, max((len(subject) for _, subject, _ in rows), default=0))
         for symbol, subject, what in rows:
             lines.append(paint(symbol, f"  {symbol} {subject.ljust(width)}  {what}"))
         lines.append("")

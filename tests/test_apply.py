@@ -283,3 +283,14 @@ def test_a_plan_file_edited_to_look_safe_is_still_refused(here, api_version):
         result = cli(url, "apply", "plan.json", "--secrets-file", "k.jsonl")
         assert result.exit_code == 1 and "the plan is unsafe" in result.stderr
         assert sandbox.write_requests == []
+
+
+def test_a_secrets_file_readable_by_others_is_refused_before_any_write(here, api_version):
+    s = scenario(api_version)
+    path = write_file(here, s.text)
+    Path("shared.jsonl").write_text("")
+    os.chmod("shared.jsonl", 0o644)
+    with served(s.state) as (sandbox, url):
+        result = cli(url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "shared.jsonl")
+        assert result.exit_code == 1 and "readable by others" in result.stderr
+        assert sandbox.write_requests == []
