@@ -13,11 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from reconciler.apply import apply_plan
-from reconciler.audit import AuditLog
-from reconciler.client import ApiClient
-from reconciler.loader import load_config
-from reconciler.pipeline import plan_from_file
+from reconciler import service
+from reconciler.api.client import ApiClient
+from reconciler.config.loader import load_config
 from reconciler.sandbox import Faults, Sandbox, SandboxServer, generate_state
 
 
@@ -39,15 +37,16 @@ def additions(workdir: Path) -> None:
     sandbox, server = _serve(state)
     try:
         with ApiClient(server.url, state.token) as client:
-            planned = plan_from_file(client, str(path))
+            planned = service.plan(client, load_config(path))
             start = time.perf_counter()
-            report = apply_plan(client, planned.plan, load_config(path), audit=AuditLog(workdir / "a.jsonl"),
-                                chunk_size=100, verify=False)
+            report = service.apply(client, planned, service.ApplyOptions(
+                audit_log=workdir / "a.jsonl", chunk_size=100, verify=False))
             seconds = time.perf_counter() - start
     finally:
         server.shutdown()
         server.server_close()
     member_calls = sum(1 for w in sandbox.write_requests if w.operation.endswith("_members"))
+    assert isinstance(report, service.ApplyReport)
     print(f"1,000 additions: {report.counts()['applied']} applied in {member_calls} member call(s) "
           f"at chunk size 100, {seconds:.2f} s")
 
@@ -67,16 +66,17 @@ def deactivations(workdir: Path) -> None:
     try:
         with ApiClient(server.url, state.token) as client:
             total_start = time.perf_counter()
-            planned = plan_from_file(client, str(path))
+            planned = service.plan(client, load_config(path))
             start = time.perf_counter()
-            report = apply_plan(client, planned.plan, load_config(path), audit=AuditLog(workdir / "k.jsonl"),
-                                verify=False)
+            report = service.apply(client, planned, service.ApplyOptions(audit_log=workdir / "k.jsonl",
+                                                                         verify=False))
             deactivation_seconds = time.perf_counter() - start
-            remaining = plan_from_file(client, str(path)).plan.changes
+            remaining = service.plan(client, load_config(path)).plan.changes
             total_seconds = time.perf_counter() - total_start
     finally:
         server.shutdown()
         server.server_close()
+    assert isinstance(report, service.ApplyReport)
     print(f"200 deactivations at 100 ms latency, inflight limit 10: {report.counts()['applied']} applied in "
           f"{deactivation_seconds:.2f} s (peak {sandbox.peak_inflight} requests in flight); "
           f"{total_seconds:.2f} s with the plan's reads and the verification read; {len(remaining)} left")

@@ -17,9 +17,9 @@ import statistics
 import time
 import tracemalloc
 
-from reconciler.live import LiveKey, LiveMember, LiveOrganization, LiveState
-from reconciler.models import DesiredState
-from reconciler.planner import compute_plan
+from reconciler.config.models import DesiredState
+from reconciler.live_state import LiveKey, LiveMember, LiveOrganization, LiveState
+from reconciler.planning.planner import compute_plan
 
 ORG_ID = "b3JnX2JlbmNo"
 

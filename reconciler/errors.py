@@ -28,14 +28,14 @@ class Problem:
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.column}: {self.message}"
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, str | int]:
         return {"file": self.file, "line": self.line, "column": self.column, "message": self.message}
 
 
 class ConfigError(ReconcilerError):
     """The desired-state file is invalid; carries every problem found, not just the first."""
 
-    def __init__(self, problems: list[Problem]):
+    def __init__(self, problems: list[Problem]) -> None:
         self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.column, p.message))
         super().__init__("\n".join(str(p) for p in self.problems))
 
@@ -66,7 +66,7 @@ class ApiError(ReconcilerError):
     kind = "api"
 
     def __init__(self, message: str, *, method: str = "", path: str = "", status: int | None = None,
-                 server_message: str = ""):
+                 server_message: str = "") -> None:
         self.method = method
         self.path = path
         self.status = status
@@ -109,7 +109,8 @@ class NetworkError(ApiError):
 
     kind = "network"
 
-    def __init__(self, message: str, *, sent: bool, **kwargs):
+    def __init__(self, message: str, *, sent: bool, method: str = "", path: str = "",
+                 server_message: str = "") -> None:
         # `sent` is True when the request may have reached the server: a write is then ambiguous.
         self.sent = sent
-        super().__init__(message, **kwargs)
+        super().__init__(message, method=method, path=path, server_message=server_message)

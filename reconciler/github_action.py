@@ -16,17 +16,19 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from .apply import apply_plan
-from .audit import AuditLog
-from .connect import open_api
-from .drift import DriftReport, render_drift_markdown
+from . import defaults, service
+from .api.connect import open_api
+from .config.loader import load_config
 from .errors import ReconcilerError, UsageError
-from .pipeline import plan_from_file
-from .render import MARKER_PREFIX, render_markdown
+from .planning.changes import KeyCreate
+from .planning.plan import Plan
+from .render.apply import render_apply_markdown
+from .render.drift import render_drift_markdown
+from .render.plan import MARKER_PREFIX, render_markdown
 
 DRIFT_ISSUE_TITLE = "ideogram-org: the organization drifted from the file"
-FAILURE_REASONS = ("unsafe-plan", "plan-changed", "apply-failed", "drift", "error")
 
 
 class GitHubError(ReconcilerError):
@@ -42,7 +44,7 @@ class ActionContext:
     comment: bool
     output_path: Path | None
     summary_path: Path | None
-    event: dict
+    event: dict[str, Any]
     repository: str
     sha: str
     temp: Path
@@ -57,9 +59,9 @@ class ActionContext:
         if env.get("GITHUB_EVENT_PATH") and Path(env["GITHUB_EVENT_PATH"]).is_file():
             event = json.loads(Path(env["GITHUB_EVENT_PATH"]).read_text() or "{}")
         return cls(
-            command=command, config=env.get("INPUT_CONFIG") or "ideogram-org.yaml",
+            command=command, config=env.get("INPUT_CONFIG") or defaults.CONFIG_FILE,
             endpoint=env.get("INPUT_ENDPOINT") or None,
-            audit_log=env.get("INPUT_AUDIT_LOG") or "ideogram-org.audit.jsonl",
+            audit_log=env.get("INPUT_AUDIT_LOG") or defaults.AUDIT_LOG,
             comment=(env.get("INPUT_COMMENT") or "true").strip().lower() == "true",
             output_path=Path(env["GITHUB_OUTPUT"]) if env.get("GITHUB_OUTPUT") else None,
             summary_path=Path(env["GITHUB_STEP_SUMMARY"]) if env.get("GITHUB_STEP_SUMMARY") else None,
@@ -87,7 +89,7 @@ class ActionContext:
 class Gh:
     """The few `gh` calls the action makes. GH_TOKEN comes from the environment."""
 
-    def __init__(self, repository: str):
+    def __init__(self, repository: str) -> None:
         self.repository = repository
 
     def _run(self, *args: str) -> str:
@@ -100,10 +102,10 @@ class Gh:
                               f"{result.stderr.strip()[:300]}")
         return result.stdout
 
-    def _lines(self, *args: str) -> list:
+    def _lines(self, *args: str) -> list[Any]:
         return [json.loads(line) for line in self._run(*args).splitlines() if line.strip()]
 
-    def comments(self, number: int) -> list[dict]:
+    def comments(self, number: int) -> list[dict[str, Any]]:
         return self._lines("api", "--paginate", f"repos/{self.repository}/issues/{number}/comments",
                            "--jq", ".[] | {id: .id, body: .body}")
 
@@ -122,7 +124,7 @@ class Gh:
     def open_issue(self, title: str) -> int | None:
         found = json.loads(self._run("issue", "list", "--repo", self.repository, "--state", "open", "--search",
                                      f'"{title}" in:title', "--json", "number,title") or "[]")
-        return next((item["number"] for item in found if item["title"] == title), None)
+        return next((int(item["number"]) for item in found if item["title"] == title), None)
 
     def create_issue(self, title: str, body_file: Path) -> None:
         self._run("issue", "create", "--repo", self.repository, "--title", title, "--body-file", str(body_file))
@@ -162,37 +164,50 @@ def _reviewed_hash(context: ActionContext, gh: Gh) -> str | None:
     return None
 
 
-def _plan(context: ActionContext, gh: Gh) -> int:
-    with open_api(endpoint=context.endpoint) as reader:
-        planned = plan_from_file(reader, context.config)
-    plan = planned.plan
+def _publish_plan(context: ActionContext, plan: Plan, changes: bool) -> None:
+    """Save the plan for later steps and name it in the outputs."""
     plan_path = context.temp / "ideogram-org-plan.json"
     plan.save(plan_path)
-    markdown = render_markdown(plan)
-    context.summary(markdown)
-    context.set_output("changes", str(plan.has_differences).lower())
+    context.set_output("changes", str(changes).lower())
     context.set_output("plan-json", str(plan_path))
     context.set_output("plan-hash", plan.plan_hash)
+
+
+def _fail(context: ActionContext, reason: str, message: str) -> int:
+    context.set_output("failure-reason", reason)
+    context.set_output("exit-code", "1")
+    print(f"::error::{message}")
+    return 1
+
+
+def _refuse_if_unsafe(context: ActionContext, plan: Plan) -> int | None:
+    if plan.safe:
+        return None
+    return _fail(context, "unsafe-plan", f"the plan is unsafe: {'; '.join(v.message for v in plan.violations)}")
+
+
+def _plan(context: ActionContext, gh: Gh) -> int:
+    config = load_config(context.config)
+    with open_api(endpoint=context.endpoint) as reader:
+        plan = service.plan(reader, config).plan
+    _publish_plan(context, plan, plan.has_differences)
+    markdown = render_markdown(plan)
+    context.summary(markdown)
     if context.comment:
         _sticky_comment(context, gh, markdown)
-    if not plan.safe:
-        context.set_output("failure-reason", "unsafe-plan")
-        context.set_output("exit-code", "1")
-        print(f"::error::the plan is unsafe: {'; '.join(v.message for v in plan.violations)}")
-        return 1
+    refused = _refuse_if_unsafe(context, plan)
+    if refused is not None:
+        return refused
     context.set_output("exit-code", "2" if plan.has_differences else "0")
     return 0
 
 
 def _apply(context: ActionContext, gh: Gh) -> int:
+    config = load_config(context.config)
     with open_api(endpoint=context.endpoint, writable=True) as client:
-        planned = plan_from_file(client, context.config)
+        planned = service.plan(client, config)
         plan = planned.plan
-        plan_path = context.temp / "ideogram-org-plan.json"
-        plan.save(plan_path)
-        context.set_output("changes", str(bool(plan.changes)).lower())
-        context.set_output("plan-json", str(plan_path))
-        context.set_output("plan-hash", plan.plan_hash)
+        _publish_plan(context, plan, bool(plan.changes))
         if not plan.changes:
             context.summary("### ideogram-org apply\n\n**Nothing to apply.** The organization matches the file.")
             context.set_output("exit-code", "0")
@@ -203,28 +218,17 @@ def _apply(context: ActionContext, gh: Gh) -> int:
                    f"({reviewed[:12]})" if reviewed else "no reviewed plan was found on a pull request for this commit")
             context.summary(f"### ideogram-org apply refused\n\n{why}; nothing was sent. Open a pull request "
                             f"to review the current plan.\n\n" + render_markdown(plan))
-            context.set_output("failure-reason", "plan-changed")
-            context.set_output("exit-code", "1")
-            print(f"::error::refusing to apply: {why}")
-            return 1
-        if not plan.safe:
-            context.set_output("failure-reason", "unsafe-plan")
-            context.set_output("exit-code", "1")
-            print(f"::error::the plan is unsafe: {'; '.join(v.message for v in plan.violations)}")
-            return 1
-        if any(c.action == "key.create" for c in plan.changes):
+            return _fail(context, "plan-changed", f"refusing to apply: {why}")
+        refused = _refuse_if_unsafe(context, plan)
+        if refused is not None:
+            return refused
+        if any(isinstance(c, KeyCreate) for c in plan.changes):
             raise UsageError("the Action does not create API keys: a new key's secret would have nowhere safe to "
                              "go; create it from a terminal with `ideogram-org apply --secrets-file`")
-        report = apply_plan(client, plan, planned.config, audit=AuditLog(context.audit_log),
-                            progress=lambda line: print(line, file=sys.stderr))
-    lines = ["### ideogram-org apply", "", f"Plan `{plan.plan_hash}`", "", "| outcome | action | target | message |",
-             "| --- | --- | --- | --- |"]
-    lines += [f"| {r['outcome']} | {r['action']} | {r['target']} | {r['message'].replace('|', '/')} |"
-              for r in (item.as_dict() for item in report.results)]
-    remaining = len(report.remaining)
-    lines += ["", "Verification read: " + ("the organization matches the file." if not remaining
-                                           else f"{remaining} change(s) remain.")]
-    context.summary("\n".join(lines))
+        options = service.ApplyOptions(audit_log=context.audit_log,
+                                       progress=lambda line: print(line, file=sys.stderr))
+        report = service.apply(client, planned, options)
+    context.summary(render_apply_markdown(report))
     if report.failed:
         context.set_output("failure-reason", "apply-failed")
         context.set_output("exit-code", "1")
@@ -234,16 +238,13 @@ def _apply(context: ActionContext, gh: Gh) -> int:
 
 
 def _drift(context: ActionContext, gh: Gh) -> int:
+    config = load_config(context.config)
     with open_api(endpoint=context.endpoint, writable=False) as reader:
-        planned = plan_from_file(reader, context.config)
-    report = DriftReport.from_plan(planned.plan)
+        result = service.drift(reader, config)
+    report = result.report
     markdown = render_drift_markdown(report)
     context.summary(markdown)
-    context.set_output("changes", str(report.drifted).lower())
-    context.set_output("plan-hash", planned.plan.plan_hash)
-    plan_path = context.temp / "ideogram-org-plan.json"
-    planned.plan.save(plan_path)
-    context.set_output("plan-json", str(plan_path))
+    _publish_plan(context, result.planned.plan, report.drifted)
     number = gh.open_issue(DRIFT_ISSUE_TITLE)
     if report.drifted:
         body = _body_file(context, "ideogram-org-drift.md", markdown)

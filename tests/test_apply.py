@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.audit import verify_log
+from reconciler.execution.audit import verify_log
 from reconciler.sandbox import Faults
 from tests.scenario import TOKEN, cli, scenario, served, write_file
 
@@ -240,26 +240,45 @@ def test_a_member_caller_is_refused_before_any_write(here, api_version):
 
 
 def test_key_deactivations_run_concurrently_up_to_the_inflight_limit(here, api_version):
+    """Ten deactivations must be in flight at once (a barrier of ten parties lets none through
+    until ten have arrived), and never an eleventh: the sandbox would answer it 429."""
+    import threading
+
     from reconciler.sandbox import generate_state
     state = generate_state(members=2, keys=40, seed=2, org_name="acme", inflight_limit=10, api_version=api_version)
     org = next(iter(state.organizations.values()))
+    for key in org.api_keys.values():
+        key.status = "ACTIVE"
     lines = ["version: 1", "organizations:", "  acme:", f"    id: {org.organization_id}", "    members:"]
     lines += [f"      - {{user_id: {uid}, role: OWNER}}" for uid in org.members]
     lines.append("    api_keys:")
     lines += [f"      k{i}: {{id: {key_id}, status: DISABLED}}" for i, key_id in enumerate(org.api_keys)]
-    active = sum(k.status == "ACTIVE" for k in org.api_keys.values())
-    with served(state, Faults(latency=0.05)) as (sandbox, url):
+    barrier = threading.Barrier(10, timeout=10)
+    broken: list[str] = []
+    with served(state) as (sandbox, url):
+        original = sandbox.handle
+
+        def gathered(method, path, *args, **kwargs):
+            if path.endswith("/deactivate_api_key"):
+                try:
+                    barrier.wait()
+                except threading.BrokenBarrierError:
+                    broken.append(path)
+            return original(method, path, *args, **kwargs)
+
+        sandbox.handle = gathered
         path = write_file(here, "\n".join(lines) + "\n")
         result = cli(url, "apply", "-c", str(path), "--auto-approve")
         assert result.exit_code == 0, result.output
         deactivations = [w for w in sandbox.write_requests if w.operation == "deactivate_organization_api_key"]
-        assert len(deactivations) == active and all(w.status == 204 for w in deactivations)
-        assert sandbox.peak_inflight == 10  # concurrent, and never past the limit (no 429 was needed)
+        assert len(deactivations) == 40 and all(w.status == 204 for w in deactivations)
+        assert broken == []  # ten at once, every time
+        assert sandbox.refused_over_limit == 0  # and never more than ten
 
 
 @pytest.mark.parametrize("answer,applied", [("y\n", True), ("n\n", False), ("\n", False)])
 def test_on_a_terminal_apply_asks_and_defaults_to_no(here, monkeypatch, answer, applied):
-    monkeypatch.setattr("reconciler.cli.stdin_is_terminal", lambda: True)
+    monkeypatch.setattr("reconciler.cli.common.stdin_is_terminal", lambda: True)
     s = scenario("2026-06")
     path = write_file(here, s.text)
     with served(s.state) as (sandbox, url):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.audit import verify_log
+from reconciler.execution.audit import verify_log
 from reconciler.sandbox import Faults
 from tests.scenario import TOKEN, cli, scenario, served, write_file
 
@@ -37,7 +37,7 @@ def _person(state, user_id=None, email=None, handle=None) -> str | None:
 def _assert_writes_within(plan: dict, sandbox) -> None:
     """Every member a write named is a person the original plan meant for that action."""
     state = sandbox.state
-    targets = {(c["action"], _person(state, **c["member"]) or repr(c["member"])) for c in plan["changes"] if c["member"]}
+    targets = {(c["action"], _person(state, **c["member"]) or repr(c["member"])) for c in plan["changes"] if c.get("member")}
     changes = plan["changes"]
     creates = sum(c["action"] == "key.create" for c in changes)
     deactivations = {c["key_id"] for c in changes if c["action"] == "key.deactivate"}

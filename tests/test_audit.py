@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from reconciler.audit import GENESIS, AuditLog, record_hash, verify_log
 from reconciler.cli import main
+from reconciler.execution.audit import GENESIS, AuditLog, record_hash, verify_log
 
 
 def _write(path: Path, count: int = 5) -> list[dict]:

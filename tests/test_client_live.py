@@ -5,7 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from reconciler.client import ApiClient, ApiReader, RetryPolicy, check_endpoint, token_from_environment
+from reconciler.api.client import ApiClient, ApiReader, RetryPolicy, check_endpoint, token_from_environment
+from reconciler.api.reader import read_live_state
+from reconciler.config.loader import load_text
 from reconciler.errors import (
     ForbiddenError,
     InsecureEndpointError,
@@ -17,8 +19,6 @@ from reconciler.errors import (
     UnauthorizedError,
     UsageError,
 )
-from reconciler.live import read_live_state
-from reconciler.loader import load_text
 from reconciler.sandbox import SANDBOX_BASE_URL, Faults, Sandbox, SandboxServer, SandboxTransport
 from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
 from reconciler.sandbox.state import b64id
@@ -112,7 +112,7 @@ def test_2026_org_key_list_adds_keys_the_profile_lacks(api_version):
     reader = ApiReader(SANDBOX_BASE_URL, state.token, transport=SandboxTransport(sandbox))
     profiles = reader.get_profiles()
     org.api_keys["b3RoZXJfb3duZXJfa2V5"] = ApiKey("b3RoZXJfb3duZXJfa2V5", "ikb3•", "2025-01-01T00:00:00+00:00")
-    from reconciler.live import match_organizations, read_organizations
+    from reconciler.api.reader import match_organizations, read_organizations
     live = read_organizations(reader, match_organizations(DESIRED, profiles, ["acme"]))
     ids = {k.api_key_id for k in live.organizations["acme"].keys}
     assert ("b3RoZXJfb3duZXJfa2V5" in ids) is (api_version == "2026-06")
@@ -199,7 +199,7 @@ def test_typed_errors_for_writes(make, api_version):
 
 
 def test_member_calls_report_per_member_results_in_both_versions(make, api_version):
-    from reconciler.wire import LiteMember
+    from reconciler.api.wire import LiteMember
     sandbox = Sandbox(demo_state(api_version))
     client = make(sandbox, writable=True)
     outcome = client.add_members(DEMO_ORG_ID, [LiteMember(email_address="nina.lund@acme.example"),

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.client import ApiClient, ApiReader
-from reconciler.connect import open_api
+from reconciler.api.client import ApiClient, ApiReader
+from reconciler.api.connect import open_api
 from reconciler.sandbox.demo import demo_state
 from tests.scenario import cli, served
 
@@ -48,7 +48,7 @@ def test_drift_reports_each_difference_and_sends_no_write(tmp_path, monkeypatch,
     assert by_subject["ravi.patel@acme.example"]["fixable"] is True
     assert by_subject["grace.ho@acme.example"]["fixable"] is False  # demotion: no API call
     assert "no call to demote" in by_subject["grace.ho@acme.example"]["fix"]
-    assert by_subject["key ci-pipeline"]["fixable"] is False  # reactivation: impossible
+    assert by_subject["key ci-pipeline (3q2-7wAAQkKpYXNzd29yZA)"]["fixable"] is False  # reactivation: impossible
     assert "[NOT fixable]" in text.stdout and "[fixable]" in text.stdout
     assert markdown.stdout.startswith("<!-- ideogram-org drift -->") and "| no |" in markdown.stdout
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reconciler.config.loader import load_text
+from reconciler.config.models import DesiredState
 from reconciler.errors import ConfigError
-from reconciler.loader import load_text
-from reconciler.models import DesiredState
 
 EXAMPLE = (Path(__file__).resolve().parent.parent / "examples" / "acme" / "ideogram-org.yaml").read_text()
 YAML_CHARS = st.sampled_from(list(":-[]{}#&*!|>'\"%@`,? \n\t") + list("abcOWNERMEMBER019"))

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import main
-from reconciler.plan import Plan, plan_json_schema
-from reconciler.render import MARKDOWN_LIMIT, render_markdown, render_text
+from reconciler.planning.plan import Plan, plan_json_schema
+from reconciler.render.plan import MARKDOWN_LIMIT, render_markdown, render_text
 from reconciler.sandbox.demo import demo_state
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,12 +109,13 @@ def test_unsafe_plan_is_shown_at_the_top_and_exits_1(workdir, tmp_path):
 
 
 def test_colour_only_on_request_and_never_with_no_color(workdir, monkeypatch):
-    from reconciler.connect import open_api
-    from reconciler.pipeline import plan_from_file
+    from reconciler import service
+    from reconciler.api.connect import open_api
+    from reconciler.config.loader import load_config
     with open_api(sandbox=True) as reader:
-        plan = plan_from_file(reader, ACME).plan
+        plan = service.plan(reader, load_config(ACME)).plan
     assert "\x1b[32m" in render_text(plan, colour=True)
-    from reconciler.render import colour_wanted
+    from reconciler.render.plan import colour_wanted
 
     class Tty:
         def isatty(self):
@@ -127,14 +128,15 @@ def test_colour_only_on_request_and_never_with_no_color(workdir, monkeypatch):
 
 
 def test_markdown_is_cut_below_the_limit_with_a_count(workdir):
-    from reconciler.connect import open_api
-    from reconciler.pipeline import plan_from_file
+    from reconciler import service
+    from reconciler.api.connect import open_api
+    from reconciler.config.loader import load_config
     from reconciler.sandbox import generate_state
     generate_state(members=4000, keys=0, seed=5, org_name="acme").save(".ideogram-sandbox.json")
     Path("one.yaml").write_text("version: 1\npolicy: {max_removals: 100%}\norganizations:\n  acme:\n    members:\n"
                                 "      - {user_id: NEVER, role: OWNER}\n")
     with open_api(sandbox=True) as reader:
-        plan = plan_from_file(reader, "one.yaml").plan
+        plan = service.plan(reader, load_config("one.yaml")).plan
     text = render_markdown(plan)
     assert len(text) <= MARKDOWN_LIMIT
     assert "more line(s) not shown" in text

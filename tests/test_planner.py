@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from reconciler.live import LiveKey, LiveMember, LiveOrganization, LiveState
-from reconciler.loader import load_text
-from reconciler.plan import Change, MemberRef, OrganizationSummary, check_safety
-from reconciler.planner import compute_plan
+from reconciler.config.loader import load_text
+from reconciler.live_state import LiveKey, LiveMember, LiveOrganization, LiveState
+from reconciler.planning.changes import Change, MemberBlocked, target_of
+from reconciler.planning.planner import compute_plan
+from reconciler.planning.safety import OrganizationSummary, check_safety
 
 ORG_ID = "b3JnX3Rlc3Q"
 
@@ -45,8 +46,7 @@ def plan_for(desired_state, live):
 
 
 def row(change: Change) -> tuple:
-    subject = change.member.label if change.member else (change.key_label or change.key_id)
-    return (change.action, subject)
+    return (change.action, target_of(change))
 
 
 OWNER = "- {email: owner@acme.example, role: OWNER}\n"
@@ -123,7 +123,7 @@ CASES = [
 def test_planner(case: Case) -> None:
     plan = plan_for(desired(case.members, case.keys, case.policy), live_state(case.live_members, case.live_keys))
     assert [row(c) for c in plan.changes] == case.changes
-    assert [(b.kind, b.member.label if b.member else b.key_id) for b in plan.blocked] == case.blocked
+    assert [(b.kind, b.member.label if isinstance(b, MemberBlocked) else b.key_id) for b in plan.blocked] == case.blocked
     assert [k.key_id for k in plan.unmanaged_keys] == case.unmanaged
     assert all(b.reason for b in plan.blocked)
     assert plan.has_differences == bool(case.changes or case.blocked)
@@ -168,20 +168,11 @@ def test_safety(case: SafetyCase) -> None:
         summary = OrganizationSummary(name="acme", organization_id=ORG_ID, profile_name="acme", caller_role="OWNER",
                                       members_before=2, owners_before=2, owners_after=2, min_owners=2,
                                       removals=0, removal_limit=None)
-        assert check_safety([summary], []) == []
+        assert check_safety([summary]) == []
         return
     plan = plan_for(desired(case.members, policy_yaml=case.policy), live_state(case.live_members))
     assert [v.rule for v in plan.violations] == case.rules
     assert plan.safe is (not case.rules)
-
-
-def test_protected_member_removal_in_a_plan_is_a_violation() -> None:
-    summary = OrganizationSummary(name="acme", organization_id=ORG_ID, profile_name="acme", caller_role="OWNER",
-                                  members_before=5, owners_before=1, owners_after=1, min_owners=1, removals=1,
-                                  removal_limit=None, protected_members=["CEO@acme.example"])
-    removal = Change(action="member.remove", organization="acme", organization_id=ORG_ID,
-                     member=MemberRef(user_id="id_ceo", email="ceo@acme.example"), reason="x")
-    assert [v.rule for v in check_safety([summary], [removal])] == ["protected_member"]
 
 
 def test_owner_count_after_plan() -> None:
@@ -216,3 +207,120 @@ def test_unsafe_plan_needs_an_approval_naming_it() -> None:
         plan.ensure_safe("0123456789ab")
     plan.ensure_safe(plan.plan_hash[:8])
     plan.ensure_safe(plan.plan_hash)
+
+
+# --- cases that pin the planner's arithmetic (each kills a mutant that survived before) ---------------
+
+MORE_CASES = [
+    Case("members after a protected one are still removed",
+         OWNER, [member("owner", "OWNER"), member("ceo"), member("stray1"), member("stray2")],
+         [("member.remove", "stray1@acme.example"), ("member.remove", "stray2@acme.example")],
+         blocked=[("member.remove_protected", "ceo@acme.example")], policy="protected_members: [ceo]\n"),
+    Case("ignore_members matches a handle whose email does not match",
+         OWNER, [member("owner", "OWNER"), LiveMember("id_bot", "robot@acme.example", "ci_bot", "MEMBER")], [],
+         policy="ignore_members: ['*_BOT']\n"),
+    Case("protected_members names a member by user_id",
+         OWNER, [member("owner", "OWNER"), member("ceo")], [],
+         blocked=[("member.remove_protected", "ceo@acme.example")], policy="protected_members: [id_ceo]\n"),
+    Case("a user_id is compared exactly: another case is another id",
+         OWNER, [member("owner", "OWNER"), member("ceo")], [("member.remove", "ceo@acme.example")],
+         policy="protected_members: [ID_CEO]\n"),
+    Case("a listed user_id in another case is not the live member",
+         OWNER + "- {user_id: ID_ANN}\n", [member("owner", "OWNER"), member("ann")],
+         [("member.add", "ID_ANN"), ("member.remove", "ann@acme.example")]),
+    Case("emails match under Unicode case folding (straße is STRASSE)",
+         OWNER + "- {email: straße@acme.example, role: OWNER}\n",
+         [member("owner", "OWNER"), LiveMember("id_s", "STRASSE@acme.example", "strasse", "MEMBER")],
+         [("member.promote", "STRASSE@acme.example")]),
+    Case("blocked items are ordered by kind then subject; unmanaged keys by id",
+         OWNER + "- {email: zed@acme.example}\n- {email: amy@acme.example}\n",
+         [member("owner", "OWNER"), member("zed", "OWNER"), member("amy", "OWNER")], [],
+         blocked=[("key.missing", "K8"), ("key.missing", "K9"), ("key.reactivate", "K1"),
+                  ("member.demote", "amy@acme.example"), ("member.demote", "zed@acme.example")],
+         keys="b: {id: K9}\na: {id: K8}\nc: {id: K1}\n",
+         live_keys=[key("K1", "DISABLED"), key("K5"), key("K3")], unmanaged=["K3", "K5"]),
+]
+
+
+@pytest.mark.parametrize("case", MORE_CASES, ids=lambda c: c.name)
+def test_planner_more(case: Case) -> None:
+    test_planner(case)
+
+
+def test_two_owner_removals_are_both_counted_against_min_owners() -> None:
+    plan = plan_for(desired("- {email: a@acme.example, role: OWNER}\n", policy_yaml="max_removals: 5\n"),
+                    live_state([member("a", "OWNER"), member("b", "OWNER"), member("c", "OWNER")]))
+    org = plan.organizations[0]
+    assert (org.owners_before, org.owners_after, org.removals) == (3, 1, 2)
+    plan = plan_for(desired("- {email: a@acme.example, role: OWNER}\n- {email: bot@svc.acme.example, role: OWNER}\n",
+                            policy_yaml="min_owners: 2\nmax_removals: 5\nignore_members: ['*@svc.acme.example']\n"),
+                    live_state([member("a", "OWNER"), member("b", "OWNER"), member("c", "OWNER")]))
+    assert plan.organizations[0].owners_after == 1
+    assert [v.rule for v in plan.violations] == ["min_owners"]
+
+
+MULTI = f"""\
+version: 1
+policy: {{max_removals: 10}}
+organizations:
+  acme:
+    id: {ORG_ID}
+    members:
+      - {{email: owner@acme.example, role: OWNER}}
+      - {{email: new@acme.example}}
+    api_keys:
+      gone: {{id: K0}}
+  labs:
+    id: b3JnX2xhYnM
+    members:
+      - {{email: owner@labs.example, role: OWNER}}
+      - {{email: new@labs.example, role: OWNER}}
+    api_keys:
+      old: {{id: L1, status: DISABLED}}
+      lost: {{id: L9}}
+"""
+
+
+def test_a_plan_covers_every_organization_in_file_order() -> None:
+    acme = LiveOrganization(name="acme", organization_id=ORG_ID, profile_name="acme", caller_role="OWNER",
+                            inflight_limit=10, members=(member("owner", "OWNER"), member("stray")),
+                            keys=(key("K1"),))
+    labs = LiveOrganization(name="labs", organization_id="b3JnX2xhYnM", profile_name="labs", caller_role="OWNER",
+                            inflight_limit=10,
+                            members=(LiveMember("id_lo", "owner@labs.example", "lo", "OWNER"),
+                                     LiveMember("id_ls", "stray@labs.example", "ls", "MEMBER")),
+                            keys=(key("L1"), key("L2")))
+    plan = plan_for(load_text(MULTI, "multi.yaml"),
+                    LiveState(organizations={"labs": labs, "acme": acme}, api_version="2026-06"))
+    assert [(c.organization, *row(c)) for c in plan.changes] == [
+        ("acme", "member.add", "new@acme.example"), ("acme", "member.remove", "stray@acme.example"),
+        ("labs", "member.add", "new@labs.example"), ("labs", "member.promote", "new@labs.example"),
+        ("labs", "member.remove", "stray@labs.example"), ("labs", "key.deactivate", "old")]
+    assert [(b.organization, b.kind) for b in plan.blocked] == [("acme", "key.missing"), ("labs", "key.missing")]
+    assert [(k.organization, k.key_id) for k in plan.unmanaged_keys] == [("acme", "K1"), ("labs", "L2")]
+    assert [o.name for o in plan.organizations] == ["acme", "labs"]
+    assert [o.owners_after for o in plan.organizations] == [1, 2]
+
+
+def test_an_organization_not_read_is_not_planned() -> None:
+    acme = LiveOrganization(name="acme", organization_id=ORG_ID, profile_name="acme", caller_role="OWNER",
+                            inflight_limit=10, members=(member("owner", "OWNER"),), keys=(key("K0"),))
+    plan = plan_for(load_text(MULTI, "multi.yaml"), LiveState(organizations={"acme": acme}, api_version="2026-06"))
+    assert {c.organization for c in plan.changes} == {"acme"}
+    assert [o.name for o in plan.organizations] == ["acme"]
+
+
+GOLDEN_HASH = "2bed47735b4f4c49e3d270bd0da81894be2d0f11a529c6071b8d1217e1bea83b"
+
+
+def test_the_plan_hash_has_a_pinned_canonical_form() -> None:
+    """The Action compares hashes across runs and versions: the same plan must hash the same forever.
+
+    If this fails, the hash's canonical form changed: bump the plan format_version and say so."""
+    d = desired(OWNER + "- {email: new@acme.example, role: OWNER}\n",
+                "old: {id: K1, status: DISABLED}\nfresh: {status: ACTIVE}\n")
+    plan = plan_for(d, live_state([member("owner", "OWNER"), member("stray", "OWNER"), member("x")],
+                                  [key("K1")]))
+    assert [c.action for c in plan.changes] == ["member.add", "member.promote", "key.create", "member.remove",
+                                               "member.remove", "key.deactivate"]
+    assert plan.plan_hash == GOLDEN_HASH

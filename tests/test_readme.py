@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.loader import load_text
+from reconciler.config.loader import load_text
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from ruamel.yaml import YAML
 
 from reconciler.cli import main
-from reconciler.loader import load_config
-from reconciler.models import desired_state_json_schema
+from reconciler.config.loader import load_config
+from reconciler.config.models import desired_state_json_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = ROOT / "schemas" / "ideogram-org.schema.json"

@@ -16,23 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .faults import WRITE_OPERATIONS, Decision, Faults
+from ..api import endpoints
+from ..api.endpoints import BY_ROUTE, Endpoint
+from .faults import Decision, Faults
 from .state import ApiKey, Organization, SandboxState, User, random_id
 
-MEMBER_OPERATIONS = {
-    "/manage/api/organization/add_members": "add_organization_members",
-    "/manage/api/organization/promote_members": "promote_organization_members",
-    "/manage/api/organization/remove_members": "remove_organization_members",
-}
-ROUTES: dict[tuple[str, str], str] = {
-    ("GET", "/manage/api/profiles"): "get_api_profiles",
-    ("GET", "/manage/api/organization/members"): "get_organization_members",
-    ("GET", "/manage/api/organization/api_keys"): "get_api_keys_v2",
-    ("POST", "/manage/api/organization/deactivate_api_key"): "deactivate_organization_api_key",
-    ("POST", "/manage/api/api_keys_v2"): "create_api_key_v2",
-    **{("POST", path): op for path, op in MEMBER_OPERATIONS.items()},
-}
-ONLY_IN_2026 = {"get_api_keys_v2"}
+Handler = Callable[[dict[str, str], bytes], "SandboxResponse"]
 
 
 @dataclass
@@ -74,7 +63,7 @@ def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> S
 
 
 class _Reject(Exception):
-    def __init__(self, response: SandboxResponse):
+    def __init__(self, response: SandboxResponse) -> None:
         self.response = response
 
 
@@ -86,7 +75,7 @@ class Sandbox:
     """A stateful fake of the Ideogram management API."""
 
     def __init__(self, state: SandboxState, faults: Faults | None = None,
-                 on_change: Callable[[SandboxState], None] | None = None):
+                 on_change: Callable[[SandboxState], None] | None = None) -> None:
         self.state = state
         self.faults = faults or Faults()
         self.on_change = on_change  # e.g. save the state file after each accepted write
@@ -96,7 +85,20 @@ class Sandbox:
         self._lock = threading.RLock()
         self._inflight = 0
         self.peak_inflight = 0  # most requests ever handled at once
+        self.refused_over_limit = 0  # requests answered 429 because the inflight limit was reached
         self._rng = random.Random(state.seed + 1)
+        self._handlers: dict[Endpoint, Handler] = {
+            endpoints.GET_PROFILES: self._get_profiles,
+            endpoints.GET_MEMBERS: self._get_members,
+            endpoints.GET_ORG_KEYS: self._get_org_keys,
+            endpoints.ADD_MEMBERS: lambda query, body: self._member_operation(endpoints.ADD_MEMBERS, query, body),
+            endpoints.PROMOTE_MEMBERS: lambda query, body: self._member_operation(endpoints.PROMOTE_MEMBERS,
+                                                                                  query, body),
+            endpoints.REMOVE_MEMBERS: lambda query, body: self._member_operation(endpoints.REMOVE_MEMBERS,
+                                                                                 query, body),
+            endpoints.DEACTIVATE_KEY: self._deactivate_key,
+            endpoints.CREATE_KEY: self._create_key,
+        }
 
     @property
     def api_version(self) -> str:
@@ -110,9 +112,6 @@ class Sandbox:
         counts = [m.owners_after for m in self.mutations if m.organization_id == organization_id]
         return min([org.owners(), *counts]) if counts else org.owners()
 
-    def reads(self) -> int:
-        return sum(1 for method, _ in self.requests if method == "GET")
-
     # --- the entry point ----------------------------------------------------------------------------
 
     def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes,
@@ -120,6 +119,7 @@ class Sandbox:
         with self._lock:
             self.requests.append((method, path))
             if self._inflight >= self.state.inflight_limit:
+                self.refused_over_limit += 1
                 return _error(429, "too many requests in flight", {"retry-after": "1"})
             self._inflight += 1
             self.peak_inflight = max(self.peak_inflight, self._inflight)
@@ -131,15 +131,15 @@ class Sandbox:
 
     def _handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes,
                 client_timeout: float | None) -> SandboxResponse:
-        operation = ROUTES.get((method, path))
-        if operation is None:
-            allowed = sorted(m for (m, p), op in ROUTES.items()
-                             if p == path and not (op in ONLY_IN_2026 and self.api_version == "2025-10"))
+        endpoint = BY_ROUTE.get((method, path))
+        if endpoint is None:
+            allowed = sorted(e.method for e in BY_ROUTE.values() if e.path == path and e.exists_in(self.api_version))
             if allowed:
                 return _error(405, f"method {method} not allowed", {"allow": ", ".join(allowed)})
             return _error(404, f"no such endpoint: {method} {path}")
-        if operation in ONLY_IN_2026 and self.api_version == "2025-10":
+        if not endpoint.exists_in(self.api_version):
             return _error(404, f"no such endpoint: {method} {path}")
+        operation = endpoint.operation_id
         decision: Decision = self.faults.decide(operation)
         if decision.latency:
             time.sleep(decision.latency)
@@ -152,10 +152,10 @@ class Sandbox:
             return _error(401, "missing or invalid bearer token")
         with self._lock:
             try:
-                response = getattr(self, f"_op_{operation}")(query, body)
+                response = self._handlers[endpoint](query, body)
             except _Reject as rejected:
                 response = rejected.response
-            if operation in WRITE_OPERATIONS:
+            if endpoint.writes:
                 try:
                     parsed_body = json.loads(body) if body else None
                 except ValueError:
@@ -186,15 +186,15 @@ class Sandbox:
         if org.members.get(self.state.caller_user_id) != "OWNER":
             raise _Reject(_error(403, "not authorized: must be an organization owner"))
 
-    def _member_view(self, user: User, role: str) -> dict:
-        view = {"user_id": user.user_id, "display_handle": user.display_handle,
+    def _member_view(self, user: User, role: str) -> dict[str, Any]:
+        view: dict[str, Any] = {"user_id": user.user_id, "display_handle": user.display_handle,
                 "email_address": user.email_address, "avatar_url": user.avatar_url, "role": role}
         if self.api_version == "2026-06":
             view["full_name"] = user.full_name
         return view
 
     @staticmethod
-    def _key_view(key: ApiKey) -> dict:
+    def _key_view(key: ApiKey) -> dict[str, Any]:
         return {"api_key_id": key.api_key_id, "redacted_api_key": key.redacted_api_key,
                 "creation_time": key.creation_time, "status": key.status}
 
@@ -203,7 +203,7 @@ class Sandbox:
 
     # --- reads --------------------------------------------------------------------------------------
 
-    def _op_get_api_profiles(self, query: dict[str, str], body: bytes) -> SandboxResponse:
+    def _get_profiles(self, query: dict[str, str], body: bytes) -> SandboxResponse:
         caller = self.state.caller_user_id
         user = self.state.users.get(caller)
         profiles = [{
@@ -224,19 +224,19 @@ class Sandbox:
                 })
         return _json(200, {"profiles": profiles})
 
-    def _op_get_organization_members(self, query: dict[str, str], body: bytes) -> SandboxResponse:
+    def _get_members(self, query: dict[str, str], body: bytes) -> SandboxResponse:
         org = self._organization(query)
         users = self.state.users
         return _json(200, {"members": [self._member_view(users[uid], role) for uid, role in org.members.items()]})
 
-    def _op_get_api_keys_v2(self, query: dict[str, str], body: bytes) -> SandboxResponse:
+    def _get_org_keys(self, query: dict[str, str], body: bytes) -> SandboxResponse:
         org = self._organization(query)
         return _json(200, {"api_keys": [self._key_view(k) for k in org.api_keys.values()]})
 
     # --- member writes ------------------------------------------------------------------------------
 
     @staticmethod
-    def _parse_members(body: bytes) -> list[dict]:
+    def _parse_members(body: bytes) -> list[dict[str, Any]]:
         try:
             payload = json.loads(body) if body else None
         except ValueError:
@@ -249,9 +249,11 @@ class Sandbox:
             for name in ("user_id", "display_handle", "email_address"):
                 if name in entry and not isinstance(entry[name], str):
                     raise _Reject(_error(400, f"member field {name} must be a string"))
-        return payload["members"]
+        members: list[dict[str, Any]] = payload["members"]
+        return members
 
-    def _member_step(self, operation: str, org: Organization, entry: dict, inject: bool = True) -> str | None:
+    def _member_step(self, operation: str, org: Organization, entry: dict[str, Any],
+                     inject: bool = True) -> str | None:
         """Apply one member of a call to `org`; returns the user_id changed, None for a no-op."""
         if inject and self.faults.member_fails(operation):
             raise _MemberFailure("temporary failure processing this member, try again")
@@ -261,11 +263,11 @@ class Sandbox:
         if user is None:
             raise _MemberFailure("no Ideogram user matches this member")
         role = org.members.get(user.user_id)
-        if operation == "add_organization_members":
+        if operation == endpoints.ADD_MEMBERS.operation_id:
             if role is not None:
                 return None
             org.members[user.user_id] = "MEMBER"
-        elif operation == "promote_organization_members":
+        elif operation == endpoints.PROMOTE_MEMBERS.operation_id:
             if role is None:
                 raise _MemberFailure("user is not a member of this organization")
             if role == "OWNER":
@@ -279,7 +281,8 @@ class Sandbox:
             del org.members[user.user_id]
         return user.user_id
 
-    def _member_operation(self, operation: str, query: dict[str, str], body: bytes) -> SandboxResponse:
+    def _member_operation(self, endpoint: Endpoint, query: dict[str, str], body: bytes) -> SandboxResponse:
+        operation = endpoint.operation_id
         org = self._organization(query)
         self._require_owner(org)
         entries = self._parse_members(body)
@@ -298,7 +301,7 @@ class Sandbox:
         return _json(200, {"results": results})
 
     def _member_operation_all_or_nothing(self, operation: str, org: Organization,
-                                         entries: list[dict]) -> SandboxResponse:
+                                         entries: list[dict[str, Any]]) -> SandboxResponse:
         before = dict(org.members)
         changed: list[str] = []
         for index, entry in enumerate(entries):
@@ -316,18 +319,9 @@ class Sandbox:
             self._record(operation, org, user_id)
         return SandboxResponse(204)
 
-    def _op_add_organization_members(self, query, body):
-        return self._member_operation("add_organization_members", query, body)
-
-    def _op_promote_organization_members(self, query, body):
-        return self._member_operation("promote_organization_members", query, body)
-
-    def _op_remove_organization_members(self, query, body):
-        return self._member_operation("remove_organization_members", query, body)
-
     # --- key writes ---------------------------------------------------------------------------------
 
-    def _op_deactivate_organization_api_key(self, query: dict[str, str], body: bytes) -> SandboxResponse:
+    def _deactivate_key(self, query: dict[str, str], body: bytes) -> SandboxResponse:
         key_id = query.get("api_key_id")
         if key_id is None:
             return _error(400, "api_key_id is required")
@@ -340,11 +334,11 @@ class Sandbox:
             self._require_owner(org)
             if key.status != "DISABLED":
                 key.status = "DISABLED"
-                self._record("deactivate_organization_api_key", org, key_id)
+                self._record(endpoints.DEACTIVATE_KEY.operation_id, org, key_id)
             return SandboxResponse(204)
         return _error(404, "API key not found")
 
-    def _op_create_api_key_v2(self, query: dict[str, str], body: bytes) -> SandboxResponse:
+    def _create_key(self, query: dict[str, str], body: bytes) -> SandboxResponse:
         # The spec lists no 404 for this call: an organization the caller cannot see is a 403.
         org = self._organization(query, missing_status=403)
         self._require_owner(org)
@@ -355,5 +349,5 @@ class Sandbox:
         key = ApiKey(api_key_id=random_id(self._rng), redacted_api_key=secret[:4] + "•" * 13,
                      creation_time=created)
         org.api_keys[key.api_key_id] = key
-        self._record("create_api_key_v2", org, key.api_key_id)
+        self._record(endpoints.CREATE_KEY.operation_id, org, key.api_key_id)
         return _json(200, {"api_key": secret, "api_key_id": key.api_key_id, "creation_time": created})

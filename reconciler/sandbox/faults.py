@@ -6,12 +6,6 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-WRITE_OPERATIONS = frozenset({
-    "add_organization_members", "promote_organization_members", "remove_organization_members",
-    "deactivate_organization_api_key", "create_api_key_v2",
-})
-READ_OPERATIONS = frozenset({"get_api_profiles", "get_organization_members", "get_api_keys_v2"})
-
 
 @dataclass
 class Faults:
@@ -28,7 +22,7 @@ class Faults:
     slow_seconds: float = 30.0
     drop_rate: float = 0.0           # do the work, then close the connection without answering
     member_failure_rate: float = 0.0  # fail one member of a member call
-    operations: frozenset[str] | None = None  # None: every operation
+    operations: frozenset[str] | None = None  # operation ids (api.endpoints); None: every operation
 
     _rng: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)

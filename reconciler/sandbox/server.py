@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .app import Sandbox
@@ -16,7 +18,7 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
         server_version = "ideogram-sandbox"
 
-        def log_message(self, format: str, *args) -> None:  # quiet: requests carry bearer tokens
+        def log_message(self, format: str, *args: Any) -> None:  # quiet: requests carry bearer tokens
             return
 
         def _serve(self) -> None:
@@ -37,7 +39,7 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             if result.body and self.command != "HEAD":
                 self.wfile.write(result.body)
 
-        def __getattr__(self, name: str):
+        def __getattr__(self, name: str) -> Callable[[], None]:
             # every method reaches the sandbox, which answers 405 for the ones a path does not take
             if name.startswith("do_"):
                 return self._serve
@@ -54,7 +56,7 @@ class SandboxServer(ThreadingHTTPServer):
         self.sandbox = sandbox
         super().__init__((host, port), _handler_for(sandbox))
 
-    def handle_error(self, request, client_address) -> None:
+    def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that gave up (timed out, hung up) is normal here: no traceback on stderr."""
         import sys
 
@@ -64,8 +66,9 @@ class SandboxServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        host = f"[{host}]" if ":" in str(host) else host
+        address, port = self.server_address[:2]
+        host = address.decode() if isinstance(address, bytes) else str(address)
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{port}"
 
     def start_in_thread(self) -> threading.Thread:

@@ -13,8 +13,10 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
-API_VERSIONS = ("2025-10", "2026-06")
+from ..api.endpoints import API_VERSIONS
+
 DEFAULT_TOKEN = "sandbox-token"
 
 
@@ -98,7 +100,7 @@ class SandboxState:
 
     # --- persistence ---------------------------------------------------------------------------
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "api_version": self.api_version, "token": self.token, "caller_user_id": self.caller_user_id,
             "inflight_limit": self.inflight_limit, "seed": self.seed,
@@ -112,7 +114,7 @@ class SandboxState:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> SandboxState:
+    def from_dict(cls, data: dict[str, Any]) -> SandboxState:
         users = {u["user_id"]: User(**u) for u in data.get("users", [])}
         orgs = {}
         for o in data.get("organizations", []):

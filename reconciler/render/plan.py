@@ -5,12 +5,22 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
+from typing import TextIO
 
 import click
 
-from .plan import Blocked, Change, Plan
+from ..defaults import MARKDOWN_LIMIT
+from ..planning.changes import (
+    Blocked,
+    Change,
+    KeyCreate,
+    KeyDeactivate,
+    MemberAdd,
+    MemberPromote,
+    MemberRemove,
+)
+from ..planning.plan import Plan
 
-MARKDOWN_LIMIT = 60_000
 MARKER_PREFIX = "<!-- ideogram-org plan:"
 
 SYMBOLS = {"member.add": "+", "key.create": "+", "member.promote": "~", "member.remove": "-",
@@ -18,36 +28,32 @@ SYMBOLS = {"member.add": "+", "key.create": "+", "member.promote": "~", "member.
 COLOURS = {"+": "green", "~": "yellow", "-": "red", "!": "magenta", "?": "cyan"}
 
 
-def colour_wanted(stream=None) -> bool:
+def colour_wanted(stream: TextIO | None = None) -> bool:
     """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
     stream = stream or sys.stdout
     return bool(getattr(stream, "isatty", lambda: False)()) and not os.environ.get("NO_COLOR")
 
 
-def _key_name(key_id: str | None, label: str | None) -> str:
-    if key_id and label:
-        return f"key {label} ({key_id})"
-    return f"key {label or key_id}"
+def _what_happens(change: Change) -> str:
+    if isinstance(change, MemberAdd):
+        return "add (joins as MEMBER)"
+    if isinstance(change, MemberPromote):
+        return "promote to OWNER after adding" if change.after_add else "promote MEMBER -> OWNER"
+    if isinstance(change, MemberRemove):
+        return f"remove {change.current_role}: {change.reason}"
+    if isinstance(change, KeyCreate):
+        return "create a new key"
+    assert isinstance(change, KeyDeactivate)
+    return f"deactivate: {change.reason}"
 
 
 def describe_change(change: Change) -> tuple[str, str, str]:
     """(symbol, subject, what happens) for one change."""
-    symbol = SYMBOLS[change.action]
-    if change.action == "member.add":
-        return symbol, change.member.label, "add (joins as MEMBER)"
-    if change.action == "member.promote":
-        return symbol, change.member.label, ("promote to OWNER after adding" if change.after_add
-                                             else "promote MEMBER -> OWNER")
-    if change.action == "member.remove":
-        return symbol, change.member.label, f"remove {change.current_role or 'member'}: {change.reason}"
-    if change.action == "key.create":
-        return symbol, _key_name(None, change.key_label), "create a new key"
-    return symbol, _key_name(change.key_id, change.key_label), f"deactivate: {change.reason}"
+    return SYMBOLS[change.action], change.subject, _what_happens(change)
 
 
 def describe_blocked(item: Blocked) -> tuple[str, str, str]:
-    subject = item.member.label if item.member else _key_name(item.key_id, item.key_label)
-    return "!", subject, f"blocked: {item.reason}"
+    return "!", item.subject, f"blocked: {item.reason}"
 
 
 def summary_line(plan: Plan) -> str:
@@ -135,4 +141,5 @@ def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     return "\n".join(head + opening + kept + closing)
 
 
-RENDERERS = {"text": render_text, "json": render_json, "markdown": render_markdown}
+PLAN_RENDERERS: dict[str, Callable[[Plan], str]] = {"text": render_text, "json": render_json,
+                                                   "markdown": render_markdown}

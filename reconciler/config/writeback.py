@@ -1,53 +1,20 @@
-"""Where new keys go: the secret to a 0600 file, the id back into the desired-state file.
+"""Writing the id of a new key back into the desired-state file.
 
-The secret is shown by the server once; it is written to `--secrets-file` and nowhere else. The id
-is written into the YAML in place: ruamel.yaml's round-trip parser finds the entry, and the `id:`
+The id is written into the YAML in place: ruamel.yaml's round-trip parser finds the entry, and the `id:`
 line is inserted into the text at that spot, so comments, key order, quoting and indentation stay
 exactly as the user wrote them and the file differs only by the added lines.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import stat
-from datetime import datetime, timezone
 from pathlib import Path
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from .errors import ReconcilerError, UsageError
-
-
-class SecretsFile:
-    """Append-only JSON Lines of new keys, readable by the owner alone."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-
-    def check(self) -> None:
-        """Fail before any call if the file cannot be written safely."""
-        if self.path.exists():
-            mode = stat.S_IMODE(self.path.stat().st_mode)
-            if mode & 0o077:
-                raise UsageError(f"{self.path}: secrets file is readable by others (mode {mode:o}); "
-                                 f"chmod 600 it first")
-        parent = self.path.parent if str(self.path.parent) else Path(".")
-        if not parent.is_dir():
-            raise UsageError(f"{self.path}: its folder does not exist")
-
-    def write(self, organization: str, label: str, api_key_id: str, secret: str, creation_time: str) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.fchmod(fd, 0o600)
-        line = json.dumps({"organization": organization, "label": label, "api_key_id": api_key_id,
-                           "api_key": secret, "creation_time": creation_time,
-                           "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-        with os.fdopen(fd, "a") as handle:
-            handle.write(line + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+from ..errors import ReconcilerError
 
 
 def write_key_ids(path: str | Path, new_ids: dict[tuple[str, str], str]) -> None:

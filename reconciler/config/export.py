@@ -6,36 +6,21 @@ Like peribolos's --dump: the way to start managing an organization that already 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
 from datetime import datetime, timezone
 
 from email_validator import EmailNotValidError, validate_email
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from . import __version__
-from .client import ApiReader
-from .errors import OrganizationNotFoundError
-from .live import LiveOrganization, LiveState, read_organizations
-from .wire import ApiProfile
+from .. import __version__
+from ..identity import IdentifierField, identity
+from ..live_state import LiveMember, LiveOrganization, LiveState
 
 SCHEMA_MODELINE = ("# yaml-language-server: $schema=https://github.com/ideogram-org/ideogram-org/raw/main/"
                    "schemas/ideogram-org.schema.json")
 
 
-def select_profiles(profiles: list[ApiProfile], only: Iterable[str] = ()) -> dict[str, ApiProfile]:
-    """Enterprise profiles by profile name, optionally only those named (by name or id)."""
-    enterprise = [p for p in profiles if p.type == "ENTERPRISE"]
-    only = [o.casefold() for o in only]
-    chosen = {p.name: p for p in enterprise
-              if not only or p.name.casefold() in only or p.organization_id.casefold() in only}
-    if only and not chosen:
-        seen = ", ".join(f"{p.name!r} ({p.organization_id})" for p in enterprise) or "none"
-        raise OrganizationNotFoundError(f"no organization named {', '.join(only)}; this token can see: {seen}")
-    return chosen
-
-
-def _identity(member) -> tuple[str, str]:
+def _identity(member: LiveMember) -> tuple[IdentifierField, str]:
     if member.email:
         try:
             validate_email(member.email, check_deliverability=False)
@@ -51,7 +36,7 @@ def _organization_node(org: LiveOrganization) -> CommentedMap:
     node = CommentedMap()
     node["id"] = org.organization_id
     members = CommentedSeq()
-    ordered = sorted(org.members, key=lambda m: (m.role != "OWNER", _identity(m)[1].casefold()))
+    ordered = sorted(org.members, key=lambda m: (m.role != "OWNER", identity(*_identity(m))[1]))
     for member in ordered:
         entry = CommentedMap()
         field, value = _identity(member)
@@ -93,8 +78,3 @@ def render_export(live: LiveState, now: datetime | None = None) -> str:
         "# meaningful; keys have no names in Ideogram.",
     ]
     return "\n".join(header) + "\n" + stream.getvalue()
-
-
-def export_live(reader: ApiReader, only: Iterable[str] = (), api_version: str = "auto") -> str:
-    profiles = select_profiles(reader.get_profiles(), only)
-    return render_export(read_organizations(reader, profiles, api_version))

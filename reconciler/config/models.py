@@ -12,6 +12,9 @@ from typing import Annotated, Any, Literal
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
+from .. import defaults
+from ..identity import Identity, identity
+
 SCHEMA_ID = "https://github.com/ideogram-org/ideogram-org/raw/main/schemas/ideogram-org.schema.json"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -19,8 +22,6 @@ Role = Literal["OWNER", "MEMBER"]
 KeyStatus = Literal["ACTIVE", "DISABLED"]
 Percentage = Annotated[str, StringConstraints(pattern=r"^(100|[1-9]?[0-9])%$")]
 
-DEFAULT_MAX_REMOVALS = "25%"
-MAX_REMOVALS_MIN_MEMBERS = 10  # a percentage limit only bites from this many current members
 
 
 class _Strict(BaseModel):
@@ -52,7 +53,7 @@ class Policy(_Strict):
 
     @field_validator("max_removals")
     @classmethod
-    def _non_negative(cls, value):
+    def _non_negative(cls, value: int | str | None) -> int | str | None:
         if isinstance(value, int) and value < 0:
             raise ValueError("max_removals must be 0 or more")
         return value
@@ -63,10 +64,10 @@ class EffectivePolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    prune_members: bool = True
-    prune_api_keys: bool = False
-    min_owners: int = 1
-    max_removals: int | str = DEFAULT_MAX_REMOVALS
+    prune_members: bool = defaults.PRUNE_MEMBERS
+    prune_api_keys: bool = defaults.PRUNE_API_KEYS
+    min_owners: int = defaults.MIN_OWNERS
+    max_removals: int | str = defaults.MAX_REMOVALS
     protected_members: tuple[str, ...] = ()
     ignore_members: tuple[str, ...] = ()
 
@@ -84,7 +85,7 @@ class EffectivePolicy(BaseModel):
         """How many removals this policy allows, or None when no limit applies."""
         if isinstance(self.max_removals, int):
             return self.max_removals
-        if current_members < MAX_REMOVALS_MIN_MEMBERS:
+        if current_members < defaults.MAX_REMOVALS_MIN_MEMBERS:
             return None
         percent = int(self.max_removals.rstrip("%"))
         return current_members * percent // 100
@@ -127,13 +128,13 @@ class Member(_Strict):
         return self
 
     @property
-    def identity(self) -> tuple[str, str]:
-        """(field, normalised value): the key two entries must not share."""
+    def identity(self) -> Identity:
+        """The key two entries must not share (see `reconciler.identity`)."""
         if self.email is not None:
-            return ("email", self.email.lower())
+            return identity("email", self.email)
         if self.handle is not None:
-            return ("handle", self.handle.lower())
-        return ("user_id", self.user_id or "")
+            return identity("handle", self.handle)
+        return identity("user_id", self.user_id or "")
 
     @property
     def label(self) -> str:
@@ -181,7 +182,7 @@ class DesiredState(_Strict):
         return EffectivePolicy.merge(self.policy, self.organizations[org_name].policy)
 
 
-def desired_state_json_schema() -> dict:
+def desired_state_json_schema() -> dict[str, Any]:
     schema = DesiredState.model_json_schema()
     return {"$schema": JSON_SCHEMA_DIALECT, "$id": SCHEMA_ID, **schema}
 

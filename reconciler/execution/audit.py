@@ -17,11 +17,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from .errors import ReconcilerError
+from ..defaults import AUDIT_LOG
+from ..errors import ReconcilerError
 
-DEFAULT_AUDIT_LOG = "ideogram-org.audit.jsonl"
 GENESIS = "0" * 64
 
 
@@ -44,7 +44,7 @@ def current_actor() -> str:
         return f"uid:{os.getuid()}"
 
 
-def _last_hash(handle) -> str:
+def _last_hash(handle: BinaryIO) -> str:
     """The hash of the file's last record, read backwards from the end."""
     handle.seek(0, os.SEEK_END)
     size = handle.tell()
@@ -61,7 +61,7 @@ def _last_hash(handle) -> str:
         lines = data.rstrip(b"\n").split(b"\n")
         if len(lines) > 1 or position == 0:
             try:
-                return json.loads(lines[-1])["hash"]
+                return str(json.loads(lines[-1])["hash"])
             except (ValueError, KeyError, TypeError):
                 raise ReconcilerError("the audit log's last record is damaged; run `ideogram-org audit verify`"
                                       ) from None
@@ -71,7 +71,8 @@ def _last_hash(handle) -> str:
 class AuditLog:
     """Appends records for one run. Every record carries the run id, the actor and the plan hash."""
 
-    def __init__(self, path: str | Path = DEFAULT_AUDIT_LOG, run_id: str | None = None, actor: str | None = None):
+    def __init__(self, path: str | Path = AUDIT_LOG, run_id: str | None = None,
+                 actor: str | None = None) -> None:
         self.path = Path(path)
         self.run_id = run_id or uuid.uuid4().hex
         self.actor = actor or current_actor()
@@ -106,7 +107,7 @@ class AuditProblem:
 def verify_log(path: str | Path) -> tuple[int, list[AuditProblem]]:
     """(records read, problems). Each problem names the first line where the chain breaks."""
     problems: list[AuditProblem] = []
-    previous = GENESIS
+    previous: str | None = GENESIS
     count = 0
     try:
         lines = Path(path).read_bytes().split(b"\n")

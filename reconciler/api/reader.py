@@ -1,4 +1,4 @@
-"""Reading the live organizations into an immutable snapshot the planner can diff against.
+"""Reading the live organizations into an immutable `LiveState` the planner can diff against.
 
 Cost on a 2025-10 server: 1 (profiles) + 1 per organization (members). A 2026-06 server is told
 apart by the `full_name` its member records carry; only then is its org key list read as well.
@@ -6,69 +6,16 @@ apart by the `full_name` its member records carry; only then is its org key list
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 
+from ..config.models import DesiredState
+from ..defaults import READ_WORKERS
+from ..errors import OrganizationNotFoundError, UsageError
+from ..live_state import LiveKey, LiveMember, LiveOrganization, LiveState
 from .client import ApiReader
-from .errors import OrganizationNotFoundError, UsageError
-from .models import DesiredState
+from .endpoints import API_VERSION_CHOICES
 from .wire import ApiKeyInfo, ApiProfile
-
-API_VERSION_CHOICES = ("auto", "2025-10", "2026-06")
-
-
-@dataclass(frozen=True)
-class LiveMember:
-    user_id: str
-    email: str
-    handle: str
-    role: str
-
-
-@dataclass(frozen=True)
-class LiveKey:
-    api_key_id: str
-    redacted: str
-    status: str
-    creation_time: str = ""
-
-
-@dataclass(frozen=True)
-class LiveOrganization:
-    name: str  # local name in the desired file (or the profile name, for export)
-    organization_id: str
-    profile_name: str
-    caller_role: str
-    inflight_limit: int
-    members: tuple[LiveMember, ...]
-    keys: tuple[LiveKey, ...]
-
-    def snapshot(self) -> dict:
-        return {
-            "organization_id": self.organization_id,
-            "caller_role": self.caller_role,
-            "members": {m.user_id: {"email": m.email.lower(), "handle": m.handle.lower(), "role": m.role}
-                        for m in sorted(self.members, key=lambda m: m.user_id)},
-            "keys": {k.api_key_id: k.status for k in sorted(self.keys, key=lambda k: k.api_key_id)},
-        }
-
-
-@dataclass(frozen=True)
-class LiveState:
-    organizations: dict[str, LiveOrganization]
-    api_version: str  # what the server was found (or told) to speak
-    warnings: tuple[str, ...] = field(default=())
-
-    def snapshot(self) -> dict:
-        """Plain data for fingerprints and for explaining differences (deepdiff)."""
-        return {name: org.snapshot() for name, org in sorted(self.organizations.items())}
-
-    def fingerprint(self) -> str:
-        canonical = json.dumps(self.snapshot(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _describe(profiles: Iterable[ApiProfile]) -> str:
@@ -79,15 +26,15 @@ def _describe(profiles: Iterable[ApiProfile]) -> str:
 def match_organizations(desired: DesiredState, profiles: list[ApiProfile],
                         only: Iterable[str] = ()) -> dict[str, ApiProfile]:
     """Desired organization (local name) -> the profile it means: by id, else by profile name."""
-    only = list(only)
-    unknown = [name for name in only if name not in desired.organizations]
+    selected = list(only)
+    unknown = [name for name in selected if name not in desired.organizations]
     if unknown:
         raise UsageError(f"--org {unknown[0]!r} is not in the desired-state file "
                          f"(it has: {', '.join(desired.organizations)})")
     enterprise = [p for p in profiles if p.type == "ENTERPRISE"]
     matched: dict[str, ApiProfile] = {}
     for local_name, org in desired.organizations.items():
-        if only and local_name not in only:
+        if selected and local_name not in selected:
             continue
         if org.id is not None:
             found = [p for p in enterprise if p.organization_id == org.id]
@@ -114,7 +61,7 @@ def read_organizations(reader: ApiReader, matched: dict[str, ApiProfile],
         raise UsageError(f"api version must be one of {', '.join(API_VERSION_CHOICES)}")
     if matched:
         reader.set_inflight_limit(min(p.max_num_inflight_requests_permitted for p in matched.values()))
-    warnings = []
+    warnings: list[str] = []
     for local_name, profile in matched.items():
         if profile.role != "OWNER":
             warnings.append(f"you are {profile.role} of {local_name!r}, not OWNER: the API will refuse "
@@ -138,7 +85,7 @@ def read_organizations(reader: ApiReader, matched: dict[str, ApiProfile],
         )
         return org, speaks_2026
 
-    workers = max(1, min(len(matched), 8))
+    workers = max(1, min(len(matched), READ_WORKERS))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read") as pool:
         results = list(pool.map(read_one, matched.items()))
     detected = api_version
@@ -154,45 +101,14 @@ def read_live_state(reader: ApiReader, desired: DesiredState, only: Iterable[str
     return read_organizations(reader, match_organizations(desired, profiles, only), api_version)
 
 
-def explain_differences(old: dict, new: dict, limit: int = 20) -> list[str]:
-    """What changed between two live snapshots, one line per difference, for people to read."""
-    from deepdiff import DeepDiff
+def select_profiles(profiles: list[ApiProfile], only: Iterable[str] = ()) -> dict[str, ApiProfile]:
+    """Enterprise profiles by profile name, optionally only those named (by name or id): for export."""
+    enterprise = [p for p in profiles if p.type == "ENTERPRISE"]
+    wanted = [o.casefold() for o in only]
+    chosen = {p.name: p for p in enterprise
+              if not wanted or p.name.casefold() in wanted or p.organization_id.casefold() in wanted}
+    if wanted and not chosen:
+        raise OrganizationNotFoundError(f"no organization named {', '.join(only)}; this token can see: "
+                                        f"{_describe(profiles)}")
+    return chosen
 
-    diff = DeepDiff(old, new, view="tree")
-    lines: list[str] = []
-
-    def member_label(org: str, user_id: str, *snapshots: dict) -> str:
-        for snapshot in snapshots:
-            member = snapshot.get(org, {}).get("members", {}).get(user_id)
-            if member:
-                return member.get("email") or member.get("handle") or user_id
-        return user_id
-
-    for kind, levels in diff.items():
-        for level in levels:
-            path = level.path(output_format="list")
-            org = path[0] if path else "?"
-            area = path[1] if len(path) > 1 else ""
-            item = path[2] if len(path) > 2 else ""
-            if area == "members" and kind == "dictionary_item_added" and len(path) == 3:
-                lines.append(f"{org}: {member_label(org, item, new)} joined as {level.t2.get('role')}")
-            elif area == "members" and kind == "dictionary_item_removed" and len(path) == 3:
-                lines.append(f"{org}: {member_label(org, item, old)} left (was {level.t1.get('role')})")
-            elif area == "members" and len(path) == 4:
-                lines.append(f"{org}: {member_label(org, item, new, old)}: {path[3]} {level.t1} -> {level.t2}")
-            elif area == "keys" and kind == "dictionary_item_added":
-                lines.append(f"{org}: key {item} appeared ({level.t2})")
-            elif area == "keys" and kind == "dictionary_item_removed":
-                lines.append(f"{org}: key {item} is gone")
-            elif area == "keys":
-                lines.append(f"{org}: key {item}: {level.t1} -> {level.t2}")
-            elif kind == "dictionary_item_added" and len(path) == 1:
-                lines.append(f"{org}: organization now read as well")
-            elif kind == "dictionary_item_removed" and len(path) == 1:
-                lines.append(f"{org}: organization no longer read")
-            else:
-                lines.append(f"{'.'.join(map(str, path))}: {level.t1!r} -> {level.t2!r}")
-    lines.sort()
-    if len(lines) > limit:
-        lines = lines[:limit] + [f"... and {len(lines) - limit} more difference(s)"]
-    return lines

@@ -17,12 +17,15 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 import pydantic
 
-from .errors import (
+from ..defaults import TIMEOUT_SECONDS, TOKEN_ENV
+from ..errors import (
     ApiError,
     BadRequestError,
     ForbiddenError,
@@ -34,6 +37,17 @@ from .errors import (
     ServerError,
     UnauthorizedError,
     UsageError,
+)
+from .endpoints import (
+    ADD_MEMBERS,
+    CREATE_KEY,
+    DEACTIVATE_KEY,
+    GET_MEMBERS,
+    GET_ORG_KEYS,
+    GET_PROFILES,
+    PROMOTE_MEMBERS,
+    REMOVE_MEMBERS,
+    Endpoint,
 )
 from .wire import (
     ApiKeyInfo,
@@ -48,10 +62,9 @@ from .wire import (
     ProfilesResponse,
 )
 
-DEFAULT_ENDPOINT = "https://api.ideogram.ai"
-TOKEN_ENV = "IDEOGRAM_TOKEN"
-ENDPOINT_ENV = "IDEOGRAM_ENDPOINT"
 log = logging.getLogger("ideogram_org.client")
+Model = TypeVar("Model", bound=pydantic.BaseModel)
+Params = dict[str, str]
 
 
 def check_endpoint(endpoint: str) -> str:
@@ -99,12 +112,15 @@ class MemberCallOutcome:
     results: tuple[MemberResult, ...]
 
 
+Reader = TypeVar("Reader", bound="ApiReader")
+
+
 class ApiReader:
     """Read-only access to the management API."""
 
     def __init__(self, endpoint: str, token: str, *, transport: httpx.BaseTransport | None = None,
-                 timeout: float = 30.0, retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep, inflight_limit: int = 4):
+                 timeout: float = TIMEOUT_SECONDS, retry: RetryPolicy | None = None,
+                 sleep: Callable[[float], None] = time.sleep, inflight_limit: int = 4) -> None:
         self._token = token
         self.endpoint = endpoint
         self.retry = retry or RetryPolicy()
@@ -127,10 +143,11 @@ class ApiReader:
     def close(self) -> None:
         self._http.close()
 
-    def __enter__(self):
+    def __enter__(self: Reader) -> Reader:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         self.close()
 
     def set_inflight_limit(self, limit: int) -> None:
@@ -144,13 +161,12 @@ class ApiReader:
     # --- reads ------------------------------------------------------------------------------------
 
     def get_profiles(self) -> list[ApiProfile]:
-        response = self._read("get_api_profiles", "/manage/api/profiles")
+        response = self._read(GET_PROFILES)
         return self._parse(ProfilesResponse, response).profiles
 
     def get_members(self, organization_id: str) -> tuple[list[OrganizationMember], bool]:
         """The members, and whether the server speaks 2026-06 (its member records carry full_name)."""
-        response = self._read("get_organization_members", "/manage/api/organization/members",
-                              params={"organization_id": organization_id})
+        response = self._read(GET_MEMBERS, params={"organization_id": organization_id})
         parsed = self._parse(MembersResponse, response)
         raw = response.json().get("members") or []
         return parsed.members, bool(raw) and isinstance(raw[0], dict) and "full_name" in raw[0]
@@ -158,8 +174,7 @@ class ApiReader:
     def get_org_keys(self, organization_id: str) -> list[ApiKeyInfo] | None:
         """Every key of the organization (2026-06), or None where the server lacks the call."""
         try:
-            response = self._read("get_api_keys_v2", "/manage/api/organization/api_keys",
-                                  params={"organization_id": organization_id})
+            response = self._read(GET_ORG_KEYS, params={"organization_id": organization_id})
         except NotFoundError:
             return None
         return self._parse(ApiKeysResponse, response).api_keys
@@ -173,13 +188,13 @@ class ApiReader:
         with self._calls_lock:
             self.calls[operation] += 1
 
-    def _read(self, operation: str, path: str, params: dict | None = None) -> httpx.Response:
+    def _read(self, endpoint: Endpoint, params: Params | None = None) -> httpx.Response:
         attempt = 0
         while True:
             attempt += 1
             last = attempt >= self.retry.attempts
             try:
-                response = self._send(operation, "GET", path, params=params)
+                response = self._send(endpoint, params=params)
             except NetworkError:
                 if last:
                     raise
@@ -187,15 +202,16 @@ class ApiReader:
                 continue
             if response.status_code == 429 or response.status_code >= 500:
                 if last:
-                    raise self._error(operation, response)
+                    raise self._error(response)
                 self._backoff(attempt, response)
                 continue
             if response.status_code >= 400:
-                raise self._error(operation, response)
+                raise self._error(response)
             return response
 
-    def _send(self, operation: str, method: str, path: str, **kwargs) -> httpx.Response:
-        self._count(operation)
+    def _send(self, endpoint: Endpoint, **kwargs: Any) -> httpx.Response:
+        self._count(endpoint.operation_id)
+        method, path = endpoint.method, endpoint.path
         with self._inflight:
             try:
                 response = self._http.request(method, path, **kwargs)
@@ -214,15 +230,15 @@ class ApiReader:
     def _backoff(self, attempt: int, response: httpx.Response | None) -> None:
         retry_after = _retry_after(response) if response is not None else None
         if retry_after is not None:
-            if retry_after > self.retry.retry_after_cap:
-                raise self._error("", response)
+            if retry_after > self.retry.retry_after_cap and response is not None:
+                raise self._error(response)
             delay = retry_after
         else:
             delay = self._random.uniform(0, min(self.retry.max_backoff, self.retry.backoff * 2 ** (attempt - 1)))
         log.info("retrying in %.2fs (attempt %d)", delay, attempt + 1)
         self._sleep(delay)
 
-    def _error(self, operation: str, response: httpx.Response) -> ApiError:
+    def _error(self, response: httpx.Response) -> ApiError:
         status = response.status_code
         method, path = response.request.method, response.request.url.path
         message = self.redact(_server_message(response))
@@ -239,7 +255,7 @@ class ApiReader:
                               else (ApiError, f"unexpected answer ({status})"))
         return cls(text, method=method, path=path, status=status, server_message=message)
 
-    def _parse(self, model: type[pydantic.BaseModel], response: httpx.Response):
+    def _parse(self, model: type[Model], response: httpx.Response) -> Model:
         try:
             return model.model_validate_json(response.content)
         except pydantic.ValidationError as exc:
@@ -253,30 +269,10 @@ class ApiReader:
 class ApiClient(ApiReader):
     """Reads and writes. Writes are never retried after the request may have reached the server."""
 
-    def add_members(self, organization_id: str, members: list[LiteMember]) -> MemberCallOutcome:
-        return self._member_call("add_organization_members", "/manage/api/organization/add_members",
-                                 organization_id, members)
-
-    def promote_members(self, organization_id: str, members: list[LiteMember]) -> MemberCallOutcome:
-        return self._member_call("promote_organization_members", "/manage/api/organization/promote_members",
-                                 organization_id, members)
-
-    def remove_members(self, organization_id: str, members: list[LiteMember]) -> MemberCallOutcome:
-        return self._member_call("remove_organization_members", "/manage/api/organization/remove_members",
-                                 organization_id, members)
-
-    def deactivate_key(self, api_key_id: str) -> None:
-        self._write("deactivate_organization_api_key", "/manage/api/organization/deactivate_api_key",
-                    params={"api_key_id": api_key_id})
-
-    def create_key(self, organization_id: str) -> CreatedKey:
-        response = self._write("create_api_key_v2", "/manage/api/api_keys_v2",
-                               params={"organization_id": organization_id})
-        return self._parse(CreatedKey, response)
-
-    def _member_call(self, operation: str, path: str, organization_id: str,
-                     members: list[LiteMember]) -> MemberCallOutcome:
-        response = self._write(operation, path, params={"organization_id": organization_id},
+    def member_call(self, endpoint: Endpoint, organization_id: str,
+                    members: list[LiteMember]) -> MemberCallOutcome:
+        """One add, promote or remove call for a list of members."""
+        response = self._write(endpoint, params={"organization_id": organization_id},
                                json={"members": [m.body() for m in members]}, tolerate_400=True)
         if response.status_code == 204:
             return MemberCallOutcome(tuple(MemberResult(success=True) for _ in members))
@@ -286,16 +282,32 @@ class ApiClient(ApiReader):
         results = self._parse(MemberOperationResponse, response).results
         if len(results) != len(members):
             raise ApiError(f"the server answered {len(results)} results for {len(members)} members",
-                           method="POST", path=path, status=response.status_code)
+                           method="POST", path=endpoint.path, status=response.status_code)
         return MemberCallOutcome(tuple(results))
 
-    def _write(self, operation: str, path: str, *, tolerate_400: bool = False, **kwargs) -> httpx.Response:
+    def add_members(self, organization_id: str, members: list[LiteMember]) -> MemberCallOutcome:
+        return self.member_call(ADD_MEMBERS, organization_id, members)
+
+    def promote_members(self, organization_id: str, members: list[LiteMember]) -> MemberCallOutcome:
+        return self.member_call(PROMOTE_MEMBERS, organization_id, members)
+
+    def remove_members(self, organization_id: str, members: list[LiteMember]) -> MemberCallOutcome:
+        return self.member_call(REMOVE_MEMBERS, organization_id, members)
+
+    def deactivate_key(self, api_key_id: str) -> None:
+        self._write(DEACTIVATE_KEY, params={"api_key_id": api_key_id})
+
+    def create_key(self, organization_id: str) -> CreatedKey:
+        response = self._write(CREATE_KEY, params={"organization_id": organization_id})
+        return self._parse(CreatedKey, response)
+
+    def _write(self, endpoint: Endpoint, *, tolerate_400: bool = False, **kwargs: Any) -> httpx.Response:
         attempt = 0
         while True:
             attempt += 1
             last = attempt >= self.retry.attempts
             try:
-                response = self._send(operation, "POST", path, **kwargs)
+                response = self._send(endpoint, **kwargs)
             except NetworkError as exc:
                 if exc.sent or last:
                     raise  # ambiguous: the server may have acted; the caller re-reads
@@ -305,7 +317,7 @@ class ApiClient(ApiReader):
                 self._backoff(attempt, response)  # refused before acting: safe to send again
                 continue
             if response.status_code >= 400 and not (tolerate_400 and response.status_code == 400):
-                raise self._error(operation, response)
+                raise self._error(response)
             return response
 
 
@@ -332,6 +344,7 @@ def _server_message(response: httpx.Response) -> str:
         return response.text[:200].strip()
     if isinstance(body, dict):
         for key in ("detail", "message", "error"):
-            if isinstance(body.get(key), str):
-                return body[key][:200]
+            value = body.get(key)
+            if isinstance(value, str):
+                return value[:200]
     return ""

@@ -22,10 +22,9 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from .errors import ConfigError, Problem, UsageError
+from ..errors import ConfigError, Problem, UsageError
+from ..identity import IDENTIFIER_FIELDS, Identity, identity
 from .models import DesiredState
-
-DEFAULT_CONFIG_NAME = "ideogram-org.yaml"
 
 Path_ = tuple[Any, ...]
 
@@ -241,17 +240,17 @@ def _validation_problems(exc: pydantic.ValidationError, data: Any, positions: _P
 
 # --- checks that span entries ---------------------------------------------------------------------
 
-def _member_identity(entry: Any) -> tuple[str, str] | None:
+def _member_identity(entry: Any) -> Identity | None:
     if not isinstance(entry, dict):
         return None
-    given = [(f, entry[f]) for f in ("email", "handle", "user_id") if isinstance(entry.get(f), str)]
+    given = [(f, entry[f]) for f in IDENTIFIER_FIELDS if isinstance(entry.get(f), str)]
     if len(given) != 1:
         return None
     field, value = given[0]
-    return (field, value if field == "user_id" else value.lower())
+    return identity(field, value)
 
 
-def _iter_organizations(data: Any) -> Iterator[tuple[str, dict]]:
+def _iter_organizations(data: Any) -> Iterator[tuple[str, dict[str, Any]]]:
     orgs = data.get("organizations") if isinstance(data, dict) else None
     if isinstance(orgs, dict):
         for name, org in orgs.items():
@@ -266,25 +265,26 @@ def _cross_entry_problems(data: Any, positions: _Positions, filename: str) -> li
     for org_name, org in _iter_organizations(data):
         org_path = ("organizations", org_name)
         members = org.get("members")
-        seen: dict[tuple[str, str], int] = {}
+        seen: dict[Identity, int] = {}
         owners = 0
         if isinstance(members, list):
             for index, entry in enumerate(members):
                 if isinstance(entry, dict) and entry.get("role") == "OWNER":
                     owners += 1
-                identity = _member_identity(entry)
-                if identity is None:
+                key = _member_identity(entry)
+                if key is None:
                     continue
-                path = (*org_path, "members", index)
-                if identity in seen:
-                    first_line = positions.of_value((*org_path, "members", seen[identity]))[0]
-                    line, col = positions.of_value(path)
+                if key in seen:
+                    first = members[seen[key]]
+                    first_line, first_col = positions.of_value((*org_path, "members", seen[key]))
+                    line, col = positions.of_value((*org_path, "members", index))
                     problems.append(Problem(
                         filename, line, col,
-                        f"member {identity[0]} {entry[identity[0]]!r} is listed twice in organization "
-                        f"{org_name!r} (first at line {first_line})"))
+                        f"member {key[0]} {entry[key[0]]!r} is the same person as {key[0]} {first[key[0]]!r} "
+                        f"at {filename}:{first_line}:{first_col} in organization {org_name!r}: list each "
+                        f"person once"))
                 else:
-                    seen[identity] = index
+                    seen[key] = index
         keys = org.get("api_keys")
         if isinstance(keys, dict):
             for label, spec in keys.items():
@@ -339,6 +339,15 @@ def load_text(text: str, filename: str) -> DesiredState:
     return desired
 
 
+def reload_if_changed(config: LoadedConfig) -> LoadedConfig:
+    """The same file again, validated anew only if its bytes changed (say, a key id written back)."""
+    try:
+        unchanged = hashlib.sha256(config.path.read_bytes()).hexdigest() == config.sha256
+    except OSError:
+        unchanged = False
+    return config if unchanged else load_config(config.path)
+
+
 def load_config(path: str | Path) -> LoadedConfig:
     """Read and validate a desired-state file. Raises ConfigError with every problem found."""
     path = Path(path)
@@ -356,4 +365,4 @@ def load_config(path: str | Path) -> LoadedConfig:
     return LoadedConfig(path=path, desired=desired, sha256=hashlib.sha256(raw).hexdigest())
 
 
-__all__ = ["DEFAULT_CONFIG_NAME", "LoadedConfig", "load_config", "load_text"]
+__all__ = ["LoadedConfig", "load_config", "load_text", "reload_if_changed"]

@@ -1,0 +1,10 @@
+"""The command line: `ideogram-org`. One of the two front ends (the other is the GitHub Action)."""
+
+from __future__ import annotations
+
+from .commands import main
+from .sandbox import sandbox
+
+main.add_command(sandbox)
+
+__all__ = ["main"]

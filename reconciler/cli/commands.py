@@ -1,0 +1,268 @@
+"""The commands. Thin on purpose: each parses options, calls the service layer and renders.
+
+Exit codes follow Terraform and pip-tools: 0 success (or no changes), 2 changes found where the
+user asked for a detailed exit code, 1 any error. Data goes to stdout, messages to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from .. import __version__, defaults
+from ..errors import ConfigError, UsageError
+from . import common
+from .common import (
+    EXIT_CHANGES,
+    EXIT_ERROR,
+    api_options,
+    config_option,
+    err,
+    handle_errors,
+    org_option,
+    output_option,
+    warn_all,
+)
+
+if TYPE_CHECKING:
+    from ..config.loader import LoadedConfig
+    from ..execution.report import Report
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ideogram-org")
+def main() -> None:
+    """Org-as-code for Ideogram enterprise organizations.
+
+    Keep members, owners and API keys in a YAML file; `plan` shows what would change, `apply` does it.
+    """
+
+
+def _load(config_path: str) -> LoadedConfig:
+    from ..config.loader import load_config
+
+    return load_config(config_path)
+
+
+@main.command()
+@config_option
+@output_option("text", "json")
+@handle_errors
+def validate(config_path: str, output: str) -> None:
+    """Check the desired-state file; report every problem with FILE:LINE:COL."""
+    try:
+        loaded = _load(config_path)
+    except ConfigError as exc:
+        if output == "json":
+            click.echo(json.dumps([p.as_dict() for p in exc.problems], indent=2))
+            for problem in exc.problems:
+                err(str(problem))
+            sys.exit(EXIT_ERROR)
+        raise
+    if output == "json":
+        click.echo("[]")
+    orgs = loaded.desired.organizations
+    members = sum(len(o.members) for o in orgs.values())
+    err(f"{config_path}: valid ({len(orgs)} organization(s), {members} member(s))")
+
+
+@main.command()
+def schema() -> None:
+    """Print the JSON Schema of the desired-state file."""
+    from ..config.models import desired_state_json_schema
+
+    click.echo(json.dumps(desired_state_json_schema(), indent=2))
+
+
+@main.command()
+@config_option
+@org_option
+@output_option("text", "json", "markdown")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Save the plan for `apply PLANFILE`.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 for errors.")
+@api_options
+@handle_errors
+def plan(config_path: str, orgs: tuple[str, ...], output: str, out_path: str | None, detailed_exitcode: bool,
+         sandbox: bool, endpoint: str | None, api_version: str, timeout: float) -> None:
+    """Show what apply would change, without changing anything."""
+    from .. import service
+    from ..api.connect import open_api
+    from ..render.plan import PLAN_RENDERERS, colour_wanted, render_text
+
+    config = _load(config_path)  # a broken file fails before any token or network is needed
+    with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout) as reader:
+        planned = service.plan(reader, config, orgs, api_version)
+    warn_all(planned.live.warnings)
+    result = planned.plan
+    if output == "text":
+        click.echo(render_text(result, colour=colour_wanted()), color=colour_wanted())
+    else:
+        click.echo(PLAN_RENDERERS[output](result))
+    if out_path:
+        result.save(out_path)
+        err(f"plan saved to {out_path}; apply it with: ideogram-org apply {out_path}")
+    if not result.safe:
+        err("error: the plan is unsafe (see the top of the plan); apply will refuse it")
+        sys.exit(EXIT_ERROR)
+    if detailed_exitcode and result.has_differences:
+        sys.exit(EXIT_CHANGES)
+
+
+@main.command()
+@org_option
+@click.option("-o", "--out", "out_path", type=click.Path(dir_okay=False),
+              help="Write the file here instead of stdout.")
+@api_options
+@handle_errors
+def export(orgs: tuple[str, ...], out_path: str | None, sandbox: bool, endpoint: str | None, api_version: str,
+           timeout: float) -> None:
+    """Write the live organization(s) as a desired-state file that plans to no changes."""
+    from .. import service
+    from ..api.connect import open_api
+
+    with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout) as reader:
+        text = service.export(reader, orgs, api_version)
+    if out_path:
+        Path(out_path).write_text(text)
+        err(f"exported to {out_path}")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@config_option
+@org_option
+@output_option("text", "json", "markdown")
+@api_options
+@handle_errors
+def drift(config_path: str, orgs: tuple[str, ...], output: str, sandbox: bool, endpoint: str | None,
+          api_version: str, timeout: float) -> None:
+    """Report where the live organization differs from the file. Read-only. Exit 0 in sync, 2 drift."""
+    from .. import service
+    from ..api.connect import open_api
+    from ..render.drift import DRIFT_RENDERERS
+
+    config = _load(config_path)
+    with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout, writable=False) as reader:
+        result = service.drift(reader, config, orgs, api_version)
+    warn_all(result.planned.live.warnings)
+    click.echo(DRIFT_RENDERERS[output](result.report))
+    if result.report.drifted:
+        sys.exit(EXIT_CHANGES)
+
+
+# --- applying -------------------------------------------------------------------------------------
+
+def _confirm(changes: int) -> None:
+    if not common.stdin_is_terminal():
+        raise UsageError("no terminal to confirm on: review the plan, then pass --auto-approve, or "
+                         "save it with `plan --out FILE` and run `apply FILE`")
+    if not click.confirm(f"Apply these {changes} change(s)?", default=False, err=True):
+        err("Nothing was applied.")
+        sys.exit(EXIT_ERROR)
+
+
+@main.command()
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False))
+@config_option
+@org_option
+@click.option("--auto-approve", is_flag=True, help="Apply without asking (needed without a terminal).")
+@click.option("--dry-run", is_flag=True, help="Print the exact calls that would be sent; send no write.")
+@click.option("--allow-unsafe", metavar="PLAN_HASH", help="Approve this unsafe plan, named by its hash (8+ chars).")
+@click.option("--audit-log", default=defaults.AUDIT_LOG, show_default=True, envvar=defaults.AUDIT_LOG_ENV,
+              type=click.Path(dir_okay=False), help="Append-only, hash-chained record of every write.")
+@click.option("--secrets-file", type=click.Path(dir_okay=False),
+              help="Where the secrets of new keys go (mode 0600); required when the plan creates keys.")
+@click.option("--chunk-size", type=click.IntRange(1, 10_000), default=defaults.CHUNK_SIZE, show_default=True,
+              help="Members per add/promote/remove call.")
+@output_option("text", "json")
+@api_options
+@handle_errors
+@click.pass_context
+def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tuple[str, ...], auto_approve: bool,
+          dry_run: bool, allow_unsafe: str | None, audit_log: str, secrets_file: str | None, chunk_size: int,
+          output: str, sandbox: bool, endpoint: str | None, api_version: str, timeout: float) -> None:
+    """Carry out a plan: from the file (after a y/N), or exactly a saved PLAN_FILE."""
+    from .. import service
+    from ..api.connect import open_api
+    from ..planning.plan import Plan
+    from ..render.plan import colour_wanted, render_text
+
+    options = service.ApplyOptions(audit_log=audit_log, chunk_size=chunk_size, secrets_file=secrets_file,
+                                   dry_run=dry_run, api_version=api_version, progress=err)
+    saved = Plan.load(plan_file) if plan_file else None
+    if saved is not None:
+        explicit = ctx.get_parameter_source("config_path") not in (None, click.core.ParameterSource.DEFAULT)
+        config = _load(config_path if explicit else saved.desired_file)
+    else:
+        config = _load(config_path)
+    with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout, writable=True) as client:
+        if saved is not None:
+            planned = service.recheck_saved(client, saved, config, api_version)
+        else:
+            planned = service.plan(client, config, orgs, api_version)
+            err(render_text(planned.plan, colour=colour_wanted(sys.stderr)))
+        warn_all(planned.live.warnings)
+        planned.plan.ensure_safe(allow_unsafe)
+        if saved is None and not planned.plan.changes:
+            err("Nothing to apply.")
+            if output == "json":
+                click.echo(json.dumps({"plan_hash": planned.plan.plan_hash, "results": [], "write_calls": 0,
+                                       "dry_run": dry_run}, indent=2))
+            return
+        if saved is None and not dry_run and not auto_approve:
+            _confirm(len(planned.plan.changes))
+        report = service.apply(client, planned, options)
+    _finish_apply(report, output)
+
+
+def _finish_apply(report: Report, output: str) -> None:
+    from ..execution.report import ApplyReport
+    from ..render.apply import render_apply_json, render_apply_text
+
+    click.echo(render_apply_json(report) if output == "json" else render_apply_text(report))
+    if isinstance(report, ApplyReport) and report.new_key_ids:
+        err(f"wrote {len(report.new_key_ids)} new key id(s) into the desired file; commit it")
+    if report.failed:
+        sys.exit(EXIT_ERROR)
+
+
+@main.group()
+def audit() -> None:
+    """The audit log of apply runs."""
+
+
+@audit.command("verify")
+@click.argument("path", default=defaults.AUDIT_LOG, type=click.Path(dir_okay=False))
+@handle_errors
+def audit_verify(path: str) -> None:
+    """Check the hash chain: report any edited, removed or reordered record by line."""
+    from ..execution.audit import verify_log
+
+    count, problems = verify_log(path)
+    for problem in problems:
+        err(f"{path}: {problem}")
+    if problems:
+        err(f"error: {path}: the audit log was tampered with ({len(problems)} problem(s) in {count} record(s))")
+        sys.exit(EXIT_ERROR)
+    click.echo(f"{path}: {count} record(s), hash chain intact")
+
+
+@main.command("github-action", hidden=True)
+def github_action() -> None:
+    """Run one step of the GitHub Action (reads INPUT_* and GITHUB_* from the environment)."""
+    from ..github_action import run_action
+
+    sys.exit(run_action())
+
+
+@main.command("plan-schema")
+def plan_schema() -> None:
+    """Print the JSON Schema of `plan --output json` and of plan files."""
+    from ..planning.plan import plan_json_schema
+
+    click.echo(json.dumps(plan_json_schema(), indent=2))

@@ -1,0 +1,82 @@
+"""What every command shares: error handling, exit codes and the options that recur."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import click
+
+from .. import defaults
+from ..api.endpoints import API_VERSION_CHOICES
+from ..errors import ConfigError, ReconcilerError
+
+EXIT_ERROR, EXIT_CHANGES = 1, 2
+
+
+def stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the tool's own errors into one message on stderr and exit 1: never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                err(str(problem))
+            err(f"error: {len(exc.problems)} problem(s) in the desired-state file")
+            sys.exit(exc.exit_code)
+        except ReconcilerError as exc:
+            err(f"error: {exc}")
+            sys.exit(exc.exit_code)
+
+    return wrapper
+
+
+def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "-c", "--config", "config_path", envvar=defaults.CONFIG_ENV, default=defaults.CONFIG_FILE,
+        show_default=True, show_envvar=True, type=click.Path(dir_okay=False),
+        help="The desired-state file.")(func)
+
+
+def output_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--output", "output", type=click.Choice(choices), default=choices[0],
+                        show_default=True, help="Format of what goes to stdout.")
+
+
+def api_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """How to reach the API. The token comes only from IDEOGRAM_TOKEN, never from a flag."""
+    options = [
+        click.option("--sandbox", is_flag=True,
+                     help=f"Use the built-in sandbox (state in ./{defaults.SANDBOX_STATE}): no token, no network."),
+        click.option("--endpoint", envvar=defaults.ENDPOINT_ENV, show_envvar=True, default=None,
+                     help=f"API base URL [default: {defaults.ENDPOINT}]."),
+        click.option("--api-version", type=click.Choice(API_VERSION_CHOICES), default="auto", show_default=True,
+                     help="Spec version the server speaks; auto tells them apart without extra calls."),
+        click.option("--timeout", type=click.FloatRange(0.1, 600), default=defaults.TIMEOUT_SECONDS,
+                     show_default=True, help="Seconds to wait for each answer."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def org_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--org", "orgs", multiple=True, metavar="NAME",
+                        help="Only this organization (repeatable). Default: all in the file.")(func)
+
+
+def warn_all(warnings: Iterable[str]) -> None:
+    for warning in warnings:
+        err(f"warning: {warning}")

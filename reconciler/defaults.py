@@ -1,0 +1,27 @@
+"""Every default the tool has, in one place: the CLI, the Action and the library all read these."""
+
+from __future__ import annotations
+
+CONFIG_FILE = "ideogram-org.yaml"
+CONFIG_ENV = "IDEOGRAM_ORG_CONFIG"
+AUDIT_LOG = "ideogram-org.audit.jsonl"
+AUDIT_LOG_ENV = "IDEOGRAM_ORG_AUDIT_LOG"
+SANDBOX_STATE = ".ideogram-sandbox.json"
+
+ENDPOINT = "https://api.ideogram.ai"
+ENDPOINT_ENV = "IDEOGRAM_ENDPOINT"
+TOKEN_ENV = "IDEOGRAM_TOKEN"
+TIMEOUT_SECONDS = 30.0
+
+CHUNK_SIZE = 100          # members per add/promote/remove call
+MAX_APPLY_ROUNDS = 3      # re-read and re-plan at most this often after ambiguous writes
+READ_WORKERS = 8          # organizations read at once
+
+MIN_OWNERS = 1
+MAX_REMOVALS = "25%"
+MAX_REMOVALS_MIN_MEMBERS = 10  # a percentage limit only bites from this many current members
+PRUNE_MEMBERS = True
+PRUNE_API_KEYS = False
+
+MIN_APPROVAL_PREFIX = 8   # characters of a plan hash that --allow-unsafe must give
+MARKDOWN_LIMIT = 60_000   # characters in a pull request comment (GitHub allows 65,536)

@@ -1,0 +1,77 @@
+"""What apply did: one settled result per change, or, for a dry run, the calls it would send."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..planning.changes import Change, KeyDeactivate, target_of
+
+Outcome = Literal["applied", "failed", "skipped"]
+OUTCOMES: tuple[Outcome, ...] = ("applied", "failed", "skipped")
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    change: Change
+    outcome: Outcome
+    message: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        change = self.change
+        return {"action": change.action, "organization": change.organization, "target": target_of(change),
+                "key_id": change.key_id if isinstance(change, KeyDeactivate) else None,
+                "outcome": self.outcome, "message": self.message}
+
+
+@dataclass
+class ApplyReport:
+    """A real run: what was sent, what came of it, and what the verification read found."""
+
+    run_id: str
+    plan_hash: str
+    results: list[ItemResult] = field(default_factory=list)
+    remaining: list[Change] = field(default_factory=list)
+    verification_error: str = ""
+    new_key_ids: dict[tuple[str, str], str] = field(default_factory=dict)
+    write_calls: int = 0
+
+    @property
+    def failed(self) -> bool:
+        return any(r.outcome != "applied" for r in self.results) or bool(self.verification_error)
+
+    @property
+    def converged(self) -> bool:
+        return not self.remaining and not self.verification_error
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {outcome: 0 for outcome in OUTCOMES}
+        for result in self.results:
+            counts[result.outcome] += 1
+        return counts
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "plan_hash": self.plan_hash, "dry_run": False, "calls": [],
+                "results": [r.as_dict() for r in self.results], "counts": self.counts(),
+                "write_calls": self.write_calls,
+                "verification": {"remaining_changes": len(self.remaining), "error": self.verification_error or None,
+                                 "converged": self.converged}}
+
+
+@dataclass
+class DryRunReport:
+    """A dry run: the exact calls apply would send, in order. Nothing was sent, so nothing converged."""
+
+    plan_hash: str
+    calls: list[str] = field(default_factory=list)
+    pending: int = 0  # changes the plan holds
+
+    failed = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": None, "plan_hash": self.plan_hash, "dry_run": True, "calls": self.calls,
+                "results": [], "counts": {outcome: 0 for outcome in OUTCOMES}, "write_calls": 0,
+                "verification": {"remaining_changes": self.pending, "error": None, "converged": False}}
+
+
+Report = ApplyReport | DryRunReport

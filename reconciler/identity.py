@@ -1,0 +1,53 @@
+"""Who is who: the one rule for comparing people, used by the loader, the planner, export and plans.
+
+Ideogram compares emails and handles without regard to case; user ids are opaque and exact.
+Case is folded with Unicode case folding after NFC normalisation, so `STRASSE@x` and `straße@x`
+are one person everywhere in this tool: the loader rejects a file listing both, and the planner
+matches either to the same live member. Every comparison of identifiers goes through here.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+from fnmatch import fnmatchcase
+from typing import Literal
+
+IdentifierField = Literal["email", "handle", "user_id"]
+IDENTIFIER_FIELDS: tuple[IdentifierField, ...] = ("email", "handle", "user_id")
+Identity = tuple[IdentifierField, str]
+
+
+def normalise(field: IdentifierField, value: str) -> str:
+    """The form two identifiers of one field are compared in."""
+    if field == "user_id":
+        return value
+    return unicodedata.normalize("NFC", value).casefold()
+
+
+def identity(field: IdentifierField, value: str) -> Identity:
+    return (field, normalise(field, value))
+
+
+def identities(email: str | None, handle: str | None, user_id: str | None) -> list[Identity]:
+    """Every identity a record carries; empty or absent identifiers name nobody."""
+    given: tuple[tuple[IdentifierField, str | None], ...] = (("email", email), ("handle", handle),
+                                                            ("user_id", user_id))
+    return [identity(field, value) for field, value in given if value]
+
+
+def same_person(left: Iterable[Identity], right: Iterable[Identity]) -> bool:
+    """Whether two records share any identity: what makes them one person."""
+    return not set(left).isdisjoint(right)
+
+
+def names_person(name: str, email: str | None, handle: str | None, user_id: str | None) -> bool:
+    """Whether a bare name (as in protected_members) is any identifier of this record."""
+    mine = identities(email, handle, user_id)
+    return any((field, normalise(field, name)) in mine for field in IDENTIFIER_FIELDS)
+
+
+def matches_glob(patterns: Iterable[str], *names: str | None) -> bool:
+    """Whether any name (email or handle) matches any glob, compared as identifiers are."""
+    folded = [normalise("email", name) for name in names if name]
+    return any(fnmatchcase(name, normalise("email", pattern)) for pattern in patterns for name in folded)

@@ -1,0 +1,170 @@
+"""What a plan is made of: changes apply can make, items it must not, and keys it only reports.
+
+Each kind is its own type with a `Literal` tag, so code that handles a removal can rely on the
+removal's fields (a member and its current role) without unwrapping optionals.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .. import identity
+from ..identity import Identity
+
+Role = Literal["OWNER", "MEMBER"]
+Action = Literal["member.add", "member.promote", "member.remove", "key.deactivate", "key.create"]
+# The order apply sends changes in, per organization: owners only grow before anyone is removed.
+APPLY_ORDER: tuple[Action, ...] = ("member.add", "member.promote", "key.create", "member.remove", "key.deactivate")
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MemberRef(_Data):
+    """Who a member change is about: what the file said, plus what the live state knows."""
+
+    user_id: str | None = None
+    email: str | None = None
+    handle: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.email or self.handle or self.user_id or "?"
+
+    @property
+    def identities(self) -> list[Identity]:
+        return identity.identities(self.email, self.handle, self.user_id)
+
+    def matches(self, name: str) -> bool:
+        """Whether `name` (an email, handle or user id) is one of this member's identifiers."""
+        return identity.names_person(name, self.email, self.handle, self.user_id)
+
+    def same_person(self, other: MemberRef) -> bool:
+        return identity.same_person(self.identities, other.identities)
+
+
+class _Change(_Data):
+    organization: str = Field(description="Local name of the organization in the desired file.")
+    organization_id: str
+    reason: str
+
+
+class MemberAdd(_Change):
+    action: Literal["member.add"] = "member.add"
+    member: MemberRef
+
+    @property
+    def subject(self) -> str:
+        return self.member.label
+
+
+class MemberPromote(_Change):
+    action: Literal["member.promote"] = "member.promote"
+    member: MemberRef
+    after_add: bool = Field(default=False, description="A promotion of someone this plan adds first.")
+
+    @property
+    def subject(self) -> str:
+        return self.member.label
+
+
+class MemberRemove(_Change):
+    action: Literal["member.remove"] = "member.remove"
+    member: MemberRef
+    current_role: Role = Field(description="The member's role now: owner removals are rationed.")
+
+    @property
+    def subject(self) -> str:
+        return self.member.label
+
+
+class KeyCreate(_Change):
+    action: Literal["key.create"] = "key.create"
+    key_label: str
+
+    @property
+    def subject(self) -> str:
+        return key_subject(None, self.key_label)
+
+
+class KeyDeactivate(_Change):
+    action: Literal["key.deactivate"] = "key.deactivate"
+    key_id: str
+    key_label: str | None = Field(default=None, description="The file's label; none for an unlisted key.")
+
+    @property
+    def subject(self) -> str:
+        return key_subject(self.key_id, self.key_label)
+
+
+MemberChange = MemberAdd | MemberPromote | MemberRemove
+KeyChange = KeyCreate | KeyDeactivate
+Change = Annotated[MemberChange | KeyChange, Field(discriminator="action")]
+
+
+class MemberBlocked(_Data):
+    kind: Literal["member.demote", "member.remove_protected"]
+    organization: str
+    organization_id: str
+    member: MemberRef
+    reason: str
+
+    @property
+    def subject(self) -> str:
+        return self.member.label
+
+
+class KeyBlocked(_Data):
+    kind: Literal["key.reactivate", "key.missing"]
+    organization: str
+    organization_id: str
+    key_id: str
+    key_label: str
+    reason: str
+
+    @property
+    def subject(self) -> str:
+        return key_subject(self.key_id, self.key_label)
+
+
+Blocked = Annotated[MemberBlocked | KeyBlocked, Field(discriminator="kind")]
+
+
+class UnmanagedKey(_Data):
+    organization: str
+    organization_id: str
+    key_id: str
+    redacted: str
+    creation_time: str = ""
+
+
+def key_subject(key_id: str | None, label: str | None) -> str:
+    if key_id and label:
+        return f"key {label} ({key_id})"
+    return f"key {label or key_id}"
+
+
+def target_of(change: MemberChange | KeyChange) -> str:
+    """The member or key a change is about, as a short name for reports and the audit log."""
+    if isinstance(change, KeyCreate):
+        return change.key_label
+    if isinstance(change, KeyDeactivate):
+        return change.key_label or change.key_id
+    return change.member.label
+
+
+def same_target(left: MemberChange | KeyChange, right: MemberChange | KeyChange) -> bool:
+    """Whether two changes (say, from two plans) do the same thing to the same member or key."""
+    if (left.action, left.organization_id) != (right.action, right.organization_id):
+        return False
+    if isinstance(left, KeyCreate) and isinstance(right, KeyCreate):
+        return left.key_label == right.key_label
+    if isinstance(left, KeyDeactivate) and isinstance(right, KeyDeactivate):
+        return left.key_id == right.key_id
+    if isinstance(left, MemberAdd | MemberPromote | MemberRemove) and \
+            isinstance(right, MemberAdd | MemberPromote | MemberRemove):
+        return left.member.same_person(right.member)
+    return False

@@ -1,0 +1,211 @@
+"""The planner: desired x live x policy -> Plan. A pure function: no I/O, no clock but the Plan's stamp.
+
+Set arithmetic in the manner of peribolos: index the live members by every identifier, walk the
+desired members once, and what is left over on the live side is a candidate for removal.
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+from ..config.models import DesiredState, EffectivePolicy, Member, Organization
+from ..identity import Identity, identity, matches_glob
+from ..live_state import LiveKey, LiveMember, LiveOrganization, LiveState
+from .changes import (
+    APPLY_ORDER,
+    Blocked,
+    Change,
+    KeyBlocked,
+    KeyCreate,
+    KeyDeactivate,
+    MemberAdd,
+    MemberBlocked,
+    MemberPromote,
+    MemberRef,
+    MemberRemove,
+    Role,
+    UnmanagedKey,
+)
+from .plan import Plan, hash_changes
+from .safety import OrganizationSummary, check_safety
+
+
+class _Where(TypedDict):
+    organization: str
+    organization_id: str
+
+
+_RANK = {action: rank for rank, action in enumerate(APPLY_ORDER)}
+
+
+class _LiveIndex:
+    """Live members by each of their identities (see `reconciler.identity`)."""
+
+    def __init__(self, members: tuple[LiveMember, ...]) -> None:
+        self._by_identity: dict[Identity, LiveMember] = {}
+        for member in members:
+            for key in member.identities:
+                self._by_identity.setdefault(key, member)
+
+    def find(self, member: Member) -> LiveMember | None:
+        return self._by_identity.get(member.identity)
+
+
+def _ref_of_live(live: LiveMember) -> MemberRef:
+    return MemberRef(user_id=live.user_id, email=live.email or None, handle=live.handle or None)
+
+
+def _ref_of_entry(member: Member) -> MemberRef:
+    return MemberRef(user_id=member.user_id, email=member.email, handle=member.handle)
+
+
+def _change_order(change: Change) -> tuple[int, str, str]:
+    if isinstance(change, KeyCreate):
+        return (_RANK[change.action], "", change.key_label)
+    if isinstance(change, KeyDeactivate):
+        return (_RANK[change.action], change.key_label or "", change.key_id)
+    return (_RANK[change.action], identity("email", change.member.label)[1], "")
+
+
+def _blocked_order(item: Blocked) -> tuple[str, str, str]:
+    if isinstance(item, MemberBlocked):
+        return (item.kind, identity("email", item.member.label)[1], "")
+    return (item.kind, "", item.key_id)
+
+
+class _OrganizationPlanner:
+    """Plans one organization; each method handles one part of the diff."""
+
+    def __init__(self, name: str, desired: Organization, policy: EffectivePolicy, live: LiveOrganization) -> None:
+        self.name, self.desired, self.policy, self.live = name, desired, policy, live
+        self.org_id = live.organization_id
+        self.where = _Where(organization=name, organization_id=live.organization_id)
+        self.changes: list[Change] = []
+        self.blocked: list[Blocked] = []
+        self.unmanaged: list[UnmanagedKey] = []
+        self.matched: set[str] = set()  # user ids of live members the file lists
+        self.removals = 0
+        self.owner_removals = 0
+
+    def listed_members(self) -> None:
+        index = _LiveIndex(self.live.members)
+        common = self.where
+        for member in self.desired.members:
+            found = index.find(member)
+            if found is not None:
+                self.matched.add(found.user_id)
+            if matches_glob(self.policy.ignore_members, member.email, member.handle,
+                            found.email if found else None, found.handle if found else None):
+                continue
+            if found is None:
+                ref = _ref_of_entry(member)
+                self.changes.append(MemberAdd(member=ref, reason="listed in the file, not in the organization",
+                                              **common))
+                if member.role == "OWNER":
+                    self.changes.append(MemberPromote(member=ref, after_add=True, reason="listed as OWNER; new "
+                                                      "members join as MEMBER", **common))
+            elif member.role == "OWNER" and found.role == "MEMBER":
+                self.changes.append(MemberPromote(member=_ref_of_live(found), reason="listed as OWNER, is MEMBER",
+                                                  **common))
+            elif member.role == "MEMBER" and found.role == "OWNER":
+                self.blocked.append(MemberBlocked(
+                    kind="member.demote", member=_ref_of_live(found), reason="listed as MEMBER, is OWNER: the API "
+                    "has no call to demote an owner; demote by hand in Ideogram, or list them as OWNER", **common))
+
+    def unlisted_members(self) -> None:
+        if not self.policy.prune_members:
+            return
+        common = self.where
+        for live in self.live.members:
+            if live.user_id in self.matched or matches_glob(self.policy.ignore_members, live.email, live.handle):
+                continue
+            ref = _ref_of_live(live)
+            if any(ref.matches(name) for name in self.policy.protected_members):
+                self.blocked.append(MemberBlocked(
+                    kind="member.remove_protected", member=ref,
+                    reason="not in the file, but protected by policy: it is never removed", **common))
+                continue
+            role: Role = "OWNER" if live.role == "OWNER" else "MEMBER"
+            self.changes.append(MemberRemove(member=ref, current_role=role, reason="not in the file", **common))
+            self.removals += 1
+            self.owner_removals += role == "OWNER"
+
+    def keys(self) -> None:
+        common = self.where
+        live_keys: dict[str, LiveKey] = {k.api_key_id: k for k in self.live.keys}
+        listed: set[str] = set()
+        for label, spec in self.desired.api_keys.items():
+            if spec.id is None:
+                self.changes.append(KeyCreate(key_label=label, reason="listed without an id: a new key", **common))
+                continue
+            listed.add(spec.id)
+            key = live_keys.get(spec.id)
+            if key is None:
+                self.blocked.append(KeyBlocked(
+                    kind="key.missing", key_id=spec.id, key_label=label, reason="no key with this id exists in "
+                    "the organization; fix the id or remove the entry", **common))
+            elif spec.status == "DISABLED" and key.status == "ACTIVE":
+                self.changes.append(KeyDeactivate(key_id=spec.id, key_label=label, reason="listed as DISABLED",
+                                                  **common))
+            elif spec.status == "ACTIVE" and key.status == "DISABLED":
+                self.blocked.append(KeyBlocked(
+                    kind="key.reactivate", key_id=spec.id, key_label=label, reason="listed as ACTIVE, is "
+                    "DISABLED: a deactivated key cannot be reactivated; list it as DISABLED, or add a new key "
+                    "without an id", **common))
+        for key in self.live.keys:
+            if key.api_key_id in listed or key.status != "ACTIVE":
+                continue
+            if self.policy.prune_api_keys:
+                self.changes.append(KeyDeactivate(key_id=key.api_key_id,
+                                                  reason="ACTIVE and not in the file (prune_api_keys)", **common))
+            else:
+                self.unmanaged.append(UnmanagedKey(key_id=key.api_key_id, redacted=key.redacted,
+                                                   creation_time=key.creation_time, **common))
+
+    def summary(self) -> OrganizationSummary:
+        owners_before = sum(1 for m in self.live.members if m.role == "OWNER")
+        promotions = sum(1 for c in self.changes if isinstance(c, MemberPromote))
+        return OrganizationSummary(
+            name=self.name, organization_id=self.org_id, profile_name=self.live.profile_name,
+            caller_role=self.live.caller_role, members_before=len(self.live.members), owners_before=owners_before,
+            owners_after=owners_before + promotions - self.owner_removals, min_owners=self.policy.min_owners,
+            removals=self.removals, removal_limit=self.policy.removal_limit(len(self.live.members)),
+            protected_members=list(self.policy.protected_members))
+
+
+OrganizationPlan = tuple[OrganizationSummary, list[Change], list[Blocked], list[UnmanagedKey]]
+
+
+def plan_organization(name: str, desired: Organization, policy: EffectivePolicy,
+                      live: LiveOrganization) -> OrganizationPlan:
+    """One organization's summary, changes (in apply order), blocked items and unmanaged keys."""
+    planner = _OrganizationPlanner(name, desired, policy, live)
+    planner.listed_members()
+    planner.unlisted_members()
+    planner.keys()
+    changes = sorted(planner.changes, key=_change_order)
+    blocked = sorted(planner.blocked, key=_blocked_order)
+    unmanaged = sorted(planner.unmanaged, key=lambda k: k.key_id)
+    return planner.summary(), changes, blocked, unmanaged
+
+
+def compute_plan(desired: DesiredState, live: LiveState, *, desired_file: str, desired_hash: str) -> Plan:
+    """Plan every organization the live state holds, in the order of the desired file."""
+    summaries: list[OrganizationSummary] = []
+    changes: list[Change] = []
+    blocked: list[Blocked] = []
+    unmanaged: list[UnmanagedKey] = []
+    for name, organization in desired.organizations.items():
+        if name not in live.organizations:
+            continue  # not selected with --org
+        summary, org_changes, org_blocked, org_unmanaged = plan_organization(
+            name, organization, desired.effective_policy(name), live.organizations[name])
+        summaries.append(summary)
+        changes += org_changes
+        blocked += org_blocked
+        unmanaged += org_unmanaged
+    return Plan(
+        desired_file=desired_file, desired_hash=desired_hash, live_fingerprint=live.fingerprint(),
+        api_version=live.api_version, plan_hash=hash_changes(changes), organizations=summaries,
+        changes=changes, blocked=blocked, unmanaged_keys=unmanaged, violations=check_safety(summaries),
+    )

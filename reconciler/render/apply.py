@@ -1,0 +1,52 @@
+"""Apply reports: text for terminals, JSON for machines, markdown for the Action's job summary."""
+
+from __future__ import annotations
+
+import json
+
+from ..execution.report import ApplyReport, DryRunReport, Report
+from .plan import describe_change
+
+
+def _verification_line(report: ApplyReport) -> str:
+    if report.verification_error:
+        return report.verification_error
+    if report.remaining:
+        return f"Verification read: {len(report.remaining)} change(s) remain; run apply again to finish."
+    return "Verification read: the organization matches the file."
+
+
+def _totals_line(report: ApplyReport) -> str:
+    counts = report.counts()
+    return (f"Apply: {counts['applied']} applied, {counts['failed']} failed, {counts['skipped']} skipped, "
+            f"in {report.write_calls} write call(s).")
+
+
+def render_apply_text(report: Report) -> str:
+    if isinstance(report, DryRunReport):
+        lines = [f"Dry run: {len(report.calls)} call(s) would be sent; none was."]
+        return "\n".join(lines + [f"  {call}" for call in report.calls])
+    lines = []
+    for result in report.results:
+        symbol, subject, _ = describe_change(result.change)
+        line = f"{result.outcome:<8} {symbol} {subject}  {result.change.action}"
+        if result.message:
+            line += f": {result.message}"
+        lines.append(line)
+    lines += [_totals_line(report), _verification_line(report)]
+    return "\n".join(lines)
+
+
+def render_apply_json(report: Report) -> str:
+    return json.dumps(report.as_dict(), indent=2)
+
+
+def render_apply_markdown(report: Report) -> str:
+    if isinstance(report, DryRunReport):
+        return "### ideogram-org apply (dry run)\n\n" + "\n".join(f"- `{call}`" for call in report.calls)
+    lines = ["### ideogram-org apply", "", f"Plan `{report.plan_hash}`", "",
+             "| outcome | action | target | message |", "| --- | --- | --- | --- |"]
+    lines += [f"| {r['outcome']} | {r['action']} | {r['target']} | {r['message'].replace('|', '/')} |"
+              for r in (item.as_dict() for item in report.results)]
+    lines += ["", _totals_line(report), "", _verification_line(report)]
+    return "\n".join(lines)

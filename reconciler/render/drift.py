@@ -1,0 +1,52 @@
+"""Drift reports for terminals, machines and the drift issue."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from ..defaults import MARKDOWN_LIMIT
+from ..planning.drift import DriftReport
+
+DRIFT_MARKER = "<!-- ideogram-org drift -->"
+
+
+def render_drift_text(report: DriftReport) -> str:
+    if not report.drifted:
+        return f"In sync: {', '.join(report.organizations)} match(es) the file."
+    lines = [f"Drift: {len(report.differences)} difference(s) between the live organization and the file."]
+    for d in report.differences:
+        verdict = "fixable" if d.fixable else "NOT fixable"
+        lines.append(f"  {d.organization}: {d.subject}: live {d.live}, file {d.desired} [{verdict}] {d.fix}")
+    if report.unmanaged_keys:
+        lines.append(f"{report.unmanaged_keys} unmanaged key(s) are reported by plan, not counted as drift.")
+    return "\n".join(lines)
+
+
+def render_drift_json(report: DriftReport) -> str:
+    return json.dumps(report.as_dict(), indent=2)
+
+
+def render_drift_markdown(report: DriftReport, limit: int = MARKDOWN_LIMIT) -> str:
+    head = [DRIFT_MARKER, "### ideogram-org drift", ""]
+    if not report.drifted:
+        return "\n".join(head + ["**In sync.** The live organization matches the file."])
+    fixable = sum(d.fixable for d in report.differences)
+    head += [f"**{len(report.differences)} difference(s)** between the live organization and the file: "
+             f"{fixable} that apply can fix, {len(report.differences) - fixable} that need a person.", "",
+             "| organization | subject | live | file | fixable | detail |", "| --- | --- | --- | --- | --- | --- |"]
+    rows = [f"| {d.organization} | {d.subject} | {d.live} | {d.desired} | {'yes' if d.fixable else 'no'} | "
+            f"{d.fix.replace('|', '/')} |" for d in report.differences]
+    text = "\n".join(head + rows)
+    if len(text) <= limit:
+        return text
+    kept, used = [], len("\n".join(head)) + 200
+    for row in rows:
+        if used + len(row) + 1 > limit:
+            break
+        kept.append(row)
+        used += len(row) + 1
+    return "\n".join(head + kept + ["", f"... {len(rows) - len(kept)} more difference(s) not shown"])
+
+
+DRIFT_RENDERERS: dict[str, Callable[[DriftReport], str]] = {"text": render_drift_text, "json": render_drift_json, "markdown": render_drift_markdown}

@@ -1,0 +1,95 @@
+"""The service layer: what `plan`, `apply`, `drift` and `export` do, for every front end.
+
+The CLI and the GitHub Action parse their inputs, open the API and call these functions; they
+render the results these return. Nothing here prints or asks questions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import defaults
+from .api.client import ApiClient, ApiReader
+from .api.reader import read_live_state, read_organizations, select_profiles
+from .config.export import render_export
+from .config.loader import LoadedConfig, reload_if_changed
+from .execution.apply import apply_plan
+from .execution.audit import AuditLog
+from .execution.executor import dry_run_calls
+from .execution.report import DryRunReport, Report
+from .execution.secrets import SecretsFile
+from .live_state import LiveState
+from .planning.drift import DriftReport
+from .planning.plan import Plan
+from .planning.planner import compute_plan
+from .planning.staleness import recheck_saved_plan
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A plan with what it was made from: the file and the live state it saw."""
+
+    config: LoadedConfig
+    live: LiveState
+    plan: Plan  # carries the live snapshot, so a saved copy can explain why it went stale
+
+
+@dataclass(frozen=True)
+class Drift:
+    planned: Planned
+    report: DriftReport
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    audit_log: str | Path = defaults.AUDIT_LOG
+    chunk_size: int = defaults.CHUNK_SIZE
+    secrets_file: str | Path | None = None
+    dry_run: bool = False
+    api_version: str = "auto"
+    progress: Callable[[str], None] = lambda _line: None
+    verify: bool = True  # read the organization again at the end and report what remains
+
+
+def plan(reader: ApiReader, config: LoadedConfig, only: Iterable[str] = (), api_version: str = "auto") -> Planned:
+    """Read the organizations the file manages and diff them against it."""
+    live = read_live_state(reader, config.desired, only, api_version)
+    fresh = compute_plan(config.desired, live, desired_file=str(config.path), desired_hash=config.sha256)
+    return Planned(config=config, live=live, plan=fresh.model_copy(update={"live_snapshot": live.snapshot()}))
+
+
+def drift(reader: ApiReader, config: LoadedConfig, only: Iterable[str] = (), api_version: str = "auto") -> Drift:
+    planned = plan(reader, config, only, api_version)
+    return Drift(planned=planned, report=DriftReport.from_plan(planned.plan))
+
+
+def export(reader: ApiReader, only: Iterable[str] = (), api_version: str = "auto") -> str:
+    """The live organizations as a desired-state file that plans to no changes."""
+    profiles = select_profiles(reader.get_profiles(), only)
+    return render_export(read_organizations(reader, profiles, api_version))
+
+
+def recheck_saved(client: ApiReader, saved: Plan, config: LoadedConfig, api_version: str = "auto") -> Planned:
+    """A saved plan, refused if stale, recomputed from its inputs so its safety is judged afresh."""
+    live = read_live_state(client, config.desired, [o.name for o in saved.organizations], api_version)
+    return Planned(config=config, live=live, plan=recheck_saved_plan(saved, config, live))
+
+
+def apply(client: ApiClient, planned: Planned, options: ApplyOptions) -> Report:
+    """Carry out a plan the caller has shown, judged safe (or approved by hash) and confirmed."""
+    the_plan = planned.plan
+    if options.dry_run:
+        return DryRunReport(plan_hash=the_plan.plan_hash, calls=dry_run_calls(the_plan, options.chunk_size),
+                            pending=len(the_plan.changes))
+    organizations = [o.name for o in the_plan.organizations]
+
+    def replan() -> tuple[Plan, LiveState]:
+        again = plan(client, reload_if_changed(planned.config), organizations, options.api_version)
+        return again.plan, again.live
+
+    secrets = SecretsFile(options.secrets_file) if options.secrets_file else None
+    return apply_plan(client, the_plan, planned.config.path, replan=replan, audit=AuditLog(options.audit_log),
+                      chunk_size=options.chunk_size, secrets=secrets, progress=options.progress,
+                      verify=options.verify)
