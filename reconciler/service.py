@@ -23,7 +23,7 @@ from .execution.secrets import SecretsFile
 from .live_state import LiveState
 from .planning.drift import DriftReport
 from .planning.plan import Plan
-from .planning.planner import compute_plan
+from .planning.planner import compute_plan, listed_but_ignored
 from .planning.staleness import recheck_saved_plan
 
 
@@ -34,6 +34,13 @@ class Planned:
     config: LoadedConfig
     live: LiveState
     plan: Plan  # carries the live snapshot, so a saved copy can explain why it went stale
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the user should know but that stops nothing: from the file, and from the live state."""
+        config = self.config
+        located = listed_but_ignored(config.desired, self.live, str(config.path), config.locate_member)
+        return [str(w) for w in (*config.warnings, *located)] + [f"warning: {w}" for w in self.live.warnings]
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,8 @@ class ApplyOptions:
 def plan(reader: ApiReader, config: LoadedConfig, only: Iterable[str] = (), api_version: str = "auto") -> Planned:
     """Read the organizations the file manages and diff them against it."""
     live = read_live_state(reader, config.desired, only, api_version)
-    fresh = compute_plan(config.desired, live, desired_file=str(config.path), desired_hash=config.sha256)
+    fresh = compute_plan(config.desired, live, desired_file=str(config.path), desired_hash=config.sha256,
+                         locate=config.locate_member)
     return Planned(config=config, live=live, plan=fresh.model_copy(update={"live_snapshot": live.snapshot()}))
 
 

@@ -199,12 +199,16 @@ def test_unsafe_plan_needs_an_approval_naming_it() -> None:
                             policy_yaml="min_owners: 2\nignore_members: ['*@svc.acme.example']\n"),
                     live_state([member("a", "OWNER"), member("c", "OWNER")]))
     assert not plan.safe
-    with pytest.raises(UnsafePlanError, match="--allow-unsafe"):
+    with pytest.raises(UnsafePlanError) as refused:
         plan.ensure_safe(None)
+    assert str(refused.value) == (f"the plan is unsafe: {plan.violations[0].message}. to approve this exact plan, "
+                                  f"pass --allow-unsafe {plan.plan_hash[:12]}")
     with pytest.raises(UnsafePlanError, match="at least 8"):
         plan.ensure_safe(plan.plan_hash[:6])
-    with pytest.raises(UnsafePlanError, match="does not match"):
+    with pytest.raises(UnsafePlanError) as refused:
         plan.ensure_safe("0123456789ab")
+    assert str(refused.value).endswith(f"--allow-unsafe '0123456789ab' does not match this plan "
+                                       f"({plan.plan_hash[:12]})")
     plan.ensure_safe(plan.plan_hash[:8])
     plan.ensure_safe(plan.plan_hash)
 
@@ -222,6 +226,9 @@ MORE_CASES = [
     Case("protected_members names a member by user_id",
          OWNER, [member("owner", "OWNER"), member("ceo")], [],
          blocked=[("member.remove_protected", "ceo@acme.example")], policy="protected_members: [id_ceo]\n"),
+    Case("protected_members names a member by email, in any case",
+         OWNER, [member("owner", "OWNER"), member("ceo")], [],
+         blocked=[("member.remove_protected", "ceo@acme.example")], policy="protected_members: [CEO@Acme.example]\n"),
     Case("a user_id is compared exactly: another case is another id",
          OWNER, [member("owner", "OWNER"), member("ceo")], [("member.remove", "ceo@acme.example")],
          policy="protected_members: [ID_CEO]\n"),

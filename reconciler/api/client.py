@@ -164,19 +164,13 @@ class ApiReader:
         response = self._read(GET_PROFILES)
         return self._parse(ProfilesResponse, response).profiles
 
-    def get_members(self, organization_id: str) -> tuple[list[OrganizationMember], bool]:
-        """The members, and whether the server speaks 2026-06 (its member records carry full_name)."""
+    def get_members(self, organization_id: str) -> list[OrganizationMember]:
         response = self._read(GET_MEMBERS, params={"organization_id": organization_id})
-        parsed = self._parse(MembersResponse, response)
-        raw = response.json().get("members") or []
-        return parsed.members, bool(raw) and isinstance(raw[0], dict) and "full_name" in raw[0]
+        return self._parse(MembersResponse, response).members
 
-    def get_org_keys(self, organization_id: str) -> list[ApiKeyInfo] | None:
-        """Every key of the organization (2026-06), or None where the server lacks the call."""
-        try:
-            response = self._read(GET_ORG_KEYS, params={"organization_id": organization_id})
-        except NotFoundError:
-            return None
+    def get_org_keys(self, organization_id: str) -> list[ApiKeyInfo]:
+        """Every key of the organization. 2026-06 only: a 2025-10 server answers 404 (NotFoundError)."""
+        response = self._read(GET_ORG_KEYS, params={"organization_id": organization_id})
         return self._parse(ApiKeysResponse, response).api_keys
 
     # --- plumbing ---------------------------------------------------------------------------------

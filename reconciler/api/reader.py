@@ -1,7 +1,7 @@
 """Reading the live organizations into an immutable `LiveState` the planner can diff against.
 
-Cost on a 2025-10 server: 1 (profiles) + 1 per organization (members). A 2026-06 server is told
-apart by the `full_name` its member records carry; only then is its org key list read as well.
+Cost: 1 (profiles) + 1 per organization (members), + 1 per organization (key lists) on a 2026-06
+server, + at most 1 (the version probe) on a 2025-10 server. See `_detect_version`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..config.models import DesiredState
 from ..defaults import READ_WORKERS
-from ..errors import OrganizationNotFoundError, UsageError
+from ..errors import ForbiddenError, NotFoundError, OrganizationNotFoundError, UsageError
 from ..live_state import LiveKey, LiveMember, LiveOrganization, LiveState
 from .client import ApiReader
 from .endpoints import API_VERSION_CHOICES
-from .wire import ApiKeyInfo, ApiProfile
+from .wire import ApiKeyInfo, ApiProfile, OrganizationMember
+
+KNOWN_PROFILE_TYPES = ("INDIVIDUAL", "ENTERPRISE")
 
 
 def _describe(profiles: Iterable[ApiProfile]) -> str:
@@ -31,18 +33,23 @@ def match_organizations(desired: DesiredState, profiles: list[ApiProfile],
     if unknown:
         raise UsageError(f"--org {unknown[0]!r} is not in the desired-state file "
                          f"(it has: {', '.join(desired.organizations)})")
-    enterprise = [p for p in profiles if p.type == "ENTERPRISE"]
     matched: dict[str, ApiProfile] = {}
     for local_name, org in desired.organizations.items():
         if selected and local_name not in selected:
             continue
         if org.id is not None:
-            found = [p for p in enterprise if p.organization_id == org.id]
+            candidates = [p for p in profiles if p.organization_id == org.id]
             what = f"id {org.id}"
         else:
             wanted = (org.name or local_name).casefold()
-            found = [p for p in enterprise if p.name.casefold() == wanted]
+            candidates = [p for p in profiles if p.name.casefold() == wanted and p.type != "INDIVIDUAL"]
             what = f"profile name {org.name or local_name!r}"
+        found = [p for p in candidates if p.type == "ENTERPRISE"]
+        strange = [p for p in candidates if p.type not in KNOWN_PROFILE_TYPES]
+        if not found and strange:
+            raise OrganizationNotFoundError(
+                f"organization {local_name!r} ({what}) is a profile of type {strange[0].type!r}, which this "
+                f"version of ideogram-org does not know: it manages ENTERPRISE organizations only")
         if not found:
             raise OrganizationNotFoundError(
                 f"organization {local_name!r} ({what}) is not among the organizations this token can see: "
@@ -54,45 +61,92 @@ def match_organizations(desired: DesiredState, profiles: list[ApiProfile],
     return matched
 
 
+class _Probe:
+    """What the version probe learnt about the first organization's key list."""
+
+    def __init__(self, keys: list[ApiKeyInfo] | None, readable: bool) -> None:
+        self.keys, self.readable = keys, readable
+
+
+def _detect_version(reader: ApiReader, matched: dict[str, ApiProfile], saw_full_name: bool,
+                    api_version: str) -> tuple[str, dict[str, _Probe]]:
+    """The version the server speaks, at the cost of at most one call (the probe).
+
+    `full_name` on a member record proves 2026-06, but its absence proves nothing (it is optional
+    there). Without that proof, the organization key list, which only 2026-06 has, is asked for once:
+    a 404 means 2025-10, an answer (or a 403: the call exists) means 2026-06.
+    """
+    if api_version == "2025-10":
+        if saw_full_name:
+            raise UsageError("--api-version 2025-10, but the server's member records carry full_name, which only "
+                             "2026-06 has: drop --api-version (auto) or pass 2026-06")
+        return api_version, {}
+    if api_version == "2026-06" or saw_full_name:
+        return "2026-06", {}
+    if not matched:
+        return "unknown", {}
+    name, profile = next(iter(matched.items()))
+    try:
+        return "2026-06", {name: _Probe(reader.get_org_keys(profile.organization_id), True)}
+    except NotFoundError:
+        return "2025-10", {}
+    except ForbiddenError:
+        return "2026-06", {name: _Probe(None, False)}
+
+
+def _org_keys(reader: ApiReader, profile: ApiProfile, forced: bool) -> _Probe:
+    try:
+        return _Probe(reader.get_org_keys(profile.organization_id), True)
+    except NotFoundError as exc:
+        if forced:
+            raise UsageError(f"--api-version 2026-06, but the server answered 404 to {exc.method} {exc.path}: it "
+                             f"does not speak 2026-06 (or organization {profile.name!r} is gone); drop "
+                             f"--api-version (auto) or pass 2025-10") from None
+        raise
+    except ForbiddenError:
+        return _Probe(None, False)
+
+
+def _live_organization(local_name: str, profile: ApiProfile, members: list[OrganizationMember],
+                       probe: _Probe | None) -> LiveOrganization:
+    keys: dict[str, ApiKeyInfo] = {k.api_key_id: k for k in profile.api_keys}
+    for key in (probe.keys or []) if probe else []:
+        keys[key.api_key_id] = key
+    return LiveOrganization(
+        name=local_name, organization_id=profile.organization_id, profile_name=profile.name,
+        caller_role=profile.role, inflight_limit=profile.max_num_inflight_requests_permitted,
+        members=tuple(LiveMember(m.user_id, m.email_address, m.display_handle, m.role) for m in members),
+        keys=tuple(LiveKey(k.api_key_id, k.redacted_api_key, k.status or "", k.creation_time)
+                   for k in keys.values()),
+    )
+
+
 def read_organizations(reader: ApiReader, matched: dict[str, ApiProfile],
                        api_version: str = "auto") -> LiveState:
-    """Members of every organization concurrently; org key lists where the server has them."""
+    """Members of every organization concurrently, then the org key lists where the server has them."""
     if api_version not in API_VERSION_CHOICES:
         raise UsageError(f"api version must be one of {', '.join(API_VERSION_CHOICES)}")
     if matched:
         reader.set_inflight_limit(min(p.max_num_inflight_requests_permitted for p in matched.values()))
-    warnings: list[str] = []
-    for local_name, profile in matched.items():
-        if profile.role != "OWNER":
-            warnings.append(f"you are {profile.role} of {local_name!r}, not OWNER: the API will refuse "
-                            f"every change apply would make")
-
-    def read_one(item: tuple[str, ApiProfile]) -> tuple[LiveOrganization, bool]:
-        local_name, profile = item
-        members, speaks_2026 = reader.get_members(profile.organization_id)
-        keys: dict[str, ApiKeyInfo] = {k.api_key_id: k for k in profile.api_keys}
-        wants_keys = api_version == "2026-06" or (api_version == "auto" and speaks_2026)
-        if wants_keys:
-            listed = reader.get_org_keys(profile.organization_id)
-            for key in listed or []:
-                keys[key.api_key_id] = key
-        org = LiveOrganization(
-            name=local_name, organization_id=profile.organization_id, profile_name=profile.name,
-            caller_role=profile.role, inflight_limit=profile.max_num_inflight_requests_permitted,
-            members=tuple(LiveMember(m.user_id, m.email_address, m.display_handle, m.role) for m in members),
-            keys=tuple(LiveKey(k.api_key_id, k.redacted_api_key, k.status or "ACTIVE", k.creation_time)
-                       for k in keys.values()),
-        )
-        return org, speaks_2026
-
+    warnings = [f"you are {profile.role} of {name!r}, not OWNER: the API will refuse every change apply would "
+                f"make" for name, profile in matched.items() if profile.role != "OWNER"]
     workers = max(1, min(len(matched), READ_WORKERS))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read") as pool:
-        results = list(pool.map(read_one, matched.items()))
-    detected = api_version
-    if api_version == "auto":
-        detected = "2026-06" if any(flag for _, flag in results) else "2025-10"
-    return LiveState(organizations={org.name: org for org, _ in results}, api_version=detected,
-                     warnings=tuple(warnings))
+        members = dict(zip(matched, pool.map(lambda p: reader.get_members(p.organization_id), matched.values()),
+                           strict=True))
+        saw_full_name = any(m.carries_full_name for listed in members.values() for m in listed)
+        detected, probes = _detect_version(reader, matched, saw_full_name, api_version)
+        if detected == "2026-06":
+            rest = [name for name in matched if name not in probes]
+            forced = api_version == "2026-06"
+            probes.update(zip(rest, pool.map(lambda n: _org_keys(reader, matched[n], forced), rest), strict=True))
+    for name, probe in probes.items():
+        if not probe.readable:
+            warnings.append(f"the key list of {name!r} cannot be read (403): only the keys on your profile are "
+                            f"known")
+    organizations = {name: _live_organization(name, profile, members[name], probes.get(name))
+                     for name, profile in matched.items()}
+    return LiveState(organizations=organizations, api_version=detected, warnings=tuple(warnings))
 
 
 def read_live_state(reader: ApiReader, desired: DesiredState, only: Iterable[str] = (),

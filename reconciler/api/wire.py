@@ -1,12 +1,12 @@
 """The management API's response and request shapes, as far as the tool relies on them.
 
-Response models ignore fields they do not know (2026-06 adds `full_name`, later versions may add
-more); the desired-state models, by contrast, forbid them.
+Response models ignore fields they do not know (later versions may add more); the desired-state
+models, by contrast, forbid them. Enumerations (roles, key status, profile type) are read as plain
+strings: a value this tool does not know must not stop the run. What is done with such a value
+is the planner's business, and its answer is always "nothing".
 """
 
 from __future__ import annotations
-
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -19,14 +19,14 @@ class ApiKeyInfo(_Response):
     api_key_id: str
     redacted_api_key: str = ""
     creation_time: str = ""
-    status: Literal["ACTIVE", "DISABLED"] | None = None
+    status: str | None = None  # ACTIVE or DISABLED today
 
 
 class ApiProfile(_Response):
-    type: Literal["INDIVIDUAL", "ENTERPRISE"]
+    type: str  # INDIVIDUAL or ENTERPRISE today
     name: str
     organization_id: str = ""
-    role: Literal["OWNER", "MEMBER"]
+    role: str  # the caller's role: OWNER or MEMBER today
     api_keys: list[ApiKeyInfo] = Field(default_factory=list)
     max_num_inflight_requests_permitted: int = 1
 
@@ -39,7 +39,12 @@ class OrganizationMember(_Response):
     user_id: str
     display_handle: str = ""
     email_address: str = ""
-    role: Literal["OWNER", "MEMBER"]
+    role: str  # OWNER or MEMBER today
+    full_name: str | None = None  # 2026-06 only, and optional there: its absence proves nothing
+
+    @property
+    def carries_full_name(self) -> bool:
+        return "full_name" in self.model_fields_set
 
 
 class MembersResponse(_Response):

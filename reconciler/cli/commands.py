@@ -65,6 +65,7 @@ def validate(config_path: str, output: str) -> None:
         raise
     if output == "json":
         click.echo("[]")
+    warn_all(str(w) for w in loaded.warnings)
     orgs = loaded.desired.organizations
     members = sum(len(o.members) for o in orgs.values())
     err(f"{config_path}: valid ({len(orgs)} organization(s), {members} member(s))")
@@ -96,7 +97,7 @@ def plan(config_path: str, orgs: tuple[str, ...], output: str, out_path: str | N
     config = _load(config_path)  # a broken file fails before any token or network is needed
     with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout) as reader:
         planned = service.plan(reader, config, orgs, api_version)
-    warn_all(planned.live.warnings)
+    warn_all(planned.warnings)
     result = planned.plan
     if output == "text":
         click.echo(render_text(result, colour=colour_wanted()), color=colour_wanted())
@@ -149,7 +150,7 @@ def drift(config_path: str, orgs: tuple[str, ...], output: str, sandbox: bool, e
     config = _load(config_path)
     with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout, writable=False) as reader:
         result = service.drift(reader, config, orgs, api_version)
-    warn_all(result.planned.live.warnings)
+    warn_all(result.planned.warnings)
     click.echo(DRIFT_RENDERERS[output](result.report))
     if result.report.drifted:
         sys.exit(EXIT_CHANGES)
@@ -206,7 +207,7 @@ def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tup
         else:
             planned = service.plan(client, config, orgs, api_version)
             err(render_text(planned.plan, colour=colour_wanted(sys.stderr)))
-        warn_all(planned.live.warnings)
+        warn_all(planned.warnings)
         planned.plan.ensure_safe(allow_unsafe)
         if saved is None and not planned.plan.changes:
             err("Nothing to apply.")

@@ -79,4 +79,4 @@ def org_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def warn_all(warnings: Iterable[str]) -> None:
     for warning in warnings:
-        err(f"warning: {warning}")
+        err(warning)

@@ -11,7 +11,7 @@ import hashlib
 import re
 import typing
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from ..errors import ConfigError, Problem, UsageError
-from ..identity import IDENTIFIER_FIELDS, Identity, identity
+from ..identity import IDENTIFIER_FIELDS, Identity, identity, matches_glob
 from .models import DesiredState
 
 Path_ = tuple[Any, ...]
@@ -36,6 +36,12 @@ class LoadedConfig:
     path: Path
     desired: DesiredState
     sha256: str  # of the file's bytes: a saved plan is stale once this changes
+    member_positions: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    warnings: tuple[Problem, ...] = ()  # located, like errors, but the file is still valid
+
+    def locate_member(self, organization: str, index: int) -> tuple[int, int]:
+        """Line and column of an organization's member entry (1-based), for errors found after loading."""
+        return self.member_positions.get((organization, index), (1, 1))
 
 
 class _Positions:
@@ -317,6 +323,10 @@ def _cross_entry_problems(data: Any, positions: _Positions, filename: str) -> li
 
 
 def load_text(text: str, filename: str) -> DesiredState:
+    return _load(text, filename)[0]
+
+
+def _load(text: str, filename: str) -> tuple[DesiredState, _Positions]:
     data, positions = parse_yaml(text, filename)
     if not isinstance(data, dict):
         line, col = positions.of_value(())
@@ -336,7 +346,20 @@ def load_text(text: str, filename: str) -> DesiredState:
     problems.extend(_cross_entry_problems(data, positions, filename))
     if problems or desired is None:
         raise ConfigError(problems)
-    return desired
+    return desired, positions
+
+
+def _listed_but_ignored(desired: DesiredState, positions: _Positions, filename: str) -> list[Problem]:
+    """Entries that ignore_members also matches: the entry is then never acted on, which surprises."""
+    warnings = []
+    for name, org in desired.organizations.items():
+        patterns = desired.effective_policy(name).ignore_members
+        for index, member in enumerate(org.members):
+            if patterns and matches_glob(patterns, member.email, member.handle):
+                line, col = positions.of_value(("organizations", name, "members", index))
+                warnings.append(Problem(filename, line, col, f"warning: {member.label} is listed, but "
+                                        f"ignore_members matches it too: it is never added, changed or removed"))
+    return warnings
 
 
 def reload_if_changed(config: LoadedConfig) -> LoadedConfig:
@@ -361,8 +384,11 @@ def load_config(path: str | Path) -> LoadedConfig:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError([Problem(str(path), 1, 1, f"the file is not UTF-8 text ({exc.reason})")]) from None
-    desired = load_text(text, str(path))
-    return LoadedConfig(path=path, desired=desired, sha256=hashlib.sha256(raw).hexdigest())
+    desired, positions = _load(text, str(path))
+    members = {(name, index): positions.of_value(("organizations", name, "members", index))
+               for name, org in desired.organizations.items() for index in range(len(org.members))}
+    return LoadedConfig(path=path, desired=desired, sha256=hashlib.sha256(raw).hexdigest(), member_positions=members,
+                        warnings=tuple(_listed_but_ignored(desired, positions, str(path))))
 
 
 __all__ = ["LoadedConfig", "load_config", "load_text", "reload_if_changed"]

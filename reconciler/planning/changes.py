@@ -14,6 +14,8 @@ from .. import identity
 from ..identity import Identity
 
 Role = Literal["OWNER", "MEMBER"]
+KNOWN_ROLES: tuple[Role, ...] = ("OWNER", "MEMBER")
+KNOWN_KEY_STATUSES = ("ACTIVE", "DISABLED")
 Action = Literal["member.add", "member.promote", "member.remove", "key.deactivate", "key.create"]
 # The order apply sends changes in, per organization: owners only grow before anyone is removed.
 APPLY_ORDER: tuple[Action, ...] = ("member.add", "member.promote", "key.create", "member.remove", "key.deactivate")
@@ -106,7 +108,7 @@ Change = Annotated[MemberChange | KeyChange, Field(discriminator="action")]
 
 
 class MemberBlocked(_Data):
-    kind: Literal["member.demote", "member.remove_protected"]
+    kind: Literal["member.demote", "member.remove_protected", "member.unknown_role", "member.remove_unproven"]
     organization: str
     organization_id: str
     member: MemberRef
@@ -118,7 +120,7 @@ class MemberBlocked(_Data):
 
 
 class KeyBlocked(_Data):
-    kind: Literal["key.reactivate", "key.missing"]
+    kind: Literal["key.reactivate", "key.missing", "key.unknown_status"]
     organization: str
     organization_id: str
     key_id: str
@@ -134,11 +136,15 @@ Blocked = Annotated[MemberBlocked | KeyBlocked, Field(discriminator="kind")]
 
 
 class UnmanagedKey(_Data):
+    """A live key the file does not list: reported, and changed only by prune_api_keys."""
+
     organization: str
     organization_id: str
     key_id: str
     redacted: str
     creation_time: str = ""
+    status: str = Field(default="ACTIVE", description="ACTIVE, or a status this tool does not know (never "
+                                                      "changed); '' when the server sent none.")
 
 
 def key_subject(key_id: str | None, label: str | None) -> str:

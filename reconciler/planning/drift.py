@@ -21,6 +21,9 @@ LIVE_VS_FILE = {
     "key.reactivate": ("DISABLED", "ACTIVE"),
     "key.missing": ("no such key", "listed"),
     "member.remove_protected": ("member", "not listed (protected)"),
+    "member.unknown_role": ("a role this tool does not know", "left as it is"),
+    "member.remove_unproven": ("member without the identifier the file uses", "maybe listed"),
+    "key.unknown_status": ("a status this tool does not know", "listed"),
 }
 
 

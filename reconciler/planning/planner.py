@@ -6,13 +6,17 @@ desired members once, and what is left over on the live side is a candidate for 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TypedDict
 
 from ..config.models import DesiredState, EffectivePolicy, Member, Organization
+from ..errors import ConfigError, Problem
 from ..identity import Identity, identity, matches_glob
 from ..live_state import LiveKey, LiveMember, LiveOrganization, LiveState
 from .changes import (
     APPLY_ORDER,
+    KNOWN_KEY_STATUSES,
+    KNOWN_ROLES,
     Blocked,
     Change,
     KeyBlocked,
@@ -73,6 +77,35 @@ def _blocked_order(item: Blocked) -> tuple[str, str, str]:
     return (item.kind, "", item.key_id)
 
 
+_FIELD_NAMES = {"email": "email", "handle": "handle", "user_id": "user id"}
+
+
+def _unknown_role(live: LiveMember, where: _Where) -> MemberBlocked:
+    return MemberBlocked(kind="member.unknown_role", member=_ref_of_live(live),
+                         reason=f"the server gives role {live.role!r}, which this version of ideogram-org does not "
+                                f"know (it might outrank OWNER): the member is never changed", **where)
+
+
+def _unprovable_removal(live: LiveMember, unmatched_by_field: dict[str, list[Member]]) -> str:
+    """Why removing `live` would be a guess, or "" when the file provably does not list it.
+
+    An entry of the file that matched nobody might be this member, if the server's record lacks
+    the identifier that entry uses: absence of proof is not proof of absence.
+    """
+    if not live.identities:
+        return "the server's record has no user id, email or handle: it cannot be named in a call"
+    present = {"email": bool(live.email), "handle": bool(live.handle), "user_id": bool(live.user_id)}
+    fields = [field for field, entries in unmatched_by_field.items() if entries and not present[field]]
+    if not fields:
+        return ""
+    entries = [entry for field in fields for entry in unmatched_by_field[field]]
+    names = ", ".join(entry.label for entry in entries[:3]) + (f" or {len(entries) - 3} more" if len(entries) > 3
+                                                               else "")
+    missing = " or ".join(_FIELD_NAMES[field] for field in fields)
+    return (f"not matched to the file, but the server's record has no {missing}: cannot tell whether it is "
+            f"{names} (listed in the file); it is never removed on a guess")
+
+
 class _OrganizationPlanner:
     """Plans one organization; each method handles one part of the diff."""
 
@@ -84,6 +117,7 @@ class _OrganizationPlanner:
         self.blocked: list[Blocked] = []
         self.unmanaged: list[UnmanagedKey] = []
         self.matched: set[str] = set()  # user ids of live members the file lists
+        self.unmatched: list[Member] = []  # entries of the file that match no live member
         self.removals = 0
         self.owner_removals = 0
 
@@ -97,7 +131,10 @@ class _OrganizationPlanner:
             if matches_glob(self.policy.ignore_members, member.email, member.handle,
                             found.email if found else None, found.handle if found else None):
                 continue
-            if found is None:
+            if found is not None and found.role not in KNOWN_ROLES:
+                self.blocked.append(_unknown_role(found, self.where))
+            elif found is None:
+                self.unmatched.append(member)
                 ref = _ref_of_entry(member)
                 self.changes.append(MemberAdd(member=ref, reason="listed in the file, not in the organization",
                                               **common))
@@ -116,10 +153,21 @@ class _OrganizationPlanner:
         if not self.policy.prune_members:
             return
         common = self.where
+        unmatched_by_field: dict[str, list[Member]] = {}
+        for entry in self.unmatched:
+            unmatched_by_field.setdefault(entry.identity[0], []).append(entry)
         for live in self.live.members:
             if live.user_id in self.matched or matches_glob(self.policy.ignore_members, live.email, live.handle):
                 continue
             ref = _ref_of_live(live)
+            if live.role not in KNOWN_ROLES:
+                self.blocked.append(_unknown_role(live, self.where))
+                continue
+            unproven = _unprovable_removal(live, unmatched_by_field)
+            if unproven:
+                self.blocked.append(MemberBlocked(kind="member.remove_unproven", member=ref, reason=unproven,
+                                                  **common))
+                continue
             if any(ref.matches(name) for name in self.policy.protected_members):
                 self.blocked.append(MemberBlocked(
                     kind="member.remove_protected", member=ref,
@@ -144,6 +192,11 @@ class _OrganizationPlanner:
                 self.blocked.append(KeyBlocked(
                     kind="key.missing", key_id=spec.id, key_label=label, reason="no key with this id exists in "
                     "the organization; fix the id or remove the entry", **common))
+            elif key.status not in KNOWN_KEY_STATUSES:
+                self.blocked.append(KeyBlocked(
+                    kind="key.unknown_status", key_id=spec.id, key_label=label,
+                    reason=f"the server gives status {key.status or 'null'!r}, which this version of ideogram-org "
+                           f"does not know: the key is never changed", **common))
             elif spec.status == "DISABLED" and key.status == "ACTIVE":
                 self.changes.append(KeyDeactivate(key_id=spec.id, key_label=label, reason="listed as DISABLED",
                                                   **common))
@@ -153,9 +206,12 @@ class _OrganizationPlanner:
                     "DISABLED: a deactivated key cannot be reactivated; list it as DISABLED, or add a new key "
                     "without an id", **common))
         for key in self.live.keys:
-            if key.api_key_id in listed or key.status != "ACTIVE":
+            if key.api_key_id in listed or key.status == "DISABLED":
                 continue
-            if self.policy.prune_api_keys:
+            if key.status != "ACTIVE":  # unknown or null: reported, never deactivated
+                self.unmanaged.append(UnmanagedKey(key_id=key.api_key_id, redacted=key.redacted, status=key.status,
+                                                   creation_time=key.creation_time, **common))
+            elif self.policy.prune_api_keys:
                 self.changes.append(KeyDeactivate(key_id=key.api_key_id,
                                                   reason="ACTIVE and not in the file (prune_api_keys)", **common))
             else:
@@ -189,8 +245,69 @@ def plan_organization(name: str, desired: Organization, policy: EffectivePolicy,
     return planner.summary(), changes, blocked, unmanaged
 
 
-def compute_plan(desired: DesiredState, live: LiveState, *, desired_file: str, desired_hash: str) -> Plan:
-    """Plan every organization the live state holds, in the order of the desired file."""
+Locate = Callable[[str, int], tuple[int, int]]  # (organization, member index) -> (line, column) in the file
+
+
+def same_person_problems(desired: DesiredState, live: LiveState, desired_file: str,
+                         locate: Locate) -> list[Problem]:
+    """Two entries of one organization that name the same live person, say by email and by handle.
+
+    The file cannot show this (it needs the live records), and a plan made from it would act on
+    whichever entry came last: one person gets one entry.
+    """
+    problems = []
+    for name, organization in desired.organizations.items():
+        if name not in live.organizations:
+            continue
+        index = _LiveIndex(live.organizations[name].members)
+        first_entry: dict[str, int] = {}
+        for position, member in enumerate(organization.members):
+            found = index.find(member)
+            if found is None:
+                continue
+            if found.user_id not in first_entry:
+                first_entry[found.user_id] = position
+                continue
+            first = first_entry[found.user_id]
+            line, col = locate(name, position)
+            first_line, first_col = locate(name, first)
+            problems.append(Problem(desired_file, line, col, (
+                f"{member.label} and {organization.members[first].label} (at {desired_file}:{first_line}:"
+                f"{first_col}) are the same person in organization {name!r} (user id {found.user_id}): list "
+                f"each person once")))
+    return problems
+
+
+def listed_but_ignored(desired: DesiredState, live: LiveState, desired_file: str, locate: Locate) -> list[Problem]:
+    """Entries that ignore_members matches only through the live record (say, listed by user id): the
+    entry is then never acted on. The loader warns about entries the patterns match by themselves."""
+    warnings = []
+    for name, organization in desired.organizations.items():
+        patterns = desired.effective_policy(name).ignore_members
+        if name not in live.organizations or not patterns:
+            continue
+        index = _LiveIndex(live.organizations[name].members)
+        for position, member in enumerate(organization.members):
+            found = index.find(member)
+            if found is None or matches_glob(patterns, member.email, member.handle):
+                continue
+            if matches_glob(patterns, found.email, found.handle):
+                line, col = locate(name, position)
+                warnings.append(Problem(desired_file, line, col, (
+                    f"warning: {member.label} is listed, but ignore_members matches its live record "
+                    f"({found.email or found.handle}): it is never added, changed or removed")))
+    return warnings
+
+
+def compute_plan(desired: DesiredState, live: LiveState, *, desired_file: str, desired_hash: str,
+                 locate: Locate = lambda _organization, _index: (1, 1)) -> Plan:
+    """Plan every organization the live state holds, in the order of the desired file.
+
+    Raises ConfigError when two entries of the file turn out to be one live person.
+    """
+    conflicts = same_person_problems(desired, live, desired_file, locate)
+    if conflicts:
+        raise ConfigError(conflicts)
     summaries: list[OrganizationSummary] = []
     changes: list[Change] = []
     blocked: list[Blocked] = []

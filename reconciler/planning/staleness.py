@@ -79,7 +79,8 @@ def recheck_saved_plan(saved: Plan, config: LoadedConfig, live: LiveState) -> Pl
     that counts, whatever the file says about itself.
     """
     ensure_fresh(saved, config, live.fingerprint(), live.snapshot())
-    fresh = compute_plan(config.desired, live, desired_file=str(config.path), desired_hash=config.sha256)
+    fresh = compute_plan(config.desired, live, desired_file=str(config.path), desired_hash=config.sha256,
+                         locate=config.locate_member)
     if fresh.plan_hash != saved.plan_hash:
         raise StalePlanError("the plan file does not match what its own inputs give today (was it edited, or "
                              "made by another version of ideogram-org?); nothing was sent. Run plan again.")
