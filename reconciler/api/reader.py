@@ -20,6 +20,15 @@ from .wire import ApiKeyInfo, ApiProfile, OrganizationMember
 KNOWN_PROFILE_TYPES = ("INDIVIDUAL", "ENTERPRISE")
 
 
+def _unique_enterprise(profiles: Iterable[ApiProfile]) -> list[ApiProfile]:
+    """ENTERPRISE profiles, each organization once: a server may list one organization twice."""
+    seen: dict[str, ApiProfile] = {}
+    for profile in profiles:
+        if profile.type == "ENTERPRISE":
+            seen.setdefault(profile.organization_id, profile)
+    return list(seen.values())
+
+
 def _describe(profiles: Iterable[ApiProfile]) -> str:
     seen = [f"{p.name!r} ({p.organization_id})" for p in profiles if p.type == "ENTERPRISE"]
     return ", ".join(seen) if seen else "no enterprise organizations"
@@ -44,7 +53,7 @@ def match_organizations(desired: DesiredState, profiles: list[ApiProfile],
             wanted = (org.name or local_name).casefold()
             candidates = [p for p in profiles if p.name.casefold() == wanted and p.type != "INDIVIDUAL"]
             what = f"profile name {org.name or local_name!r}"
-        found = [p for p in candidates if p.type == "ENTERPRISE"]
+        found = _unique_enterprise(candidates)
         strange = [p for p in candidates if p.type not in KNOWN_PROFILE_TYPES]
         if not found and strange:
             raise OrganizationNotFoundError(
@@ -157,10 +166,17 @@ def read_live_state(reader: ApiReader, desired: DesiredState, only: Iterable[str
 
 def select_profiles(profiles: list[ApiProfile], only: Iterable[str] = ()) -> dict[str, ApiProfile]:
     """Enterprise profiles by profile name, optionally only those named (by name or id): for export."""
-    enterprise = [p for p in profiles if p.type == "ENTERPRISE"]
     wanted = [o.casefold() for o in only]
-    chosen = {p.name: p for p in enterprise
-              if not wanted or p.name.casefold() in wanted or p.organization_id.casefold() in wanted}
+    chosen: dict[str, ApiProfile] = {}
+    for profile in _unique_enterprise(profiles):
+        if wanted and profile.name.casefold() not in wanted and profile.organization_id.casefold() not in wanted:
+            continue
+        base = "".join(c for c in profile.name if c.isprintable()).strip() or "organization"
+        name, number = base, 1
+        while name in chosen:  # two organizations of one name: the file tells them apart by id
+            number += 1
+            name = f"{base}-{number}"
+        chosen[name] = profile
     if wanted and not chosen:
         raise OrganizationNotFoundError(f"no organization named {', '.join(only)}; this token can see: "
                                         f"{_describe(profiles)}")

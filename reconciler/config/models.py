@@ -20,6 +20,9 @@ JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 Role = Literal["OWNER", "MEMBER"]
 KeyStatus = Literal["ACTIVE", "DISABLED"]
+# What this version knows; the server may send others, which the tool reports and never acts on.
+KNOWN_ROLES: tuple[Role, ...] = ("OWNER", "MEMBER")
+KNOWN_KEY_STATUSES: tuple[KeyStatus, ...] = ("ACTIVE", "DISABLED")
 Percentage = Annotated[str, StringConstraints(pattern=r"^(100|[1-9]?[0-9])%$")]
 
 
@@ -38,7 +41,7 @@ class Policy(_Strict):
         description="Deactivate live ACTIVE keys the file does not list. Default false, because "
                     "deactivation cannot be undone: unlisted keys are only reported.")
     min_owners: int | None = Field(
-        default=None, ge=1, description="Fewest OWNERs the organization may have at any moment. Default 1.")
+        default=None, ge=0, description="Fewest OWNERs the organization may have at any moment. Default 1.")
     max_removals: int | Percentage | None = Field(
         default=None,
         description="Most members one plan may remove: a count, or a percentage of current members "

@@ -11,11 +11,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import identity
+from ..config.models import Role
 from ..identity import Identity
 
-Role = Literal["OWNER", "MEMBER"]
-KNOWN_ROLES: tuple[Role, ...] = ("OWNER", "MEMBER")
-KNOWN_KEY_STATUSES = ("ACTIVE", "DISABLED")
 Action = Literal["member.add", "member.promote", "member.remove", "key.deactivate", "key.create"]
 # The order apply sends changes in, per organization: owners only grow before anyone is removed.
 APPLY_ORDER: tuple[Action, ...] = ("member.add", "member.promote", "key.create", "member.remove", "key.deactivate")

@@ -9,14 +9,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypedDict
 
-from ..config.models import DesiredState, EffectivePolicy, Member, Organization
+from ..config.models import (
+    KNOWN_KEY_STATUSES,
+    KNOWN_ROLES,
+    DesiredState,
+    EffectivePolicy,
+    Member,
+    Organization,
+    Role,
+)
 from ..errors import ConfigError, Problem
 from ..identity import Identity, identity, matches_glob
 from ..live_state import LiveKey, LiveMember, LiveOrganization, LiveState
 from .changes import (
     APPLY_ORDER,
-    KNOWN_KEY_STATUSES,
-    KNOWN_ROLES,
     Blocked,
     Change,
     KeyBlocked,
@@ -27,7 +33,6 @@ from .changes import (
     MemberPromote,
     MemberRef,
     MemberRemove,
-    Role,
     UnmanagedKey,
 )
 from .plan import Plan, hash_changes
