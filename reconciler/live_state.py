@@ -44,6 +44,7 @@ class LiveOrganization:
     inflight_limit: int
     members: tuple[LiveMember, ...]
     keys: tuple[LiveKey, ...]
+    repeated: tuple[str, ...] = ()  # user ids the server listed more than once (each is one member here)
 
     def snapshot(self) -> Snapshot:
         return {

@@ -116,15 +116,40 @@ def _org_keys(reader: ApiReader, profile: ApiProfile, forced: bool) -> _Probe:
         return _Probe(None, False)
 
 
+_ROLE_PRECEDENCE = {"OWNER": 0, "MEMBER": 1}  # any other role outranks both: it is never touched
+
+
+def _unique_members(records: list[OrganizationMember]) -> tuple[list[LiveMember], list[str]]:
+    """One member per user id. A server that lists someone twice with two roles is taken at the lower
+    known role: counting an owner too few never lets a removal break min_owners."""
+    by_id: dict[str, LiveMember] = {}
+    members: list[LiveMember] = []
+    repeated: list[str] = []
+    for record in records:
+        member = LiveMember(record.user_id, record.email_address, record.display_handle, record.role)
+        if not record.user_id:
+            members.append(member)
+            continue
+        seen = by_id.get(record.user_id)
+        if seen is None:
+            by_id[record.user_id] = member
+            continue
+        repeated.append(record.user_id)
+        if _ROLE_PRECEDENCE.get(member.role, 2) > _ROLE_PRECEDENCE.get(seen.role, 2):
+            by_id[record.user_id] = member
+    return list(by_id.values()) + members, repeated
+
+
 def _live_organization(local_name: str, profile: ApiProfile, members: list[OrganizationMember],
                        probe: _Probe | None) -> LiveOrganization:
     keys: dict[str, ApiKeyInfo] = {k.api_key_id: k for k in profile.api_keys}
     for key in (probe.keys or []) if probe else []:
         keys[key.api_key_id] = key
+    unique, repeated = _unique_members(members)
     return LiveOrganization(
         name=local_name, organization_id=profile.organization_id, profile_name=profile.name,
         caller_role=profile.role, inflight_limit=profile.max_num_inflight_requests_permitted,
-        members=tuple(LiveMember(m.user_id, m.email_address, m.display_handle, m.role) for m in members),
+        members=tuple(unique), repeated=tuple(dict.fromkeys(repeated)),
         keys=tuple(LiveKey(k.api_key_id, k.redacted_api_key, k.status or "", k.creation_time)
                    for k in keys.values()),
     )

@@ -60,23 +60,9 @@ def _identifier(member: LiveMember, taken: Counter[tuple[str, str]]) -> tuple[Id
     return None
 
 
-def _members(org: LiveOrganization) -> tuple[list[LiveMember], list[str]]:
-    """The organization's members once each (a record the server sends twice is one person)."""
-    seen: dict[str, LiveMember] = {}
-    notes = []
-    for member in org.members:
-        key = member.user_id or f"{member.email}\0{member.handle}"
-        if key in seen:
-            notes.append(f"the server listed {printable(member.user_id or member.email or member.handle)} twice; "
-                         f"written once")
-            continue
-        seen[key] = member
-    return list(seen.values()), notes
-
-
 def _member_entries(org: LiveOrganization, policy: CommentedMap, notes: list[str]) -> CommentedSeq:
-    members, duplicates = _members(org)
-    notes += duplicates
+    members = list(dict.fromkeys(org.members))  # two identical records are one
+    notes += [f"the server listed user {printable(user_id)} more than once; written once" for user_id in org.repeated]
     taken: Counter[tuple[str, str]] = Counter((field, normalise(field, value)) for member in members
                                               for field, value in _values(member).items() if value)
     entries: list[tuple[bool, str, CommentedMap]] = []  # (not an owner, sort key, entry)

@@ -121,7 +121,7 @@ class _OrganizationPlanner:
         self.changes: list[Change] = []
         self.blocked: list[Blocked] = []
         self.unmanaged: list[UnmanagedKey] = []
-        self.matched: set[str] = set()  # user ids of live members the file lists
+        self.matched: set[LiveMember] = set()  # live records the file lists (a user id may be empty)
         self.unmatched: list[Member] = []  # entries of the file that match no live member
         self.removals = 0
         self.owner_removals = 0
@@ -132,7 +132,7 @@ class _OrganizationPlanner:
         for member in self.desired.members:
             found = index.find(member)
             if found is not None:
-                self.matched.add(found.user_id)
+                self.matched.add(found)
             if matches_glob(self.policy.ignore_members, member.email, member.handle,
                             found.email if found else None, found.handle if found else None):
                 continue
@@ -162,7 +162,7 @@ class _OrganizationPlanner:
         for entry in self.unmatched:
             unmatched_by_field.setdefault(entry.identity[0], []).append(entry)
         for live in self.live.members:
-            if live.user_id in self.matched or matches_glob(self.policy.ignore_members, live.email, live.handle):
+            if live in self.matched or matches_glob(self.policy.ignore_members, live.email, live.handle):
                 continue
             ref = _ref_of_live(live)
             if live.role not in KNOWN_ROLES:
@@ -265,20 +265,20 @@ def same_person_problems(desired: DesiredState, live: LiveState, desired_file: s
         if name not in live.organizations:
             continue
         index = _LiveIndex(live.organizations[name].members)
-        first_entry: dict[str, int] = {}
+        first_entry: dict[LiveMember, int] = {}
         for position, member in enumerate(organization.members):
             found = index.find(member)
             if found is None:
                 continue
-            if found.user_id not in first_entry:
-                first_entry[found.user_id] = position
+            if found not in first_entry:
+                first_entry[found] = position
                 continue
-            first = first_entry[found.user_id]
+            first = first_entry[found]
             line, col = locate(name, position)
             first_line, first_col = locate(name, first)
             problems.append(Problem(desired_file, line, col, (
                 f"{member.label} and {organization.members[first].label} (at {desired_file}:{first_line}:"
-                f"{first_col}) are the same person in organization {name!r} (user id {found.user_id}): list "
+                f"{first_col}) are the same person in organization {name!r} (user id {found.user_id or 'none'}): list "
                 f"each person once")))
     return problems
 

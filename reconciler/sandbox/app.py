@@ -189,7 +189,7 @@ class Sandbox:
     def _member_view(self, user: User, role: str) -> dict[str, Any]:
         view: dict[str, Any] = {"user_id": user.user_id, "display_handle": user.display_handle,
                 "email_address": user.email_address, "avatar_url": user.avatar_url, "role": role}
-        if self.api_version == "2026-06":
+        if self.api_version == "2026-06" and not self.state.omit_full_name:
             view["full_name"] = user.full_name
         return view
 
@@ -215,10 +215,10 @@ class Sandbox:
         for org in self.state.organizations.values():
             if caller in org.members:
                 profiles.append({
-                    "type": "ENTERPRISE", "name": org.name,
+                    "type": org.profile_type, "name": org.name,
                     "avatar_url": f"https://ideogram.ai/orgs/{org.organization_id}.png",
                     "organization_id": org.organization_id, "role": org.members[caller],
-                    "api_keys": [self._key_view(k) for k in org.api_keys.values()],
+                    "api_keys": [self._key_view(k) for k in org.api_keys.values() if k.api_key_id not in org.others_keys],
                     "is_metronome_2_user": False,
                     "max_num_inflight_requests_permitted": self.state.inflight_limit,
                 })
@@ -227,7 +227,10 @@ class Sandbox:
     def _get_members(self, query: dict[str, str], body: bytes) -> SandboxResponse:
         org = self._organization(query)
         users = self.state.users
-        return _json(200, {"members": [self._member_view(users[uid], role) for uid, role in org.members.items()]})
+        members = [self._member_view(users[uid], role) for uid, role in org.members.items()]
+        members += [self._member_view(users[uid], org.members[uid]) for uid in org.repeated_members
+                    if uid in org.members]
+        return _json(200, {"members": members})
 
     def _get_org_keys(self, query: dict[str, str], body: bytes) -> SandboxResponse:
         org = self._organization(query)

@@ -45,7 +45,7 @@ class ApiKey:
     api_key_id: str
     redacted_api_key: str
     creation_time: str
-    status: str = "ACTIVE"
+    status: str | None = "ACTIVE"  # tests may set a status no spec has, or null
 
 
 @dataclass
@@ -55,6 +55,9 @@ class Organization:
     members: dict[str, str] = field(default_factory=dict)  # user_id -> role, in join order
     api_keys: dict[str, ApiKey] = field(default_factory=dict)
     payment_required: bool = False  # creating a key answers 402 while this is set
+    profile_type: str = "ENTERPRISE"  # tests may set a type no spec has
+    repeated_members: list[str] = field(default_factory=list)  # user ids the member list sends twice
+    others_keys: list[str] = field(default_factory=list)  # key ids of other owners: not on the caller's profile
 
     def owners(self) -> int:
         return sum(1 for role in self.members.values() if role == "OWNER")
@@ -69,6 +72,7 @@ class SandboxState:
     users: dict[str, User] = field(default_factory=dict)
     organizations: dict[str, Organization] = field(default_factory=dict)
     seed: int = 0
+    omit_full_name: bool = False  # 2026-06: leave the optional full_name out of member records
 
     def __post_init__(self) -> None:
         if self.api_version not in API_VERSIONS:
@@ -76,13 +80,20 @@ class SandboxState:
         self.reindex()
 
     def reindex(self) -> None:
-        self._by_email = {u.email_address.lower(): u for u in self.users.values()}
-        self._by_handle = {u.display_handle.lower(): u for u in self.users.values()}
+        self._by_email: dict[str, User] = {}
+        self._by_handle: dict[str, User] = {}
+        for user in self.users.values():
+            self._index(user)
+
+    def _index(self, user: User) -> None:
+        if user.email_address:  # an empty identifier names nobody
+            self._by_email[user.email_address.lower()] = user
+        if user.display_handle:
+            self._by_handle[user.display_handle.lower()] = user
 
     def add_user(self, user: User) -> User:
         self.users[user.user_id] = user
-        self._by_email[user.email_address.lower()] = user
-        self._by_handle[user.display_handle.lower()] = user
+        self._index(user)
         return user
 
     def find_user(self, user_id: str | None, email: str | None, handle: str | None) -> User | None:
@@ -103,10 +114,12 @@ class SandboxState:
     def to_dict(self) -> dict[str, Any]:
         return {
             "api_version": self.api_version, "token": self.token, "caller_user_id": self.caller_user_id,
-            "inflight_limit": self.inflight_limit, "seed": self.seed,
+            "inflight_limit": self.inflight_limit, "seed": self.seed, "omit_full_name": self.omit_full_name,
             "users": [asdict(u) for u in self.users.values()],
             "organizations": [
                 {"organization_id": o.organization_id, "name": o.name, "payment_required": o.payment_required,
+                 "profile_type": o.profile_type, "repeated_members": o.repeated_members,
+                 "others_keys": o.others_keys,
                  "members": [{"user_id": uid, "role": role} for uid, role in o.members.items()],
                  "api_keys": [asdict(k) for k in o.api_keys.values()]}
                 for o in self.organizations.values()
@@ -121,12 +134,14 @@ class SandboxState:
             orgs[o["organization_id"]] = Organization(
                 organization_id=o["organization_id"], name=o["name"],
                 payment_required=o.get("payment_required", False),
+                profile_type=o.get("profile_type", "ENTERPRISE"), repeated_members=o.get("repeated_members", []),
+                others_keys=o.get("others_keys", []),
                 members={m["user_id"]: m["role"] for m in o.get("members", [])},
                 api_keys={k["api_key_id"]: ApiKey(**k) for k in o.get("api_keys", [])})
         return cls(api_version=data.get("api_version", "2026-06"), token=data.get("token", DEFAULT_TOKEN),
                    caller_user_id=data.get("caller_user_id", ""),
                    inflight_limit=data.get("inflight_limit", 10), users=users, organizations=orgs,
-                   seed=data.get("seed", 0))
+                   seed=data.get("seed", 0), omit_full_name=data.get("omit_full_name", False))
 
     def save(self, path: str | Path) -> None:
         """Write atomically, so a crash mid-write never leaves half a state file."""
