@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import os
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -67,31 +68,60 @@ Model = TypeVar("Model", bound=pydantic.BaseModel)
 Params = dict[str, str]
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def check_endpoint(endpoint: str) -> str:
-    """https anywhere; plain http only to loopback, where the token cannot be sniffed."""
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"endpoint {endpoint!r} is not an http(s) URL")
-    if parts.scheme == "http":
+    """https anywhere; plain http only to loopback, where the token cannot be sniffed.
+
+    Anything httpx would choke on later is refused here, in one line; a password in the URL is
+    refused without being repeated.
+    """
+    if any(char.isspace() or not char.isprintable() for char in endpoint):
+        raise UsageError("the endpoint holds whitespace or a control character; give a plain URL such as "
+                         "https://api.ideogram.ai")
+    try:
+        parts = urlsplit(endpoint)
         host = parts.hostname
-        loopback = host == "localhost"
-        if not loopback:
-            try:
-                loopback = ipaddress.ip_address(host).is_loopback
-            except ValueError:
-                loopback = False
-        if not loopback:
-            raise InsecureEndpointError(
-                f"refusing plain http:// to {host}: the token would travel unencrypted; use https:// "
-                f"(http:// is allowed only for loopback addresses)")
+        httpx.URL(endpoint)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except (ValueError, httpx.InvalidURL):
+        raise UsageError("the endpoint is not a valid URL; give one such as https://api.ideogram.ai") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise UsageError(f"endpoint {endpoint!r} is not an http(s) URL")
+    if parts.username is not None or parts.password is not None:
+        raise UsageError(f"the endpoint holds a user name or password ({parts.scheme}://…@{host}); credentials go "
+                         f"only in {TOKEN_ENV}")
+    if parts.scheme == "http" and not is_loopback(host):
+        raise InsecureEndpointError(
+            f"refusing plain http:// to {host}: the token would travel unencrypted; use https:// "
+            f"(http:// is allowed only for loopback addresses)")
     return endpoint.rstrip("/")
+
+
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+
+
+def check_token(token: str) -> str:
+    """A bearer token is printable ASCII without spaces; anything else would break the header, or be
+    echoed by an error that quotes it. The message never repeats the value."""
+    if not _TOKEN.fullmatch(token):
+        raise UsageError(f"{TOKEN_ENV} is not a usable token: it must be printable ASCII with no spaces or line "
+                         f"breaks (its value is not shown)")
+    return token
 
 
 def token_from_environment() -> str:
     token = os.environ.get(TOKEN_ENV, "").strip()
     if not token:
         raise UsageError(f"no API token: set {TOKEN_ENV} in the environment (tokens are never taken as flags)")
-    return token
+    return check_token(token)
 
 
 @dataclass(frozen=True)
@@ -130,8 +160,10 @@ class ApiReader:
         self._calls_lock = threading.Lock()
         self.inflight_limit = max(1, inflight_limit)
         self._inflight = threading.BoundedSemaphore(self.inflight_limit)
+        # Proxies, netrc and custom CAs come from the environment (trust_env) for a real endpoint, so
+        # CONNECT keeps TLS end to end; never for loopback, where a proxy would see the token in clear.
         self._http = httpx.Client(
-            base_url=endpoint, transport=transport,
+            base_url=endpoint, transport=transport, trust_env=not is_loopback(urlsplit(endpoint).hostname or ""),
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json",
                      "User-Agent": "ideogram-org"},
@@ -199,7 +231,7 @@ class ApiReader:
                     raise self._error(response)
                 self._backoff(attempt, response)
                 continue
-            if response.status_code >= 400:
+            if response.status_code >= 300:
                 raise self._error(response)
             return response
 
@@ -245,6 +277,11 @@ class ApiReader:
             404: (NotFoundError, "not found (404)"),
             429: (RateLimitedError, "rate limited (429) and out of retries"),
         }
+        if 300 <= status < 400:
+            target = urlsplit(response.headers.get("location", "")).hostname or "an unnamed place"
+            return ApiError(f"the server answered {status}, a redirect to {target}; redirects are never followed, "
+                            f"and nothing is counted as done: check --endpoint", method=method, path=path,
+                            status=status)
         cls, text = kinds.get(status, (ServerError, f"server error ({status})") if status >= 500
                               else (ApiError, f"unexpected answer ({status})"))
         return cls(text, method=method, path=path, status=status, server_message=message)
@@ -310,8 +347,8 @@ class ApiClient(ApiReader):
             if response.status_code == 429 and not last:
                 self._backoff(attempt, response)  # refused before acting: safe to send again
                 continue
-            if response.status_code >= 400 and not (tolerate_400 and response.status_code == 400):
-                raise self._error(response)
+            if response.status_code >= 300 and not (tolerate_400 and response.status_code == 400):
+                raise self._error(response)  # a 3xx is an error too: a redirected write was not applied
             return response
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from .. import __version__, defaults
 from ..errors import ConfigError, UsageError
+from ..safe_files import write_atomic
 from . import common
 from .common import (
     EXIT_CHANGES,
@@ -45,7 +45,7 @@ def main() -> None:
 def _load(config_path: str) -> LoadedConfig:
     from ..config.loader import load_config
 
-    return load_config(config_path)
+    return load_config(config_path, max_bytes=common.max_file_size())
 
 
 @main.command()
@@ -128,7 +128,7 @@ def export(orgs: tuple[str, ...], out_path: str | None, sandbox: bool, endpoint:
     with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout) as reader:
         text = service.export(reader, orgs, api_version)
     if out_path:
-        Path(out_path).write_text(text)
+        write_atomic(out_path, text, what="exported file")
         err(f"exported to {out_path}")
     else:
         click.echo(text, nl=False)
@@ -206,7 +206,8 @@ def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tup
             planned = service.recheck_saved(client, saved, config, api_version)
         else:
             planned = service.plan(client, config, orgs, api_version)
-            err(render_text(planned.plan, colour=colour_wanted(sys.stderr)))
+            click.echo(render_text(planned.plan, colour=colour_wanted(sys.stderr)), err=True,
+                       color=colour_wanted(sys.stderr))
         warn_all(planned.warnings)
         planned.plan.ensure_safe(allow_unsafe)
         if saved is None and not planned.plan.changes:

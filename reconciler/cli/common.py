@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -21,7 +22,10 @@ def stdin_is_terminal() -> bool:
 
 
 def err(message: str) -> None:
-    click.echo(message, err=True)
+    """A message on stderr; whatever it quotes from the file or the server cannot drive the terminal."""
+    from ..render.escape import visible
+
+    click.echo(visible(message, keep_newlines=True), err=True)
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -43,7 +47,29 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+_SIZE = re.compile(r"^\s*(\d+)\s*(|B|KB|KiB|MB|MiB|GB|GiB)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3}
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    match = _SIZE.match(value)
+    if not match:
+        raise click.BadParameter("give a size such as 16MiB, 64MB or 1000000", ctx, param)
+    size = int(match[1]) * _UNITS[match[2].lower()]
+    ctx.meta["max_file_size"] = size
+    return size
+
+
+def max_file_size(ctx: click.Context | None = None) -> int:
+    """The --max-file-size of the command being run (16 MiB unless raised)."""
+    ctx = ctx or click.get_current_context(silent=True)
+    return int(ctx.meta.get("max_file_size", defaults.MAX_FILE_BYTES)) if ctx else defaults.MAX_FILE_BYTES
+
+
 def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--max-file-size", default="16MiB", show_default=True, expose_value=False,
+                        callback=_size, is_eager=True,
+                        help="Refuse a desired-state file larger than this (a guard against hostile input).")(func)
     return click.option(
         "-c", "--config", "config_path", envvar=defaults.CONFIG_ENV, default=defaults.CONFIG_FILE,
         show_default=True, show_envvar=True, type=click.Path(dir_okay=False),

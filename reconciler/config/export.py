@@ -20,7 +20,7 @@ from .. import __version__
 from ..errors import ReconcilerError
 from ..identity import IDENTIFIER_FIELDS, IdentifierField, normalise
 from ..live_state import LiveMember, LiveOrganization, LiveState
-from .models import KNOWN_KEY_STATUSES, KNOWN_ROLES, ApiKeySpec, Member
+from .models import KNOWN_KEY_STATUSES, KNOWN_ROLES, ApiKeySpec, Member, Organization
 
 SCHEMA_MODELINE = ("# yaml-language-server: $schema=https://github.com/ideogram-org/ideogram-org/raw/main/"
                    "schemas/ideogram-org.schema.json")
@@ -127,6 +127,11 @@ def _key_entries(org: LiveOrganization, bound: set[str], notes: list[str]) -> Co
 def _organization_node(org: LiveOrganization, bound: set[str]) -> CommentedMap:
     if not org.organization_id:
         raise ExportError(f"organization {org.name!r} has no id: it cannot be exported")
+    try:
+        Organization.model_validate({"id": org.organization_id})
+    except pydantic.ValidationError:
+        raise ExportError(f"organization {org.name!r} has an id no desired-state file can hold "
+                          f"({printable(org.organization_id)!r}): it cannot be exported") from None
     node = CommentedMap()
     node["id"] = org.organization_id
     policy = CommentedMap()

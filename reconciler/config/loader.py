@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-import re
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,16 +16,12 @@ from typing import Any
 
 import pydantic
 from pydantic import BaseModel
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import DuplicateKeyError
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from ..defaults import MAX_FILE_BYTES
 from ..errors import ConfigError, Problem, UsageError
 from ..identity import IDENTIFIER_FIELDS, Identity, identity, matches_glob
 from .models import DesiredState
-
-Path_ = tuple[Any, ...]
+from .yaml_source import Path_, Positions, parse_yaml
 
 
 @dataclass(frozen=True)
@@ -38,114 +33,11 @@ class LoadedConfig:
     sha256: str  # of the file's bytes: a saved plan is stale once this changes
     member_positions: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
     warnings: tuple[Problem, ...] = ()  # located, like errors, but the file is still valid
+    max_bytes: int = MAX_FILE_BYTES  # the size limit it was loaded under
 
     def locate_member(self, organization: str, index: int) -> tuple[int, int]:
         """Line and column of an organization's member entry (1-based), for errors found after loading."""
         return self.member_positions.get((organization, index), (1, 1))
-
-
-class _Positions:
-    """Where each node of the YAML tree stands, by its path of keys and indexes (1-based)."""
-
-    def __init__(self) -> None:
-        self.value: dict[Path_, tuple[int, int]] = {(): (1, 1)}
-        self.key: dict[Path_, tuple[int, int]] = {}
-
-    def of_value(self, path: Path_) -> tuple[int, int]:
-        while path not in self.value:
-            path = path[:-1]
-        return self.value[path]
-
-    def of_key(self, path: Path_) -> tuple[int, int]:
-        return self.key.get(path) or self.of_value(path)
-
-
-class _RecursiveAlias(Exception):
-    pass
-
-
-def _to_plain(node: Any, path: Path_, positions: _Positions, active: set[int]) -> Any:
-    """ruamel's round-trip tree -> builtins, so strict pydantic sees exactly what the user wrote."""
-    if isinstance(node, (CommentedMap, CommentedSeq)):
-        if id(node) in active:
-            raise _RecursiveAlias(path)
-        active.add(id(node))
-        try:
-            if isinstance(node, CommentedMap):
-                out: dict[Any, Any] = {}
-                for key in node:
-                    child = (*path, key)
-                    try:
-                        kl, kc = node.lc.key(key)
-                        positions.key[child] = (kl + 1, kc + 1)
-                        vl, vc = node.lc.value(key)
-                        positions.value[child] = (vl + 1, vc + 1)
-                    except (KeyError, TypeError, AttributeError):
-                        pass
-                    plain_key = key if isinstance(key, (str, int, float, bool)) or key is None else str(key)
-                    out[plain_key] = _to_plain(node[key], child, positions, active)
-                return out
-            items = []
-            for index, item in enumerate(node):
-                child = (*path, index)
-                try:
-                    line, col = node.lc.item(index)
-                    positions.value[child] = (line + 1, col + 1)
-                except (KeyError, TypeError, AttributeError):
-                    pass
-                items.append(_to_plain(item, child, positions, active))
-            return items
-        finally:
-            active.discard(id(node))
-    if node is None or isinstance(node, bool):
-        return node
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, str):
-        return str(node)
-    if isinstance(node, (list, dict)):  # plain containers (e.g. under a custom tag): no positions
-        if isinstance(node, dict):
-            return {k: _to_plain(v, (*path, k), positions, active) for k, v in node.items()}
-        return [_to_plain(v, (*path, i), positions, active) for i, v in enumerate(node)]
-    return node  # dates, timestamps, tagged scalars: strict validation reports them as wrong types
-
-
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    return yaml
-
-
-def parse_yaml(text: str, filename: str) -> tuple[Any, _Positions]:
-    """Text -> plain data and positions; a syntax error becomes one located Problem."""
-    positions = _Positions()
-    try:
-        document = _yaml().load(text)
-    except MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        if isinstance(exc, DuplicateKeyError):
-            found = re.search(r'duplicate key "(.*?)"', exc.problem or "")
-            key = found[1] if found else "?"
-            raise ConfigError([Problem(filename, line, col, f'duplicate key "{key}" in a mapping')]) from None
-        message = " ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
-        message = message.replace("\n", " ")
-        raise ConfigError([Problem(filename, line, col, f"YAML syntax error: {message}")]) from None
-    except (YAMLError, ValueError, TypeError, RecursionError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError([Problem(filename, 1, 1, f"YAML syntax error: {first}")]) from None
-    if isinstance(document, (CommentedMap, CommentedSeq)):
-        positions.value[()] = (document.lc.line + 1, document.lc.col + 1)
-    try:
-        data = _to_plain(document, (), positions, set())
-    except _RecursiveAlias as exc:
-        line, col = positions.of_value(exc.args[0])
-        raise ConfigError([Problem(filename, line, col, "recursive YAML alias")]) from None
-    except RecursionError:
-        raise ConfigError([Problem(filename, 1, 1, "the document is nested too deeply")]) from None
-    return data, positions
 
 
 # --- pydantic errors -> located problems ---------------------------------------------------------
@@ -203,7 +95,7 @@ def _describe(path: Path_) -> str:
     return text or "the file"
 
 
-def _validation_problems(exc: pydantic.ValidationError, data: Any, positions: _Positions,
+def _validation_problems(exc: pydantic.ValidationError, data: Any, positions: Positions,
                          filename: str) -> list[Problem]:
     problems: dict[Path_, Problem] = {}
     for error in exc.errors(include_url=False):
@@ -233,8 +125,11 @@ def _validation_problems(exc: pydantic.ValidationError, data: Any, positions: _P
                 message = _FRIENDLY[field]
             elif field == "version":
                 message = f"unsupported version {error.get('input')!r}; this tool reads version 1"
+            elif loc and loc[-1] == "[key]":
+                message = f"the name {loc[-2]!r} in {_describe(path[:-1])}: {text}"
             elif kind.startswith(("value_error", "assertion_error")) or not path:
-                message = text
+                message = f"{_describe(path)}: {text}" if path and isinstance(path[-1], str) and \
+                    "valid email" not in text else text
             else:
                 got = error.get("input")
                 message = f"{_describe(path)}: {text}"
@@ -264,7 +159,7 @@ def _iter_organizations(data: Any) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield name, org
 
 
-def _cross_entry_problems(data: Any, positions: _Positions, filename: str) -> list[Problem]:
+def _cross_entry_problems(data: Any, positions: Positions, filename: str) -> list[Problem]:
     problems: list[Problem] = []
     top_policy = data.get("policy") if isinstance(data, dict) else None
     key_owners: dict[str, tuple[str, str]] = {}
@@ -322,21 +217,32 @@ def _cross_entry_problems(data: Any, positions: _Positions, filename: str) -> li
     return problems
 
 
+def _source_at(text: str, line: int, col: int) -> str:
+    lines = text.splitlines()
+    source = lines[line - 1][col - 1:] if 0 < line <= len(lines) else ""
+    return source.split("#", 1)[0].strip()
+
+
+def _is_version_one(version: Any, text: str, at: tuple[int, int]) -> bool:
+    """The integer 1 written as `1`: not 1.0, 0x1, +1, !!float 1 or "1"."""
+    return type(version) is int and version == 1 and _source_at(text, *at) == "1"
+
+
 def load_text(text: str, filename: str) -> DesiredState:
     return _load(text, filename)[0]
 
 
-def _load(text: str, filename: str) -> tuple[DesiredState, _Positions]:
+def _load(text: str, filename: str) -> tuple[DesiredState, Positions]:
     data, positions = parse_yaml(text, filename)
     if not isinstance(data, dict):
         line, col = positions.of_value(())
         raise ConfigError([Problem(filename, line, col,
                                    "the file must be a mapping with 'version' and 'organizations'")])
     version = data.get("version", None)
-    if "version" in data and (version != 1 or isinstance(version, bool)):
+    if "version" in data and not _is_version_one(version, text, positions.of_value(("version",))):
         line, col = positions.of_value(("version",))
-        raise ConfigError([Problem(filename, line, col,
-                                   f"unsupported version {version!r}; this tool reads version 1")])
+        raise ConfigError([Problem(filename, line, col, f"unsupported version {_source_at(text, line, col)}; "
+                                                        f"this tool reads version 1 (written as 1)")])
     problems: list[Problem] = []
     desired: DesiredState | None = None
     try:
@@ -349,7 +255,7 @@ def _load(text: str, filename: str) -> tuple[DesiredState, _Positions]:
     return desired, positions
 
 
-def _listed_but_ignored(desired: DesiredState, positions: _Positions, filename: str) -> list[Problem]:
+def _listed_but_ignored(desired: DesiredState, positions: Positions, filename: str) -> list[Problem]:
     """Entries that ignore_members also matches: the entry is then never acted on, which surprises."""
     warnings = []
     for name, org in desired.organizations.items():
@@ -368,13 +274,17 @@ def reload_if_changed(config: LoadedConfig) -> LoadedConfig:
         unchanged = hashlib.sha256(config.path.read_bytes()).hexdigest() == config.sha256
     except OSError:
         unchanged = False
-    return config if unchanged else load_config(config.path)
+    return config if unchanged else load_config(config.path, max_bytes=config.max_bytes)
 
 
-def load_config(path: str | Path) -> LoadedConfig:
+def load_config(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> LoadedConfig:
     """Read and validate a desired-state file. Raises ConfigError with every problem found."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ConfigError([Problem(str(path), 1, 1, f"the file is {size:,} bytes, over the limit of "
+                                                        f"{max_bytes:,}; raise it with --max-file-size")])
         raw = path.read_bytes()
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file (give one with -c/--config or IDEOGRAM_ORG_CONFIG)") from None
@@ -388,7 +298,7 @@ def load_config(path: str | Path) -> LoadedConfig:
     members = {(name, index): positions.of_value(("organizations", name, "members", index))
                for name, org in desired.organizations.items() for index in range(len(org.members))}
     return LoadedConfig(path=path, desired=desired, sha256=hashlib.sha256(raw).hexdigest(), member_positions=members,
-                        warnings=tuple(_listed_but_ignored(desired, positions, str(path))))
+                        warnings=tuple(_listed_but_ignored(desired, positions, str(path))), max_bytes=max_bytes)
 
 
 __all__ = ["LoadedConfig", "load_config", "load_text", "reload_if_changed"]

@@ -7,10 +7,19 @@ report, not a truthy string to guess at.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from .. import defaults
 from ..identity import Identity, identity
@@ -24,6 +33,24 @@ KeyStatus = Literal["ACTIVE", "DISABLED"]
 KNOWN_ROLES: tuple[Role, ...] = ("OWNER", "MEMBER")
 KNOWN_KEY_STATUSES: tuple[KeyStatus, ...] = ("ACTIVE", "DISABLED")
 Percentage = Annotated[str, StringConstraints(pattern=r"^(100|[1-9]?[0-9])%$")]
+# Unicode categories no identifier may hold: control, format (zero-width, BOM, bidi), line and
+# paragraph separators. They hide characters from a reviewer, or move the cursor of their terminal.
+HIDDEN_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")
+
+
+def _visible_name(value: str) -> str:
+    if not value:
+        raise ValueError("must not be empty")
+    if value != value.strip():
+        raise ValueError(f"{value!r} must not start or end with whitespace")
+    for char in value:
+        if unicodedata.category(char) in HIDDEN_CATEGORIES:
+            raise ValueError(f"{value!r} holds an invisible or control character (U+{ord(char):04X})")
+    return value
+
+
+# Handles, user ids, key ids, labels and names: what a reviewer reads is what the tool compares.
+Name = Annotated[str, AfterValidator(_visible_name), StringConstraints(pattern=r"^\S(.*\S)?$")]
 
 
 
@@ -47,9 +74,9 @@ class Policy(_Strict):
         description="Most members one plan may remove: a count, or a percentage of current members "
                     "('25%'). A percentage applies only to organizations of 10 or more members. "
                     "Default 25%.")
-    protected_members: list[str] | None = Field(
+    protected_members: list[Name] | None = Field(
         default=None, description="Emails, handles or user ids that are never removed.")
-    ignore_members: list[str] | None = Field(
+    ignore_members: list[Name] | None = Field(
         default=None,
         description="Glob patterns on email or handle (case-insensitive). Matching members are never "
                     "touched and never reported, e.g. service accounts.")
@@ -103,10 +130,9 @@ class Member(_Strict):
                                      {"required": ["user_id"]}]},
     )
 
-    email: str | None = Field(default=None, description="Email address (compared case-insensitively).")
-    handle: str | None = Field(default=None, min_length=1,
-                               description="Ideogram display handle (compared case-insensitively).")
-    user_id: str | None = Field(default=None, min_length=1, description="Base64 Ideogram user id.")
+    email: Name | None = Field(default=None, description="Email address (compared case-insensitively).")
+    handle: Name | None = Field(default=None, description="Ideogram display handle (compared case-insensitively).")
+    user_id: Name | None = Field(default=None, description="Base64 Ideogram user id.")
     role: Role = Field(default="MEMBER", description="OWNER or MEMBER. Default MEMBER.")
 
     @field_validator("email")
@@ -147,8 +173,8 @@ class Member(_Strict):
 class ApiKeySpec(_Strict):
     """A key the organization keeps. The mapping's key is a local label: Ideogram keys have no names."""
 
-    id: str | None = Field(default=None, min_length=1,
-                           description="The api_key_id this label is bound to. Omit it to ask for a new key.")
+    id: Name | None = Field(default=None,
+                            description="The api_key_id this label is bound to. Omit it to ask for a new key.")
     status: KeyStatus = Field(default="ACTIVE", description="ACTIVE or DISABLED. Default ACTIVE.")
 
     @model_validator(mode="after")
@@ -159,15 +185,15 @@ class ApiKeySpec(_Strict):
 
 
 class Organization(_Strict):
-    id: str | None = Field(default=None, min_length=1,
-                           description="Base64 organization id. Without it the organization is matched "
-                                       "by profile name.")
-    name: str | None = Field(default=None, min_length=1,
+    id: Name | None = Field(default=None,
+                            description="Base64 organization id. Without it the organization is matched "
+                                        "by profile name.")
+    name: Name | None = Field(default=None,
                              description="Profile name to match when no id is given. Default: the "
                                          "organization's key in this file.")
     policy: Policy | None = None
     members: list[Member] = Field(default_factory=list)
-    api_keys: dict[str, ApiKeySpec] = Field(default_factory=dict)
+    api_keys: dict[Name, ApiKeySpec] = Field(default_factory=dict)
 
 
 class DesiredState(_Strict):
@@ -178,7 +204,7 @@ class DesiredState(_Strict):
 
     version: Literal[1] = Field(description="Format version of this file. Only 1 exists.")
     policy: Policy | None = None
-    organizations: dict[str, Organization] = Field(
+    organizations: dict[Name, Organization] = Field(
         description="Organizations by local name.", min_length=1)
 
     def effective_policy(self, org_name: str) -> EffectivePolicy:

@@ -7,14 +7,13 @@ exactly as the user wrote them and the file differs only by the added lines.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from ..errors import ReconcilerError
+from ..safe_files import write_atomic
 
 
 def write_key_ids(path: str | Path, new_ids: dict[tuple[str, str], str]) -> None:
@@ -51,7 +50,4 @@ def write_key_ids(path: str | Path, new_ids: dict[tuple[str, str], str]) -> None
     for (organization, label), key_id in new_ids.items():
         if check["organizations"][organization]["api_keys"][label].get("id") != key_id:
             raise ReconcilerError(f"could not write key id {key_id} into {path} safely; add it by hand")
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(new_text)
-    shutil.copymode(path, temporary)
-    os.replace(temporary, path)
+    write_atomic(path, new_text, what="desired-state file")

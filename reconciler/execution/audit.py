@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 
 from ..defaults import AUDIT_LOG
 from ..errors import ReconcilerError
+from ..safe_files import open_for_append, read_bytes
 
 GENESIS = "0" * 64
 
@@ -80,7 +81,7 @@ class AuditLog:
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         record = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "run_id": self.run_id,
                   "actor": self.actor, "event": event, **fields}
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o640)
+        fd = open_for_append(self.path, what="audit log", mode=0o640, readable=True)
         with os.fdopen(fd, "rb+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -110,7 +111,7 @@ def verify_log(path: str | Path) -> tuple[int, list[AuditProblem]]:
     previous: str | None = GENESIS
     count = 0
     try:
-        lines = Path(path).read_bytes().split(b"\n")
+        lines = read_bytes(path, what="audit log").split(b"\n")
     except OSError as exc:
         raise ReconcilerError(f"{path}: cannot read the audit log ({exc.strerror})") from None
     if lines and lines[-1] == b"":

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import UsageError
+from ..safe_files import open_for_append, refuse_symlink
 
 
 class SecretsFile:
@@ -22,6 +23,7 @@ class SecretsFile:
 
     def check(self) -> None:
         """Fail before any call if the file cannot be written safely."""
+        refuse_symlink(self.path, "secrets file")
         if self.path.exists():
             mode = stat.S_IMODE(self.path.stat().st_mode)
             if mode & 0o077:
@@ -32,7 +34,7 @@ class SecretsFile:
             raise UsageError(f"{self.path}: its folder does not exist")
 
     def write(self, organization: str, label: str, api_key_id: str, secret: str, creation_time: str) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fd = open_for_append(self.path, what="secrets file", mode=0o600)
         os.fchmod(fd, 0o600)
         line = json.dumps({"organization": organization, "label": label, "api_key_id": api_key_id,
                            "api_key": secret, "creation_time": creation_time,

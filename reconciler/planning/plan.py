@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .. import __version__
 from ..defaults import MIN_APPROVAL_PREFIX
 from ..errors import ReconcilerError, UnsafePlanError
+from ..safe_files import read_bytes, write_atomic
 from .changes import APPLY_ORDER, Blocked, Change, UnmanagedKey
 from .safety import OrganizationSummary, Violation
 
@@ -89,17 +90,16 @@ class Plan(BaseModel):
         return self.model_dump_json(indent=2, exclude=exclude)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json(include_snapshot=True) + "\n")
+        """Write the plan file: atomically, readable by its owner alone (it names every member it saw)."""
+        write_atomic(path, self.to_json(include_snapshot=True) + "\n", what="plan file", mode=0o600)
 
     @classmethod
     def load(cls, path: str | Path) -> Plan:
+        raw = read_bytes(path, what="plan file")
         try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ReconcilerError(f"{path}: cannot read the plan file ({exc.strerror})") from None
-        try:
+            text = raw.decode()
             plan = cls.model_validate_json(text)
-        except ValueError as exc:
+        except (ValueError, UnicodeDecodeError) as exc:
             raise ReconcilerError(f"{path}: not an ideogram-org plan file of format {PLAN_FORMAT} "
                                   f"({str(exc).splitlines()[0]})") from None
         if plan.plan_hash != hash_changes(plan.changes):

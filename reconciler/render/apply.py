@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 from ..execution.report import ApplyReport, DryRunReport, Report
+from .escape import md_code, visible
 from .plan import describe_change
 
 
 def _verification_line(report: ApplyReport) -> str:
     if report.verification_error:
-        return report.verification_error
+        return visible(report.verification_error)
     if report.remaining:
         return f"Verification read: {len(report.remaining)} change(s) remain; run apply again to finish."
     return "Verification read: the organization matches the file."
@@ -25,14 +26,14 @@ def _totals_line(report: ApplyReport) -> str:
 def render_apply_text(report: Report) -> str:
     if isinstance(report, DryRunReport):
         lines = [f"Dry run: {len(report.calls)} call(s) would be sent; none was."]
-        return "\n".join(lines + [f"  {call}" for call in report.calls])
+        return "\n".join(lines + [f"  {visible(call)}" for call in report.calls])
     lines = []
     for result in report.results:
         symbol, subject, _ = describe_change(result.change)
         line = f"{result.outcome:<8} {symbol} {subject}  {result.change.action}"
         if result.message:
             line += f": {result.message}"
-        lines.append(line)
+        lines.append(visible(line))
     lines += [_totals_line(report), _verification_line(report)]
     return "\n".join(lines)
 
@@ -43,10 +44,10 @@ def render_apply_json(report: Report) -> str:
 
 def render_apply_markdown(report: Report) -> str:
     if isinstance(report, DryRunReport):
-        return "### ideogram-org apply (dry run)\n\n" + "\n".join(f"- `{call}`" for call in report.calls)
+        return "### ideogram-org apply (dry run)\n\n" + "\n".join(f"- {md_code(call)}" for call in report.calls)
     lines = ["### ideogram-org apply", "", f"Plan `{report.plan_hash}`", "",
              "| outcome | action | target | message |", "| --- | --- | --- | --- |"]
-    lines += [f"| {r['outcome']} | {r['action']} | {r['target']} | {r['message'].replace('|', '/')} |"
+    lines += [f"| {r['outcome']} | {r['action']} | {md_code(r['target'])} | {md_code(r['message'])} |"
               for r in (item.as_dict() for item in report.results)]
     lines += ["", _totals_line(report), "", _verification_line(report)]
     return "\n".join(lines)

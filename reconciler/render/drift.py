@@ -7,17 +7,18 @@ from collections.abc import Callable
 
 from ..defaults import MARKDOWN_LIMIT
 from ..planning.drift import DriftReport
+from .escape import md_code, visible
 
 DRIFT_MARKER = "<!-- ideogram-org drift -->"
 
 
 def render_drift_text(report: DriftReport) -> str:
     if not report.drifted:
-        return f"In sync: {', '.join(report.organizations)} match(es) the file."
+        return visible(f"In sync: {', '.join(report.organizations)} match(es) the file.")
     lines = [f"Drift: {len(report.differences)} difference(s) between the live organization and the file."]
     for d in report.differences:
         verdict = "fixable" if d.fixable else "NOT fixable"
-        lines.append(f"  {d.organization}: {d.subject}: live {d.live}, file {d.desired} [{verdict}] {d.fix}")
+        lines.append(visible(f"  {d.organization}: {d.subject}: live {d.live}, file {d.desired} [{verdict}] {d.fix}"))
     if report.unmanaged_keys:
         lines.append(f"{report.unmanaged_keys} unmanaged key(s) are reported by plan, not counted as drift.")
     return "\n".join(lines)
@@ -35,8 +36,8 @@ def render_drift_markdown(report: DriftReport, limit: int = MARKDOWN_LIMIT) -> s
     head += [f"**{len(report.differences)} difference(s)** between the live organization and the file: "
              f"{fixable} that apply can fix, {len(report.differences) - fixable} that need a person.", "",
              "| organization | subject | live | file | fixable | detail |", "| --- | --- | --- | --- | --- | --- |"]
-    rows = [f"| {d.organization} | {d.subject} | {d.live} | {d.desired} | {'yes' if d.fixable else 'no'} | "
-            f"{d.fix.replace('|', '/')} |" for d in report.differences]
+    rows = [f"| {md_code(d.organization)} | {md_code(d.subject)} | {d.live} | {d.desired} | "
+            f"{'yes' if d.fixable else 'no'} | {md_code(d.fix)} |" for d in report.differences]
     text = "\n".join(head + rows)
     if len(text) <= limit:
         return text

@@ -18,8 +18,10 @@ from ..planning.changes import (
     MemberAdd,
     MemberPromote,
     MemberRemove,
+    UnmanagedKey,
 )
 from ..planning.plan import Plan
+from .escape import md_code, visible
 
 MARKER_PREFIX = "<!-- ideogram-org plan:"
 
@@ -64,26 +66,37 @@ def summary_line(plan: Plan) -> str:
     return "Plan: " + ", ".join(parts) + "."
 
 
+def _unmanaged_row(key: UnmanagedKey) -> tuple[str, str, str]:
+    if key.status == "ACTIVE":
+        what = "unmanaged: ACTIVE and not in the file; list it, or set prune_api_keys to deactivate it"
+    else:
+        what = f"unmanaged: status {key.status or 'null'} is unknown to this version; reported, never changed"
+    return "?", f"key {key.key_id} ({key.redacted})", what
+
+
 def _plan_lines(plan: Plan, paint: Callable[[str, str], str]) -> list[str]:
+    """The plan as lines of text, every string from the file or the server made visible first."""
     lines: list[str] = []
+
+    def show(symbol: str, text: str) -> None:
+        lines.append(paint(symbol, visible(text)))
+
     if not plan.safe:
-        lines.append(paint("!", "UNSAFE PLAN: apply will refuse it"))
+        show("!", "UNSAFE PLAN: apply will refuse it")
         for violation in plan.violations:
-            lines.append(paint("!", f"  x {violation.message}"))
-        lines.append(f"  To approve this exact plan: --allow-unsafe {plan.plan_hash[:12]}")
-        lines.append("")
+            show("!", f"  x {violation.message}")
+        lines += [f"  To approve this exact plan: --allow-unsafe {plan.plan_hash[:12]}", ""]
     for org in plan.organizations:
-        lines.append(f"Organization {org.name} ({org.organization_id}): {org.members_before} members, "
-                     f"{org.owners_before} owner(s) -> {org.owners_after}; you are {org.caller_role}")
+        lines.append(visible(f"Organization {org.name} ({org.organization_id}): {org.members_before} members, "
+                             f"{org.owners_before} owner(s) -> {org.owners_after}; you are {org.caller_role}"))
         rows = [describe_change(c) for c in plan.changes if c.organization == org.name]
         rows += [describe_blocked(b) for b in plan.blocked if b.organization == org.name]
-        rows += [("?", f"key {k.key_id} ({k.redacted})", "unmanaged: ACTIVE and not in the file; list it, "
-                 "or set prune_api_keys to deactivate it") for k in plan.unmanaged_keys if k.organization == org.name]
+        rows += [_unmanaged_row(k) for k in plan.unmanaged_keys if k.organization == org.name]
         if not rows:
             lines.append("  (no changes)")
-        width = min(48, max((len(subject) for _, subject, _ in rows), default=0))
+        width = min(48, max((len(visible(subject)) for _, subject, _ in rows), default=0))
         for symbol, subject, what in rows:
-            lines.append(paint(symbol, f"  {symbol} {subject.ljust(width)}  {what}"))
+            show(symbol, f"  {symbol} {visible(subject).ljust(width)}  {what}")
         lines.append("")
     lines.append(summary_line(plan))
     if plan.unmanaged_keys:
@@ -114,7 +127,7 @@ def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
         head.append("> [!CAUTION]")
         head.append("> **Unsafe plan: apply will refuse it.**")
         for violation in plan.violations:
-            head.append(f"> - {violation.message}")
+            head.append(f"> - {md_code(violation.message)}")
         head.append("")
     head.append(f"**{summary_line(plan)}**" if plan.has_differences else "**No changes.** The organization "
                 "matches the file.")

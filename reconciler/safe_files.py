@@ -1,0 +1,82 @@
+"""Every file the tool writes or appends to goes through here.
+
+Writes are atomic (a temporary file in the same folder, flushed, then renamed over the target), so
+a crash or a full disk leaves the old file or the new one, never half of one and never a 0-byte
+file. Nothing is opened through a symbolic link: a link planted where the secrets file or the
+audit log should be would send a secret, or the record of a write, somewhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from .errors import ReconcilerError, UsageError
+
+
+class FileWriteError(ReconcilerError):
+    """A file could not be written (full disk, no permission...): nothing was left half-written."""
+
+
+def refuse_symlink(path: str | Path, what: str) -> None:
+    try:
+        if stat.S_ISLNK(os.lstat(path).st_mode):
+            raise UsageError(f"{path}: the {what} is a symbolic link; refusing to follow it (give the real path)")
+    except FileNotFoundError:
+        return
+
+
+def write_atomic(path: str | Path, data: str | bytes, *, what: str, mode: int | None = None) -> None:
+    """Replace `path` with `data` in one step. `mode` None keeps an existing file's mode (or 0o644)."""
+    path = Path(path)
+    refuse_symlink(path, what)
+    payload = data.encode() if isinstance(data, str) else data
+    if mode is None:
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            mode = 0o644
+    folder = path.parent if str(path.parent) else Path(".")
+    temporary = ""
+    try:
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as exc:
+        if temporary:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+        raise FileWriteError(f"{path}: cannot write the {what} ({exc.strerror or exc}); it is unchanged") from None
+
+
+def open_for_append(path: str | Path, *, what: str, mode: int, readable: bool = False) -> int:
+    """A descriptor for appending to `path` (created with `mode`), refusing a symbolic link."""
+    access = os.O_RDWR if readable else os.O_WRONLY
+    try:
+        return os.open(path, access | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, mode)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UsageError(f"{path}: the {what} is a symbolic link; refusing to follow it (give the real path)"
+                             ) from None
+        raise FileWriteError(f"{path}: cannot open the {what} ({exc.strerror})") from None
+
+
+def read_bytes(path: str | Path, *, what: str) -> bytes:
+    """The file's bytes, refusing a symbolic link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UsageError(f"{path}: the {what} is a symbolic link; refusing to follow it (give the real path)"
+                             ) from None
+        raise ReconcilerError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read()
