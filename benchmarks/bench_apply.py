@@ -16,6 +16,7 @@ from pathlib import Path
 from reconciler import service
 from reconciler.api.client import ApiClient
 from reconciler.config.loader import load_config
+from reconciler.execution.report import ApplyReport
 from reconciler.sandbox import Faults, Sandbox, SandboxServer, generate_state
 
 
@@ -46,7 +47,7 @@ def additions(workdir: Path) -> None:
         server.shutdown()
         server.server_close()
     member_calls = sum(1 for w in sandbox.write_requests if w.operation.endswith("_members"))
-    assert isinstance(report, service.ApplyReport)
+    assert isinstance(report, ApplyReport)
     print(f"1,000 additions: {report.counts()['applied']} applied in {member_calls} member call(s) "
           f"at chunk size 100, {seconds:.2f} s")
 
@@ -76,7 +77,7 @@ def deactivations(workdir: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
-    assert isinstance(report, service.ApplyReport)
+    assert isinstance(report, ApplyReport)
     print(f"200 deactivations at 100 ms latency, inflight limit 10: {report.counts()['applied']} applied in "
           f"{deactivation_seconds:.2f} s (peak {sandbox.peak_inflight} requests in flight); "
           f"{total_seconds:.2f} s with the plan's reads and the verification read; {len(remaining)} left")

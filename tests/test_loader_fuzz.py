@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import tracemalloc
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from reconciler.config.loader import load_text
 from reconciler.config.models import DesiredState
 from reconciler.errors import ConfigError
+from tests.hostile import EXAMPLE, YAML_CHARS, hostile_files
 
-EXAMPLE = (Path(__file__).resolve().parent.parent / "examples" / "acme" / "ideogram-org.yaml").read_text()
-YAML_CHARS = st.sampled_from(list(":-[]{}#&*!|>'\"%@`,? \n\t") + list("abcOWNERMEMBER019"))
+MEMORY_BOUND = 100 * 1024 * 1024  # bytes Python may allocate for one input, at the peak
 
 
 def _load(text: str) -> None:
@@ -48,3 +48,17 @@ def test_random_structures(value: object) -> None:
     import json
     _load(json.dumps({"version": 1, "organizations": {"acme": value}}))
     _load(json.dumps(value))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(hostile_files)
+def test_hostile_files_are_refused_cleanly_within_a_memory_bound(text: str) -> None:
+    """Alias bombs, deep nesting, hidden characters and tags: a clean answer, in bounded memory.
+    (How long each takes is measured by benchmarks/fuzz_loader.py, not asserted here.)"""
+    tracemalloc.start()
+    try:
+        _load(text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < MEMORY_BOUND, f"{peak:,} bytes for one input"

@@ -331,3 +331,74 @@ def test_the_plan_hash_has_a_pinned_canonical_form() -> None:
     assert [c.action for c in plan.changes] == ["member.add", "member.promote", "key.create", "member.remove",
                                                "member.remove", "key.deactivate"]
     assert plan.plan_hash == GOLDEN_HASH
+
+
+# --- answers a spec allows (or a newer server may give) -------------------------------------------------
+
+def _reason_of(plan, kind: str) -> list[str]:
+    return [b.reason for b in plan.blocked if b.kind == kind]
+
+
+def test_a_removal_is_never_decided_from_a_missing_identifier() -> None:
+    live = [member("owner", "OWNER"), LiveMember("id_priya", "", "priya", "MEMBER")]
+    plan = plan_for(desired(OWNER + "- {email: priya@acme.example}\n"), live_state(live))
+    assert [row(c) for c in plan.changes] == [("member.add", "priya@acme.example")]
+    assert _reason_of(plan, "member.remove_unproven") == [
+        "not matched to the file, but the server's record has no email: cannot tell whether it is "
+        "priya@acme.example (listed in the file); it is never removed on a guess"]
+
+
+def test_a_record_with_the_identifier_the_file_uses_is_still_removed() -> None:
+    live = [member("owner", "OWNER"), LiveMember("id_x", "x@acme.example", "", "MEMBER")]
+    plan = plan_for(desired(OWNER + "- {email: priya@acme.example}\n"), live_state(live))
+    assert [row(c) for c in plan.changes] == [("member.add", "priya@acme.example"),
+                                             ("member.remove", "x@acme.example")]
+    assert plan.blocked == []
+
+
+def test_unproven_removals_name_at_most_three_entries_and_every_missing_field() -> None:
+    live = [member("owner", "OWNER"), LiveMember("id_ghost", "", "", "MEMBER")]
+    entries = "".join(f"- {{email: p{i}@acme.example}}\n" for i in range(5)) + "- {handle: hh}\n"
+    plan = plan_for(desired(OWNER + entries), live_state(live))
+    assert _reason_of(plan, "member.remove_unproven") == [
+        "not matched to the file, but the server's record has no email or handle: cannot tell whether it is "
+        "p0@acme.example, p1@acme.example, p2@acme.example or 3 more (listed in the file); it is never removed on "
+        "a guess"]
+
+
+def test_a_record_with_no_identifier_at_all_is_never_removed() -> None:
+    plan = plan_for(desired(OWNER), live_state([member("owner", "OWNER"), LiveMember("", "", "", "MEMBER")]))
+    assert plan.changes == []
+    assert _reason_of(plan, "member.remove_unproven") == [
+        "the server's record has no user id, email or handle: it cannot be named in a call"]
+
+
+def test_a_role_this_version_does_not_know_is_never_changed() -> None:
+    live = [member("owner", "OWNER"), member("ann", "ADMIN"), member("bob", "SUPER")]
+    plan = plan_for(desired(OWNER + "- {email: ann@acme.example, role: OWNER}\n"), live_state(live))
+    assert plan.changes == []
+    assert [(b.kind, b.subject) for b in plan.blocked] == [("member.unknown_role", "ann@acme.example"),
+                                                          ("member.unknown_role", "bob@acme.example")]
+    assert plan.organizations[0].owners_before == 1
+    assert "role 'ADMIN'" in plan.blocked[0].reason
+
+
+def test_a_key_status_this_version_does_not_know_is_never_changed() -> None:
+    plan = plan_for(desired(OWNER, "ci: {id: K1, status: DISABLED}\n", "prune_api_keys: true\n"),
+                    live_state([member("owner", "OWNER")], [key("K1", "REVOKED"), key("K2", ""), key("K3")]))
+    assert [row(c) for c in plan.changes] == [("key.deactivate", "K3")]
+    assert [(b.kind, b.key_id) for b in plan.blocked] == [("key.unknown_status", "K1")]
+    assert "status 'REVOKED'" in plan.blocked[0].reason
+    assert [(k.key_id, k.status) for k in plan.unmanaged_keys] == [("K2", "")]
+
+
+def test_two_entries_that_are_one_live_person_are_refused_with_both_places() -> None:
+    from reconciler.errors import ConfigError
+
+    d = desired(OWNER + "- {email: ann@acme.example}\n- {handle: ann, role: OWNER}\n")
+    with pytest.raises(ConfigError) as refused:
+        compute_plan(d, live_state([member("owner", "OWNER"), member("ann")]), desired_file="f.yaml",
+                     desired_hash="0", locate=lambda org, index: (10 + index, 9))
+    assert [str(p) for p in refused.value.problems] == [
+        "f.yaml:12:9: ann and ann@acme.example (at f.yaml:11:9) are the same person in organization 'acme' "
+        "(user id id_ann): list each person once"]
