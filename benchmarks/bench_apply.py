@@ -57,7 +57,7 @@ def deactivations(workdir: Path) -> None:
     org = next(iter(state.organizations.values()))
     for key in org.api_keys.values():
         key.status = "ACTIVE"
-    lines = ["version: 1", "organizations:", "  acme:", f"    id: {org.organization_id}", "    members:"]
+    lines = ["version: 1", "policy: {max_key_deactivations: 100%}", "organizations:", "  acme:", f"    id: {org.organization_id}", "    members:"]
     lines += [f"      - {{user_id: {uid}, role: OWNER}}" for uid in org.members]
     lines.append("    api_keys:")
     lines += [f"      k{i}: {{id: {key_id}, status: DISABLED}}" for i, key_id in enumerate(org.api_keys)]

@@ -21,6 +21,8 @@ READ_WORKERS = 8          # organizations read at once
 MIN_OWNERS = 1
 MAX_REMOVALS = "25%"
 MAX_REMOVALS_MIN_MEMBERS = 10  # a percentage limit only bites from this many current members
+MAX_KEY_DEACTIVATIONS = "25%"
+MAX_KEY_DEACTIVATIONS_FLOOR = 2  # a percentage limit always allows this many
 PRUNE_MEMBERS = True
 PRUNE_API_KEYS = False
 

@@ -235,7 +235,10 @@ def test_a_member_caller_is_refused_before_any_write(here, api_version):
     with served(s.state) as (sandbox, url):
         result = cli(url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "k.jsonl")
         assert result.exit_code == 1
-        assert "not OWNER" in result.stderr  # the warning from the read
+        assert "you are MEMBER of acme; only an OWNER can change it" in result.stderr  # once, in the plan
+        assert result.stderr.count("only an OWNER") == len(json.loads(cli(url, "plan", "-c", str(path), "--output",
+                                                                           "json").stdout)["blocked"])
+        assert "Nothing to apply." in result.stderr and "blocked item(s) remain" in result.stderr
         assert sandbox.write_requests == []
 
 
@@ -249,7 +252,7 @@ def test_key_deactivations_run_concurrently_up_to_the_inflight_limit(here, api_v
     org = next(iter(state.organizations.values()))
     for key in org.api_keys.values():
         key.status = "ACTIVE"
-    lines = ["version: 1", "organizations:", "  acme:", f"    id: {org.organization_id}", "    members:"]
+    lines = ["version: 1", "policy: {max_key_deactivations: 100%}", "organizations:", "  acme:", f"    id: {org.organization_id}", "    members:"]
     lines += [f"      - {{user_id: {uid}, role: OWNER}}" for uid in org.members]
     lines.append("    api_keys:")
     lines += [f"      k{i}: {{id: {key_id}, status: DISABLED}}" for i, key_id in enumerate(org.api_keys)]

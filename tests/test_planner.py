@@ -317,7 +317,7 @@ def test_an_organization_not_read_is_not_planned() -> None:
     assert [o.name for o in plan.organizations] == ["acme"]
 
 
-GOLDEN_HASH = "2bed47735b4f4c49e3d270bd0da81894be2d0f11a529c6071b8d1217e1bea83b"
+GOLDEN_HASH = "28546638496053455816e00a9730609f837f2724166953e66e9274d50c6cc693"
 
 
 def test_the_plan_hash_has_a_pinned_canonical_form() -> None:

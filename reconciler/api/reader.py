@@ -162,8 +162,7 @@ def read_organizations(reader: ApiReader, matched: dict[str, ApiProfile],
         raise UsageError(f"api version must be one of {', '.join(API_VERSION_CHOICES)}")
     if matched:
         reader.set_inflight_limit(min(p.max_num_inflight_requests_permitted for p in matched.values()))
-    warnings = [f"you are {profile.role} of {name!r}, not OWNER: the API will refuse every change apply would "
-                f"make" for name, profile in matched.items() if profile.role != "OWNER"]
+    warnings: list[str] = []  # a caller who is not OWNER shows in the plan, as blocked changes
     workers = max(1, min(len(matched), READ_WORKERS))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read") as pool:
         members = dict(zip(matched, pool.map(lambda p: reader.get_members(p.organization_id), matched.values()),

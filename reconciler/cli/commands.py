@@ -31,6 +31,7 @@ from .common import (
 if TYPE_CHECKING:
     from ..config.loader import LoadedConfig
     from ..execution.report import Report
+    from ..planning.plan import Plan
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -211,15 +212,24 @@ def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tup
         warn_all(planned.warnings)
         planned.plan.ensure_safe(allow_unsafe)
         if saved is None and not planned.plan.changes:
-            err("Nothing to apply.")
-            if output == "json":
-                click.echo(json.dumps({"plan_hash": planned.plan.plan_hash, "results": [], "write_calls": 0,
-                                       "dry_run": dry_run}, indent=2))
+            _nothing_to_apply(planned.plan, output, dry_run)
             return
         if saved is None and not dry_run and not auto_approve:
             _confirm(len(planned.plan.changes))
         report = service.apply(client, planned, options)
     _finish_apply(report, output)
+
+
+def _nothing_to_apply(plan: Plan, output: str, dry_run: bool) -> None:
+    from ..planning.changes import ChangeBlocked
+    from ..render.apply import blocked_line
+
+    err("Nothing to apply." + (f" {blocked_line(len(plan.blocked))}" if plan.blocked else ""))
+    if output == "json":
+        click.echo(json.dumps({"plan_hash": plan.plan_hash, "results": [], "write_calls": 0, "dry_run": dry_run,
+                               "blocked": len(plan.blocked)}, indent=2))
+    if any(isinstance(item, ChangeBlocked) for item in plan.blocked):
+        sys.exit(EXIT_ERROR)  # the caller may change nothing here: what was asked cannot be done
 
 
 def _finish_apply(report: Report, output: str) -> None:

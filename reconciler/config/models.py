@@ -74,6 +74,11 @@ class Policy(_Strict):
         description="Most members one plan may remove: a count, or a percentage of current members "
                     "('25%'). A percentage applies only to organizations of 10 or more members. "
                     "Default 25%.")
+    max_key_deactivations: int | Percentage | None = Field(
+        default=None,
+        description="Most keys one plan may deactivate (deactivation cannot be undone): a count, or a "
+                    "percentage of the organization's ACTIVE keys ('25%'), which always allows at least 2. "
+                    "Default 25%.")
     protected_members: list[Name] | None = Field(
         default=None, description="Emails, handles or user ids that are never removed.")
     ignore_members: list[Name] | None = Field(
@@ -81,11 +86,11 @@ class Policy(_Strict):
         description="Glob patterns on email or handle (case-insensitive). Matching members are never "
                     "touched and never reported, e.g. service accounts.")
 
-    @field_validator("max_removals")
+    @field_validator("max_removals", "max_key_deactivations")
     @classmethod
     def _non_negative(cls, value: int | str | None) -> int | str | None:
         if isinstance(value, int) and value < 0:
-            raise ValueError("max_removals must be 0 or more")
+            raise ValueError("must be 0 or more")
         return value
 
 
@@ -98,6 +103,7 @@ class EffectivePolicy(BaseModel):
     prune_api_keys: bool = defaults.PRUNE_API_KEYS
     min_owners: int = defaults.MIN_OWNERS
     max_removals: int | str = defaults.MAX_REMOVALS
+    max_key_deactivations: int | str = defaults.MAX_KEY_DEACTIVATIONS
     protected_members: tuple[str, ...] = ()
     ignore_members: tuple[str, ...] = ()
 
@@ -119,6 +125,13 @@ class EffectivePolicy(BaseModel):
             return None
         percent = int(self.max_removals.rstrip("%"))
         return current_members * percent // 100
+
+    def key_deactivation_limit(self, active_keys: int) -> int:
+        """How many key deactivations this policy allows in one plan."""
+        if isinstance(self.max_key_deactivations, int):
+            return self.max_key_deactivations
+        percent = int(self.max_key_deactivations.rstrip("%"))
+        return max(defaults.MAX_KEY_DEACTIVATIONS_FLOOR, active_keys * percent // 100)
 
 
 class Member(_Strict):

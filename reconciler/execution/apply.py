@@ -45,7 +45,8 @@ def apply_plan(client: ApiClient, plan: Plan, config_path: Path, *, replan: Repl
                      write_calls=run.report.write_calls)
     if verify:
         try:
-            run.report.remaining = replan()[0].changes
+            after = replan()[0]
+            run.report.remaining, run.report.remaining_blocked = after.changes, after.blocked
         except ReconcilerError as exc:
             run.report.verification_error = f"the verification read failed: {exc}"
     return run.report

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..planning.changes import Change, KeyDeactivate, target_of
+from ..planning.changes import Blocked, Change, KeyDeactivate, target_of
 
 Outcome = Literal["applied", "failed", "skipped"]
 OUTCOMES: tuple[Outcome, ...] = ("applied", "failed", "skipped")
@@ -32,6 +32,7 @@ class ApplyReport:
     plan_hash: str
     results: list[ItemResult] = field(default_factory=list)
     remaining: list[Change] = field(default_factory=list)
+    remaining_blocked: list[Blocked] = field(default_factory=list)  # what apply may not do, still there
     verification_error: str = ""
     new_key_ids: dict[tuple[str, str], str] = field(default_factory=dict)
     write_calls: int = 0
@@ -42,7 +43,7 @@ class ApplyReport:
 
     @property
     def converged(self) -> bool:
-        return not self.remaining and not self.verification_error
+        return not self.remaining and not self.remaining_blocked and not self.verification_error
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {outcome: 0 for outcome in OUTCOMES}
@@ -54,8 +55,9 @@ class ApplyReport:
         return {"run_id": self.run_id, "plan_hash": self.plan_hash, "dry_run": False, "calls": [],
                 "results": [r.as_dict() for r in self.results], "counts": self.counts(),
                 "write_calls": self.write_calls,
-                "verification": {"remaining_changes": len(self.remaining), "error": self.verification_error or None,
-                                 "converged": self.converged}}
+                "verification": {"remaining_changes": len(self.remaining),
+                                 "remaining_blocked": len(self.remaining_blocked),
+                                 "error": self.verification_error or None, "converged": self.converged}}
 
 
 @dataclass
@@ -71,7 +73,8 @@ class DryRunReport:
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": None, "plan_hash": self.plan_hash, "dry_run": True, "calls": self.calls,
                 "results": [], "counts": {outcome: 0 for outcome in OUTCOMES}, "write_calls": 0,
-                "verification": {"remaining_changes": self.pending, "error": None, "converged": False}}
+                "verification": {"remaining_changes": self.pending, "remaining_blocked": None, "error": None,
+                                 "converged": False}}
 
 
 Report = ApplyReport | DryRunReport

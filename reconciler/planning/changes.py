@@ -65,6 +65,7 @@ class MemberPromote(_Change):
     action: Literal["member.promote"] = "member.promote"
     member: MemberRef
     after_add: bool = Field(default=False, description="A promotion of someone this plan adds first.")
+    irreversible: Literal[True] = Field(default=True, description="The API has no call to demote an owner.")
 
     @property
     def subject(self) -> str:
@@ -94,6 +95,7 @@ class KeyDeactivate(_Change):
     action: Literal["key.deactivate"] = "key.deactivate"
     key_id: str
     key_label: str | None = Field(default=None, description="The file's label; none for an unlisted key.")
+    irreversible: Literal[True] = Field(default=True, description="A deactivated key cannot be made ACTIVE again.")
 
     @property
     def subject(self) -> str:
@@ -130,7 +132,21 @@ class KeyBlocked(_Data):
         return key_subject(self.key_id, self.key_label)
 
 
-Blocked = Annotated[MemberBlocked | KeyBlocked, Field(discriminator="kind")]
+class ChangeBlocked(_Data):
+    """A change the plan would make but the caller may not: a MEMBER cannot change an organization."""
+
+    kind: Literal["caller.not_owner"] = "caller.not_owner"
+    organization: str
+    organization_id: str
+    change: Change
+    reason: str
+
+    @property
+    def subject(self) -> str:
+        return self.change.subject
+
+
+Blocked = Annotated[MemberBlocked | KeyBlocked | ChangeBlocked, Field(discriminator="kind")]
 
 
 class UnmanagedKey(_Data):

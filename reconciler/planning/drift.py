@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .changes import MemberAdd, MemberPromote, MemberRemove
+from .changes import ChangeBlocked, MemberAdd, MemberPromote, MemberRemove
 from .plan import Plan
 
 LIVE_VS_FILE = {
@@ -64,7 +64,7 @@ class DriftReport:
             differences.append(Difference(change.organization, change.action, change.subject, live, desired,
                                           True, f"apply would {change.action.split('.')[1]}: {change.reason}"))
         for item in plan.blocked:
-            live, desired = LIVE_VS_FILE[item.kind]
+            live, desired = LIVE_VS_FILE[item.change.action if isinstance(item, ChangeBlocked) else item.kind]
             differences.append(Difference(item.organization, item.kind, item.subject, live, desired, False,
                                           item.reason))
         return cls(tuple(differences), len(plan.unmanaged_keys), plan.plan_hash,

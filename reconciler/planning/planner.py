@@ -25,6 +25,7 @@ from .changes import (
     APPLY_ORDER,
     Blocked,
     Change,
+    ChangeBlocked,
     KeyBlocked,
     KeyCreate,
     KeyDeactivate,
@@ -77,6 +78,8 @@ def _change_order(change: Change) -> tuple[int, str, str]:
 
 
 def _blocked_order(item: Blocked) -> tuple[str, str, str]:
+    if isinstance(item, ChangeBlocked):
+        return (item.kind, "", "")  # kept in apply order
     if isinstance(item, MemberBlocked):
         return (item.kind, identity("email", item.member.label)[1], "")
     return (item.kind, "", item.key_id)
@@ -226,12 +229,25 @@ class _OrganizationPlanner:
     def summary(self) -> OrganizationSummary:
         owners_before = sum(1 for m in self.live.members if m.role == "OWNER")
         promotions = sum(1 for c in self.changes if isinstance(c, MemberPromote))
+        active_keys = sum(1 for k in self.live.keys if k.status == "ACTIVE")
         return OrganizationSummary(
             name=self.name, organization_id=self.org_id, profile_name=self.live.profile_name,
             caller_role=self.live.caller_role, members_before=len(self.live.members), owners_before=owners_before,
             owners_after=owners_before + promotions - self.owner_removals, min_owners=self.policy.min_owners,
             removals=self.removals, removal_limit=self.policy.removal_limit(len(self.live.members)),
-            protected_members=list(self.policy.protected_members))
+            key_deactivations=sum(1 for c in self.changes if isinstance(c, KeyDeactivate)),
+            key_deactivation_limit=self.policy.key_deactivation_limit(active_keys),
+            protected_members=list(self.policy.protected_members),
+            manages_keys="api_keys" in self.desired.model_fields_set)
+
+    def caller_cannot_write(self) -> None:
+        """A MEMBER (or a role this version does not know) can change nothing: every change is blocked."""
+        reason = (f"you are {self.live.caller_role} of {self.name}; only an OWNER can change it, so apply sends "
+                  f"nothing for this organization")
+        self.blocked = [ChangeBlocked(change=change, reason=reason, **self.where) for change in self.changes] \
+            + self.blocked
+        self.changes = []
+        self.removals = self.owner_removals = 0
 
 
 OrganizationPlan = tuple[OrganizationSummary, list[Change], list[Blocked], list[UnmanagedKey]]
@@ -244,7 +260,10 @@ def plan_organization(name: str, desired: Organization, policy: EffectivePolicy,
     planner.listed_members()
     planner.unlisted_members()
     planner.keys()
-    changes = sorted(planner.changes, key=_change_order)
+    planner.changes.sort(key=_change_order)
+    if live.caller_role != "OWNER":
+        planner.caller_cannot_write()
+    changes = planner.changes
     blocked = sorted(planner.blocked, key=_blocked_order)
     unmanaged = sorted(planner.unmanaged, key=lambda k: k.key_id)
     return planner.summary(), changes, blocked, unmanaged

@@ -9,12 +9,20 @@ from .escape import md_code, visible
 from .plan import describe_change
 
 
+def blocked_line(count: int) -> str:
+    return (f"{count} blocked item(s) remain, which apply cannot do (see the plan); drift will keep reporting "
+            f"them until the file or the organization changes.")
+
+
 def _verification_line(report: ApplyReport) -> str:
     if report.verification_error:
         return visible(report.verification_error)
+    parts = []
     if report.remaining:
-        return f"Verification read: {len(report.remaining)} change(s) remain; run apply again to finish."
-    return "Verification read: the organization matches the file."
+        parts.append(f"{len(report.remaining)} change(s) remain; run apply again to finish.")
+    if report.remaining_blocked:
+        parts.append(blocked_line(len(report.remaining_blocked)))
+    return "Verification read: " + (" ".join(parts) if parts else "the organization matches the file.")
 
 
 def _totals_line(report: ApplyReport) -> str:

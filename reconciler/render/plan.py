@@ -40,13 +40,14 @@ def _what_happens(change: Change) -> str:
     if isinstance(change, MemberAdd):
         return "add (joins as MEMBER)"
     if isinstance(change, MemberPromote):
-        return "promote to OWNER after adding" if change.after_add else "promote MEMBER -> OWNER"
+        return ("promote to OWNER after adding" if change.after_add else "promote MEMBER -> OWNER") + \
+            " (irreversible: the API cannot demote)"
     if isinstance(change, MemberRemove):
         return f"remove {change.current_role}: {change.reason}"
     if isinstance(change, KeyCreate):
         return "create a new key"
     assert isinstance(change, KeyDeactivate)
-    return f"deactivate: {change.reason}"
+    return f"deactivate (irreversible): {change.reason}"
 
 
 def describe_change(change: Change) -> tuple[str, str, str]:
