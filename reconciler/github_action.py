@@ -26,9 +26,13 @@ from .planning.changes import KeyCreate
 from .planning.plan import Plan
 from .render.apply import render_apply_markdown
 from .render.drift import render_drift_markdown
-from .render.plan import MARKER_PREFIX, render_markdown
+from .render.plan import MARKER_PREFIX, render_markdown, summary_line
 
 DRIFT_ISSUE_TITLE = "ideogram-org: the organization drifted from the file"
+CHECK_RUN_NAME = "ideogram-org plan"
+NO_REVIEWED_PLAN = ("no reviewed plan was found for this commit: the plan step on its pull request records the plan's "
+                    "hash in a sticky comment (input comment: true) or in a check run named 'ideogram-org plan' "
+                    "(give the workflow permissions: checks: write); nothing was sent")
 
 
 class GitHubError(ReconcilerError):
@@ -121,6 +125,21 @@ class Gh:
         return [int(n) for n in self._lines("api", f"repos/{self.repository}/commits/{sha}/pulls",
                                             "--jq", ".[].number")]
 
+    def create_check_run(self, sha: str, plan_hash: str, title: str) -> None:
+        """Record the reviewed plan's hash on the pull request's head commit (needs `checks: write`)."""
+        self._run("api", "-X", "POST", f"repos/{self.repository}/check-runs", "-f", f"name={CHECK_RUN_NAME}",
+                  "-f", f"head_sha={sha}", "-f", "status=completed", "-f", "conclusion=neutral",
+                  "-f", f"external_id={plan_hash}", "-f", f"output[title]={title}",
+                  "-f", f"output[summary]=Plan hash {plan_hash}")
+
+    def check_run_hashes(self, sha: str) -> list[str]:
+        return [line.strip() for line in self._run(
+            "api", f"repos/{self.repository}/commits/{sha}/check-runs", "--jq",
+            f'.check_runs[] | select(.name == "{CHECK_RUN_NAME}") | .external_id').splitlines() if line.strip()]
+
+    def pull_head(self, number: int) -> str:
+        return self._run("api", f"repos/{self.repository}/pulls/{number}", "--jq", ".head.sha").strip()
+
     def open_issue(self, title: str) -> int | None:
         found = json.loads(self._run("issue", "list", "--repo", self.repository, "--state", "open", "--search",
                                      f'"{title}" in:title', "--json", "number,title") or "[]")
@@ -155,13 +174,32 @@ def _sticky_comment(context: ActionContext, gh: Gh, markdown: str) -> None:
 
 
 def _reviewed_hash(context: ActionContext, gh: Gh) -> str | None:
-    """The plan hash in the sticky comment of the pull request that brought this commit."""
+    """The plan hash reviewed on the pull request that brought this commit: from its sticky comment,
+    else from the check run the plan step left on its head commit."""
     for number in gh.pulls_for_commit(context.sha):
         for comment in gh.comments(number):
             body = comment.get("body") or ""
             if body.startswith(MARKER_PREFIX):
                 return body[len(MARKER_PREFIX):].split("-->", 1)[0].strip()
+        try:
+            hashes = gh.check_run_hashes(gh.pull_head(number))
+        except GitHubError:
+            continue
+        if hashes:
+            return hashes[-1]
     return None
+
+
+def _record_check_run(context: ActionContext, gh: Gh, plan: Plan) -> None:
+    head = ((context.event.get("pull_request") or {}).get("head") or {}).get("sha")
+    if not head:
+        return
+    try:
+        gh.create_check_run(head, plan.plan_hash, summary_line(plan) if plan.has_differences else "No changes.")
+    except GitHubError as exc:
+        if not context.comment:
+            print(f"::warning::the plan could not be recorded as a check run ({exc}); with comment: false, apply on "
+                  f"merge will refuse with no-reviewed-plan. Give the workflow permissions: checks: write")
 
 
 def _publish_plan(context: ActionContext, plan: Plan, changes: bool) -> None:
@@ -195,6 +233,7 @@ def _plan(context: ActionContext, gh: Gh) -> int:
     context.summary(markdown)
     if context.comment:
         _sticky_comment(context, gh, markdown)
+    _record_check_run(context, gh, plan)
     refused = _refuse_if_unsafe(context, plan)
     if refused is not None:
         return refused
@@ -213,9 +252,12 @@ def _apply(context: ActionContext, gh: Gh) -> int:
             context.set_output("exit-code", "0")
             return 0
         reviewed = _reviewed_hash(context, gh)
+        if reviewed is None:
+            context.summary(f"### ideogram-org apply refused\n\n{NO_REVIEWED_PLAN}.\n\n" + render_markdown(plan))
+            return _fail(context, "no-reviewed-plan", f"refusing to apply: {NO_REVIEWED_PLAN}")
         if reviewed != plan.plan_hash:
             why = (f"the plan now ({plan.plan_hash[:12]}) differs from the plan reviewed on the pull request "
-                   f"({reviewed[:12]})" if reviewed else "no reviewed plan was found on a pull request for this commit")
+                   f"({reviewed[:12]})")
             context.summary(f"### ideogram-org apply refused\n\n{why}; nothing was sent. Open a pull request "
                             f"to review the current plan.\n\n" + render_markdown(plan))
             return _fail(context, "plan-changed", f"refusing to apply: {why}")

@@ -109,6 +109,7 @@ class Runner:
         result = ActionRun()
         for index, step in enumerate(action["runs"]["steps"]):
             output_file = self.runner_temp / f"output-{self.run_number}-{index}"
+            output_file.unlink(missing_ok=True)  # a fresh file per step, as on a real runner
             env = {
                 "PATH": f"{self.bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                 "HOME": os.environ.get("HOME", str(self.runner_temp)),

@@ -12,9 +12,10 @@ LOG = Path(os.environ["FAKE_GH_LOG"])
 
 
 def load() -> dict:
+    state = {"comments": {}, "pulls": {}, "issues": [], "next_id": 1000}
     if STATE.exists():
-        return json.loads(STATE.read_text())
-    return {"comments": {}, "pulls": {}, "issues": [], "next_id": 1000}
+        state.update(json.loads(STATE.read_text()))
+    return state
 
 
 def option(args: list[str], name: str) -> str | None:
@@ -53,6 +54,18 @@ def main(args: list[str]) -> int:
                         comment["body"] = body_from(args)
         elif parts[3] == "commits" and parts[5] == "pulls":
             out = "".join(f"{n}\n" for n in state["pulls"].get(parts[4], []))
+        elif parts[3] == "check-runs" and method == "POST":
+            if not state.get("checks_writable", True):
+                print("gh: HTTP 403: Resource not accessible by integration", file=sys.stderr)
+                return 1
+            fields = dict(arg.split("=", 1) for arg in args if "=" in arg and not arg.startswith("repos/"))
+            state.setdefault("check_runs", []).append({"name": fields["name"], "head_sha": fields["head_sha"],
+                                                       "external_id": fields["external_id"]})
+        elif parts[3] == "commits" and parts[5] == "check-runs":  # emulates the --jq the action passes
+            out = "".join(f"{run['external_id']}\n" for run in state.get("check_runs", [])
+                          if run["head_sha"] == parts[4] and run["name"] == "ideogram-org plan")
+        elif parts[3] == "pulls" and len(parts) == 5:
+            out = state.get("heads", {}).get(parts[4], "") + "\n"
         else:
             print(f"fake gh: unknown api call {path}", file=sys.stderr)
             return 1

@@ -152,7 +152,41 @@ def test_apply_refuses_when_the_plan_changed_since_review(world):
 def test_apply_without_a_reviewed_plan_is_refused(world):
     runner, sandbox, inputs = world
     refused = runner.run({**inputs, "command": "apply"}, PUSH_EVENT, sha=MERGE_SHA)
-    assert refused.outputs["failure-reason"] == "plan-changed"
+    assert refused.outputs["failure-reason"] == "no-reviewed-plan"
+    assert "checks: write" in runner.summary.read_text()  # says how to fix it
+    assert sandbox.write_requests == []
+
+
+def _merged(runner) -> None:
+    world_state = runner.gh_world()
+    world_state["pulls"] = {MERGE_SHA: [7]}
+    world_state["heads"] = {"7": PR_EVENT["pull_request"]["head"]["sha"]}
+    runner.set_gh_world(world_state)
+
+
+def test_without_comments_apply_finds_the_reviewed_plan_in_a_check_run(world):
+    runner, sandbox, inputs = world
+    reviewed = runner.run({**inputs, "command": "plan", "comment": "false"}, PR_EVENT)
+    assert reviewed.succeeded, [s.stderr for s in reviewed.steps]
+    assert runner.gh_world()["comments"] == {}
+    assert [r["external_id"] for r in runner.gh_world()["check_runs"]] == [reviewed.outputs["plan-hash"]]
+    _merged(runner)
+    applied = runner.run({**inputs, "command": "apply", "comment": "false"}, PUSH_EVENT, sha=MERGE_SHA)
+    assert applied.succeeded, [s.stdout + s.stderr for s in applied.steps]
+    assert applied.outputs["failure-reason"] == "" and sandbox.write_requests
+
+
+def test_without_comments_or_check_runs_apply_refuses_with_its_own_reason(world):
+    runner, sandbox, inputs = world
+    world_state = runner.gh_world()
+    world_state["checks_writable"] = False
+    runner.set_gh_world(world_state)
+    reviewed = runner.run({**inputs, "command": "plan", "comment": "false"}, PR_EVENT)
+    assert reviewed.succeeded
+    assert any("no-reviewed-plan" in step.stdout for step in reviewed.steps)  # warned at review time
+    _merged(runner)
+    refused = runner.run({**inputs, "command": "apply", "comment": "false"}, PUSH_EVENT, sha=MERGE_SHA)
+    assert refused.outputs["failure-reason"] == "no-reviewed-plan" and refused.outputs["exit-code"] == "1"
     assert sandbox.write_requests == []
 
 
@@ -165,6 +199,7 @@ def test_drift_opens_updates_and_closes_one_issue(world):
     issues = runner.gh_world()["issues"]
     assert [(i["title"], i["open"]) for i in issues] == [(DRIFT_ISSUE_TITLE, True)]
     assert "ravi.patel@acme.example" in issues[0]["body"]
+    assert "c3RyYXlfa2V5X2J5X2hhbmQ" in issues[0]["body"]  # a hand-made key in a file that lists keys
     # drift lasts, and changes shape: the same issue is updated
     sandbox.state.organizations[DEMO_ORG_ID].members[b64id("user_oscar_d")] = "MEMBER"
     second = runner.run({**inputs, "command": "drift"}, SCHEDULE_EVENT)
@@ -177,6 +212,7 @@ def test_drift_opens_updates_and_closes_one_issue(world):
     del org.members[b64id("user_ravi_p")]
     org.members[b64id("user_liwei")] = "OWNER"
     org.api_keys["a2V5X29sZF9wcm90b3R5cGU"].status = "DISABLED"
+    org.api_keys["c3RyYXlfa2V5X2J5X2hhbmQ"].status = "DISABLED"
     third = runner.run({**inputs, "command": "drift"}, SCHEDULE_EVENT)
     assert third.succeeded
     assert third.outputs["changes"] == "false" and third.outputs["failure-reason"] == ""
@@ -194,7 +230,8 @@ def test_multiline_outputs_use_a_random_delimiter(world):
     assert delimiters and len(set(delimiters)) == len(delimiters)
     assert all(d.startswith("ghadelimiter_") and len(d) > 20 for d in delimiters)
     assert run.outputs["plan-hash"]
-    assert runner.gh_calls() == []  # comment: false
+    # comment: false: no comment, only the check run that records the plan's hash
+    assert [call["args"][3] for call in runner.gh_calls()] == ["repos/acme/org-config/check-runs"]
 
 
 def test_a_bad_token_is_an_error_output_not_a_traceback(world):

@@ -64,6 +64,7 @@ from .wire import (
 )
 
 log = logging.getLogger("ideogram_org.client")
+WAITING_NOTICE_SECONDS = 5
 Model = TypeVar("Model", bound=pydantic.BaseModel)
 Params = dict[str, str]
 
@@ -153,6 +154,7 @@ class ApiReader:
                  sleep: Callable[[float], None] = time.sleep, inflight_limit: int = 4) -> None:
         self._token = token
         self.endpoint = endpoint
+        self.timeout = timeout
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._random = random.Random()
@@ -239,19 +241,32 @@ class ApiReader:
         self._count(endpoint.operation_id)
         method, path = endpoint.method, endpoint.path
         with self._inflight:
+            started = time.monotonic()
+            waiting = threading.Timer(WAITING_NOTICE_SECONDS, log.warning, args=(
+                "still waiting for %s %s after %d s (the limit is %g s: --timeout)", method, path,
+                WAITING_NOTICE_SECONDS, self.timeout))
+            waiting.daemon = True
+            waiting.start()
             try:
                 response = self._http.request(method, path, **kwargs)
                 response.read()
-                return response
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                log.info("%s %s: no connection (%s)", method, path, type(exc).__name__)
                 raise NetworkError(f"cannot connect to {self.endpoint}", sent=False, method=method,
                                    path=path, server_message=self.redact(str(exc))) from None
             except httpx.TimeoutException:
-                raise NetworkError("timed out waiting for the server", sent=True, method=method,
-                                   path=path) from None
+                log.info("%s %s: timed out after %.0f ms", method, path, (time.monotonic() - started) * 1000)
+                raise NetworkError(f"timed out after {self.timeout:g} s waiting for the server (raise the limit "
+                                   f"with --timeout)", sent=True, method=method, path=path) from None
             except httpx.TransportError as exc:
+                log.info("%s %s: connection failed (%s)", method, path, type(exc).__name__)
                 raise NetworkError("the connection failed", sent=True, method=method, path=path,
                                    server_message=self.redact(str(exc))) from None
+            finally:
+                waiting.cancel()
+            log.info("%s %s -> %d in %.0f ms", method, path, response.status_code,
+                     (time.monotonic() - started) * 1000)
+            return response
 
     def _backoff(self, attempt: int, response: httpx.Response | None) -> None:
         retry_after = _retry_after(response) if response is not None else None
@@ -261,7 +276,7 @@ class ApiReader:
             delay = retry_after
         else:
             delay = self._random.uniform(0, min(self.retry.max_backoff, self.retry.backoff * 2 ** (attempt - 1)))
-        log.info("retrying in %.2fs (attempt %d)", delay, attempt + 1)
+        log.info("retrying in %.2f s (attempt %d of %d)", delay, attempt + 1, self.retry.attempts)
         self._sleep(delay)
 
     def _error(self, response: httpx.Response) -> ApiError:

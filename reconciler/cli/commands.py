@@ -14,11 +14,13 @@ import click
 
 from .. import __version__, defaults
 from ..errors import ConfigError, UsageError
+from ..execution.report import ApplyInterrupted
 from ..safe_files import write_atomic
 from . import common
 from .common import (
     EXIT_CHANGES,
     EXIT_ERROR,
+    EXIT_INTERRUPTED,
     api_options,
     config_option,
     err,
@@ -93,7 +95,7 @@ def plan(config_path: str, orgs: tuple[str, ...], output: str, out_path: str | N
     """Show what apply would change, without changing anything."""
     from .. import service
     from ..api.connect import open_api
-    from ..render.plan import PLAN_RENDERERS, colour_wanted, render_text
+    from ..render.plan import PLAN_RENDERERS, render_text
 
     config = _load(config_path)  # a broken file fails before any token or network is needed
     with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout) as reader:
@@ -101,7 +103,7 @@ def plan(config_path: str, orgs: tuple[str, ...], output: str, out_path: str | N
     warn_all(planned.warnings)
     result = planned.plan
     if output == "text":
-        click.echo(render_text(result, colour=colour_wanted()), color=colour_wanted())
+        click.echo(render_text(result, colour=common.colour()), color=common.colour())
     else:
         click.echo(PLAN_RENDERERS[output](result))
     if out_path:
@@ -192,7 +194,7 @@ def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tup
     from .. import service
     from ..api.connect import open_api
     from ..planning.plan import Plan
-    from ..render.plan import colour_wanted, render_text
+    from ..render.plan import render_text
 
     options = service.ApplyOptions(audit_log=audit_log, chunk_size=chunk_size, secrets_file=secrets_file,
                                    dry_run=dry_run, api_version=api_version, progress=err)
@@ -207,8 +209,8 @@ def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tup
             planned = service.recheck_saved(client, saved, config, api_version)
         else:
             planned = service.plan(client, config, orgs, api_version)
-            click.echo(render_text(planned.plan, colour=colour_wanted(sys.stderr)), err=True,
-                       color=colour_wanted(sys.stderr))
+            click.echo(render_text(planned.plan, colour=common.colour(sys.stderr)), err=True,
+                       color=common.colour(sys.stderr))
         warn_all(planned.warnings)
         planned.plan.ensure_safe(allow_unsafe)
         if saved is None and not planned.plan.changes:
@@ -216,7 +218,11 @@ def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tup
             return
         if saved is None and not dry_run and not auto_approve:
             _confirm(len(planned.plan.changes))
-        report = service.apply(client, planned, options)
+        try:
+            report = service.apply(client, planned, options)
+        except ApplyInterrupted as interrupted:
+            _finish_apply(interrupted.report, output, interrupted=True)
+            return
     _finish_apply(report, output)
 
 
@@ -232,13 +238,17 @@ def _nothing_to_apply(plan: Plan, output: str, dry_run: bool) -> None:
         sys.exit(EXIT_ERROR)  # the caller may change nothing here: what was asked cannot be done
 
 
-def _finish_apply(report: Report, output: str) -> None:
+def _finish_apply(report: Report, output: str, interrupted: bool = False) -> None:
     from ..execution.report import ApplyReport
     from ..render.apply import render_apply_json, render_apply_text
 
     click.echo(render_apply_json(report) if output == "json" else render_apply_text(report))
     if isinstance(report, ApplyReport) and report.new_key_ids:
         err(f"wrote {len(report.new_key_ids)} new key id(s) into the desired file; commit it")
+    if interrupted:
+        err("Interrupted: the calls above were sent and are on record; nothing else was. Plan again to see what "
+            "is left.")
+        sys.exit(EXIT_INTERRUPTED)
     if report.failed:
         sys.exit(EXIT_ERROR)
 
@@ -270,6 +280,32 @@ def github_action() -> None:
     from ..github_action import run_action
 
     sys.exit(run_action())
+
+
+@main.command()
+@click.argument("plan_file", type=click.Path(dir_okay=False))
+@output_option("text", "json", "markdown")
+@handle_errors
+def show(plan_file: str, output: str) -> None:
+    """Show a saved plan, as `plan` printed it. Reads no organization: apply checks it again."""
+    from ..planning.plan import Plan
+    from ..render.plan import PLAN_RENDERERS, render_text
+
+    saved = Plan.load(plan_file)
+    if output == "text":
+        click.echo(render_text(saved, colour=common.colour()), color=common.colour())
+    else:
+        click.echo(PLAN_RENDERERS[output](saved))
+    err(f"saved {saved.created_at} from {saved.desired_file}; apply checks it against the live organization "
+        f"before sending anything")
+
+
+@main.command("drift-schema")
+def drift_schema() -> None:
+    """Print the JSON Schema of `drift --output json`."""
+    from ..planning.drift import drift_json_schema
+
+    click.echo(json.dumps(drift_json_schema(), indent=2))
 
 
 @main.command("plan-schema")

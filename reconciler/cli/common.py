@@ -14,7 +14,7 @@ from .. import defaults
 from ..api.endpoints import API_VERSION_CHOICES
 from ..errors import ConfigError, ReconcilerError
 
-EXIT_ERROR, EXIT_CHANGES = 1, 2
+EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 1, 2, 130
 
 
 def stdin_is_terminal() -> bool:
@@ -43,6 +43,9 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except ReconcilerError as exc:
             err(f"error: {exc}")
             sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            err("Interrupted: nothing more was sent.")
+            sys.exit(EXIT_INTERRUPTED)
 
     return wrapper
 
@@ -77,8 +80,13 @@ def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def output_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    return click.option("--output", "output", type=click.Choice(choices), default=choices[0],
-                        show_default=True, help="Format of what goes to stdout.")
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        func = click.option("--no-color", is_flag=True, expose_value=False, callback=_no_color, is_eager=True,
+                            help="No colour, even on a terminal (NO_COLOR in the environment does the same).")(func)
+        return click.option("--output", "output", type=click.Choice(choices), default=choices[0],
+                            show_default=True, help="Format of what goes to stdout.")(func)
+
+    return decorate
 
 
 def api_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -92,10 +100,58 @@ def api_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Spec version the server speaks; auto tells them apart without extra calls."),
         click.option("--timeout", type=click.FloatRange(0.1, 600), default=defaults.TIMEOUT_SECONDS,
                      show_default=True, help="Seconds to wait for each answer."),
+        click.option("-v", "--verbose", is_flag=True, expose_value=False, callback=_verbose, is_eager=True,
+                     help="Log every call (method, path, status, milliseconds, retries) to stderr; never the token."),
     ]
     for option in reversed(options):
         func = option(func)
-    return func
+
+    @functools.wraps(func)
+    def refuse_conflicts(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        if kwargs.get("sandbox") and ctx.get_parameter_source("endpoint") == click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("--sandbox and --endpoint exclude each other: the sandbox has no endpoint")
+        return func(*args, **kwargs)
+
+    return refuse_conflicts
+
+
+def _verbose(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    """Calls are logged to stderr: at INFO with -v, else only warnings (such as a long wait)."""
+    import logging
+
+    logger = logging.getLogger("ideogram_org")
+    logger.setLevel(logging.INFO if value else logging.WARNING)
+    if not any(getattr(h, "ideogram_org", False) for h in logger.handlers):
+        handler = logging.StreamHandler(_Stderr())
+        handler.setFormatter(logging.Formatter("ideogram-org: %(message)s"))
+        handler.ideogram_org = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    return value
+
+
+class _Stderr:
+    """Whatever sys.stderr is when a line is written (test runners replace it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+def colour(stream: Any = None) -> bool:
+    """Colour on a terminal, unless NO_COLOR is set or --no-color was given."""
+    from ..render.plan import colour_wanted
+
+    ctx = click.get_current_context(silent=True)
+    return not (ctx and ctx.meta.get("no_color")) and colour_wanted(stream)
+
+
+def _no_color(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta["no_color"] = True
+    return value
 
 
 def org_option(func: Callable[..., Any]) -> Callable[..., Any]:

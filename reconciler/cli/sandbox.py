@@ -94,10 +94,13 @@ def faults_from_options(fault_seed: int, latency: float, error_rate: float, rate
 @click.option("--token", default=None, help="Bearer token the sandbox accepts (default: the state's).")
 @click.option("--api-version", default=None, type=click.Choice(API_VERSIONS),
               help="Spec version to follow (default: the state's).")
+@click.option("--caller-role", type=click.Choice(["OWNER", "MEMBER"]), default=None,
+              help="Make the token's user this role in every organization (try a MEMBER's view).")
+@click.option("--payment-required", is_flag=True, help="Answer 402 to every key creation.")
 @fault_options
 @handle_errors
 def sandbox_serve(state_path: str, host: str, port: int, token: str | None, api_version: str | None,
-                  **fault_kwargs: Any) -> None:
+                  caller_role: str | None, payment_required: bool, **fault_kwargs: Any) -> None:
     """Serve the sandbox over HTTP until interrupted."""
     from ..sandbox.app import Sandbox
     from ..sandbox.server import SandboxServer
@@ -109,6 +112,10 @@ def sandbox_serve(state_path: str, host: str, port: int, token: str | None, api_
         state.token = token
     if api_version:
         state.api_version = api_version
+    for org in state.organizations.values():
+        if caller_role and state.caller_user_id in org.members:
+            org.members[state.caller_user_id] = caller_role
+        org.payment_required = org.payment_required or payment_required
     state.save(state_path)
     app = Sandbox(state, faults, on_change=lambda s: s.save(state_path))
     try:

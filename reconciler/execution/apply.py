@@ -18,7 +18,7 @@ from ..planning.changes import KeyCreate, same_target
 from ..planning.plan import Plan
 from .audit import AuditLog
 from .executor import Executor
-from .report import ApplyReport
+from .report import ApplyInterrupted, ApplyReport
 from .secrets import SecretsFile
 
 Replan = Callable[[], tuple[Plan, LiveState]]  # read the organization again and plan afresh
@@ -39,10 +39,13 @@ def apply_plan(client: ApiClient, plan: Plan, config_path: Path, *, replan: Repl
                  organizations=[o.name for o in plan.organizations])
     try:
         _rounds(run, plan, replan, progress)
-    finally:
+    except KeyboardInterrupt:
         run.report.results = [run.final[i] for i in sorted(run.final)]
-        audit.append("run.end", plan_hash=plan.plan_hash, counts=run.report.counts(),
-                     write_calls=run.report.write_calls)
+        audit.append("run.interrupted", plan_hash=plan.plan_hash, counts=run.report.counts(),
+                     write_calls=run.report.write_calls, unsettled=len(plan.changes) - len(run.final))
+        raise ApplyInterrupted(run.report) from None
+    run.report.results = [run.final[i] for i in sorted(run.final)]
+    audit.append("run.end", plan_hash=plan.plan_hash, counts=run.report.counts(), write_calls=run.report.write_calls)
     if verify:
         try:
             after = replan()[0]

@@ -214,8 +214,13 @@ class Executor:
             self.settle(i, "applied")
             self.audit_write("key.deactivate", organization, [change.key_id], "ok")
 
-        with ThreadPoolExecutor(max_workers=max(1, self.client.inflight_limit), thread_name_prefix="key") as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, self.client.inflight_limit), thread_name_prefix="key")
+        try:
             list(pool.map(one, indexes))
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)  # Ctrl-C: let calls in flight finish, send no new one
+            raise
+        pool.shutdown(wait=True)
 
     # --- one pass over what is pending ------------------------------------------------------------
 

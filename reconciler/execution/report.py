@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..errors import ReconcilerError
 from ..planning.changes import Blocked, Change, KeyDeactivate, target_of
 
 Outcome = Literal["applied", "failed", "skipped"]
@@ -78,3 +79,13 @@ class DryRunReport:
 
 
 Report = ApplyReport | DryRunReport
+
+
+class ApplyInterrupted(ReconcilerError):
+    """Ctrl-C or SIGTERM during apply: no new call was sent after it; the report says what was done."""
+
+    exit_code = 130
+
+    def __init__(self, report: ApplyReport) -> None:
+        self.report = report
+        super().__init__("interrupted")

@@ -19,8 +19,10 @@ def render_drift_text(report: DriftReport) -> str:
     for d in report.differences:
         verdict = "fixable" if d.fixable else "NOT fixable"
         lines.append(visible(f"  {d.organization}: {d.subject}: live {d.live}, file {d.desired} [{verdict}] {d.fix}"))
-    if report.unmanaged_keys:
-        lines.append(f"{report.unmanaged_keys} unmanaged key(s) are reported by plan, not counted as drift.")
+    reported = [k for k in report.unmanaged_keys if not k.drift]
+    if reported:
+        lines.append(f"{len(reported)} unmanaged key(s) in organizations whose file lists no keys are reported by "
+                     f"plan, not counted as drift.")
     return "\n".join(lines)
 
 
