@@ -108,12 +108,30 @@ def plan(config_path: str, orgs: tuple[str, ...], output: str, out_path: str | N
         click.echo(PLAN_RENDERERS[output](result))
     if out_path:
         result.save(out_path)
-        err(f"plan saved to {out_path}; apply it with: ideogram-org apply {out_path}")
+        err(f"plan saved to {out_path}")
+    where = common.target_args(sandbox)
     if not result.safe:
-        err("error: the plan is unsafe (see the top of the plan); apply will refuse it")
+        err("error: the plan is unsafe (see the top of the plan); apply will refuse it.\nNext: change the file, or "
+            f"approve exactly this plan: {common.prog()} apply {where}{out_path or common.config_args()} "
+            f"--allow-unsafe {result.plan_hash[:12]}")
         sys.exit(EXIT_ERROR)
+    if output == "text" or out_path:
+        err(_next_step(result, sandbox, where, out_path))
     if detailed_exitcode and result.has_differences:
         sys.exit(EXIT_CHANGES)
+
+
+def _next_step(result: Plan, sandbox: bool, where: str, out_path: str | None) -> str:
+    if not result.changes:
+        return "Nothing to apply." + ("" if not result.blocked else " Blocked items need a person (see above).")
+    if out_path:
+        step = f"Next: {common.prog()} apply {where}{out_path}   (applies exactly this plan, or refuses if it went stale)"
+    else:
+        step = f"Next: {common.prog()} apply {where}{common.config_args()}   (shows this plan again and asks y/N)"
+    if sandbox:
+        step += (f"\nAgainst the real API: export {defaults.TOKEN_ENV}=<a management token of an OWNER> and run the "
+                 f"same command without --sandbox.")
+    return step
 
 
 @main.command()

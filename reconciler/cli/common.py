@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -138,6 +139,30 @@ class _Stderr:
 
     def flush(self) -> None:
         sys.stderr.flush()
+
+
+def prog() -> str:
+    """How the user ran this program, so that a hint names a command that works where it is printed."""
+    typed = sys.argv[0] if sys.argv else ""
+    return typed if os.path.basename(typed) == "ideogram-org" else "ideogram-org"
+
+
+def config_args() -> str:
+    """`-c FILE` when the user gave one, so that a hint reads the same file."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None or ctx.get_parameter_source("config_path") != click.core.ParameterSource.COMMANDLINE:
+        return ""
+    return f"-c {ctx.params['config_path']}"
+
+
+def target_args(sandbox: bool) -> str:
+    """The options that point a hinted command at the same API as this one (never the token)."""
+    ctx = click.get_current_context(silent=True)
+    if sandbox:
+        return "--sandbox "
+    if ctx is not None and ctx.get_parameter_source("endpoint") == click.core.ParameterSource.COMMANDLINE:
+        return f"--endpoint {ctx.params['endpoint']} "
+    return ""
 
 
 def colour(stream: Any = None) -> bool:
