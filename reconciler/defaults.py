@@ -7,6 +7,8 @@ MAX_FILE_BYTES = 16 * 1024 * 1024  # a desired-state file larger than this is re
 CONFIG_ENV = "IDEOGRAM_ORG_CONFIG"
 AUDIT_LOG = "ideogram-org.audit.jsonl"
 AUDIT_LOG_ENV = "IDEOGRAM_ORG_AUDIT_LOG"
+AUDIT_KEY_ENV = "IDEOGRAM_AUDIT_KEY"  # optional: key the audit chain with an HMAC
+LOCK_DIR_ENV = "IDEOGRAM_ORG_LOCK_DIR"  # where per-organization apply locks live (default ~/.cache/ideogram-org)
 SANDBOX_STATE = ".ideogram-sandbox.json"
 
 ENDPOINT = "https://api.ideogram.ai"

@@ -22,6 +22,7 @@ from . import defaults, service
 from .api.connect import open_api
 from .config.loader import load_config
 from .errors import ReconcilerError, UsageError
+from .execution.report import ApplyReport
 from .planning.changes import KeyCreate
 from .planning.plan import Plan
 from .render.apply import render_apply_markdown
@@ -271,6 +272,8 @@ def _apply(context: ActionContext, gh: Gh) -> int:
                                        progress=lambda line: print(line, file=sys.stderr))
         report = service.apply(client, planned, options)
     context.summary(render_apply_markdown(report))
+    if isinstance(report, ApplyReport):
+        context.set_output("audit-head", report.audit_head)
     if report.failed:
         context.set_output("failure-reason", "apply-failed")
         context.set_output("exit-code", "1")

@@ -6,8 +6,9 @@ render the results these return. Nothing here prints or asks questions.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import defaults
@@ -16,15 +17,16 @@ from .api.reader import read_live_state, read_organizations, select_profiles
 from .config.export import render_export
 from .config.loader import LoadedConfig, reload_if_changed
 from .execution.apply import apply_plan
-from .execution.audit import AuditLog
+from .execution.audit import AuditLog, unknown_outcomes
 from .execution.executor import dry_run_calls
+from .execution.locks import organization_locks
 from .execution.report import DryRunReport, Report
 from .execution.secrets import SecretsFile
 from .live_state import LiveState
 from .planning.drift import DriftReport
 from .planning.plan import Plan
 from .planning.planner import compute_plan, listed_but_ignored
-from .planning.staleness import recheck_saved_plan
+from .planning.staleness import ensure_fresh, recheck_saved_plan
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class ApplyOptions:
     api_version: str = "auto"
     progress: Callable[[str], None] = lambda _line: None
     verify: bool = True  # read the organization again at the end and report what remains
+    lock_timeout: float = 0.0  # seconds to wait for another apply of the same organization
+    stop: threading.Event = field(default_factory=threading.Event)  # set by Ctrl-C or SIGTERM: send no new call
 
 
 def plan(reader: ApiReader, config: LoadedConfig, only: Iterable[str] = (), api_version: str = "auto") -> Planned:
@@ -98,6 +102,31 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions) -> Report:
         return again.plan, again.live
 
     secrets = SecretsFile(options.secrets_file) if options.secrets_file else None
-    return apply_plan(client, the_plan, planned.config.path, replan=replan, audit=AuditLog(options.audit_log),
-                      chunk_size=options.chunk_size, secrets=secrets, progress=options.progress,
-                      verify=options.verify)
+    audit = AuditLog(options.audit_log)
+    with organization_locks(client.endpoint, [o.organization_id for o in the_plan.organizations],
+                            options.lock_timeout):
+        # Under the lock: the organization must still be what the plan saw (another apply may just have
+        # finished), and writes a crash left without an outcome are settled from what it is now.
+        current = plan(client, reload_if_changed(planned.config), organizations, options.api_version)
+        ensure_fresh(the_plan, current.config, current.live.fingerprint(), current.live.snapshot())
+        settle_unknown_outcomes(audit, current.live)
+        return apply_plan(client, the_plan, planned.config.path, replan=replan, audit=audit,
+                          chunk_size=options.chunk_size, secrets=secrets, progress=options.progress,
+                          verify=options.verify, stop=options.stop)
+
+
+def settle_unknown_outcomes(audit: AuditLog, live: LiveState) -> None:
+    """Record, for each write a crash left without an outcome, what the organization shows now."""
+    if not audit.path.exists():
+        return
+    by_id = {org.organization_id: org for org in live.organizations.values()}
+    names = {org.name: org for org in live.organizations.values()}
+    for intent in unknown_outcomes(audit.path):
+        org = names.get(str(intent.get("organization")))
+        if org is None or org.organization_id not in by_id:
+            continue
+        members = {name.casefold(): m.role for m in org.members for name in (m.email, m.handle, m.user_id) if name}
+        keys = {k.api_key_id: k.status for k in org.keys}
+        seen = {str(t): members.get(str(t).casefold(), keys.get(str(t), "absent")) for t in intent.get("targets", [])}
+        audit.append("write.settled", intent=intent["hash"], organization=org.name, action=intent.get("action"),
+                     live=seen, message="outcome unknown after a crash; this is what a fresh read shows")

@@ -90,7 +90,8 @@ def test_inputs_reach_scripts_only_through_env():
     assert "add-mask" in steps[0]["run"], "the token is masked before anything else runs"
     assert set(action["inputs"]) == {"command", "config", "token", "endpoint", "audit-log", "comment",
                                      "github-token", "working-directory"}
-    assert set(action["outputs"]) == {"changes", "plan-json", "plan-hash", "exit-code", "failure-reason"}
+    assert set(action["outputs"]) == {"changes", "plan-json", "plan-hash", "exit-code", "failure-reason",
+                                      "audit-head"}
 
 
 def test_plan_on_a_pull_request_keeps_one_sticky_comment(world):
@@ -130,6 +131,9 @@ def test_apply_on_merge_applies_the_reviewed_plan(world):
     audit = runner.workdir / "ideogram-org.audit.jsonl"
     assert audit.exists() and len(audit.read_text().splitlines()) >= 6
     assert "matches the file" in runner.summary.read_text()
+    head = applied.outputs["audit-head"]
+    assert len(head) == 64 and head in runner.summary.read_text()
+    assert audit.read_text().splitlines()[-1].find(head) != -1
     _assert_token_nowhere(runner, applied)
 
 

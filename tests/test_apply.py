@@ -140,10 +140,12 @@ def test_partial_failure_reports_items_skips_dependents_and_a_rerun_finishes(her
         second = cli(url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "k.jsonl")
         assert second.exit_code == 0, second.output
         assert "matches the file" in second.stdout
-        assert verify_log("ideogram-org.audit.jsonl")[1] == []
+        assert verify_log("ideogram-org.audit.jsonl").problems == []
 
 
-def test_2025_whole_call_failure_fails_every_member_of_the_call(here):
+def test_2025_whole_call_failure_is_split_until_only_the_failing_member_fails(here):
+    """2025-10 refuses a member call as a whole (400) for one bad member: apply splits it in halves and
+    sends each again, so everyone else is added in the same run."""
     s = scenario("2025-10")
     text = s.text.replace("rosa.costa31@acme.example", "nobody-at-all@acme.example")
     with served(s.state) as (sandbox, url):
@@ -151,9 +153,14 @@ def test_2025_whole_call_failure_fails_every_member_of_the_call(here):
         result = cli(url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "k.jsonl")
         assert result.exit_code == 1
         add_lines = [line for line in result.stdout.splitlines() if "member.add" in line]
-        assert add_lines and all(line.startswith("failed") and "no Ideogram user matches" in line
-                                 for line in add_lines)
-        assert not any(m.operation == "add_organization_members" for m in sandbox.mutations)
+        failed = [line for line in add_lines if line.startswith("failed")]
+        assert len(failed) == 1 and "nobody-at-all@acme.example" in failed[0]
+        assert "no Ideogram user matches" in failed[0]
+        assert len(add_lines) - 1 == sum(1 for m in sandbox.mutations if m.operation == "add_organization_members")
+        add_calls = [w for w in sandbox.write_requests if w.operation == "add_organization_members"]
+        assert len(add_calls) <= 1 + 2 * 3  # one call, then at most two per level of halving 6 members
+    records = [json.loads(line) for line in Path("ideogram-org.audit.jsonl").read_text().splitlines()]
+    assert any(r.get("message") == "refused as a whole; split in halves" for r in records)
 
 
 def test_batching_1000_additions_in_10_calls(here):

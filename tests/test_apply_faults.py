@@ -34,8 +34,9 @@ def _person(state, user_id=None, email=None, handle=None) -> str | None:
     return user.user_id if user else None
 
 
-def _assert_writes_within(plan: dict, sandbox) -> None:
-    """Every member a write named is a person the original plan meant for that action."""
+def _assert_writes_within(plan: dict, sandbox, original_keys: set[str]) -> None:
+    """Every member a write named is a person the original plan meant for that action; every key
+    deactivated was meant by the plan, or made by these runs without its secret reaching them."""
     state = sandbox.state
     targets = {(c["action"], _person(state, **c["member"]) or repr(c["member"])) for c in plan["changes"] if c.get("member")}
     changes = plan["changes"]
@@ -46,7 +47,8 @@ def _assert_writes_within(plan: dict, sandbox) -> None:
         if write.operation == "create_api_key_v2":
             create_calls += 1
         elif write.operation == "deactivate_organization_api_key":
-            assert write.query["api_key_id"] in deactivations
+            key_id = write.query["api_key_id"]
+            assert key_id in deactivations or key_id not in original_keys
         else:
             action = ACTIONS[write.operation]
             for entry in write.body["members"]:
@@ -68,6 +70,7 @@ def test_apply_under_faults(tmp_path, monkeypatch, api_version, profile):
         original = cli(url, "plan", "-c", str(path), "--output", "json")
         assert original.exit_code == 0, original.output
         plan = json.loads(original.stdout)
+        original_keys = set(sandbox.state.organizations[s.org_id].api_keys)
         sandbox.faults = Faults(seed=7, **settings)
         converged_after = None
         for attempt in range(1, 4):
@@ -82,17 +85,21 @@ def test_apply_under_faults(tmp_path, monkeypatch, api_version, profile):
                 converged_after = attempt
                 break
         assert converged_after is not None, "\n".join(outputs[-2:])
-        _assert_writes_within(plan, sandbox)
+        _assert_writes_within(plan, sandbox, original_keys)
+        live_new = [k.api_key_id for k in sandbox.state.organizations[s.org_id].api_keys.values()
+                    if k.api_key_id not in original_keys and k.status == "ACTIVE"]
         assert sandbox.min_owners_seen(s.org_id) >= s.min_owners
     audit_text = Path("ideogram-org.audit.jsonl").read_text()
     secrets = [json.loads(line)["api_key"] for line in Path("keys.jsonl").read_text().splitlines()]
     assert secrets, "the scenario creates keys"
+    saved_ids = [json.loads(line)["api_key_id"] for line in Path("keys.jsonl").read_text().splitlines()]
+    assert len(live_new) == 2 and set(live_new) <= set(saved_ids)  # one ACTIVE key per label, its secret saved
     for text in [*outputs, audit_text]:
         assert TOKEN not in text
         assert not any(secret in text for secret in secrets)
-    assert verify_log("ideogram-org.audit.jsonl")[1] == []
+    assert verify_log("ideogram-org.audit.jsonl").problems == []
     tampered = tmp_path / "tampered.jsonl"
     lines = audit_text.splitlines(keepends=True)
     lines[1] = lines[1].replace('"outcome":"', '"outcome":"x', 1) if '"outcome":"' in lines[1] else "x" + lines[1]
     tampered.write_text("".join(lines))
-    assert verify_log(tampered)[1]
+    assert verify_log(tampered).problems

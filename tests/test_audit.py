@@ -24,7 +24,8 @@ def test_records_chain_from_genesis(tmp_path):
     assert records[0]["prev_hash"] == GENESIS
     assert all(b["prev_hash"] == a["hash"] for a, b in zip(records, records[1:], strict=False))
     assert all(record_hash(r) == r["hash"] for r in records)
-    assert verify_log(tmp_path / "a.jsonl") == (5, [])
+    found = verify_log(tmp_path / "a.jsonl")
+    assert (found.records, found.problems, found.torn_tail) == (5, [], None)
 
 
 def _lines(path: Path) -> list[str]:
@@ -52,7 +53,7 @@ def test_tampering_is_found_with_its_line(tmp_path, tamper, line, words):
     else:
         lines[3] = "{not json\n"
     path.write_text("".join(lines))
-    count, problems = verify_log(path)
+    problems = verify_log(path).problems
     assert problems and problems[0].line == line and words in problems[0].message
     result = CliRunner().invoke(main, ["audit", "verify", str(path)])
     assert result.exit_code == 1
@@ -81,7 +82,7 @@ def test_two_processes_appending_at_once_never_interleave(tmp_path):
     for process in workers:
         process.join(60)
         assert process.exitcode == 0
-    count, problems = verify_log(path)
-    assert (count, problems) == (300, [])
+    found = verify_log(path)
+    assert (found.records, found.problems) == (300, [])
     runs = [json.loads(line)["run_id"] for line in Path(path).read_text().splitlines()]
     assert runs.count("run0") == runs.count("run1") == 150

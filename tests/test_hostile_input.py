@@ -258,5 +258,5 @@ def test_a_redirect_to_a_write_is_a_failure_that_names_status_and_host(here, api
     assert outcome.outcome == "failed"
     assert "answered 307, a redirect to evil.example" in outcome.message
     records = [json.loads(line) for line in Path("audit.jsonl").read_text().splitlines()]
-    assert [r["outcome"] for r in records if r.get("action") == "key.deactivate"] == ["failed"]
+    assert [r["outcome"] for r in records if r.get("action") == "key.deactivate" and r["event"] == "write"] == ["failed"]
     assert state.organizations[DEMO_ORG_ID].api_keys["a2V5X29sZF9wcm90b3R5cGU"].status == "ACTIVE"

@@ -141,6 +141,7 @@ class MemberCallOutcome:
     """
 
     results: tuple[MemberResult, ...]
+    rejected_whole: bool = False  # 2025-10 answered 400: nothing of the call was applied
 
 
 Reader = TypeVar("Reader", bound="ApiReader")
@@ -324,7 +325,7 @@ class ApiClient(ApiReader):
             return MemberCallOutcome(tuple(MemberResult(success=True) for _ in members))
         if response.status_code == 400:  # 2025-10: the whole call failed, nothing was applied
             failed = MemberResult(success=False, message=self.redact(_server_message(response)) or "bad request")
-            return MemberCallOutcome(tuple(failed for _ in members))
+            return MemberCallOutcome(tuple(failed for _ in members), rejected_whole=True)
         results = self._parse(MemberOperationResponse, response).results
         if len(results) != len(members):
             raise ApiError(f"the server answered {len(results)} results for {len(members)} members",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -207,13 +208,16 @@ def _confirm(changes: int) -> None:
               help="Where the secrets of new keys go (mode 0600); required when the plan creates keys.")
 @click.option("--chunk-size", type=click.IntRange(1, 10_000), default=defaults.CHUNK_SIZE, show_default=True,
               help="Members per add/promote/remove call.")
+@click.option("--lock-timeout", type=click.FloatRange(0, 86_400), default=0, show_default=True, metavar="SECONDS",
+              help="Wait this long for another apply of the same organization on this machine, then give up.")
 @output_option("text", "json")
 @api_options
 @handle_errors
 @click.pass_context
 def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tuple[str, ...], auto_approve: bool,
           dry_run: bool, allow_unsafe: str | None, audit_log: str, secrets_file: str | None, chunk_size: int,
-          output: str, sandbox: bool, endpoint: str | None, api_version: str, timeout: float) -> None:
+          lock_timeout: float, output: str, sandbox: bool, endpoint: str | None, api_version: str,
+          timeout: float) -> None:
     """Carry out a plan: from the file (after a y/N), or exactly a saved PLAN_FILE."""
     from .. import service
     from ..api.connect import open_api
@@ -221,7 +225,7 @@ def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tup
     from ..render.plan import render_text
 
     options = service.ApplyOptions(audit_log=audit_log, chunk_size=chunk_size, secrets_file=secrets_file,
-                                   dry_run=dry_run, api_version=api_version, progress=err)
+                                   dry_run=dry_run, api_version=api_version, progress=err, lock_timeout=lock_timeout)
     saved = Plan.load(plan_file) if plan_file else None
     if saved is not None:
         explicit = ctx.get_parameter_source("config_path") not in (None, click.core.ParameterSource.DEFAULT)
@@ -243,7 +247,8 @@ def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tup
         if saved is None and not dry_run and not auto_approve:
             _confirm(len(planned.plan.changes))
         try:
-            report = service.apply(client, planned, options)
+            with common.graceful_stop(options.stop):
+                report = service.apply(client, planned, options)
         except ApplyInterrupted as interrupted:
             _finish_apply(interrupted.report, output, interrupted=True)
             return
@@ -284,18 +289,50 @@ def audit() -> None:
 
 @audit.command("verify")
 @click.argument("path", default=defaults.AUDIT_LOG, type=click.Path(dir_okay=False))
+@click.option("--head", "head", metavar="HASH", help="A head hash apply printed: exit 1 unless the chain still "
+                                                   "holds that record (catches records cut off the end).")
 @handle_errors
-def audit_verify(path: str) -> None:
-    """Check the hash chain: report any edited, removed or reordered record by line."""
+def audit_verify(path: str, head: str | None) -> None:
+    """Check the hash chain (and HMACs with IDEOGRAM_AUDIT_KEY); name torn tails, unfinished runs and
+    writes whose outcome is unknown."""
     from ..execution.audit import verify_log
 
-    count, problems = verify_log(path)
-    for problem in problems:
+    if not Path(path).exists() and head:
+        raise UsageError(f"{path}: no audit log, yet a head was recorded: the log was deleted or moved")
+    found = verify_log(path)
+    for problem in found.problems:
         err(f"{path}: {problem}")
-    if problems:
-        err(f"error: {path}: the audit log was tampered with ({len(problems)} problem(s) in {count} record(s))")
+    for run in found.unfinished_runs:
+        err(f"{path}: warning: run {run} started and never ended (a crash or a kill); the next apply settles it")
+    for intent in found.unknown_outcomes:
+        err(f"{path}: warning: unknown outcome of {intent.get('action')} in {intent.get('organization')} "
+            f"({', '.join(map(str, intent.get('targets', [])))}): sent, never answered on record")
+    failed = False
+    if found.problems:
+        err(f"error: {path}: the audit log was tampered with ({len(found.problems)} problem(s) in {found.records} "
+            f"record(s))")
+        failed = True
+    if found.torn_tail is not None:
+        err(f"error: {path}: line {found.torn_tail} is a torn record (a crash or a full disk, not tampering); seal "
+            f"it with `{common.prog()} audit repair {path}`")
+        failed = True
+    if head and not any(h.startswith(head) for h in found.hashes) or head is not None and len(head) < 8:
+        err(f"error: {path}: the record {head} is not in the chain: records were cut off the end, or the log was "
+            f"replaced")
+        failed = True
+    if failed:
         sys.exit(EXIT_ERROR)
-    click.echo(f"{path}: {count} record(s), hash chain intact")
+    click.echo(f"{path}: {found.records} record(s), hash chain intact; head {found.head}")
+
+
+@audit.command("repair")
+@click.argument("path", default=defaults.AUDIT_LOG, type=click.Path(dir_okay=False))
+@handle_errors
+def audit_repair(path: str) -> None:
+    """Seal a torn last record with a repair record that keeps its bytes; nothing before is rewritten."""
+    from ..execution.audit import repair_log
+
+    click.echo(f"{path}: {repair_log(path)}")
 
 
 @main.command("github-action", hidden=True)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import re
+import signal
 import sys
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import click
@@ -139,6 +142,27 @@ class _Stderr:
 
     def flush(self) -> None:
         sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def graceful_stop(stop: threading.Event) -> Iterator[None]:
+    """While apply runs: the first Ctrl-C or SIGTERM asks it to send no new call and to let the calls in
+    flight finish (each bounded by --timeout); a second one stops at once."""
+    def handle(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        err("Stopping: no new call is sent; waiting for the calls in flight (press Ctrl-C again to stop at once).")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def prog() -> str:

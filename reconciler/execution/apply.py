@@ -2,11 +2,14 @@
 
 A write that fails ambiguously (timeout, dropped connection, 5xx) is never sent again blindly:
 the round ends, the live state is re-read and re-planned, and only the original plan's changes
-that the fresh plan still needs are tried again. Nothing outside the original plan is ever sent.
+that the fresh plan still needs are tried again. Nothing outside the original plan is ever sent,
+except the deactivation of a key that appeared after an ambiguous create without its secret.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +20,7 @@ from ..live_state import LiveState
 from ..planning.changes import KeyCreate, same_target
 from ..planning.plan import Plan
 from .audit import AuditLog
+from .calls import StopRequested
 from .executor import Executor
 from .report import ApplyInterrupted, ApplyReport
 from .secrets import SecretsFile
@@ -24,28 +28,42 @@ from .secrets import SecretsFile
 Replan = Callable[[], tuple[Plan, LiveState]]  # read the organization again and plan afresh
 
 
-def apply_plan(client: ApiClient, plan: Plan, config_path: Path, *, replan: Replan, audit: AuditLog,
-               chunk_size: int = CHUNK_SIZE, secrets: SecretsFile | None = None,
-               progress: Callable[[str], None] = lambda _line: None, verify: bool = True) -> ApplyReport:
-    """Carry out `plan`. The caller has already judged it safe (or approved) and fresh."""
-    if chunk_size < 1:
-        raise UsageError("--chunk-size must be at least 1")
+def preflight(plan: Plan, config_path: Path, audit: AuditLog, secrets: SecretsFile | None) -> None:
+    """Everything a write will need, checked before the first one: one clear line if anything is missing."""
+    audit.check_writable()
     if any(isinstance(c, KeyCreate) for c in plan.changes):
         if secrets is None:
             raise UsageError("the plan creates API keys, whose secrets are shown only once: pass --secrets-file PATH")
         secrets.check()
-    run = Executor(client, plan, config_path, audit, chunk_size, secrets, progress)
+        folder = config_path.parent if str(config_path.parent) else Path(".")
+        if not os.access(config_path, os.W_OK) or not os.access(folder, os.W_OK):
+            raise UsageError(f"{config_path}: cannot be written, and the ids of new keys go back into it; nothing "
+                             f"was sent")
+
+
+def apply_plan(client: ApiClient, plan: Plan, config_path: Path, *, replan: Replan, audit: AuditLog,
+               chunk_size: int = CHUNK_SIZE, secrets: SecretsFile | None = None,
+               progress: Callable[[str], None] = lambda _line: None, verify: bool = True,
+               stop: threading.Event | None = None) -> ApplyReport:
+    """Carry out `plan`. The caller has already judged it safe (or approved) and fresh."""
+    if chunk_size < 1:
+        raise UsageError("--chunk-size must be at least 1")
+    preflight(plan, config_path, audit, secrets)
+    run = Executor(client, plan, config_path, audit, secrets, progress, stop or threading.Event())
+    run.chunk_size = chunk_size
     audit.append("run.start", plan_hash=plan.plan_hash, changes=len(plan.changes),
                  organizations=[o.name for o in plan.organizations])
     try:
         _rounds(run, plan, replan, progress)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, StopRequested):
         run.report.results = [run.final[i] for i in sorted(run.final)]
         audit.append("run.interrupted", plan_hash=plan.plan_hash, counts=run.report.counts(),
                      write_calls=run.report.write_calls, unsettled=len(plan.changes) - len(run.final))
+        run.report.audit_path, run.report.audit_head = str(audit.path), audit.head
         raise ApplyInterrupted(run.report) from None
     run.report.results = [run.final[i] for i in sorted(run.final)]
     audit.append("run.end", plan_hash=plan.plan_hash, counts=run.report.counts(), write_calls=run.report.write_calls)
+    run.report.audit_path, run.report.audit_head = str(audit.path), audit.head
     if verify:
         try:
             after = replan()[0]
@@ -75,17 +93,24 @@ def _rounds(run: Executor, plan: Plan, replan: Replan, progress: Callable[[str],
 
 
 def _still_needed(run: Executor, plan: Plan, fresh: Plan, live: LiveState) -> list[int]:
-    """Settle what the re-read shows done; return what the next round must still send."""
+    """Settle what the re-read shows done; return what the next round must still send.
+
+    A key that appeared after an ambiguous create has no saved secret (the answer never arrived):
+    it is deactivated, and the create is sent again, so one ACTIVE key per label remains, the one
+    whose secret is saved.
+    """
     todo = []
-    unexplained = _unexplained_keys(plan, live, run.report.new_key_ids)
+    orphans = _unexplained_keys(plan, live, run.created)
     for i, (state, message) in sorted(run.pending.items()):
         change = plan.changes[i]
-        if isinstance(change, KeyCreate) and state == "unknown":
-            if unexplained.get(change.organization, True):
-                run.settle(i, "failed", f"{message}; a key may have been created without its secret "
-                                        f"reaching us: look for an unmanaged key in the next plan")
-            else:
-                todo.append(i)  # the re-read shows no new key: the call did nothing
+        if isinstance(change, KeyCreate) and state == "unknown" and plan.live_snapshot is None:
+            run.settle(i, "failed", f"{message}; a key may have been created without its secret reaching us: look "
+                                    f"for an unmanaged key in the next plan")
+        elif isinstance(change, KeyCreate) and state == "unknown":
+            for key_id in orphans.pop(change.organization, []):
+                run.progress(f"key {key_id} appeared without its secret reaching us: "
+                             + run.deactivate_orphan(change.organization, key_id))
+            todo.append(i)
         elif any(same_target(change, c) for c in fresh.changes):
             todo.append(i)
         else:
@@ -94,16 +119,10 @@ def _still_needed(run: Executor, plan: Plan, fresh: Plan, live: LiveState) -> li
     return todo
 
 
-def _unexplained_keys(plan: Plan, live: LiveState, created: dict[tuple[str, str], str]) -> dict[str, bool]:
-    """Per organization: does the live state hold a key that neither the plan saw nor this run made?
-
-    Without the plan's snapshot nothing can be ruled out, so the answer is then yes.
-    """
-    answer: dict[str, bool] = {}
+def _unexplained_keys(plan: Plan, live: LiveState, created: dict[str, str]) -> dict[str, list[str]]:
+    """Per organization: ACTIVE keys that neither the plan saw nor this run made (and saved)."""
+    answer: dict[str, list[str]] = {}
     for name, org in live.organizations.items():
-        if plan.live_snapshot is None or name not in plan.live_snapshot:
-            answer[name] = True
-            continue
-        known = set(plan.live_snapshot[name]["keys"]) | {key_id for (o, _), key_id in created.items() if o == name}
-        answer[name] = any(k.api_key_id not in known for k in org.keys)
+        known = set((plan.live_snapshot or {}).get(name, {}).get("keys", {})) | set(created)
+        answer[name] = [k.api_key_id for k in org.keys if k.api_key_id not in known and k.status == "ACTIVE"]
     return answer

@@ -1,29 +1,43 @@
 """The audit log: append-only JSON Lines, each record holding the hash of the one before it.
 
-Editing, removing or reordering a record breaks the chain at that line, and `audit verify` says
-where. Appends take an exclusive lock on the file, so two processes never interleave records and
-each chains onto the true last record. Records hold identifiers and outcomes, never a token or
-a key secret.
+What each check proves (compare CloudTrail's log file validation):
+- The hash chain: editing, removing or reordering a record breaks the chain at that line.
+- A recorded head (`apply` prints the log's head hash; `audit verify --head HASH`): cutting records
+  off the end, or emptying or replacing the file, loses that record, which the chain alone cannot see.
+- The keyed chain (`IDEOGRAM_AUDIT_KEY`): every record also carries an HMAC of its hash, so whoever
+  lacks the key cannot rewrite the log and recompute a consistent chain.
+
+Writes are recorded ahead: an intent record is flushed to disk before the call goes out, its
+outcome after. A crash leaves an intent without an outcome, which `audit verify` names and the
+next apply settles by reading the organization. A crash mid-record leaves a torn last line: it is
+told apart from tampering, and `audit repair` seals it without rewriting anything.
+Records hold identifiers and outcomes, never a token or a key secret.
 """
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import getpass
 import hashlib
+import hmac
 import json
 import os
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from ..defaults import AUDIT_LOG
+from ..defaults import AUDIT_KEY_ENV, AUDIT_LOG
 from ..errors import ReconcilerError
-from ..safe_files import open_for_append, read_bytes
+from ..safe_files import FileWriteError, open_for_append, read_bytes
 
 GENESIS = "0" * 64
+
+
+class TornLogError(ReconcilerError):
+    """The log ends in half a record (a crash or a full disk): it must be sealed before anything is added."""
 
 
 def canonical(record: dict[str, Any]) -> bytes:
@@ -31,8 +45,12 @@ def canonical(record: dict[str, Any]) -> bytes:
 
 
 def record_hash(record: dict[str, Any]) -> str:
-    """sha256 over the canonical JSON of everything in the record but its own hash."""
-    return hashlib.sha256(canonical({k: v for k, v in record.items() if k != "hash"})).hexdigest()
+    """sha256 over the canonical JSON of everything in the record but its own hash and HMAC."""
+    return hashlib.sha256(canonical({k: v for k, v in record.items() if k not in ("hash", "hmac")})).hexdigest()
+
+
+def record_hmac(key: str, digest: str) -> str:
+    return hmac.new(key.encode(), digest.encode(), hashlib.sha256).hexdigest()
 
 
 def current_actor() -> str:
@@ -45,38 +63,38 @@ def current_actor() -> str:
         return f"uid:{os.getuid()}"
 
 
-def _last_hash(handle: BinaryIO) -> str:
-    """The hash of the file's last record, read backwards from the end."""
+def _tail(handle: BinaryIO) -> tuple[str, bytes]:
+    """(hash of the last whole record, torn bytes after it or b"")."""
     handle.seek(0, os.SEEK_END)
     size = handle.tell()
     if size == 0:
-        return GENESIS
-    block = 4096
-    data = b""
-    position = size
-    while position > 0:
-        step = min(block, position)
-        position -= step
-        handle.seek(position)
-        data = handle.read(step) + data
-        lines = data.rstrip(b"\n").split(b"\n")
-        if len(lines) > 1 or position == 0:
-            try:
-                return str(json.loads(lines[-1])["hash"])
-            except (ValueError, KeyError, TypeError):
-                raise ReconcilerError("the audit log's last record is damaged; run `ideogram-org audit verify`"
-                                      ) from None
-    return GENESIS
+        return GENESIS, b""
+    handle.seek(max(0, size - 65536))
+    data = handle.read()
+    torn = b""
+    if not data.endswith(b"\n"):
+        data, _, torn = data.rpartition(b"\n")
+        data += b"\n"
+    lines = data.rstrip(b"\n").split(b"\n")
+    for line in reversed(lines):
+        try:
+            return str(json.loads(line)["hash"]), torn
+        except (ValueError, KeyError, TypeError):
+            raise ReconcilerError("the audit log's last record is damaged; run `ideogram-org audit verify`"
+                                  ) from None
+    return GENESIS, torn
 
 
 class AuditLog:
-    """Appends records for one run. Every record carries the run id, the actor and the plan hash."""
+    """Appends records for one run. Every record carries the run id and the actor."""
 
     def __init__(self, path: str | Path = AUDIT_LOG, run_id: str | None = None,
-                 actor: str | None = None) -> None:
+                 actor: str | None = None, key: str | None = None) -> None:
         self.path = Path(path)
         self.run_id = run_id or uuid.uuid4().hex
         self.actor = actor or current_actor()
+        self.key = key if key is not None else os.environ.get(AUDIT_KEY_ENV) or None
+        self.head = ""
 
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         record = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "run_id": self.run_id,
@@ -85,15 +103,62 @@ class AuditLog:
         with os.fdopen(fd, "rb+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                record["prev_hash"] = _last_hash(handle)
+                previous, torn = _tail(handle)
+                if torn:
+                    raise TornLogError(f"{self.path}: the last record is torn (a crash or a full disk); nothing was "
+                                       f"added. Seal it with `ideogram-org audit repair {self.path}`")
+                record["prev_hash"] = previous
                 record["hash"] = record_hash(record)
+                if self.key:
+                    record["hmac"] = record_hmac(self.key, record["hash"])
                 handle.seek(0, os.SEEK_END)
-                handle.write(canonical(record) + b"\n")
-                handle.flush()
-                os.fsync(handle.fileno())
+                try:
+                    handle.write(canonical(record) + b"\n")
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                except OSError as exc:
+                    raise FileWriteError(f"{self.path}: cannot append to the audit log ({exc.strerror})") from None
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+        self.head = record["hash"]
         return record
+
+    def check_writable(self) -> None:
+        """Fail before any write call if the log cannot take records (torn, unwritable, a link)."""
+        fd = open_for_append(self.path, what="audit log", mode=0o640, readable=True)
+        with os.fdopen(fd, "rb") as handle:
+            if _tail(handle)[1]:
+                raise TornLogError(f"{self.path}: the last record is torn (a crash or a full disk); seal it with "
+                                   f"`ideogram-org audit repair {self.path}` before applying")
+
+
+def repair_log(path: str | Path) -> str:
+    """Seal a torn last line: end it, then append a repair record that keeps its bytes as evidence and
+    chains onto the last whole record. Nothing written before is changed. Returns what was done."""
+    fd = open_for_append(path, what="audit log", mode=0o640, readable=True)
+    with os.fdopen(fd, "rb+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            previous, torn = _tail(handle)
+            if not torn:
+                return "nothing to repair: the log ends with a whole record"
+            handle.seek(0)
+            torn_line = handle.read().count(b"\n") + 1
+            record: dict[str, Any] = {
+                "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "run_id": uuid.uuid4().hex,
+                "actor": current_actor(), "event": "audit.repair", "torn_line": torn_line,
+                "torn_bytes": base64.b64encode(torn).decode(), "prev_hash": previous}
+            record["hash"] = record_hash(record)
+            key = os.environ.get(AUDIT_KEY_ENV)
+            if key:
+                record["hmac"] = record_hmac(key, record["hash"])
+            handle.seek(0, os.SEEK_END)
+            handle.write(b"\n" + canonical(record) + b"\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    return f"sealed a torn record at line {torn_line} ({len(torn)} bytes kept as evidence in the repair record)"
 
 
 @dataclass(frozen=True)
@@ -105,31 +170,85 @@ class AuditProblem:
         return f"line {self.line}: {self.message}"
 
 
-def verify_log(path: str | Path) -> tuple[int, list[AuditProblem]]:
-    """(records read, problems). Each problem names the first line where the chain breaks."""
-    problems: list[AuditProblem] = []
-    previous: str | None = GENESIS
-    count = 0
+@dataclass
+class Verification:
+    """What `audit verify` found. Tampering is in `problems`; the rest is what a crash leaves."""
+
+    records: int = 0
+    problems: list[AuditProblem] = field(default_factory=list)
+    torn_tail: int | None = None  # line of a torn last record: a crash, not tampering
+    unfinished_runs: list[str] = field(default_factory=list)  # started, never ended
+    unknown_outcomes: list[dict[str, Any]] = field(default_factory=list)  # intents without outcome or settlement
+    head: str = GENESIS
+    hashes: set[str] = field(default_factory=set)
+
+
+def _parse(raw: bytes) -> dict[str, Any] | None:
     try:
-        lines = read_bytes(path, what="audit log").split(b"\n")
-    except OSError as exc:
-        raise ReconcilerError(f"{path}: cannot read the audit log ({exc.strerror})") from None
-    if lines and lines[-1] == b"":
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or "hash" not in record or "prev_hash" not in record:
+        return None
+    return record
+
+
+def verify_log(path: str | Path, key: str | None = None) -> Verification:
+    """Check the chain (and, with a key, every HMAC); name torn tails, unfinished runs, unknown outcomes."""
+    key = key if key is not None else os.environ.get(AUDIT_KEY_ENV) or None
+    lines = read_bytes(path, what="audit log").split(b"\n")
+    ends_whole = lines[-1] == b""
+    if ends_whole:
         lines.pop()
+    result = Verification()
+    previous: str | None = GENESIS
+    runs: dict[str, bool] = {}
+    intents: dict[str, dict[str, Any]] = {}
     for number, raw in enumerate(lines, start=1):
-        try:
-            record = json.loads(raw)
-            if not isinstance(record, dict) or "hash" not in record or "prev_hash" not in record:
-                raise ValueError
-        except ValueError:
-            problems.append(AuditProblem(number, "not a valid audit record"))
+        record = _parse(raw)
+        if record is None:
+            following = _parse(lines[number]) if number < len(lines) else None
+            if following and following.get("event") == "audit.repair" and following.get("torn_line") == number \
+                    and base64.b64decode(following.get("torn_bytes", "")) == raw:
+                continue  # sealed by a repair record, which chains onto the record before
+            if number == len(lines) and not ends_whole:
+                result.torn_tail = number
+                continue
+            result.problems.append(AuditProblem(number, "not a valid audit record"))
             previous = None
             continue
-        count += 1
+        result.records += 1
         if record_hash(record) != record["hash"]:
-            problems.append(AuditProblem(number, "the record was edited (its hash does not match its content)"))
+            result.problems.append(AuditProblem(number, "the record was edited (its hash does not match its content)"))
         elif previous is not None and record["prev_hash"] != previous:
-            problems.append(AuditProblem(
+            result.problems.append(AuditProblem(
                 number, "the chain is broken: a record before this one was removed, added or reordered"))
+        if key and not hmac.compare_digest(str(record.get("hmac", "")), record_hmac(key, record["hash"])):
+            result.problems.append(AuditProblem(number, "the record's HMAC does not match IDEOGRAM_AUDIT_KEY: it was "
+                                                        "written without the key, or rewritten"))
         previous = record["hash"]
-    return count, problems
+        result.head = record["hash"]
+        result.hashes.add(record["hash"])
+        _track(record, runs, intents)
+    result.unfinished_runs = [run for run, ended in runs.items() if not ended]
+    result.unknown_outcomes = list(intents.values())
+    return result
+
+
+def _track(record: dict[str, Any], runs: dict[str, bool], intents: dict[str, dict[str, Any]]) -> None:
+    event = record.get("event")
+    if event == "run.start":
+        runs[str(record.get("run_id"))] = False
+    elif event in ("run.end", "run.interrupted"):
+        runs[str(record.get("run_id"))] = True
+    elif event == "write.intent":
+        intents[record["hash"]] = record
+    elif event in ("write", "write.settled"):
+        intents.pop(str(record.get("intent")), None)
+
+
+def unknown_outcomes(path: str | Path) -> list[dict[str, Any]]:
+    """Intents in the log that no outcome or settlement answers (empty when there is no log)."""
+    if not Path(path).exists():
+        return []
+    return verify_log(path, key="").unknown_outcomes

@@ -37,6 +37,8 @@ class ApplyReport:
     verification_error: str = ""
     new_key_ids: dict[tuple[str, str], str] = field(default_factory=dict)
     write_calls: int = 0
+    audit_path: str = ""
+    audit_head: str = ""  # hash of the log's last record: keep it to detect records cut off later
 
     @property
     def failed(self) -> bool:
@@ -55,7 +57,7 @@ class ApplyReport:
     def as_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "plan_hash": self.plan_hash, "dry_run": False, "calls": [],
                 "results": [r.as_dict() for r in self.results], "counts": self.counts(),
-                "write_calls": self.write_calls,
+                "write_calls": self.write_calls, "audit_log": self.audit_path, "audit_head": self.audit_head,
                 "verification": {"remaining_changes": len(self.remaining),
                                  "remaining_blocked": len(self.remaining_blocked),
                                  "error": self.verification_error or None, "converged": self.converged}}

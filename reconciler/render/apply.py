@@ -42,8 +42,13 @@ def render_apply_text(report: Report) -> str:
         if result.message:
             line += f": {result.message}"
         lines.append(visible(line))
-    lines += [_totals_line(report), _verification_line(report)]
+    lines += [_totals_line(report), _audit_line(report), _verification_line(report)]
     return "\n".join(lines)
+
+
+def _audit_line(report: ApplyReport) -> str:
+    return (f"Audit log: {report.audit_path}, head {report.audit_head} (keep it: `audit verify --head` detects "
+            f"records cut off after it)")
 
 
 def render_apply_json(report: Report) -> str:
@@ -57,5 +62,5 @@ def render_apply_markdown(report: Report) -> str:
              "| outcome | action | target | message |", "| --- | --- | --- | --- |"]
     lines += [f"| {r['outcome']} | {r['action']} | {md_code(r['target'])} | {md_code(r['message'])} |"
               for r in (item.as_dict() for item in report.results)]
-    lines += ["", _totals_line(report), "", _verification_line(report)]
+    lines += ["", _totals_line(report), "", f"Audit log head: `{report.audit_head}`", "", _verification_line(report)]
     return "\n".join(lines)
