@@ -5,6 +5,10 @@
 1. 1,000 member additions in one organization, chunk size 100: how many member calls.
 2. 200 key deactivations with 100 ms of sandbox latency per call and an inflight limit of 10:
    how long the deactivations take (and the whole apply, reads and verification included).
+3. The cost of write-ahead records: the 1,000-addition apply (chunk size 10, so 100 calls) with
+   and without the intent record before each call (median of 3).
+4. 2025-10 with 10% of members failing on their own: one apply of 1,000 additions; the calls it
+   took (bisection) and what remains.
 """
 
 from __future__ import annotations
@@ -17,7 +21,14 @@ from reconciler import service
 from reconciler.api.client import ApiClient
 from reconciler.config.loader import load_config
 from reconciler.execution.report import ApplyReport
-from reconciler.sandbox import Faults, Sandbox, SandboxServer, generate_state
+from reconciler.sandbox import (
+    SANDBOX_BASE_URL,
+    Faults,
+    Sandbox,
+    SandboxServer,
+    SandboxTransport,
+    generate_state,
+)
 
 
 def _serve(state, faults=None):
@@ -83,7 +94,73 @@ def deactivations(workdir: Path) -> None:
           f"{total_seconds:.2f} s with the plan's reads and the verification read; {len(remaining)} left")
 
 
+def _additions_file(workdir: Path, state) -> Path:
+    org = next(iter(state.organizations.values()))
+    lines = ["version: 1", "organizations:", "  acme:", f"    id: {org.organization_id}", "    members:"]
+    lines += [f"      - {{user_id: {uid}, role: OWNER}}" for uid in org.members]
+    lines += [f"      - email: {u.email_address}" for uid, u in state.users.items() if uid not in org.members]
+    path = workdir / "adds.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _timed_additions(workdir: Path, with_intents: bool) -> float:
+    from reconciler.execution.audit import AuditLog
+
+    state = generate_state(members=2, keys=0, seed=1, org_name="acme", outsiders=1000)
+    path = _additions_file(workdir, state)
+    original = AuditLog.append
+
+    def no_intents(self, event, **fields):
+        return {"hash": ""} if event == "write.intent" else original(self, event, **fields)
+
+    audit = workdir / f"wal-{with_intents}-{time.monotonic_ns()}.jsonl"
+    try:
+        if not with_intents:
+            AuditLog.append = no_intents
+        # in-process, so that the figure is the records' cost, not the network's
+        with ApiClient(SANDBOX_BASE_URL, state.token, transport=SandboxTransport(Sandbox(state))) as client:
+            planned = service.plan(client, load_config(path))
+            start = time.perf_counter()
+            service.apply(client, planned, service.ApplyOptions(audit_log=audit, chunk_size=10, verify=False))
+            return time.perf_counter() - start
+    finally:
+        AuditLog.append = original
+
+
+def write_ahead_cost(workdir: Path) -> None:
+    import statistics
+
+    with_intents = statistics.median(_timed_additions(workdir, True) for _ in range(3))
+    without = statistics.median(_timed_additions(workdir, False) for _ in range(3))
+    print(f"write-ahead records, 1,000 additions in 100 calls: {with_intents:.2f} s with intents, {without:.2f} s "
+          f"without ({(with_intents - without) / 100 * 1000:+.1f} ms per call)")
+
+
+def bisection_2025(workdir: Path) -> None:
+    state = generate_state(members=2, keys=0, seed=3, api_version="2025-10", org_name="acme", outsiders=1000)
+    path = _additions_file(workdir, state)
+    sandbox, server = _serve(state, Faults(seed=11, member_failure_rate=0.1,
+                                           operations=frozenset({"add_organization_members"})))
+    try:
+        with ApiClient(server.url, state.token) as client:
+            planned = service.plan(client, load_config(path))
+            report = service.apply(client, planned, service.ApplyOptions(audit_log=workdir / "b.jsonl", verify=False))
+            sandbox.faults = Faults()
+            remaining = len(service.plan(client, load_config(path)).plan.changes)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert isinstance(report, ApplyReport)
+    calls = sum(1 for w in sandbox.write_requests if w.operation == "add_organization_members")
+    failed = report.counts()["failed"]
+    print(f"2025-10, 1,000 additions, 10% of members failing: {calls} add calls in one apply; {failed} failed on "
+          f"their own, {remaining} change(s) remain")
+
+
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as directory:
         additions(Path(directory))
         deactivations(Path(directory))
+        write_ahead_cost(Path(directory))
+        bisection_2025(Path(directory))

@@ -14,6 +14,7 @@ import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import ReconcilerError, UsageError
 
@@ -46,7 +47,7 @@ def write_atomic(path: str | Path, data: str | bytes, *, what: str, mode: int | 
         fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), mode)
-            handle.write(payload)
+            _write_payload(handle, payload)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -55,6 +56,10 @@ def write_atomic(path: str | Path, data: str | bytes, *, what: str, mode: int | 
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
         raise FileWriteError(f"{path}: cannot write the {what} ({exc.strerror or exc}); it is unchanged") from None
+
+
+def _write_payload(handle: BinaryIO, payload: bytes) -> None:
+    handle.write(payload)  # one place where a full disk shows (tests simulate ENOSPC here)
 
 
 def open_for_append(path: str | Path, *, what: str, mode: int, readable: bool = False) -> int:

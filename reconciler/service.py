@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from . import defaults
@@ -16,13 +17,14 @@ from .api.client import ApiClient, ApiReader
 from .api.reader import read_live_state, read_organizations, select_profiles
 from .config.export import render_export
 from .config.loader import LoadedConfig, reload_if_changed
+from .errors import ReconcilerError
 from .execution.apply import apply_plan
 from .execution.audit import AuditLog, unknown_outcomes
 from .execution.executor import dry_run_calls
 from .execution.locks import organization_locks
 from .execution.report import DryRunReport, Report
 from .execution.secrets import SecretsFile
-from .live_state import LiveState
+from .live_state import LiveOrganization, LiveState
 from .planning.drift import DriftReport
 from .planning.plan import Plan
 from .planning.planner import compute_plan, listed_but_ignored
@@ -109,24 +111,59 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions) -> Report:
         # finished), and writes a crash left without an outcome are settled from what it is now.
         current = plan(client, reload_if_changed(planned.config), organizations, options.api_version)
         ensure_fresh(the_plan, current.config, current.live.fingerprint(), current.live.snapshot())
-        settle_unknown_outcomes(audit, current.live)
+        settle_unknown_outcomes(audit, current.live, client, current.config)
         return apply_plan(client, the_plan, planned.config.path, replan=replan, audit=audit,
                           chunk_size=options.chunk_size, secrets=secrets, progress=options.progress,
                           verify=options.verify, stop=options.stop)
 
 
-def settle_unknown_outcomes(audit: AuditLog, live: LiveState) -> None:
-    """Record, for each write a crash left without an outcome, what the organization shows now."""
+def settle_unknown_outcomes(audit: AuditLog, live: LiveState, client: ApiClient, config: LoadedConfig) -> None:
+    """Record, for each write a crash left without an outcome, what the organization shows now.
+
+    A key create that may have gone through left a key whose secret never reached the secrets file:
+    an ACTIVE key made since that intent, which the file does not list, is deactivated and recorded.
+    """
     if not audit.path.exists():
         return
-    by_id = {org.organization_id: org for org in live.organizations.values()}
     names = {org.name: org for org in live.organizations.values()}
     for intent in unknown_outcomes(audit.path):
         org = names.get(str(intent.get("organization")))
-        if org is None or org.organization_id not in by_id:
+        if org is None:
             continue
         members = {name.casefold(): m.role for m in org.members for name in (m.email, m.handle, m.user_id) if name}
         keys = {k.api_key_id: k.status for k in org.keys}
         seen = {str(t): members.get(str(t).casefold(), keys.get(str(t), "absent")) for t in intent.get("targets", [])}
         audit.append("write.settled", intent=intent["hash"], organization=org.name, action=intent.get("action"),
                      live=seen, message="outcome unknown after a crash; this is what a fresh read shows")
+        if intent.get("action") == "key.create":
+            _deactivate_lost_keys(audit, org, client, config, str(intent.get("ts", "")))
+
+
+def _deactivate_lost_keys(audit: AuditLog, org: LiveOrganization, client: ApiClient, config: LoadedConfig,
+                          since: str) -> None:
+    listed = {spec.id for spec in config.desired.organizations[org.name].api_keys.values() if spec.id}
+    for key in org.keys:
+        if key.status != "ACTIVE" or key.api_key_id in listed or not _made_since(key.creation_time, since):
+            continue
+        intent = audit.append("write.intent", organization=org.name, action="key.deactivate",
+                              targets=[key.api_key_id], plan_hash="")
+        try:
+            client.deactivate_key(key.api_key_id)
+        except ReconcilerError as exc:
+            audit.append("write", intent=intent["hash"], organization=org.name, action="key.deactivate",
+                         targets=[key.api_key_id], outcome="failed", message=str(exc), plan_hash="")
+            continue
+        audit.append("write", intent=intent["hash"], organization=org.name, action="key.deactivate",
+                     targets=[key.api_key_id], outcome="ok", plan_hash="",
+                     message="made by a create whose answer was lost in a crash: no saved secret")
+
+
+def _made_since(creation_time: str, since: str) -> bool:
+    try:
+        made = datetime.fromisoformat(creation_time.replace("Z", "+00:00"))
+        start = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    if made.tzinfo is None:
+        made = made.replace(tzinfo=timezone.utc)
+    return made >= start - timedelta(seconds=5)

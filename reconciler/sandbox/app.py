@@ -258,7 +258,7 @@ class Sandbox:
     def _member_step(self, operation: str, org: Organization, entry: dict[str, Any],
                      inject: bool = True) -> str | None:
         """Apply one member of a call to `org`; returns the user_id changed, None for a no-op."""
-        if inject and self.faults.member_fails(operation):
+        if inject and self.faults.member_fails(operation, json.dumps(entry, sort_keys=True)):
             raise _MemberFailure("temporary failure processing this member, try again")
         if not any(k in entry for k in ("user_id", "display_handle", "email_address")):
             raise _MemberFailure("member has no user_id, display_handle or email_address")

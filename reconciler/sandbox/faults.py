@@ -21,7 +21,7 @@ class Faults:
     slow_rate: float = 0.0           # do the work, then answer after `slow_seconds` (past a client timeout)
     slow_seconds: float = 30.0
     drop_rate: float = 0.0           # do the work, then close the connection without answering
-    member_failure_rate: float = 0.0  # fail one member of a member call
+    member_failure_rate: float = 0.0  # share of members that fail every member call naming them
     operations: frozenset[str] | None = None  # operation ids (api.endpoints); None: every operation
 
     _rng: random.Random = field(init=False, repr=False)
@@ -57,9 +57,12 @@ class Faults:
                             slow=self.slow_seconds if self._roll(self.slow_rate) else 0.0,
                             drop=self._roll(self.drop_rate))
 
-    def member_fails(self, operation: str) -> bool:
-        with self._lock:
-            return self._applies(operation) and self._roll(self.member_failure_rate)
+    def member_fails(self, operation: str, member: str) -> bool:
+        """Whether this member fails in this operation. Decided once per member for these Faults (a member
+        that fails keeps failing, as one the server rejects on its own would); a new seed decides anew."""
+        if not self._applies(operation) or self.member_failure_rate <= 0:
+            return False
+        return random.Random(f"{self.seed}:{operation}:{member}").random() < self.member_failure_rate
 
 
 @dataclass(frozen=True)
