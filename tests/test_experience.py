@@ -220,7 +220,9 @@ def test_sandbox_serve_can_make_the_caller_a_member_or_ask_for_payment(here):
     assert paid.exit_code == 1 and "payment is required (402)" in paid.stdout
 
 
-def test_ctrl_c_during_apply_records_what_was_sent_and_exits_130(here):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_during_apply_records_what_was_sent_and_exits_130(here, stop_signal):
+    """The first signal: no new call, the one in flight finishes and is recorded, exit 130."""
     process, url, token = _start(here, "--latency", "0.3")
     Path("ideogram-org.yaml").write_text(ACME)
     env = {**os.environ, "IDEOGRAM_TOKEN": token, "IDEOGRAM_ENDPOINT": url}
@@ -231,7 +233,7 @@ def test_ctrl_c_during_apply_records_what_was_sent_and_exits_130(here):
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not (audit.exists() and '"event":"write"' in audit.read_text()):
             time.sleep(0.05)
-        apply.send_signal(signal.SIGINT)
+        apply.send_signal(stop_signal)
         stdout, stderr = apply.communicate(timeout=30)
     finally:
         _stop(process)
@@ -240,4 +242,6 @@ def test_ctrl_c_during_apply_records_what_was_sent_and_exits_130(here):
     records = [json.loads(line) for line in audit.read_text().splitlines()]
     assert records[-1]["event"] == "run.interrupted"
     assert any(r["event"] == "write" for r in records)
+    intents = {r["hash"] for r in records if r["event"] == "write.intent"}
+    assert intents == {r["intent"] for r in records if r["event"] == "write"}  # every call sent has its outcome
     assert "applied" in stdout  # what was done is printed
