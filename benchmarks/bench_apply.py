@@ -40,12 +40,7 @@ def _serve(state, faults=None):
 
 def additions(workdir: Path) -> None:
     state = generate_state(members=2, keys=0, seed=1, org_name="acme", outsiders=1000)
-    org = next(iter(state.organizations.values()))
-    lines = ["version: 1", "organizations:", "  acme:", f"    id: {org.organization_id}", "    members:"]
-    lines += [f"      - {{user_id: {uid}, role: OWNER}}" for uid in org.members]
-    lines += [f"      - email: {u.email_address}" for uid, u in state.users.items() if uid not in org.members]
-    path = workdir / "adds.yaml"
-    path.write_text("\n".join(lines) + "\n")
+    path = _additions_file(workdir, state)
     sandbox, server = _serve(state)
     try:
         with ApiClient(server.url, state.token) as client:
