@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 from ..api.endpoints import ADD_MEMBERS, CREATE_KEY, DEACTIVATE_KEY, PROMOTE_MEMBERS, REMOVE_MEMBERS, Endpoint
+from ..defaults import CHUNK_SIZE
 from ..errors import ApiError
 from ..planning.changes import (
     Change,
@@ -47,7 +48,7 @@ def dry_run_calls(plan: Plan, chunk_size: int) -> list[str]:
         calls += _member_calls(REMOVE_MEMBERS, org.organization_id,
                                [c for c in removals if c.current_role != "OWNER"], chunk_size)
         calls += _member_calls(REMOVE_MEMBERS, org.organization_id,
-                               [c for c in removals if c.current_role == "OWNER"], chunk_size)
+                               [c for c in removals if c.current_role == "OWNER"], 1)  # one by one, each after a read
         calls += [f"{DEACTIVATE_KEY.method} {DEACTIVATE_KEY.path}?api_key_id={c.key_id}"
                   for c in mine if isinstance(c, KeyDeactivate)]
     return calls
@@ -62,7 +63,7 @@ def _member_calls(endpoint: Endpoint, org_id: str, batch: list[MemberChange], ch
 class Executor(CallSender):
     """Orders the calls of one pass; `CallSender` sends and records them."""
 
-    chunk_size = 100
+    chunk_size = CHUNK_SIZE
 
     def execute(self, todo: list[int]) -> None:
         by_org: dict[str, list[int]] = {}
