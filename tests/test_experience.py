@@ -245,3 +245,4 @@ def test_ctrl_c_during_apply_records_what_was_sent_and_exits_130(here, stop_sign
     intents = {r["hash"] for r in records if r["event"] == "write.intent"}
     assert intents == {r["intent"] for r in records if r["event"] == "write"}  # every call sent has its outcome
     assert "applied" in stdout  # what was done is printed
+    assert "change(s) were not sent" in stderr

@@ -275,8 +275,9 @@ def _finish_apply(report: Report, output: str, interrupted: bool = False) -> Non
     if isinstance(report, ApplyReport) and report.new_key_ids:
         err(f"wrote {len(report.new_key_ids)} new key id(s) into the desired file; commit it")
     if interrupted:
-        err("Interrupted: the calls above were sent and are on record; nothing else was. Plan again to see what "
-            "is left.")
+        not_sent = report.not_sent if isinstance(report, ApplyReport) else 0
+        err(f"Interrupted: the calls above were sent and are on record; {not_sent} change(s) were not sent. Plan "
+            f"again to see what is left.")
         sys.exit(EXIT_INTERRUPTED)
     if report.failed:
         sys.exit(EXIT_ERROR)

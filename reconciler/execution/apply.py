@@ -60,6 +60,7 @@ def apply_plan(client: ApiClient, plan: Plan, config_path: Path, *, replan: Repl
         audit.append("run.interrupted", plan_hash=plan.plan_hash, counts=run.report.counts(),
                      write_calls=run.report.write_calls, unsettled=len(plan.changes) - len(run.final))
         run.report.audit_path, run.report.audit_head = str(audit.path), audit.head
+        run.report.not_sent = len(plan.changes) - len(run.final)
         raise ApplyInterrupted(run.report) from None
     run.report.results = [run.final[i] for i in sorted(run.final)]
     audit.append("run.end", plan_hash=plan.plan_hash, counts=run.report.counts(), write_calls=run.report.write_calls)

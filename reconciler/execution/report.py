@@ -39,6 +39,7 @@ class ApplyReport:
     write_calls: int = 0
     audit_path: str = ""
     audit_head: str = ""  # hash of the log's last record: keep it to detect records cut off later
+    not_sent: int = 0  # changes an interruption left unsent
 
     @property
     def failed(self) -> bool:
