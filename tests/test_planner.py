@@ -402,3 +402,18 @@ def test_two_entries_that_are_one_live_person_are_refused_with_both_places() -> 
     assert [str(p) for p in refused.value.problems] == [
         "f.yaml:12:9: ann and ann@acme.example (at f.yaml:11:9) are the same person in organization 'acme' "
         "(user id id_ann): list each person once"]
+
+
+def test_a_record_without_a_handle_is_not_removed_while_a_listed_handle_matches_nobody() -> None:
+    live = [member("owner", "OWNER"), LiveMember("id_x", "x@acme.example", "", "MEMBER")]
+    plan = plan_for(desired(OWNER + "- {handle: priya}\n"), live_state(live))
+    assert [row(c) for c in plan.changes] == [("member.add", "priya")]
+    assert "has no handle" in _reason_of(plan, "member.remove_unproven")[0]
+
+
+@pytest.mark.parametrize(("entries", "tail"), [(3, "p2@acme.example (listed"), (4, "p2@acme.example or 1 more (listed")])
+def test_unproven_removals_count_the_entries_past_three(entries: int, tail: str) -> None:
+    live = [member("owner", "OWNER"), LiveMember("id_ghost", "", "ghost", "MEMBER")]
+    listed = "".join(f"- {{email: p{i}@acme.example}}\n" for i in range(entries))
+    plan = plan_for(desired(OWNER + listed), live_state(live))
+    assert tail in _reason_of(plan, "member.remove_unproven")[0]
