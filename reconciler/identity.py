@@ -22,6 +22,8 @@ def normalise(field: IdentifierField, value: str) -> str:
     """The form two identifiers of one field are compared in."""
     if field == "user_id":
         return value
+    if value.isascii():
+        return value.lower()  # the same answer, without the Unicode work, for nearly every address
     return unicodedata.normalize("NFC", value).casefold()
 
 

@@ -8,6 +8,7 @@ report, not a truthy string to guess at.
 from __future__ import annotations
 
 import unicodedata
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
@@ -169,7 +170,7 @@ class Member(_Strict):
             raise ValueError("a member needs one of email, handle, user_id")
         return self
 
-    @property
+    @cached_property
     def identity(self) -> Identity:
         """The key two entries must not share (see `reconciler.identity`)."""
         if self.email is not None:

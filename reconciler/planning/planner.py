@@ -117,25 +117,27 @@ def _unprovable_removal(live: LiveMember, unmatched_by_field: dict[str, list[Mem
 class _OrganizationPlanner:
     """Plans one organization; each method handles one part of the diff."""
 
-    def __init__(self, name: str, desired: Organization, policy: EffectivePolicy, live: LiveOrganization) -> None:
+    def __init__(self, name: str, desired: Organization, policy: EffectivePolicy, live: LiveOrganization,
+                 index: _LiveIndex | None = None) -> None:
         self.name, self.desired, self.policy, self.live = name, desired, policy, live
+        self.index = index or _LiveIndex(live.members)
         self.org_id = live.organization_id
         self.where = _Where(organization=name, organization_id=live.organization_id)
         self.changes: list[Change] = []
         self.blocked: list[Blocked] = []
         self.unmanaged: list[UnmanagedKey] = []
-        self.matched: set[LiveMember] = set()  # live records the file lists (a user id may be empty)
+        self.matched: set[int] = set()  # ids of the live records the file lists (a user id may be empty)
         self.unmatched: list[Member] = []  # entries of the file that match no live member
         self.removals = 0
         self.owner_removals = 0
 
     def listed_members(self) -> None:
-        index = _LiveIndex(self.live.members)
+        index = self.index
         common = self.where
         for member in self.desired.members:
             found = index.find(member)
             if found is not None:
-                self.matched.add(found)
+                self.matched.add(id(found))
             if matches_glob(self.policy.ignore_members, member.email, member.handle,
                             found.email if found else None, found.handle if found else None):
                 continue
@@ -165,7 +167,7 @@ class _OrganizationPlanner:
         for entry in self.unmatched:
             unmatched_by_field.setdefault(entry.identity[0], []).append(entry)
         for live in self.live.members:
-            if live in self.matched or matches_glob(self.policy.ignore_members, live.email, live.handle):
+            if id(live) in self.matched or matches_glob(self.policy.ignore_members, live.email, live.handle):
                 continue
             ref = _ref_of_live(live)
             if live.role not in KNOWN_ROLES:
@@ -254,9 +256,9 @@ OrganizationPlan = tuple[OrganizationSummary, list[Change], list[Blocked], list[
 
 
 def plan_organization(name: str, desired: Organization, policy: EffectivePolicy,
-                      live: LiveOrganization) -> OrganizationPlan:
+                      live: LiveOrganization, index: _LiveIndex | None = None) -> OrganizationPlan:
     """One organization's summary, changes (in apply order), blocked items and unmanaged keys."""
-    planner = _OrganizationPlanner(name, desired, policy, live)
+    planner = _OrganizationPlanner(name, desired, policy, live, index)
     planner.listed_members()
     planner.unlisted_members()
     planner.keys()
@@ -273,7 +275,7 @@ Locate = Callable[[str, int], tuple[int, int]]  # (organization, member index) -
 
 
 def same_person_problems(desired: DesiredState, live: LiveState, desired_file: str,
-                         locate: Locate) -> list[Problem]:
+                         locate: Locate, indexes: dict[str, _LiveIndex] | None = None) -> list[Problem]:
     """Two entries of one organization that name the same live person, say by email and by handle.
 
     The file cannot show this (it needs the live records), and a plan made from it would act on
@@ -283,16 +285,16 @@ def same_person_problems(desired: DesiredState, live: LiveState, desired_file: s
     for name, organization in desired.organizations.items():
         if name not in live.organizations:
             continue
-        index = _LiveIndex(live.organizations[name].members)
-        first_entry: dict[LiveMember, int] = {}
+        index = (indexes or {}).get(name) or _LiveIndex(live.organizations[name].members)
+        first_entry: dict[int, int] = {}  # id of a live record -> the first entry naming it
         for position, member in enumerate(organization.members):
             found = index.find(member)
             if found is None:
                 continue
-            if found not in first_entry:
-                first_entry[found] = position
+            if id(found) not in first_entry:
+                first_entry[id(found)] = position
                 continue
-            first = first_entry[found]
+            first = first_entry[id(found)]
             line, col = locate(name, position)
             first_line, first_col = locate(name, first)
             problems.append(Problem(desired_file, line, col, (
@@ -329,7 +331,8 @@ def compute_plan(desired: DesiredState, live: LiveState, *, desired_file: str, d
 
     Raises ConfigError when two entries of the file turn out to be one live person.
     """
-    conflicts = same_person_problems(desired, live, desired_file, locate)
+    indexes = {name: _LiveIndex(org.members) for name, org in live.organizations.items()}
+    conflicts = same_person_problems(desired, live, desired_file, locate, indexes)
     if conflicts:
         raise ConfigError(conflicts)
     summaries: list[OrganizationSummary] = []
@@ -340,7 +343,7 @@ def compute_plan(desired: DesiredState, live: LiveState, *, desired_file: str, d
         if name not in live.organizations:
             continue  # not selected with --org
         summary, org_changes, org_blocked, org_unmanaged = plan_organization(
-            name, organization, desired.effective_policy(name), live.organizations[name])
+            name, organization, desired.effective_policy(name), live.organizations[name], indexes[name])
         summaries.append(summary)
         changes += org_changes
         blocked += org_blocked
