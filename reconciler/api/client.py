@@ -147,6 +147,42 @@ class MemberCallOutcome:
 Reader = TypeVar("Reader", bound="ApiReader")
 
 
+class _SlowCallWatch:
+    """One background thread per client that says, once per call, when an answer is slow in coming:
+    cheaper than a timer thread per request on the hot path."""
+
+    def __init__(self) -> None:
+        self._calls: dict[int, tuple[float, str, str, float]] = {}  # ticket -> (start, method, path, timeout)
+        self._lock = threading.Lock()
+        self._next = 0
+        self._thread: threading.Thread | None = None
+
+    def begin(self, method: str, path: str, timeout: float) -> int:
+        with self._lock:
+            self._next += 1
+            self._calls[self._next] = (time.monotonic(), method, path, timeout)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="slow-call-watch", daemon=True)
+                self._thread.start()
+            return self._next
+
+    def end(self, ticket: int) -> None:
+        with self._lock:
+            self._calls.pop(ticket, None)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(min(0.5, WAITING_NOTICE_SECONDS / 4))
+            now = time.monotonic()
+            with self._lock:
+                slow = [(t, c) for t, c in self._calls.items() if now - c[0] >= WAITING_NOTICE_SECONDS]
+                for ticket, _ in slow:
+                    del self._calls[ticket]  # one notice per call
+            for _, (_, method, path, timeout) in slow:
+                log.warning("still waiting for %s %s after %d s (the limit is %g s: --timeout)", method, path,
+                            WAITING_NOTICE_SECONDS, timeout)
+
+
 class ApiReader:
     """Read-only access to the management API."""
 
@@ -163,6 +199,7 @@ class ApiReader:
         self._calls_lock = threading.Lock()
         self.inflight_limit = max(1, inflight_limit)
         self._inflight = threading.BoundedSemaphore(self.inflight_limit)
+        self._watch = _SlowCallWatch()
         # Proxies, netrc and custom CAs come from the environment (trust_env) for a real endpoint, so
         # CONNECT keeps TLS end to end; never for loopback, where a proxy would see the token in clear.
         self._http = httpx.Client(
@@ -243,11 +280,7 @@ class ApiReader:
         method, path = endpoint.method, endpoint.path
         with self._inflight:
             started = time.monotonic()
-            waiting = threading.Timer(WAITING_NOTICE_SECONDS, log.warning, args=(
-                "still waiting for %s %s after %d s (the limit is %g s: --timeout)", method, path,
-                WAITING_NOTICE_SECONDS, self.timeout))
-            waiting.daemon = True
-            waiting.start()
+            ticket = self._watch.begin(method, path, self.timeout)
             try:
                 response = self._http.request(method, path, **kwargs)
                 response.read()
@@ -264,7 +297,7 @@ class ApiReader:
                 raise NetworkError("the connection failed", sent=True, method=method, path=path,
                                    server_message=self.redact(str(exc))) from None
             finally:
-                waiting.cancel()
+                self._watch.end(ticket)
             log.info("%s %s -> %d in %.0f ms", method, path, response.status_code,
                      (time.monotonic() - started) * 1000)
             return response
