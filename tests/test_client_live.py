@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from reconciler.api.client import ApiClient, ApiReader, RetryPolicy, check_endpoint, token_from_environment
+from reconciler.api.client import ApiClient, ApiReader, RetryPolicy
+from reconciler.api.credentials import check_endpoint, token_from_environment
 from reconciler.api.reader import read_live_state
 from reconciler.config.loader import load_text
 from reconciler.errors import (
