@@ -17,9 +17,10 @@ from .api.client import ApiClient, ApiReader
 from .api.reader import read_live_state, read_organizations, select_profiles
 from .config.export import render_export
 from .config.loader import LoadedConfig, reload_if_changed
-from .errors import ReconcilerError
+from .config.writeback import write_key_ids
+from .errors import ReconcilerError, StalePlanError
 from .execution.apply import apply_plan
-from .execution.audit import AuditLog, unknown_outcomes
+from .execution.audit import AuditLog, unbound_keys, unknown_outcomes
 from .execution.executor import dry_run_calls
 from .execution.locks import organization_locks
 from .execution.report import DryRunReport, Report
@@ -107,6 +108,7 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions) -> Report:
     audit = AuditLog(options.audit_log)
     with organization_locks(client.endpoint, [o.organization_id for o in the_plan.organizations],
                             options.lock_timeout):
+        recover_unbound_keys(audit, planned.config)
         # Under the lock: the organization must still be what the plan saw (another apply may just have
         # finished), and writes a crash left without an outcome are settled from what it is now.
         current = plan(client, reload_if_changed(planned.config), organizations, options.api_version)
@@ -115,6 +117,27 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions) -> Report:
         return apply_plan(client, the_plan, planned.config.path, replan=replan, audit=audit,
                           chunk_size=options.chunk_size, secrets=secrets, progress=options.progress,
                           verify=options.verify, stop=options.stop)
+
+
+def recover_unbound_keys(audit: AuditLog, config: LoadedConfig) -> None:
+    """A run killed between saving a new key's secret and writing its id back left the label without an
+    id: a plan made from that file would create a second key. The id is written back now, and the
+    plan, made without it, is refused as stale."""
+    recovered: dict[tuple[str, str], str] = {}
+    for organization, label, key_id in unbound_keys(audit.path):
+        org = config.desired.organizations.get(organization)
+        spec = org.api_keys.get(label) if org else None
+        if spec is not None and spec.id is None:
+            recovered[(organization, label)] = key_id
+    if not recovered:
+        return
+    write_key_ids(config.path, recovered)
+    audit.append("key.bound", keys=[{"organization": o, "label": label, "api_key_id": key_id}
+                                    for (o, label), key_id in recovered.items()],
+                 message="recovered from a run that stopped before writing the id back")
+    names = ", ".join(f"{label} = {key_id}" for (_, label), key_id in recovered.items())
+    raise StalePlanError(f"an earlier apply created key(s) it never wrote back into {config.path}: {names}; the ids "
+                         f"are written back now. Nothing was sent: plan again (the keys exist, no new one is needed)")
 
 
 def settle_unknown_outcomes(audit: AuditLog, live: LiveState, client: ApiClient, config: LoadedConfig) -> None:

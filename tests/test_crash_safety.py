@@ -312,3 +312,27 @@ def test_2025_with_per_member_failures_leaves_only_the_failing_members(here):
     failed = [r["target"] for r in report["results"] if r["outcome"] == "failed"]
     assert failed and sorted(failed) == sorted(c["member"]["email"] for c in remaining)
     assert len(failed) < 200 and calls < 10 + len(failed) * 2 * 7  # O(failures x log(batch)), not per member
+
+
+def test_a_key_created_before_a_kill_is_written_back_not_created_again(here):
+    """Killed between saving the secret and writing the id back: the next apply writes the id back
+    (from the audit log) instead of creating a second key for the label."""
+    from reconciler.sandbox.state import ApiKey
+
+    Path("ideogram-org.yaml").write_text(ACME.replace("    api_keys:\n", "    api_keys:\n      fresh: {}\n"))
+    state = demo_state()
+    state.organizations[DEMO_ORG_ID].api_keys["bmV3X2tleQ"] = ApiKey("bmV3X2tleQ", "iknw•••", "2026-11-25T00:00:00+00:00")
+    log = AuditLog(here / "ideogram-org.audit.jsonl")
+    intent = log.append("write.intent", organization="acme", action="key.create", targets=["fresh"])
+    log.append("write", intent=intent["hash"], organization="acme", action="key.create", targets=["fresh"],
+               outcome="ok", message="", results=[{"target": "fresh", "success": True, "api_key_id": "bmV3X2tleQ"}])
+    with served(state) as (sandbox, url):
+        first = cli(url, "apply", "--auto-approve", "--secrets-file", "keys.jsonl")
+        assert sandbox.write_requests == []
+        second = cli(url, "apply", "--auto-approve", "--secrets-file", "keys.jsonl")
+        creates = [w for w in sandbox.write_requests if w.operation == "create_api_key_v2"]
+    assert first.exit_code == 1 and "fresh = bmV3X2tleQ" in first.stderr and "plan again" in first.stderr
+    assert "fresh:\n        id: bmV3X2tleQ" in Path("ideogram-org.yaml").read_text() or \
+        "fresh: {id: bmV3X2tleQ}" in Path("ideogram-org.yaml").read_text()
+    assert second.exit_code == 0, second.output
+    assert creates == []

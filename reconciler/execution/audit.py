@@ -247,6 +247,26 @@ def _track(record: dict[str, Any], runs: dict[str, bool], intents: dict[str, dic
         intents.pop(str(record.get("intent")), None)
 
 
+def unbound_keys(path: str | Path) -> list[tuple[str, str, str]]:
+    """(organization, label, api_key_id) of keys a run created (secret saved) but never wrote back into
+    the desired-state file: it was killed in between."""
+    if not Path(path).exists():
+        return []
+    created: dict[str, tuple[str, str]] = {}
+    for raw in read_bytes(path, what="audit log").splitlines():
+        record = _parse(raw)
+        if record is None:
+            continue
+        if record.get("event") == "write" and record.get("action") == "key.create" and record.get("outcome") == "ok" \
+                and not record.get("message"):
+            for result in record.get("results") or []:
+                created[str(result.get("api_key_id"))] = (str(record.get("organization")), str(result.get("target")))
+        elif record.get("event") == "key.bound":
+            for key in record.get("keys") or []:
+                created.pop(str(key.get("api_key_id")), None)
+    return [(org, label, key_id) for key_id, (org, label) in created.items()]
+
+
 def unknown_outcomes(path: str | Path) -> list[dict[str, Any]]:
     """Intents in the log that no outcome or settlement answers (empty when there is no log)."""
     if not Path(path).exists():

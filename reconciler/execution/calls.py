@@ -204,6 +204,8 @@ class CallSender:
                 self.progress(f"error: {exc}. The new ids are in {self.secrets.path if self.secrets else 'the log'};"
                               f" write them into the file by hand before the next apply")
                 raise
+            self.audit.append("key.bound", keys=[{"organization": o, "label": label, "api_key_id": key_id}
+                                                 for (o, label), key_id in new_ids.items()])
 
     def deactivate_orphan(self, organization: str, key_id: str) -> str:
         """Deactivate a live key whose secret nobody holds; say what came of it."""
