@@ -20,11 +20,12 @@ from .config.loader import LoadedConfig, reload_if_changed
 from .config.writeback import write_key_ids
 from .errors import ReconcilerError, StalePlanError
 from .execution.apply import apply_plan
-from .execution.audit import AuditLog, unbound_keys, unknown_outcomes
+from .execution.audit import AuditLog, Verification, pending_work
 from .execution.executor import dry_run_calls
 from .execution.locks import organization_locks
 from .execution.report import DryRunReport, Report
 from .execution.secrets import SecretsFile
+from .identity import names_person
 from .live_state import LiveOrganization, LiveState
 from .planning.drift import DriftReport
 from .planning.plan import Plan
@@ -108,23 +109,24 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions) -> Report:
     audit = AuditLog(options.audit_log)
     with organization_locks(client.endpoint, [o.organization_id for o in the_plan.organizations],
                             options.lock_timeout):
-        recover_unbound_keys(audit, planned.config)
+        pending = pending_work(audit.path)
+        recover_unbound_keys(audit, pending, planned.config)
         # Under the lock: the organization must still be what the plan saw (another apply may just have
         # finished), and writes a crash left without an outcome are settled from what it is now.
         current = plan(client, reload_if_changed(planned.config), organizations, options.api_version)
         ensure_fresh(the_plan, current.config, current.live.fingerprint(), current.live.snapshot())
-        settle_unknown_outcomes(audit, current.live, client, current.config)
+        settle_unknown_outcomes(audit, pending, current.live, client, current.config)
         return apply_plan(client, the_plan, planned.config.path, replan=replan, audit=audit,
                           chunk_size=options.chunk_size, secrets=secrets, progress=options.progress,
                           verify=options.verify, stop=options.stop)
 
 
-def recover_unbound_keys(audit: AuditLog, config: LoadedConfig) -> None:
+def recover_unbound_keys(audit: AuditLog, pending: Verification, config: LoadedConfig) -> None:
     """A run killed between saving a new key's secret and writing its id back left the label without an
     id: a plan made from that file would create a second key. The id is written back now, and the
     plan, made without it, is refused as stale."""
     recovered: dict[tuple[str, str], str] = {}
-    for organization, label, key_id in unbound_keys(audit.path):
+    for key_id, (organization, label) in pending.unbound_keys.items():
         org = config.desired.organizations.get(organization)
         spec = org.api_keys.get(label) if org else None
         if spec is not None and spec.id is None:
@@ -140,26 +142,29 @@ def recover_unbound_keys(audit: AuditLog, config: LoadedConfig) -> None:
                          f"are written back now. Nothing was sent: plan again (the keys exist, no new one is needed)")
 
 
-def settle_unknown_outcomes(audit: AuditLog, live: LiveState, client: ApiClient, config: LoadedConfig) -> None:
+def settle_unknown_outcomes(audit: AuditLog, pending: Verification, live: LiveState, client: ApiClient,
+                            config: LoadedConfig) -> None:
     """Record, for each write a crash left without an outcome, what the organization shows now.
 
     A key create that may have gone through left a key whose secret never reached the secrets file:
     an ACTIVE key made since that intent, which the file does not list, is deactivated and recorded.
     """
-    if not audit.path.exists():
-        return
     names = {org.name: org for org in live.organizations.values()}
-    for intent in unknown_outcomes(audit.path):
+    for intent in pending.unknown_outcomes:
         org = names.get(str(intent.get("organization")))
         if org is None:
             continue
-        members = {name.casefold(): m.role for m in org.members for name in (m.email, m.handle, m.user_id) if name}
         keys = {k.api_key_id: k.status for k in org.keys}
-        seen = {str(t): members.get(str(t).casefold(), keys.get(str(t), "absent")) for t in intent.get("targets", [])}
+        seen = {str(t): _role_of(org, str(t)) or keys.get(str(t), "absent") for t in intent.get("targets", [])}
         audit.append("write.settled", intent=intent["hash"], organization=org.name, action=intent.get("action"),
                      live=seen, message="outcome unknown after a crash; this is what a fresh read shows")
         if intent.get("action") == "key.create":
             _deactivate_lost_keys(audit, org, client, config, str(intent.get("ts", "")))
+
+
+def _role_of(org: LiveOrganization, name: str) -> str | None:
+    """The role of the member a target label names (an email, handle or user id), by the identity rule."""
+    return next((m.role for m in org.members if names_person(name, m.email, m.handle, m.user_id)), None)
 
 
 def _deactivate_lost_keys(audit: AuditLog, org: LiveOrganization, client: ApiClient, config: LoadedConfig,

@@ -179,6 +179,8 @@ class Verification:
     torn_tail: int | None = None  # line of a torn last record: a crash, not tampering
     unfinished_runs: list[str] = field(default_factory=list)  # started, never ended
     unknown_outcomes: list[dict[str, Any]] = field(default_factory=list)  # intents without outcome or settlement
+    # keys a run created (secret saved) but was killed before writing back: api_key_id -> (organization, label)
+    unbound_keys: dict[str, tuple[str, str]] = field(default_factory=dict)
     head: str = GENESIS
     hashes: set[str] = field(default_factory=set)
 
@@ -229,13 +231,14 @@ def verify_log(path: str | Path, key: str | None = None) -> Verification:
         previous = record["hash"]
         result.head = record["hash"]
         result.hashes.add(record["hash"])
-        _track(record, runs, intents)
+        _track(record, result, runs, intents)
     result.unfinished_runs = [run for run, ended in runs.items() if not ended]
     result.unknown_outcomes = list(intents.values())
     return result
 
 
-def _track(record: dict[str, Any], runs: dict[str, bool], intents: dict[str, dict[str, Any]]) -> None:
+def _track(record: dict[str, Any], found: Verification, runs: dict[str, bool],
+           intents: dict[str, dict[str, Any]]) -> None:
     event = record.get("event")
     if event == "run.start":
         runs[str(record.get("run_id"))] = False
@@ -245,30 +248,19 @@ def _track(record: dict[str, Any], runs: dict[str, bool], intents: dict[str, dic
         intents[record["hash"]] = record
     elif event in ("write", "write.settled"):
         intents.pop(str(record.get("intent")), None)
+    if event == "write" and record.get("action") == "key.create" and record.get("outcome") == "ok" \
+            and not record.get("message"):
+        for result in record.get("results") or []:
+            found.unbound_keys[str(result.get("api_key_id"))] = (str(record.get("organization")),
+                                                                 str(result.get("target")))
+    elif event == "key.bound":
+        for key in record.get("keys") or []:
+            found.unbound_keys.pop(str(key.get("api_key_id")), None)
 
 
-def unbound_keys(path: str | Path) -> list[tuple[str, str, str]]:
-    """(organization, label, api_key_id) of keys a run created (secret saved) but never wrote back into
-    the desired-state file: it was killed in between."""
+def pending_work(path: str | Path) -> Verification:
+    """What a crash may have left for the next apply (unknown outcomes, keys never written back); an
+    empty answer when there is no log. One read of the log serves both."""
     if not Path(path).exists():
-        return []
-    created: dict[str, tuple[str, str]] = {}
-    for raw in read_bytes(path, what="audit log").splitlines():
-        record = _parse(raw)
-        if record is None:
-            continue
-        if record.get("event") == "write" and record.get("action") == "key.create" and record.get("outcome") == "ok" \
-                and not record.get("message"):
-            for result in record.get("results") or []:
-                created[str(result.get("api_key_id"))] = (str(record.get("organization")), str(result.get("target")))
-        elif record.get("event") == "key.bound":
-            for key in record.get("keys") or []:
-                created.pop(str(key.get("api_key_id")), None)
-    return [(org, label, key_id) for key_id, (org, label) in created.items()]
-
-
-def unknown_outcomes(path: str | Path) -> list[dict[str, Any]]:
-    """Intents in the log that no outcome or settlement answers (empty when there is no log)."""
-    if not Path(path).exists():
-        return []
-    return verify_log(path, key="").unknown_outcomes
+        return Verification()
+    return verify_log(path, key="")
