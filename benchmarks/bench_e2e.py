@@ -142,7 +142,7 @@ def main() -> None:
             print(f"  {sample.command:<9} {sample.cpu:8.2f} s CPU  {sample.rss_mib:8.0f} MiB peak RSS  "
                   f"{sample.wall:8.2f} s wall", flush=True)
     sizes = sorted(results)
-    for small, large in zip(sizes, sizes[1:]):
+    for small, large in zip(sizes, sizes[1:], strict=False):
         print(f"growth {small:,} -> {large:,} ({large / small:.0f}x members):")
         for command in results[small]:
             a, b = results[small][command], results[large][command]

@@ -22,8 +22,8 @@ from pydantic import BaseModel
 from ..defaults import MAX_FILE_BYTES
 from ..errors import ConfigError, Problem, UsageError
 from ..identity import IDENTIFIER_FIELDS, Identity, identity, matches_glob
-from .models import DesiredState
 from .fast_yaml import read_simple_yaml
+from .models import DesiredState
 from .yaml_source import Path_, Positions, parse_yaml
 
 
@@ -149,12 +149,12 @@ def _member_identity(entry: Any) -> Identity | None:
     if not isinstance(entry, dict):
         return None
     found = None
-    for field in IDENTIFIER_FIELDS:
-        value = entry.get(field)
+    for name in IDENTIFIER_FIELDS:
+        value = entry.get(name)
         if isinstance(value, str):
             if found is not None:
                 return None
-            found = identity(field, value)
+            found = identity(name, value)
     return found
 
 
