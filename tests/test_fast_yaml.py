@@ -169,3 +169,20 @@ def test_exports_take_the_fast_path() -> None:
 ])
 def test_declines_what_it_does_not_know(text: str) -> None:
     assert read_simple_yaml(text) is None
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.one_of(st.sampled_from(TOKENS + SAFE), st.text(min_size=1, max_size=30)))
+def test_written_scalars_read_back_as_the_same_string(value: str) -> None:
+    """What export writes for a string is that string again, to ruamel and to the fast reader."""
+    from reconciler.config.fast_yaml import yaml_scalar
+
+    text = f"k: {yaml_scalar(value)}\n"
+    try:
+        data, _ = parse_yaml(text, "f.yaml")
+    except ConfigError:
+        assert any(0xD800 <= ord(c) <= 0xDFFF for c in value), text  # lone surrogates cannot be written
+        return
+    assert typed(data) == typed({"k": value}), text
+    fast = read_simple_yaml(text)
+    assert fast is None or typed(fast[0]) == typed(data)

@@ -8,18 +8,17 @@ refuses with the reason (say, a member record with no identifier at all).
 from __future__ import annotations
 
 import glob
-import io
 from collections import Counter
 from datetime import datetime, timezone
+from typing import Any
 
 import pydantic
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from .. import __version__
 from ..errors import ReconcilerError
 from ..identity import IDENTIFIER_FIELDS, IdentifierField, normalise
 from ..live_state import LiveMember, LiveOrganization, LiveState
+from .fast_yaml import yaml_scalar
 from .models import KNOWN_KEY_STATUSES, KNOWN_ROLES, ApiKeySpec, Member, Organization
 
 SCHEMA_MODELINE = ("# yaml-language-server: $schema=https://github.com/ideogram-org/ideogram-org/raw/main/"
@@ -60,12 +59,15 @@ def _identifier(member: LiveMember, taken: Counter[tuple[str, str]]) -> tuple[Id
     return None
 
 
-def _member_entries(org: LiveOrganization, policy: CommentedMap, notes: list[str]) -> CommentedSeq:
+Entry = tuple[IdentifierField, str, bool]  # the identifier to list a member by, and whether an OWNER
+
+
+def _member_entries(org: LiveOrganization, policy: dict[str, Any], notes: list[str]) -> list[Entry]:
     members = list(dict.fromkeys(org.members))  # two identical records are one
     notes += [f"the server listed user {printable(user_id)} more than once; written once" for user_id in org.repeated]
     taken: Counter[tuple[str, str]] = Counter((field, normalise(field, value)) for member in members
                                               for field, value in _values(member).items() if value)
-    entries: list[tuple[bool, str, CommentedMap]] = []  # (not an owner, sort key, entry)
+    entries: list[tuple[bool, str, Entry]] = []  # (not an owner, sort key, entry)
     ignore: list[str] = []
     for member in members:
         if member.role not in KNOWN_ROLES:
@@ -81,16 +83,11 @@ def _member_entries(org: LiveOrganization, policy: CommentedMap, notes: list[str
         if chosen is None:
             raise ExportError(f"organization {org.name!r}: a member record (user id {member.user_id!r}) has no "
                               f"identifier a desired-state file can hold on its own; nothing was written")
-        entry = CommentedMap()
-        entry[chosen[0]] = chosen[1]
-        if member.role == "OWNER":
-            entry["role"] = "OWNER"
+        entry = (chosen[0], chosen[1], member.role == "OWNER")
         entries.append((member.role != "OWNER", normalise(chosen[0], chosen[1]), entry))
     if ignore:
         policy["ignore_members"] = ignore
-    sequence = CommentedSeq()
-    for _, _, entry in sorted(entries, key=lambda item: (item[0], item[1])):
-        sequence.append(entry)
+    sequence = [entry for _, _, entry in sorted(entries, key=lambda item: (item[0], item[1]))]
     if all(not_owner for not_owner, _, _ in entries):
         policy["min_owners"] = 0
         notes.append("the organization has no OWNER: min_owners is 0 so that this file is valid; raise it once "
@@ -98,14 +95,15 @@ def _member_entries(org: LiveOrganization, policy: CommentedMap, notes: list[str
     return sequence
 
 
-def _key_entries(org: LiveOrganization, bound: set[str], notes: list[str]) -> CommentedMap:
-    keys = CommentedMap()
+def _key_entries(org: LiveOrganization, bound: set[str], notes: list[str]) -> list[tuple[str, str, str]]:
+    """(id, status, comment) of each key the file can list."""
+    keys: list[tuple[str, str, str]] = []
     for key in sorted(org.keys, key=lambda k: (k.status != "ACTIVE", k.api_key_id)):
         if key.status not in KNOWN_KEY_STATUSES:
             notes.append(f"key {printable(key.api_key_id)} has status {printable(key.status or 'null')!r}, which "
                          f"this version does not know: left out (plan reports it)")
             continue
-        if key.api_key_id in bound or key.api_key_id in keys:
+        if key.api_key_id in bound:
             notes.append(f"key {printable(key.api_key_id)} is listed by another organization too: left out here")
             continue
         try:
@@ -114,17 +112,13 @@ def _key_entries(org: LiveOrganization, bound: set[str], notes: list[str]) -> Co
             notes.append(f"key id {printable(key.api_key_id)!r} cannot be written as a key id: left out")
             continue
         bound.add(key.api_key_id)
-        spec = CommentedMap()
-        spec["id"] = key.api_key_id
-        spec["status"] = key.status
-        keys[key.api_key_id] = spec
-        if key.redacted or key.creation_time:
-            keys.yaml_add_eol_comment(printable(f"{key.redacted}, created {key.creation_time or 'unknown'}"),
-                                      key.api_key_id)
+        comment = f"{key.redacted}, created {key.creation_time or 'unknown'}" \
+            if key.redacted or key.creation_time else ""
+        keys.append((key.api_key_id, key.status, printable(comment)))
     return keys
 
 
-def _organization_node(org: LiveOrganization, bound: set[str]) -> CommentedMap:
+def _organization_lines(name: str, org: LiveOrganization, bound: set[str]) -> list[str]:
     if not org.organization_id:
         raise ExportError(f"organization {org.name!r} has no id: it cannot be exported")
     try:
@@ -132,42 +126,48 @@ def _organization_node(org: LiveOrganization, bound: set[str]) -> CommentedMap:
     except pydantic.ValidationError:
         raise ExportError(f"organization {org.name!r} has an id no desired-state file can hold "
                           f"({printable(org.organization_id)!r}): it cannot be exported") from None
-    node = CommentedMap()
-    node["id"] = org.organization_id
-    policy = CommentedMap()
+    policy: dict[str, Any] = {}
     notes: list[str] = []
     members = _member_entries(org, policy, notes)
-    if policy:
-        node["policy"] = policy
-    node["members"] = members
     keys = _key_entries(org, bound, notes)
+    lines = [f"  {yaml_scalar(name)}:", *(f"    # {line}" for note in notes for line in note.splitlines()),
+             f"    id: {yaml_scalar(org.organization_id)}"]
+    if policy:
+        lines.append("    policy:")
+        for field, value in policy.items():
+            if isinstance(value, list):
+                lines += [f"      {field}:", *(f"        - {yaml_scalar(item)}" for item in value)]
+            else:
+                lines.append(f"      {field}: {str(value).lower() if isinstance(value, bool) else value}")
+    lines.append("    members:" if members else "    members: []")
+    for field, value, owner in members:
+        lines.append(f"      - {field}: {yaml_scalar(value)}")
+        if owner:
+            lines.append("        role: OWNER")
     if keys:
-        node["api_keys"] = keys
-    if notes:
-        node.yaml_set_comment_before_after_key("id", before="\n".join(notes), indent=4)
-    return node
+        lines.append("    api_keys:")
+        for key_id, status, comment in keys:
+            label = yaml_scalar(key_id)
+            lines += [f"      {label}:" + (f"  # {comment}" if comment else ""),
+                      f"        id: {label}", f"        status: {status}"]
+    return lines
 
 
 def render_export(live: LiveState, now: datetime | None = None) -> str:
+    """Written line by line rather than through ruamel's emitter, which took 20 s for 100,000
+    members; every scalar goes through `yaml_scalar`, which quotes whatever is not a plain string."""
     if not live.organizations:
         raise ExportError("this token sees no enterprise organization: there is nothing to export")
     stamp = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")
-    document = CommentedMap()
-    document["version"] = 1
-    organizations = CommentedMap()
-    bound: set[str] = set()
-    for name, org in sorted(live.organizations.items()):
-        organizations[name] = _organization_node(org, bound)
-    document["organizations"] = organizations
-    stream = io.StringIO()
-    yaml = YAML()
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 4096
-    yaml.dump(document, stream)
-    header = [
+    lines = [
         SCHEMA_MODELINE,
         f"# Exported by ideogram-org {__version__} on {stamp} from the live organization(s).",
         "# Planning this file gives no changes. Key labels are their ids: rename them to something",
         "# meaningful; keys have no names in Ideogram.",
+        "version: 1",
+        "organizations:",
     ]
-    return "\n".join(header) + "\n" + stream.getvalue()
+    bound: set[str] = set()
+    for name, org in sorted(live.organizations.items()):
+        lines += _organization_lines(name, org, bound)
+    return "\n".join(lines) + "\n"

@@ -220,6 +220,33 @@ class _Reader:
         return out
 
 
+_WRITER_RESOLVER: _Resolver | None = None
+_PLAIN_ONLY = re.compile(_PLAIN)
+
+
+def yaml_scalar(value: str) -> str:
+    """`value` as YAML that reads back as exactly this string: plain when this reader (and so
+    ruamel) would take it as a string, else double-quoted with every unprintable character escaped."""
+    global _WRITER_RESOLVER
+    if _WRITER_RESOLVER is None:
+        _WRITER_RESOLVER = _Resolver()
+    if value.isprintable() and len(value) <= 1024 and _PLAIN_ONLY.fullmatch(value):
+        try:
+            if type(_WRITER_RESOLVER.plain(value)) is str:
+                return value
+        except NotSimple:
+            pass
+    escaped = []
+    for char in value:
+        if char in '"\\':
+            escaped.append("\\" + char)
+        elif char.isprintable():
+            escaped.append(char)
+        else:
+            escaped.append(f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}")
+    return '"' + "".join(escaped) + '"'
+
+
 def read_simple_yaml(text: str) -> tuple[dict[str, Any], dict[tuple[Any, ...], list[tuple[int, int]]]] | None:
     """The document as plain data and the (line, column) of every sequence item by the sequence's
     path, or None when the text is outside the subset (then ruamel reads it)."""
@@ -238,4 +265,4 @@ def read_simple_yaml(text: str) -> tuple[dict[str, Any], dict[tuple[Any, ...], l
         return None
 
 
-__all__ = ["read_simple_yaml"]
+__all__ = ["read_simple_yaml", "yaml_scalar"]
