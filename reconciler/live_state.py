@@ -12,9 +12,6 @@ from typing import Any
 
 from .identity import Identity, identities, normalise
 
-Snapshot = dict[str, Any]
-
-
 @dataclass(frozen=True)
 class LiveMember:
     user_id: str
@@ -46,15 +43,13 @@ class LiveOrganization:
     keys: tuple[LiveKey, ...]
     repeated: tuple[str, ...] = ()  # user ids the server listed more than once (each is one member here)
 
-    def snapshot(self) -> Snapshot:
-        return {
-            "organization_id": self.organization_id,
-            "caller_role": self.caller_role,
-            "members": {m.user_id: {"email": normalise("email", m.email), "handle": normalise("handle", m.handle),
-                                       "role": m.role}
-                        for m in sorted(self.members, key=lambda m: m.user_id)},
-            "keys": {k.api_key_id: k.status for k in sorted(self.keys, key=lambda k: k.api_key_id)},
-        }
+    def canonical(self) -> list[Any]:
+        """What the fingerprint covers: ids, roles, identifiers as compared, key statuses; in a fixed order."""
+        members = sorted(self.members, key=lambda m: m.user_id)
+        keys = sorted(self.keys, key=lambda k: k.api_key_id)
+        return [self.organization_id, self.caller_role,
+                [[m.user_id, normalise("email", m.email), normalise("handle", m.handle), m.role] for m in members],
+                [[k.api_key_id, k.status] for k in keys]]
 
 
 @dataclass(frozen=True)
@@ -63,10 +58,7 @@ class LiveState:
     api_version: str  # what the server was found (or told) to speak
     warnings: tuple[str, ...] = field(default=())
 
-    def snapshot(self) -> Snapshot:
-        """Plain data for fingerprints and for explaining differences (deepdiff)."""
-        return {name: org.snapshot() for name, org in sorted(self.organizations.items())}
-
     def fingerprint(self) -> str:
-        canonical = json.dumps(self.snapshot(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        """Changes whenever anything a plan depends on changes: a saved plan is stale then."""
+        canonical = [[name, org.canonical()] for name, org in sorted(self.organizations.items())]
+        return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()

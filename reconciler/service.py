@@ -39,7 +39,7 @@ class Planned:
 
     config: LoadedConfig
     live: LiveState
-    plan: Plan  # carries the live snapshot, so a saved copy can explain why it went stale
+    plan: Plan
 
     @property
     def warnings(self) -> list[str]:
@@ -73,7 +73,7 @@ def plan(reader: ApiReader, config: LoadedConfig, only: Iterable[str] = (), api_
     live = read_live_state(reader, config.desired, only, api_version)
     fresh = compute_plan(config.desired, live, desired_file=str(config.path), desired_hash=config.sha256,
                          locate=config.locate_member)
-    return Planned(config=config, live=live, plan=fresh.model_copy(update={"live_snapshot": live.snapshot()}))
+    return Planned(config=config, live=live, plan=fresh)
 
 
 def drift(reader: ApiReader, config: LoadedConfig, only: Iterable[str] = (), api_version: str = "auto") -> Drift:
@@ -114,9 +114,9 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions) -> Report:
         # Under the lock: the organization must still be what the plan saw (another apply may just have
         # finished), and writes a crash left without an outcome are settled from what it is now.
         current = plan(client, reload_if_changed(planned.config), organizations, options.api_version)
-        ensure_fresh(the_plan, current.config, current.live.fingerprint(), current.live.snapshot())
+        ensure_fresh(the_plan, current.config, current.plan)
         settle_unknown_outcomes(audit, pending, current.live, client, current.config)
-        return apply_plan(client, the_plan, planned.config.path, replan=replan, audit=audit,
+        return apply_plan(client, the_plan, planned.config.path, replan=replan, audit=audit, baseline=current.live,
                           chunk_size=options.chunk_size, secrets=secrets, progress=options.progress,
                           verify=options.verify, stop=options.stop)
 

@@ -88,7 +88,11 @@ def test_stale_plan_when_the_organization_changed(here, api_version):
         result = cli(url, "apply", "plan.json", "--secrets-file", "keys.jsonl")
         assert result.exit_code == 1
         assert "stale plan, nothing was sent" in result.stderr
-        assert f"{s.state.users[someone].email_address} joined as MEMBER" in result.stderr
+        before = len(s.state.organizations[s.org_id].members) - 1
+        assert f"{before} members, 2 owner(s) when planned; now {before + 1} members" in result.stderr
+        email = s.state.users[someone].email_address  # the file lists them: the plan's change for them moved
+        assert f"no longer needed: member.add {email}" in result.stderr or \
+            f"needed now, not in the saved plan: member.promote {email}" in result.stderr
         assert sandbox.write_requests == []
 
 

@@ -42,10 +42,13 @@ def preflight(plan: Plan, config_path: Path, audit: AuditLog, secrets: SecretsFi
 
 
 def apply_plan(client: ApiClient, plan: Plan, config_path: Path, *, replan: Replan, audit: AuditLog,
-               chunk_size: int = CHUNK_SIZE, secrets: SecretsFile | None = None,
+               baseline: LiveState | None = None, chunk_size: int = CHUNK_SIZE, secrets: SecretsFile | None = None,
                progress: Callable[[str], None] = lambda _line: None, verify: bool = True,
                stop: threading.Event | None = None) -> ApplyReport:
-    """Carry out `plan`. The caller has already judged it safe (or approved) and fresh."""
+    """Carry out `plan`. The caller has already judged it safe (or approved) and fresh.
+
+    `baseline` is the organization as read just before the first write: a key that shows up
+    later, which this run did not make, came from a create whose answer was lost."""
     if chunk_size < 1:
         raise UsageError("--chunk-size must be at least 1")
     preflight(plan, config_path, audit, secrets)
@@ -54,7 +57,7 @@ def apply_plan(client: ApiClient, plan: Plan, config_path: Path, *, replan: Repl
     audit.append("run.start", plan_hash=plan.plan_hash, changes=len(plan.changes),
                  organizations=[o.name for o in plan.organizations])
     try:
-        _rounds(run, plan, replan, progress)
+        _rounds(run, plan, replan, progress, baseline)
     except (KeyboardInterrupt, StopRequested):
         run.report.results = [run.final[i] for i in sorted(run.final)]
         audit.append("run.interrupted", plan_hash=plan.plan_hash, counts=run.report.counts(),
@@ -74,7 +77,8 @@ def apply_plan(client: ApiClient, plan: Plan, config_path: Path, *, replan: Repl
     return run.report
 
 
-def _rounds(run: Executor, plan: Plan, replan: Replan, progress: Callable[[str], None]) -> None:
+def _rounds(run: Executor, plan: Plan, replan: Replan, progress: Callable[[str], None],
+            baseline: LiveState | None) -> None:
     todo = list(range(len(plan.changes)))
     for round_number in range(1, MAX_APPLY_ROUNDS + 1):
         run.execute(todo)
@@ -88,12 +92,12 @@ def _rounds(run: Executor, plan: Plan, replan: Replan, progress: Callable[[str],
                 run.settle(i, "failed" if state == "unknown" else "skipped",
                            f"{message}; re-reading to learn the outcome failed: {exc}")
             break
-        todo = _still_needed(run, plan, fresh, live)
+        todo = _still_needed(run, plan, fresh, live, baseline)
     for i, (state, message) in list(run.pending.items()):
         run.settle(i, "failed" if state == "unknown" else "skipped", message)
 
 
-def _still_needed(run: Executor, plan: Plan, fresh: Plan, live: LiveState) -> list[int]:
+def _still_needed(run: Executor, plan: Plan, fresh: Plan, live: LiveState, baseline: LiveState | None) -> list[int]:
     """Settle what the re-read shows done; return what the next round must still send.
 
     A key that appeared after an ambiguous create has no saved secret (the answer never arrived):
@@ -101,10 +105,10 @@ def _still_needed(run: Executor, plan: Plan, fresh: Plan, live: LiveState) -> li
     whose secret is saved.
     """
     todo = []
-    orphans = _unexplained_keys(plan, live, run.created)
+    orphans = _unexplained_keys(baseline, live, run.created) if baseline is not None else {}
     for i, (state, message) in sorted(run.pending.items()):
         change = plan.changes[i]
-        if isinstance(change, KeyCreate) and state == "unknown" and plan.live_snapshot is None:
+        if isinstance(change, KeyCreate) and state == "unknown" and baseline is None:
             run.settle(i, "failed", f"{message}; a key may have been created without its secret reaching us: look "
                                     f"for an unmanaged key in the next plan")
         elif isinstance(change, KeyCreate) and state == "unknown":
@@ -120,10 +124,12 @@ def _still_needed(run: Executor, plan: Plan, fresh: Plan, live: LiveState) -> li
     return todo
 
 
-def _unexplained_keys(plan: Plan, live: LiveState, created: dict[str, str]) -> dict[str, list[str]]:
-    """Per organization: ACTIVE keys that neither the plan saw nor this run made (and saved)."""
+def _unexplained_keys(baseline: LiveState, live: LiveState, created: dict[str, str]) -> dict[str, list[str]]:
+    """Per organization: ACTIVE keys that were not there before the run and that it did not make (and save)."""
     answer: dict[str, list[str]] = {}
     for name, org in live.organizations.items():
-        known = set((plan.live_snapshot or {}).get(name, {}).get("keys", {})) | set(created)
+        before = baseline.organizations.get(name)
+        known = {k.api_key_id for k in before.keys} if before else set()
+        known |= set(created)
         answer[name] = [k.api_key_id for k in org.keys if k.api_key_id not in known and k.status == "ACTIVE"]
     return answer

@@ -23,7 +23,8 @@ from .changes import APPLY_ORDER, Blocked, Change, UnmanagedKey
 from .safety import OrganizationSummary, Violation
 
 # 2: changes and blocked items carry only their own kind's fields (was 1: every field, mostly null).
-PLAN_FORMAT = 2
+# 3: plan files no longer carry the live snapshot, so they grow with the changes, not the organization.
+PLAN_FORMAT = 3
 PLAN_SCHEMA_ID = "https://github.com/ideogram-org/ideogram-org/raw/main/schemas/plan.schema.json"
 
 
@@ -32,7 +33,7 @@ class Plan(BaseModel):
 
     model_config = ConfigDict(extra="forbid", title="ideogram-org plan")
 
-    format_version: Literal[2] = 2
+    format_version: Literal[3] = 3
     tool_version: str = __version__
     created_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     desired_file: str
@@ -45,8 +46,6 @@ class Plan(BaseModel):
     blocked: list[Blocked]
     unmanaged_keys: list[UnmanagedKey]
     violations: list[Violation]
-    live_snapshot: dict[str, Any] | None = Field(
-        default=None, description="The live state the plan saw (plan files only): explains a stale plan.")
 
     # --- verdicts -------------------------------------------------------------------------------
 
@@ -85,13 +84,12 @@ class Plan(BaseModel):
 
     # --- files ----------------------------------------------------------------------------------
 
-    def to_json(self, include_snapshot: bool = False) -> str:
-        exclude = None if include_snapshot else {"live_snapshot"}
-        return self.model_dump_json(indent=2, exclude=exclude)
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
 
     def save(self, path: str | Path) -> None:
-        """Write the plan file: atomically, readable by its owner alone (it names every member it saw)."""
-        write_atomic(path, self.to_json(include_snapshot=True) + "\n", what="plan file", mode=0o600)
+        """Write the plan file: atomically, readable by its owner alone (it names the members it changes)."""
+        write_atomic(path, self.to_json() + "\n", what="plan file", mode=0o600)
 
     @classmethod
     def load(cls, path: str | Path) -> Plan:

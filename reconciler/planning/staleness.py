@@ -1,71 +1,61 @@
 """Whether a saved plan still holds: the file and the live organization must be what it saw.
 
-deepdiff explains what moved between the live state a plan saw and the live state now, so a
-refused plan says who joined, left or changed role, not just "stale".
+A plan file holds its changes and the fingerprint of the live state, not the state itself (at
+100,000 members that was 20 MB), so a refused plan is explained by planning again: what the saved
+plan would do that is no longer needed, what is needed now that it lacks, and how the
+organization's counts moved.
 """
 
 from __future__ import annotations
 
+import json
+
 from ..config.loader import LoadedConfig
 from ..errors import StalePlanError
-from ..live_state import LiveState, Snapshot
+from ..live_state import LiveState
+from .changes import Change
 from .plan import Plan
 from .planner import compute_plan
 
 
-def explain_differences(old: Snapshot, new: Snapshot, limit: int = 20) -> list[str]:
-    """What changed between two live snapshots, one line per difference, for people to read."""
-    from deepdiff import DeepDiff
+def _key(change: Change) -> str:
+    return json.dumps(change.model_dump(mode="json"), sort_keys=True)
 
-    diff = DeepDiff(old, new, view="tree")
+
+def explain_differences(saved: Plan, fresh: Plan, limit: int = 20) -> list[str]:
+    """How a fresh plan differs from a saved one, one line per difference, for people to read."""
     lines: list[str] = []
-
-    def member_label(org: str, user_id: str, *snapshots: Snapshot) -> str:
-        for snapshot in snapshots:
-            member = snapshot.get(org, {}).get("members", {}).get(user_id)
-            if member:
-                return member.get("email") or member.get("handle") or user_id
-        return user_id
-
-    for kind, levels in diff.items():
-        for level in levels:
-            path = level.path(output_format="list")
-            org = path[0] if path else "?"
-            area = path[1] if len(path) > 1 else ""
-            item = path[2] if len(path) > 2 else ""
-            if area == "members" and kind == "dictionary_item_added" and len(path) == 3:
-                lines.append(f"{org}: {member_label(org, item, new)} joined as {level.t2.get('role')}")
-            elif area == "members" and kind == "dictionary_item_removed" and len(path) == 3:
-                lines.append(f"{org}: {member_label(org, item, old)} left (was {level.t1.get('role')})")
-            elif area == "members" and len(path) == 4:
-                lines.append(f"{org}: {member_label(org, item, new, old)}: {path[3]} {level.t1} -> {level.t2}")
-            elif area == "keys" and kind == "dictionary_item_added":
-                lines.append(f"{org}: key {item} appeared ({level.t2})")
-            elif area == "keys" and kind == "dictionary_item_removed":
-                lines.append(f"{org}: key {item} is gone")
-            elif area == "keys":
-                lines.append(f"{org}: key {item}: {level.t1} -> {level.t2}")
-            elif kind == "dictionary_item_added" and len(path) == 1:
-                lines.append(f"{org}: organization now read as well")
-            elif kind == "dictionary_item_removed" and len(path) == 1:
-                lines.append(f"{org}: organization no longer read")
-            else:
-                lines.append(f"{'.'.join(map(str, path))}: {level.t1!r} -> {level.t2!r}")
-    lines.sort()
+    before = {o.name: o for o in saved.organizations}
+    for org in fresh.organizations:
+        old = before.get(org.name)
+        if old is None:
+            lines.append(f"{org.name}: organization now read as well")
+        elif (old.members_before, old.owners_before) != (org.members_before, org.owners_before):
+            lines.append(f"{org.name}: {old.members_before} members, {old.owners_before} owner(s) when planned; "
+                         f"now {org.members_before} members, {org.owners_before} owner(s)")
+    lines += [f"{name}: organization no longer read" for name in before.keys() - {o.name for o in fresh.organizations}]
+    fresh_keys = {_key(c) for c in fresh.changes}
+    saved_keys = {_key(c) for c in saved.changes}
+    lines += [f"{c.organization}: no longer needed: {c.action} {c.subject}" for c in saved.changes
+              if _key(c) not in fresh_keys]
+    lines += [f"{c.organization}: needed now, not in the saved plan: {c.action} {c.subject}" for c in fresh.changes
+              if _key(c) not in saved_keys]
+    if not lines:
+        lines.append("the changes are the same, but members' records or keys moved on")
     if len(lines) > limit:
         lines = lines[:limit] + [f"... and {len(lines) - limit} more difference(s)"]
     return lines
 
 
-def ensure_fresh(saved: Plan, config: LoadedConfig, live_fingerprint: str, live_snapshot: Snapshot) -> None:
-    """Refuse a saved plan whose desired file or live organization moved on since it was made."""
+def ensure_fresh(saved: Plan, config: LoadedConfig, fresh: Plan) -> None:
+    """Refuse a saved plan whose desired file or live organization moved on since it was made;
+    `fresh` is the plan made now, from the file and the organization as they are."""
     problems = []
     if config.sha256 != saved.desired_hash:
         problems.append(f"the desired file {config.path} changed since the plan was made")
-    if live_fingerprint != saved.live_fingerprint:
-        detail = explain_differences(saved.live_snapshot, live_snapshot) if saved.live_snapshot else []
+    if fresh.live_fingerprint != saved.live_fingerprint:
         problems.append("the live organization changed since the plan was made"
-                        + "".join(f"\n  {line}" for line in detail))
+                        + "".join(f"\n  {line}" for line in explain_differences(saved, fresh)))
     if problems:
         raise StalePlanError("stale plan, nothing was sent: " + "; ".join(problems)
                              + "\nRun `ideogram-org plan` again and review the new plan.")
@@ -78,13 +68,13 @@ def recheck_saved_plan(saved: Plan, config: LoadedConfig, live: LiveState) -> Pl
     made, so the planner must give the same hash; the recomputed plan's safety verdict is the one
     that counts, whatever the file says about itself.
     """
-    ensure_fresh(saved, config, live.fingerprint(), live.snapshot())
     fresh = compute_plan(config.desired, live, desired_file=str(config.path), desired_hash=config.sha256,
                          locate=config.locate_member)
+    ensure_fresh(saved, config, fresh)
     if fresh.plan_hash != saved.plan_hash:
         raise StalePlanError("the plan file does not match what its own inputs give today (was it edited, or "
                              "made by another version of ideogram-org?); nothing was sent. Run plan again.")
-    return fresh.model_copy(update={"live_snapshot": live.snapshot()})
+    return fresh
 
 
 __all__ = ["ensure_fresh", "explain_differences", "recheck_saved_plan"]
