@@ -12,6 +12,7 @@ from typing import Any
 
 from .identity import Identity, identities, normalise
 
+
 @dataclass(frozen=True)
 class LiveMember:
     user_id: str
