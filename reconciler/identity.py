@@ -51,5 +51,7 @@ def names_person(name: str, email: str | None, handle: str | None, user_id: str 
 
 def matches_glob(patterns: Iterable[str], *names: str | None) -> bool:
     """Whether any name (email or handle) matches any glob, compared as identifiers are."""
+    if not patterns:
+        return False
     folded = [normalise("email", name) for name in names if name]
     return any(fnmatchcase(name, normalise("email", pattern)) for pattern in patterns for name in folded)

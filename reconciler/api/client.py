@@ -61,7 +61,18 @@ from .wire import (
 
 log = logging.getLogger("ideogram_org.client")
 WAITING_NOTICE_SECONDS = 5
-Model = TypeVar("Model", bound=pydantic.BaseModel)
+Model = TypeVar("Model")
+
+
+_ADAPTERS: dict[type, pydantic.TypeAdapter[Any]] = {}
+
+
+def _adapter(model: type[Model]) -> pydantic.TypeAdapter[Model]:
+    """Models and the slotted dataclasses of large answers are read the same way."""
+    adapter = _ADAPTERS.get(model)
+    if adapter is None:
+        adapter = _ADAPTERS[model] = pydantic.TypeAdapter(model)
+    return adapter
 Params = dict[str, str]
 
 
@@ -277,7 +288,7 @@ class ApiReader:
 
     def _parse(self, model: type[Model], response: httpx.Response) -> Model:
         try:
-            return model.model_validate_json(response.content)
+            return _adapter(model).validate_json(response.content)
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])

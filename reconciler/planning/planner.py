@@ -56,9 +56,16 @@ class _LiveIndex:
         for member in members:
             for key in member.identities:
                 self._by_identity.setdefault(key, member)
+        self._resolved: tuple[list[Member], list[LiveMember | None]] | None = None
 
     def find(self, member: Member) -> LiveMember | None:
         return self._by_identity.get(member.identity)
+
+    def resolve(self, entries: list[Member]) -> list[LiveMember | None]:
+        """The live record of each entry, found once per list however many passes ask."""
+        if self._resolved is None or self._resolved[0] is not entries:
+            self._resolved = (entries, [self._by_identity.get(entry.identity) for entry in entries])
+        return self._resolved[1]
 
 
 def _ref_of_live(live: LiveMember) -> MemberRef:
@@ -134,8 +141,7 @@ class _OrganizationPlanner:
     def listed_members(self) -> None:
         index = self.index
         common = self.where
-        for member in self.desired.members:
-            found = index.find(member)
+        for member, found in zip(self.desired.members, index.resolve(self.desired.members), strict=True):
             if found is not None:
                 self.matched.add(id(found))
             if matches_glob(self.policy.ignore_members, member.email, member.handle,
@@ -287,10 +293,10 @@ def same_person_problems(desired: DesiredState, live: LiveState, desired_file: s
             continue
         index = (indexes or {}).get(name) or _LiveIndex(live.organizations[name].members)
         first_entry: dict[int, int] = {}  # id of a live record -> the first entry naming it
-        for position, member in enumerate(organization.members):
-            found = index.find(member)
+        for position, found in enumerate(index.resolve(organization.members)):
             if found is None:
                 continue
+            member = organization.members[position]
             if id(found) not in first_entry:
                 first_entry[id(found)] = position
                 continue
