@@ -58,3 +58,13 @@ def test_the_api_version_choices_come_from_the_endpoint_table() -> None:
 
     assert SANDBOX_VERSIONS is API_VERSIONS
     assert ("auto", *API_VERSIONS) == API_VERSION_CHOICES
+
+
+def test_help_loads_no_heavy_library() -> None:
+    """`ideogram-org --help` starts fast because a command imports what it needs when it runs."""
+    code = ("import sys; from reconciler.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('pydantic', 'httpx', 'ruamel.yaml', 'email_validator', 'deepdiff') "
+            "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -15,7 +15,6 @@ import click
 
 from .. import __version__, defaults
 from ..errors import ConfigError, UsageError
-from ..execution.report import ApplyInterrupted
 from ..safe_files import write_atomic
 from . import common
 from .common import (
@@ -221,6 +220,7 @@ def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tup
     """Carry out a plan: from the file (after a y/N), or exactly a saved PLAN_FILE."""
     from .. import service
     from ..api.connect import open_api
+    from ..execution.report import ApplyInterrupted
     from ..planning.plan import Plan
     from ..render.plan import render_text
 
