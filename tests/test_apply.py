@@ -290,6 +290,60 @@ def test_key_deactivations_run_concurrently_up_to_the_inflight_limit(here, api_v
         assert sandbox.refused_over_limit == 0  # and never more than ten
 
 
+def test_member_calls_of_one_kind_run_concurrently_but_owner_removals_one_at_a_time(here, api_version):
+    """Forty one-member removal calls go out ten at a time (a barrier of ten lets none through until
+    ten have arrived); the two owner removals go alone, each after a read, and owners never fall
+    below min_owners while they do."""
+    import json as json_module
+    import threading
+
+    from reconciler.sandbox import generate_state
+    state = generate_state(members=52, keys=0, seed=3, org_name="acme", inflight_limit=10, owners=4,
+                           api_version=api_version)
+    org = next(iter(state.organizations.values()))
+    uids = list(org.members)
+    lines = ["version: 1", "policy: {max_removals: 100%, min_owners: 2}", "organizations:", "  acme:",
+             f"    id: {org.organization_id}", "    members:"]
+    lines += [f"      - {{user_id: {uid}, role: OWNER}}" for uid in uids[:2]]
+    lines += [f"      - {{user_id: {uid}}}" for uid in uids[4:12]]
+    barrier = threading.Barrier(10, timeout=10)
+    broken: list[str] = []
+    owner_calls_in_flight: list[int] = [0]
+    overlaps: list[int] = []
+    owners_seen: list[int] = []
+    with served(state) as (sandbox, url):
+        original = sandbox.handle
+
+        def gathered(method, path, query, headers, body, *args, **kwargs):
+            if not path.endswith("/remove_members"):
+                return original(method, path, query, headers, body, *args, **kwargs)
+            named = [m.get("user_id") for m in json_module.loads(body)["members"]]
+            if any(org.members.get(uid) == "OWNER" for uid in named):
+                owner_calls_in_flight[0] += 1
+                overlaps.append(owner_calls_in_flight[0])
+                try:
+                    return original(method, path, query, headers, body, *args, **kwargs)
+                finally:
+                    owner_calls_in_flight[0] -= 1
+                    owners_seen.append(org.owners())
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                broken.append(path)
+            return original(method, path, query, headers, body, *args, **kwargs)
+
+        sandbox.handle = gathered
+        path = write_file(here, "\n".join(lines) + "\n")
+        result = cli(url, "apply", "-c", str(path), "--auto-approve", "--chunk-size", "1")
+        assert result.exit_code == 0, result.output
+        removals = [w for w in sandbox.write_requests if w.operation == "remove_organization_members"]
+        assert len(removals) == 40 + 2
+        assert broken == []  # ten member removals in flight at once, every time
+        assert sandbox.refused_over_limit == 0  # and never an eleventh
+        assert overlaps == [1, 1] and owners_seen == [3, 2]  # owners one by one, never below 2
+        assert len(org.members) == 10 and org.owners() == 2
+
+
 @pytest.mark.parametrize("answer,applied", [("y\n", True), ("n\n", False), ("\n", False)])
 def test_on_a_terminal_apply_asks_and_defaults_to_no(here, monkeypatch, answer, applied):
     monkeypatch.setattr("reconciler.cli.common.stdin_is_terminal", lambda: True)

@@ -163,8 +163,27 @@ class CallSender:
 
     def member_calls(self, action: MemberAction, org_id: str, organization: str, indexes: list[int],
                      chunk_size: int) -> None:
-        for chunk in chunks(indexes, chunk_size):
-            self.member_call(action, org_id, organization, chunk)
+        """The chunks of one kind go out concurrently, within the inflight limit: adds, promotions and
+        removals of non-owners cannot take owners below the minimum in any order (owner removals go
+        one at a time, each after a read, through `member_call`)."""
+        self.concurrently(lambda chunk: self.member_call(action, org_id, organization, chunk),
+                          chunks(indexes, chunk_size))
+
+    def concurrently(self, work: Callable[[T], None], items: list[T]) -> None:
+        """`work` on every item, at most the inflight limit at once. On a stop, the calls in flight
+        finish and are recorded; no new one starts."""
+        if len(items) <= 1:
+            for item in items:
+                work(item)
+            return
+        pool = ThreadPoolExecutor(max_workers=max(1, min(len(items), self.client.inflight_limit)),
+                                  thread_name_prefix="call")
+        try:
+            list(pool.map(work, items))
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
 
     # --- key calls ------------------------------------------------------------------------------
 
@@ -232,10 +251,4 @@ class CallSender:
             self.settle(i, "applied")
             self.finish(intent, "key.deactivate", organization, [change.key_id], "ok")
 
-        pool = ThreadPoolExecutor(max_workers=max(1, self.client.inflight_limit), thread_name_prefix="key")
-        try:
-            list(pool.map(one, indexes))
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)  # stop: let calls in flight finish, send no new one
-            raise
-        pool.shutdown(wait=True)
+        self.concurrently(one, indexes)
