@@ -104,6 +104,24 @@ def serve(state: Path, cwd: Path, env: dict[str, str], latency: float) -> tuple[
     raise SystemExit("sandbox serve took over 10 minutes to start")
 
 
+def write_latency(served: dict[str, str], state: Path, members: int, count: int = 20) -> list[float]:
+    """Milliseconds the served sandbox takes to answer single-member add calls (before the export)."""
+    import httpx
+
+    data = json.loads(state.read_text())
+    org_id = data["organizations"][0]["organization_id"]
+    emails = outsiders(state, members // 100 + count)[members // 100:]
+    timings = []
+    with httpx.Client(base_url=served["IDEOGRAM_ENDPOINT"], timeout=60,
+                      headers={"Authorization": f"Bearer {served['IDEOGRAM_TOKEN']}"}) as client:
+        for email in emails:
+            start = time.perf_counter()
+            client.post("/manage/api/organization/add_members", params={"organization_id": org_id},
+                        json={"members": [{"email_address": email}]}).raise_for_status()
+            timings.append((time.perf_counter() - start) * 1000)
+    return sorted(timings)
+
+
 def bench_size(members: int, latency: float) -> list[Sample]:
     env = {**os.environ, "NO_COLOR": "1"}
     env.pop("IDEOGRAM_ENDPOINT", None)
@@ -114,6 +132,10 @@ def bench_size(members: int, latency: float) -> list[Sample]:
                              "--state", str(state)], env, cwd)
         server, served = serve(state, cwd, env, latency)
         try:
+            if not latency:
+                timings = write_latency(served, state, members)
+                print(f"  sandbox serve, one-member add: median {timings[len(timings) // 2]:.1f} ms, "
+                      f"slowest {timings[-1]:.1f} ms", flush=True)
             samples = [run("export", ["export", "-o", "exported.yaml"], served, cwd)]
             (cwd / "desired.yaml").write_text(desired_from_export((cwd / "exported.yaml").read_text(),
                                                                      outsiders(state, members // 100)))

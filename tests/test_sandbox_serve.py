@@ -86,3 +86,43 @@ def test_dropped_connection_over_real_http(tmp_path):
         assert time.monotonic() - start < 5
     finally:
         _stop(process)
+
+
+def test_a_burst_of_writes_costs_one_save_and_a_stop_loses_none(tmp_path):
+    """Writes mark the state changed; the saver writes the file once per interval, and at close."""
+    from reconciler.sandbox.app import Sandbox
+    from reconciler.sandbox.persist import DebouncedSaver
+    from reconciler.sandbox.state import SandboxState, generate_state
+
+    state = generate_state(members=20, keys=0, seed=4)
+    path = tmp_path / "state.json"
+    state.save(path)
+    app = Sandbox(state)
+    saver = DebouncedSaver(state, path, app.lock, interval=60)  # nothing saves on its own in this test
+    app.on_change = saver.changed
+    org_id = next(iter(state.organizations))
+    outsiders = [u for uid, u in state.users.items() if uid not in state.organizations[org_id].members]
+    auth = {"Authorization": f"Bearer {state.token}"}
+    for user in outsiders[:10]:
+        body = json.dumps({"members": [{"email_address": user.email_address}]}).encode()
+        response = app.handle("POST", "/manage/api/organization/add_members", {"organization_id": org_id}, auth, body)
+        assert response.status == 200
+    assert saver.saves == 0 and len(SandboxState.load(path).organizations[org_id].members) == 20
+    saver.close()
+    assert saver.saves == 1
+    assert len(SandboxState.load(path).organizations[org_id].members) == 30
+
+
+def test_ctrl_c_saves_the_state_too(tmp_path):
+    import signal
+
+    process, url, token = _start(tmp_path)
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=5) as client:
+        added = client.post("/manage/api/organization/add_members", params={"organization_id": DEMO_ORG_ID},
+                            json={"members": [{"email_address": "nina.lund@acme.example"}]})
+        assert added.status_code == 200
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=10) == 0
+    saved = json.loads((tmp_path / "state.json").read_text())
+    org = next(o for o in saved["organizations"] if o["organization_id"] == DEMO_ORG_ID)
+    assert len(org["members"]) == 14

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -87,7 +88,7 @@ def faults_from_options(fault_seed: int, latency: float, error_rate: float, rate
 
 @sandbox.command("serve")
 @click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False),
-              help="State file; created from the demo organization if absent, saved after each write.")
+              help="State file; created from the demo organization if absent; saved within a second of each write and at stop.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535),
               help="0 picks a free port.")
@@ -103,6 +104,7 @@ def sandbox_serve(state_path: str, host: str, port: int, token: str | None, api_
                   caller_role: str | None, payment_required: bool, **fault_kwargs: Any) -> None:
     """Serve the sandbox over HTTP until interrupted."""
     from ..sandbox.app import Sandbox
+    from ..sandbox.persist import DebouncedSaver
     from ..sandbox.server import SandboxServer
     from ..sandbox.store import load_or_create_sandbox_state
 
@@ -117,18 +119,28 @@ def sandbox_serve(state_path: str, host: str, port: int, token: str | None, api_
             org.members[state.caller_user_id] = caller_role
         org.payment_required = org.payment_required or payment_required
     state.save(state_path)
-    app = Sandbox(state, faults, on_change=lambda s: s.save(state_path))
+    app = Sandbox(state, faults)
+    saver = DebouncedSaver(state, state_path, app.lock)
+    app.on_change = saver.changed
     try:
         server = SandboxServer(app, host, port)
     except OSError as exc:
+        saver.close()
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     click.echo(f"IDEOGRAM_ENDPOINT={server.url}", nl=True)
     click.echo(f"IDEOGRAM_TOKEN={state.token}")
     err(f"sandbox ({state.api_version}) serving {state_path} at {server.url}; Ctrl-C stops it")
     sys.stdout.flush()
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a clean stop either way: the state is saved
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         server.server_close()
+        saver.close()
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt

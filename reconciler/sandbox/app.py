@@ -82,7 +82,7 @@ class Sandbox:
         self.mutations: list[Mutation] = []
         self.write_requests: list[WriteRequest] = []
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request received
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
         self._inflight = 0
         self.peak_inflight = 0  # most requests ever handled at once
         self.refused_over_limit = 0  # requests answered 429 because the inflight limit was reached
@@ -116,7 +116,7 @@ class Sandbox:
 
     def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes,
                client_timeout: float | None = None) -> SandboxResponse:
-        with self._lock:
+        with self.lock:
             self.requests.append((method, path))
             if self._inflight >= self.state.inflight_limit:
                 self.refused_over_limit += 1
@@ -126,7 +126,7 @@ class Sandbox:
         try:
             return self._handle(method, path, query, headers, body, client_timeout)
         finally:
-            with self._lock:
+            with self.lock:
                 self._inflight -= 1
 
     def _handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes,
@@ -150,7 +150,7 @@ class Sandbox:
         auth = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
         if not (auth.startswith("Bearer ") and secrets.compare_digest(auth[7:], self.state.token)):
             return _error(401, "missing or invalid bearer token")
-        with self._lock:
+        with self.lock:
             try:
                 response = self._handlers[endpoint](query, body)
             except _Reject as rejected:

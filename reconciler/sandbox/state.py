@@ -111,11 +111,13 @@ class SandboxState:
 
     # --- persistence ---------------------------------------------------------------------------
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, include_users: bool = True) -> dict[str, Any]:
+        """The state as saved; without users (a served sandbox never changes them) it is quick enough
+        to take while requests wait."""
         return {
             "api_version": self.api_version, "token": self.token, "caller_user_id": self.caller_user_id,
             "inflight_limit": self.inflight_limit, "seed": self.seed, "omit_full_name": self.omit_full_name,
-            "users": [asdict(u) for u in self.users.values()],
+            "users": [asdict(u) for u in self.users.values()] if include_users else [],
             "organizations": [
                 {"organization_id": o.organization_id, "name": o.name, "payment_required": o.payment_required,
                  "profile_type": o.profile_type, "repeated_members": o.repeated_members,
@@ -144,16 +146,20 @@ class SandboxState:
                    seed=data.get("seed", 0), omit_full_name=data.get("omit_full_name", False))
 
     def save(self, path: str | Path) -> None:
-        """Write atomically, so a crash mid-write never leaves half a state file."""
-        path = Path(path)
-        fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w") as handle:
-            json.dump(self.to_dict(), handle, separators=(",", ":"))
-        os.replace(tmp, path)
+        write_state(self.to_dict(), path)
 
     @classmethod
     def load(cls, path: str | Path) -> SandboxState:
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+def write_state(data: dict[str, Any], path: str | Path) -> None:
+    """Write atomically, so a crash mid-write never leaves half a state file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, separators=(",", ":"))
+    os.replace(tmp, path)
 
 
 # --- generated organizations ---------------------------------------------------------------------
