@@ -60,11 +60,18 @@ def startup_cpu(repeat: int = 5) -> float:
     return sorted(samples)[len(samples) // 2]
 
 
-def outsiders(state: Path, count: int) -> list[str]:
-    """Emails of Ideogram users who are not in the organization yet: the ones the file adds."""
-    data = json.loads(state.read_text())
-    inside = {m["user_id"] for org in data["organizations"] for m in org["members"]}
-    return [u["email_address"] for u in data["users"] if u["user_id"] not in inside][:count]
+def outsiders(state: Path, count: int) -> tuple[str, list[str]]:
+    """The organization id, and emails of Ideogram users not in it yet (the ones the file adds).
+
+    Read in a child process: a forked child inherits this process's peak RSS on Linux, so this
+    process must never hold a large state, or every figure below would carry it."""
+    code = ("import json, sys; data = json.load(open(sys.argv[1])); org = data['organizations'][0]; "
+            "inside = {m['user_id'] for m in org['members']}; "
+            "print(json.dumps([org['organization_id'], [u['email_address'] for u in data['users'] "
+            "if u['user_id'] not in inside][:int(sys.argv[2])]]))")
+    found = json.loads(subprocess.run([sys.executable, "-c", code, str(state), str(count)], check=True,
+                                      capture_output=True, text=True).stdout)
+    return found[0], found[1]
 
 
 def desired_from_export(exported: str, newcomers: list[str]) -> str:
@@ -108,9 +115,8 @@ def write_latency(served: dict[str, str], state: Path, members: int, count: int 
     """Milliseconds the served sandbox takes to answer single-member add calls (before the export)."""
     import httpx
 
-    data = json.loads(state.read_text())
-    org_id = data["organizations"][0]["organization_id"]
-    emails = outsiders(state, members // 100 + count)[members // 100:]
+    org_id, emails = outsiders(state, members // 100 + count)
+    emails = emails[members // 100:]
     timings = []
     with httpx.Client(base_url=served["IDEOGRAM_ENDPOINT"], timeout=60,
                       headers={"Authorization": f"Bearer {served['IDEOGRAM_TOKEN']}"}) as client:
@@ -137,8 +143,8 @@ def bench_size(members: int, latency: float) -> list[Sample]:
                 print(f"  sandbox serve, one-member add: median {timings[len(timings) // 2]:.1f} ms, "
                       f"slowest {timings[-1]:.1f} ms", flush=True)
             samples = [run("export", ["export", "-o", "exported.yaml"], served, cwd)]
-            (cwd / "desired.yaml").write_text(desired_from_export((cwd / "exported.yaml").read_text(),
-                                                                     outsiders(state, members // 100)))
+            subprocess.run([sys.executable, __file__, "--make-desired", str(cwd / "exported.yaml"),
+                            str(cwd / "desired.yaml"), str(state), str(members // 100)], check=True)
             samples.append(run("validate", ["validate", "-c", "desired.yaml"], served, cwd))
             samples.append(run("plan", ["plan", "-c", "desired.yaml", "--out", "plan.json"], served, cwd))
             samples.append(run("apply", ["apply", "-c", "desired.yaml", "--auto-approve"], served, cwd))
@@ -154,7 +160,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--latency", type=float, default=0.0, help="seconds the sandbox adds to every answer")
+    parser.add_argument("--make-desired", nargs=4, metavar=("EXPORTED", "DESIRED", "STATE", "NEWCOMERS"),
+                        help=argparse.SUPPRESS)  # internal: run in a child, so this process stays small
     options = parser.parse_args()
+    if options.make_desired:
+        exported, desired, state, count = options.make_desired
+        newcomers = outsiders(Path(state), int(count))[1]
+        Path(desired).write_text(desired_from_export(Path(exported).read_text(), newcomers))
+        return
     print(f"ideogram-org --help: {startup_cpu():.3f} s CPU (median of 5)")
     results: dict[int, dict[str, Sample]] = {}
     for members in options.sizes:

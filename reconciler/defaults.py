@@ -30,3 +30,6 @@ PRUNE_API_KEYS = False
 
 MIN_APPROVAL_PREFIX = 8   # characters of a plan hash that --allow-unsafe must give
 MARKDOWN_LIMIT = 60_000   # characters in a pull request comment (GitHub allows 65,536)
+PLAN_GROUP_THRESHOLD = 50  # rows of one organization above which the text plan shows each kind in short
+PLAN_GROUP_SHOWN = 10      # rows of each kind shown then (--full shows all)
+READ_PROGRESS_AFTER = 2.0  # seconds of reading before progress lines appear

@@ -27,7 +27,8 @@ from .planning.changes import KeyCreate
 from .planning.plan import Plan
 from .render.apply import render_apply_markdown
 from .render.drift import render_drift_markdown
-from .render.plan import MARKER_PREFIX, render_markdown, summary_line
+from .render.markdown import render_markdown
+from .render.plan import MARKER_PREFIX, summary_line
 
 DRIFT_ISSUE_TITLE = "ideogram-org: the organization drifted from the file"
 CHECK_RUN_NAME = "ideogram-org plan"

@@ -11,7 +11,9 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.planning.plan import Plan, plan_json_schema
-from reconciler.render.plan import MARKDOWN_LIMIT, render_markdown, render_text
+from reconciler.defaults import MARKDOWN_LIMIT
+from reconciler.render.markdown import render_markdown
+from reconciler.render.plan import render_text
 from reconciler.sandbox.demo import demo_state
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +95,7 @@ def test_markdown_summary_first_and_folded_details(workdir):
     result = run("plan", "-c", ACME, "--sandbox", "--output", "markdown")
     text = result.stdout
     assert text.startswith("<!-- ideogram-org plan: ")
-    assert text.index("Plan: 1 to add") < text.index("<details>")
+    assert text.index("Plan: 1 to add") < text.index("<details")
     assert "+ li.wei@acme.example" in text
 
 
@@ -126,20 +128,59 @@ def test_colour_only_on_request_and_never_with_no_color(workdir, monkeypatch):
     assert colour_wanted(Tty()) is True
 
 
-def test_markdown_is_cut_below_the_limit_with_a_count(workdir):
+def _big_plan(members: int, removed: int, added: int):
+    """A plan over a generated organization: the first `removed` plain members left out of the
+    file, `added` outsiders put in."""
     from reconciler import service
     from reconciler.api.connect import open_api
     from reconciler.config.loader import load_config
     from reconciler.sandbox import generate_state
-    generate_state(members=4000, keys=0, seed=5, org_name="acme").save(".ideogram-sandbox.json")
-    Path("one.yaml").write_text("version: 1\npolicy: {max_removals: 100%}\norganizations:\n  acme:\n    members:\n"
-                                "      - {user_id: NEVER, role: OWNER}\n")
+    state = generate_state(members=members, keys=0, seed=5, org_name="acme", outsiders=added)
+    state.save(".ideogram-sandbox.json")
+    org = next(iter(state.organizations.values()))
+    uids = list(org.members)
+    kept = uids[:2] + uids[2 + removed:]
+    outsiders = [uid for uid in state.users if uid not in org.members][:added]
+    lines = ["version: 1", "policy: {max_removals: 100%}", "organizations:", "  acme:", "    members:"]
+    lines += [f"      - {{user_id: {uid}, role: OWNER}}" for uid in kept[:2]]
+    lines += [f"      - {{user_id: {uid}}}" for uid in kept[2:] + outsiders]
+    Path("big.yaml").write_text("\n".join(lines) + "\n")
     with open_api(sandbox=True) as reader:
-        plan = service.plan(reader, load_config("one.yaml")).plan
+        return service.plan(reader, load_config("big.yaml")).plan
+
+
+def test_markdown_orders_by_risk_keeps_every_count_and_cuts_the_longest_section_first(workdir):
+    plan = _big_plan(members=6000, removed=300, added=4000)
     text = render_markdown(plan)
     assert len(text) <= MARKDOWN_LIMIT
-    assert "more line(s) not shown" in text
-    assert plan.counts()["member.remove"] == 4000
+    assert "300 to remove" in text and "4000 to add" in text  # every count, in the summary
+    assert text.index("removals: 300") < text.index("additions: 4000")  # destructive first
+    removals = [line for line in text.splitlines() if line.startswith("- ") and "remove MEMBER" in line]
+    additions = [line for line in text.splitlines() if line.startswith("+ ")]
+    assert len(removals) == 300  # every removal fits, because the long additions were cut instead
+    assert 0 < len(additions) < 4000
+    assert f"... {4000 - len(additions)} more additions not shown" in text
+
+
+def test_markdown_of_a_plan_larger_than_a_comment_keeps_the_counts(workdir):
+    plan = _big_plan(members=6000, removed=5000, added=0)
+    text = render_markdown(plan)
+    assert len(text) <= MARKDOWN_LIMIT
+    shown = [line for line in text.splitlines() if line.startswith("- ") and "remove MEMBER" in line]
+    assert 0 < len(shown) < 5000 and f"... {5000 - len(shown)} more removals not shown" in text
+
+
+def test_a_large_text_plan_puts_the_summary_first_and_groups_by_kind(workdir):
+    plan = _big_plan(members=400, removed=80, added=70)
+    text = render_text(plan)
+    lines = text.splitlines()
+    assert lines[0].startswith("Plan: 70 to add, 0 to promote, 80 to remove")
+    assert "  removals: 80" in lines and "  additions: 70" in lines
+    assert "    ... and 70 more removals (--full shows every line)" in lines
+    assert sum(1 for line in lines if line.startswith("  - ")) == 10
+    full = render_text(plan, full=True).splitlines()
+    assert sum(1 for line in full if line.startswith("  - ")) == 80
+    assert sum(1 for line in full if line.startswith("  + ")) == 70
 
 
 def test_missing_token_is_a_clear_error_before_any_call(workdir):

@@ -9,7 +9,7 @@ from typing import TextIO
 
 import click
 
-from ..defaults import MARKDOWN_LIMIT
+from ..defaults import PLAN_GROUP_SHOWN, PLAN_GROUP_THRESHOLD
 from ..planning.changes import (
     Blocked,
     Change,
@@ -75,8 +75,36 @@ def _unmanaged_row(key: UnmanagedKey) -> tuple[str, str, str]:
     return "?", f"key {key.key_id} ({key.redacted})", what
 
 
-def _plan_lines(plan: Plan, paint: Callable[[str, str], str]) -> list[str]:
-    """The plan as lines of text, every string from the file or the server made visible first."""
+Row = tuple[str, str, str]  # symbol, subject, what happens
+# Kinds from the most to the least dangerous: what a reviewer must see first when not all fits.
+RISK_ORDER = ("blocked", "member.remove", "key.deactivate", "member.promote", "member.add", "key.create",
+              "unmanaged")
+SECTION_TITLES = {"blocked": "blocked", "member.remove": "removals", "key.deactivate": "key deactivations",
+                  "member.promote": "promotions", "member.add": "additions", "key.create": "key creations",
+                  "unmanaged": "unmanaged keys"}
+
+
+def sections(plan: Plan, organization: str | None = None) -> list[tuple[str, list[Row]]]:
+    """The plan's rows by kind, in RISK_ORDER, for one organization or all; empty kinds left out."""
+    rows: dict[str, list[Row]] = {kind: [] for kind in RISK_ORDER}
+    for change in plan.changes:
+        if organization is None or change.organization == organization:
+            rows[change.action].append(describe_change(change))
+    rows["blocked"] = [describe_blocked(b) for b in plan.blocked if organization in (None, b.organization)]
+    rows["unmanaged"] = [_unmanaged_row(k) for k in plan.unmanaged_keys if organization in (None, k.organization)]
+    return [(kind, found) for kind, found in rows.items() if found]
+
+
+def _row_lines(rows: list[Row], show: Callable[[str, str], None]) -> None:
+    width = min(48, max((len(visible(subject)) for _, subject, _ in rows), default=0))
+    for symbol, subject, what in rows:
+        show(symbol, f"  {symbol} {visible(subject).ljust(width)}  {what}")
+
+
+def _plan_lines(plan: Plan, paint: Callable[[str, str], str], full: bool = True) -> list[str]:
+    """The plan as lines of text, every string from the file or the server made visible first.
+    Unless `full`, an organization with more than PLAN_GROUP_THRESHOLD rows shows the first
+    PLAN_GROUP_SHOWN of each kind and the count of the rest."""
     lines: list[str] = []
 
     def show(symbol: str, text: str) -> None:
@@ -87,6 +115,7 @@ def _plan_lines(plan: Plan, paint: Callable[[str, str], str]) -> list[str]:
         for violation in plan.violations:
             show("!", f"  x {violation.message}")
         lines += [f"  To approve this exact plan: --allow-unsafe {plan.plan_hash[:12]}", ""]
+    lines += [summary_line(plan), ""]
     for org in plan.organizations:
         lines.append(visible(f"Organization {org.name} ({org.organization_id}): {org.members_before} members, "
                              f"{org.owners_before} owner(s) -> {org.owners_after}; you are {org.caller_role}"))
@@ -95,65 +124,37 @@ def _plan_lines(plan: Plan, paint: Callable[[str, str], str]) -> list[str]:
         rows += [_unmanaged_row(k) for k in plan.unmanaged_keys if k.organization == org.name]
         if not rows:
             lines.append("  (no changes)")
-        width = min(48, max((len(visible(subject)) for _, subject, _ in rows), default=0))
-        for symbol, subject, what in rows:
-            show(symbol, f"  {symbol} {visible(subject).ljust(width)}  {what}")
+        if full or len(rows) <= PLAN_GROUP_THRESHOLD:
+            _row_lines(rows, show)
+        else:
+            for kind, group in sections(plan, org.name):
+                lines.append(f"  {SECTION_TITLES[kind]}: {len(group)}")
+                _row_lines(group[:PLAN_GROUP_SHOWN], show)
+                if len(group) > PLAN_GROUP_SHOWN:
+                    lines.append(f"    ... and {len(group) - PLAN_GROUP_SHOWN} more {SECTION_TITLES[kind]} "
+                                 f"(--full shows every line)")
         lines.append("")
-    lines.append(summary_line(plan))
     if plan.unmanaged_keys:
         lines.append(f"{len(plan.unmanaged_keys)} unmanaged key(s) reported, not changed.")
     lines.append(f"Plan hash: {plan.plan_hash}")
     return lines
 
 
-def render_text(plan: Plan, colour: bool = False) -> str:
+def render_text(plan: Plan, colour: bool = False, full: bool = False) -> str:
     def paint(symbol: str, text: str) -> str:
         return click.style(text, fg=COLOURS.get(symbol)) if colour and symbol in COLOURS else text
 
-    return "\n".join(_plan_lines(plan, paint))
+    return "\n".join(_plan_lines(plan, paint, full))
 
 
 def render_json(plan: Plan) -> str:
     return plan.to_json()
 
 
-def marker(plan_hash: str) -> str:
-    return f"{MARKER_PREFIX} {plan_hash} -->"
+def _markdown(plan: Plan) -> str:
+    from .markdown import render_markdown
+
+    return render_markdown(plan)
 
 
-def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
-    """Summary first, details folded; never over `limit` characters, with a count of what was cut."""
-    head = [marker(plan.plan_hash), "### ideogram-org plan", ""]
-    if not plan.safe:
-        head.append("> [!CAUTION]")
-        head.append("> **Unsafe plan: apply will refuse it.**")
-        for violation in plan.violations:
-            head.append(f"> - {md_code(violation.message)}")
-        head.append("")
-    head.append(f"**{summary_line(plan)}**" if plan.has_differences else "**No changes.** The organization "
-                "matches the file.")
-    if plan.unmanaged_keys:
-        head.append(f"\n{len(plan.unmanaged_keys)} unmanaged key(s) reported, not changed.")
-    head += ["", f"Plan hash: `{plan.plan_hash}`", ""]
-    body = [line.strip() if line.strip()[:1] in "+-~!?" else line  # diff colouring wants column 0
-            for line in _plan_lines(plan, lambda _s, text: text) if not line.startswith("Plan hash")]
-    opening = ["<details><summary>Details</summary>", "", "```diff"]
-    closing = ["```", "", "</details>"]
-    text = "\n".join(head + opening + body + closing)
-    if len(text) <= limit:
-        return text
-    budget = limit - len("\n".join(head + opening + closing)) - 200
-    kept: list[str] = []
-    used = 0
-    for line in body:
-        if used + len(line) + 1 > budget:
-            break
-        kept.append(line)
-        used += len(line) + 1
-    cut = len(body) - len(kept)
-    kept.append(f"... {cut} more line(s) not shown; run `ideogram-org plan` for the full plan")
-    return "\n".join(head + opening + kept + closing)
-
-
-PLAN_RENDERERS: dict[str, Callable[[Plan], str]] = {"text": render_text, "json": render_json,
-                                                   "markdown": render_markdown}
+PLAN_RENDERERS: dict[str, Callable[[Plan], str]] = {"text": render_text, "json": render_json, "markdown": _markdown}
