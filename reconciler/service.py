@@ -21,6 +21,7 @@ from .config.writeback import write_key_ids
 from .errors import ReconcilerError, StalePlanError
 from .execution.apply import apply_plan
 from .execution.audit import AuditLog, Verification, pending_work
+from .execution.calls import OnCall
 from .execution.executor import dry_run_calls
 from .execution.locks import organization_locks
 from .execution.report import DryRunReport, Report
@@ -63,28 +64,33 @@ class ApplyOptions:
     dry_run: bool = False
     api_version: str = "auto"
     progress: Callable[[str], None] = lambda _line: None
+    on_call: OnCall | None = None  # each write call as it starts (a progress bar); else progress lines
     verify: bool = True  # read the organization again at the end and report what remains
     lock_timeout: float = 0.0  # seconds to wait for another apply of the same organization
     stop: threading.Event = field(default_factory=threading.Event)  # set by Ctrl-C or SIGTERM: send no new call
 
 
-def plan(reader: ApiReader, config: LoadedConfig, only: Iterable[str] = (), api_version: str = "auto") -> Planned:
-    """Read the organizations the file manages and diff them against it."""
-    live = read_live_state(reader, config.desired, only, api_version)
+def plan(reader: ApiReader, config: LoadedConfig, only: Iterable[str] = (), api_version: str = "auto",
+         progress: Callable[[str], None] | None = None) -> Planned:
+    """Read the organizations the file manages and diff them against it (`progress` hears about a
+    read that takes long)."""
+    live = read_live_state(reader, config.desired, only, api_version, progress)
     fresh = compute_plan(config.desired, live, desired_file=str(config.path), desired_hash=config.sha256,
                          locate=config.locate_member)
     return Planned(config=config, live=live, plan=fresh)
 
 
-def drift(reader: ApiReader, config: LoadedConfig, only: Iterable[str] = (), api_version: str = "auto") -> Drift:
-    planned = plan(reader, config, only, api_version)
+def drift(reader: ApiReader, config: LoadedConfig, only: Iterable[str] = (), api_version: str = "auto",
+          progress: Callable[[str], None] | None = None) -> Drift:
+    planned = plan(reader, config, only, api_version, progress)
     return Drift(planned=planned, report=DriftReport.from_plan(planned.plan))
 
 
-def export(reader: ApiReader, only: Iterable[str] = (), api_version: str = "auto") -> str:
+def export(reader: ApiReader, only: Iterable[str] = (), api_version: str = "auto",
+           progress: Callable[[str], None] | None = None) -> str:
     """The live organizations as a desired-state file that plans to no changes."""
     profiles = select_profiles(reader.get_profiles(), only)
-    return render_export(read_organizations(reader, profiles, api_version))
+    return render_export(read_organizations(reader, profiles, api_version, progress))
 
 
 def recheck_saved(client: ApiReader, saved: Plan, config: LoadedConfig, api_version: str = "auto") -> Planned:
@@ -118,7 +124,7 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions) -> Report:
         settle_unknown_outcomes(audit, pending, current.live, client, current.config)
         return apply_plan(client, the_plan, planned.config.path, replan=replan, audit=audit, baseline=current.live,
                           chunk_size=options.chunk_size, secrets=secrets, progress=options.progress,
-                          verify=options.verify, stop=options.stop)
+                          verify=options.verify, stop=options.stop, on_call=options.on_call)
 
 
 def recover_unbound_keys(audit: AuditLog, pending: Verification, config: LoadedConfig) -> None:

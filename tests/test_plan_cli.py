@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import main
-from reconciler.planning.plan import Plan, plan_json_schema
 from reconciler.defaults import MARKDOWN_LIMIT
+from reconciler.planning.plan import Plan, plan_json_schema
 from reconciler.render.markdown import render_markdown
 from reconciler.render.plan import render_text
 from reconciler.sandbox.demo import demo_state

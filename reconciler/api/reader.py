@@ -6,11 +6,13 @@ server, + at most 1 (the version probe) on a 2025-10 server. See `_detect_versio
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+import time
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
 from ..config.models import DesiredState
-from ..defaults import READ_WORKERS
+from ..defaults import READ_PROGRESS_AFTER, READ_WORKERS
 from ..errors import ForbiddenError, NotFoundError, OrganizationNotFoundError, UsageError
 from ..live_state import LiveKey, LiveMember, LiveOrganization, LiveState
 from .client import ApiReader
@@ -155,8 +157,31 @@ def _live_organization(local_name: str, profile: ApiProfile, members: list[Organ
     )
 
 
+class _ReadProgress:
+    """After READ_PROGRESS_AFTER seconds, a line every so often: how many organizations are read."""
+
+    def __init__(self, report: Callable[[str], None] | None, total: int) -> None:
+        self.report, self.total, self.done = report, total, 0
+        self.start = time.monotonic()
+        self.finished = threading.Event()
+        if report is not None:
+            threading.Thread(target=self._watch, name="read-progress", daemon=True).start()
+
+    def tick(self) -> None:
+        self.done += 1
+
+    def _watch(self) -> None:
+        assert self.report is not None
+        while not self.finished.wait(READ_PROGRESS_AFTER):
+            self.report(f"reading: {self.done} of {self.total} organization(s) read, "
+                        f"{time.monotonic() - self.start:.0f} s so far")
+
+    def close(self) -> None:
+        self.finished.set()
+
+
 def read_organizations(reader: ApiReader, matched: dict[str, ApiProfile],
-                       api_version: str = "auto") -> LiveState:
+                       api_version: str = "auto", progress: Callable[[str], None] | None = None) -> LiveState:
     """Members of every organization concurrently, then the org key lists where the server has them."""
     if api_version not in API_VERSION_CHOICES:
         raise UsageError(f"api version must be one of {', '.join(API_VERSION_CHOICES)}")
@@ -164,9 +189,18 @@ def read_organizations(reader: ApiReader, matched: dict[str, ApiProfile],
         reader.set_inflight_limit(min(p.max_num_inflight_requests_permitted for p in matched.values()))
     warnings: list[str] = []  # a caller who is not OWNER shows in the plan, as blocked changes
     workers = max(1, min(len(matched), READ_WORKERS))
+    watch = _ReadProgress(progress, len(matched))
+
+    def members_of(profile: ApiProfile) -> list[OrganizationMember]:
+        found = reader.get_members(profile.organization_id)
+        watch.tick()
+        return found
+
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read") as pool:
-        members = dict(zip(matched, pool.map(lambda p: reader.get_members(p.organization_id), matched.values()),
-                           strict=True))
+        try:
+            members = dict(zip(matched, pool.map(members_of, matched.values()), strict=True))
+        finally:
+            watch.close()
         saw_full_name = any(m.carries_full_name for listed in members.values() for m in listed)
         detected, probes = _detect_version(reader, matched, saw_full_name, api_version)
         if detected == "2026-06":
@@ -183,9 +217,9 @@ def read_organizations(reader: ApiReader, matched: dict[str, ApiProfile],
 
 
 def read_live_state(reader: ApiReader, desired: DesiredState, only: Iterable[str] = (),
-                    api_version: str = "auto") -> LiveState:
+                    api_version: str = "auto", progress: Callable[[str], None] | None = None) -> LiveState:
     profiles = reader.get_profiles()
-    return read_organizations(reader, match_organizations(desired, profiles, only), api_version)
+    return read_organizations(reader, match_organizations(desired, profiles, only), api_version, progress)
 
 
 def select_profiles(profiles: list[ApiProfile], only: Iterable[str] = ()) -> dict[str, ApiProfile]:

@@ -6,6 +6,7 @@ user asked for a detailed exit code, 1 any error. Data goes to stdout, messages 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ from .common import (
     api_options,
     config_option,
     err,
+    full_option,
     handle_errors,
     org_option,
     output_option,
@@ -94,10 +96,11 @@ def schema() -> None:
 @output_option("text", "json", "markdown")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Save the plan for `apply PLANFILE`.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 for errors.")
+@full_option
 @api_options
 @handle_errors
 def plan(config_path: str, orgs: tuple[str, ...], output: str, out_path: str | None, detailed_exitcode: bool,
-         sandbox: bool, endpoint: str | None, api_version: str, timeout: float) -> None:
+         full: bool, sandbox: bool, endpoint: str | None, api_version: str, timeout: float) -> None:
     """Show what apply would change, without changing anything."""
     from .. import service
     from ..api.connect import open_api
@@ -105,11 +108,11 @@ def plan(config_path: str, orgs: tuple[str, ...], output: str, out_path: str | N
 
     config = _load(config_path)  # a broken file fails before any token or network is needed
     with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout) as reader:
-        planned = service.plan(reader, config, orgs, api_version)
+        planned = service.plan(reader, config, orgs, api_version, progress=err)
     warn_all(planned.warnings)
     result = planned.plan
     if output == "text":
-        click.echo(render_text(result, colour=common.colour()), color=common.colour())
+        click.echo(render_text(result, colour=common.colour(), full=full), color=common.colour())
     else:
         click.echo(PLAN_RENDERERS[output](result))
     if out_path:
@@ -153,7 +156,7 @@ def export(orgs: tuple[str, ...], out_path: str | None, sandbox: bool, endpoint:
     from ..api.connect import open_api
 
     with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout) as reader:
-        text = service.export(reader, orgs, api_version)
+        text = service.export(reader, orgs, api_version, progress=err)
     if out_path:
         write_atomic(out_path, text, what="exported file")
         err(f"exported to {out_path}")
@@ -176,7 +179,7 @@ def drift(config_path: str, orgs: tuple[str, ...], output: str, sandbox: bool, e
 
     config = _load(config_path)
     with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout, writable=False) as reader:
-        result = service.drift(reader, config, orgs, api_version)
+        result = service.drift(reader, config, orgs, api_version, progress=err)
     warn_all(result.planned.warnings)
     click.echo(DRIFT_RENDERERS[output](result.report))
     if result.report.drifted:
@@ -210,12 +213,13 @@ def _confirm(changes: int) -> None:
 @click.option("--lock-timeout", type=click.FloatRange(0, 86_400), default=0, show_default=True, metavar="SECONDS",
               help="Wait this long for another apply of the same organization on this machine, then give up.")
 @output_option("text", "json")
+@full_option
 @api_options
 @handle_errors
 @click.pass_context
 def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tuple[str, ...], auto_approve: bool,
           dry_run: bool, allow_unsafe: str | None, audit_log: str, secrets_file: str | None, chunk_size: int,
-          lock_timeout: float, output: str, sandbox: bool, endpoint: str | None, api_version: str,
+          lock_timeout: float, output: str, full: bool, sandbox: bool, endpoint: str | None, api_version: str,
           timeout: float) -> None:
     """Carry out a plan: from the file (after a y/N), or exactly a saved PLAN_FILE."""
     from .. import service
@@ -236,8 +240,8 @@ def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tup
         if saved is not None:
             planned = service.recheck_saved(client, saved, config, api_version)
         else:
-            planned = service.plan(client, config, orgs, api_version)
-            click.echo(render_text(planned.plan, colour=common.colour(sys.stderr)), err=True,
+            planned = service.plan(client, config, orgs, api_version, progress=err)
+            click.echo(render_text(planned.plan, colour=common.colour(sys.stderr), full=full), err=True,
                        color=common.colour(sys.stderr))
         warn_all(planned.warnings)
         planned.plan.ensure_safe(allow_unsafe)
@@ -247,12 +251,12 @@ def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tup
         if saved is None and not dry_run and not auto_approve:
             _confirm(len(planned.plan.changes))
         try:
-            with common.graceful_stop(options.stop):
-                report = service.apply(client, planned, options)
+            with common.graceful_stop(options.stop), common.call_progress() as on_call:
+                report = service.apply(client, planned, dataclasses.replace(options, on_call=on_call))
         except ApplyInterrupted as interrupted:
-            _finish_apply(interrupted.report, output, interrupted=True)
+            _finish_apply(interrupted.report, output, full, interrupted=True)
             return
-    _finish_apply(report, output)
+    _finish_apply(report, output, full)
 
 
 def _nothing_to_apply(plan: Plan, output: str, dry_run: bool) -> None:
@@ -267,11 +271,11 @@ def _nothing_to_apply(plan: Plan, output: str, dry_run: bool) -> None:
         sys.exit(EXIT_ERROR)  # the caller may change nothing here: what was asked cannot be done
 
 
-def _finish_apply(report: Report, output: str, interrupted: bool = False) -> None:
+def _finish_apply(report: Report, output: str, full: bool, interrupted: bool = False) -> None:
     from ..execution.report import ApplyReport
     from ..render.apply import render_apply_json, render_apply_text
 
-    click.echo(render_apply_json(report) if output == "json" else render_apply_text(report))
+    click.echo(render_apply_json(report) if output == "json" else render_apply_text(report, full))
     if isinstance(report, ApplyReport) and report.new_key_ids:
         err(f"wrote {len(report.new_key_ids)} new key id(s) into the desired file; commit it")
     if interrupted:
@@ -347,15 +351,16 @@ def github_action() -> None:
 @main.command()
 @click.argument("plan_file", type=click.Path(dir_okay=False))
 @output_option("text", "json", "markdown")
+@full_option
 @handle_errors
-def show(plan_file: str, output: str) -> None:
+def show(plan_file: str, output: str, full: bool) -> None:
     """Show a saved plan, as `plan` printed it. Reads no organization: apply checks it again."""
     from ..planning.plan import Plan
     from ..render.plan import PLAN_RENDERERS, render_text
 
     saved = Plan.load(plan_file)
     if output == "text":
-        click.echo(render_text(saved, colour=common.colour()), color=common.colour())
+        click.echo(render_text(saved, colour=common.colour(), full=full), color=common.colour())
     else:
         click.echo(PLAN_RENDERERS[output](saved))
     err(f"saved {saved.created_at} from {saved.desired_file}; apply checks it against the live organization "

@@ -203,6 +203,29 @@ def _no_color(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     return value
 
 
+@contextlib.contextmanager
+def call_progress() -> Iterator[Callable[[int, int, str], None] | None]:
+    """A progress bar of apply's write calls on stderr when it is a terminal; otherwise None, and
+    apply prints one line per call instead (logs stay readable)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    lock = threading.Lock()  # calls start on several threads
+    with click.progressbar(length=1, label="applying", file=sys.stderr, show_pos=True) as bar:
+        def on_call(done: int, total: int, _what: str) -> None:
+            with lock:
+                bar.length = max(total, done, 1)
+                bar.update(max(0, done - bar.pos))
+
+        yield on_call
+
+
+def full_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--full", is_flag=True,
+                        help="Every line, however many: a large plan otherwise shows ten of each kind and counts "
+                             "the rest.")(func)
+
+
 def org_option(func: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--org", "orgs", multiple=True, metavar="NAME",
                         help="Only this organization (repeatable). Default: all in the file.")(func)

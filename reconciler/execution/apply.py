@@ -20,7 +20,7 @@ from ..live_state import LiveState
 from ..planning.changes import KeyCreate, same_target
 from ..planning.plan import Plan
 from .audit import AuditLog
-from .calls import StopRequested
+from .calls import OnCall, StopRequested
 from .executor import Executor
 from .report import ApplyInterrupted, ApplyReport
 from .secrets import SecretsFile
@@ -44,7 +44,7 @@ def preflight(plan: Plan, config_path: Path, audit: AuditLog, secrets: SecretsFi
 def apply_plan(client: ApiClient, plan: Plan, config_path: Path, *, replan: Replan, audit: AuditLog,
                baseline: LiveState | None = None, chunk_size: int = CHUNK_SIZE, secrets: SecretsFile | None = None,
                progress: Callable[[str], None] = lambda _line: None, verify: bool = True,
-               stop: threading.Event | None = None) -> ApplyReport:
+               stop: threading.Event | None = None, on_call: OnCall | None = None) -> ApplyReport:
     """Carry out `plan`. The caller has already judged it safe (or approved) and fresh.
 
     `baseline` is the organization as read just before the first write: a key that shows up
@@ -52,7 +52,7 @@ def apply_plan(client: ApiClient, plan: Plan, config_path: Path, *, replan: Repl
     if chunk_size < 1:
         raise UsageError("--chunk-size must be at least 1")
     preflight(plan, config_path, audit, secrets)
-    run = Executor(client, plan, config_path, audit, secrets, progress, stop or threading.Event())
+    run = Executor(client, plan, config_path, audit, secrets, progress, stop or threading.Event(), on_call)
     run.chunk_size = chunk_size
     audit.append("run.start", plan_hash=plan.plan_hash, changes=len(plan.changes),
                  organizations=[o.name for o in plan.organizations])

@@ -39,6 +39,7 @@ MemberAction = Literal["member.add", "member.promote", "member.remove"]
 MEMBER_ENDPOINTS: dict[MemberAction, Endpoint] = {
     "member.add": ADD_MEMBERS, "member.promote": PROMOTE_MEMBERS, "member.remove": REMOVE_MEMBERS}
 T = TypeVar("T")
+OnCall = Callable[[int, int, str], None]  # (calls begun, calls planned, what): e.g. a progress bar
 
 
 class StopRequested(Exception):
@@ -68,10 +69,11 @@ class CallSender:
     """The bookkeeping of one apply run and the calls that change it."""
 
     def __init__(self, client: ApiClient, plan: Plan, config_path: Path, audit: AuditLog,
-                 secrets: SecretsFile | None, progress: Callable[[str], None], stop: threading.Event) -> None:
+                 secrets: SecretsFile | None, progress: Callable[[str], None], stop: threading.Event,
+                 on_call: OnCall | None = None) -> None:
         self.client, self.plan, self.changes = client, plan, plan.changes
         self.config_path, self.audit, self.secrets = config_path, audit, secrets
-        self.progress, self.stop = progress, stop
+        self.progress, self.stop, self.on_call = progress, stop, on_call
         self.report = ApplyReport(run_id=audit.run_id, plan_hash=plan.plan_hash)
         self.final: dict[int, ItemResult] = {}      # index in plan.changes -> settled result
         self.pending: dict[int, tuple[Pending, str]] = {}
@@ -106,8 +108,10 @@ class CallSender:
         with self._lock:
             self.calls_done += 1
             self.report.write_calls += 1
-            if self.calls_planned >= 10 or self.calls_done % 50 == 0:
-                self.progress(f"[{self.calls_done}/{self.calls_planned}] {description}")
+            if self.on_call is not None:
+                self.on_call(self.calls_done, self.calls_planned, description)
+            elif self.calls_planned >= 10 or self.calls_done % 50 == 0:
+                self.progress(f"[{self.calls_done}/{self.calls_planned}] {description}")  # one line per batch
         record = self.audit.append("write.intent", organization=organization, action=action, targets=targets,
                                    plan_hash=self.plan.plan_hash)
         return str(record["hash"])

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
-from ..execution.report import ApplyReport, DryRunReport, Report
+from ..defaults import PLAN_GROUP_SHOWN, PLAN_GROUP_THRESHOLD
+from ..execution.report import ApplyReport, DryRunReport, ItemResult, Report
 from .escape import md_code, visible
 from .plan import describe_change
+
+OUTCOME_ORDER = ["failed", "skipped", "applied"]  # what needs attention first
 
 
 def blocked_line(count: int) -> str:
@@ -31,17 +34,31 @@ def _totals_line(report: ApplyReport) -> str:
             f"in {report.write_calls} write call(s).")
 
 
-def render_apply_text(report: Report) -> str:
+def _result_line(result: ItemResult) -> str:
+    symbol, subject, _ = describe_change(result.change)
+    line = f"{result.outcome:<8} {symbol} {subject}  {result.change.action}"
+    return visible(line + (f": {result.message}" if result.message else ""))
+
+
+def render_apply_text(report: Report, full: bool = False) -> str:
+    """One line per change; past PLAN_GROUP_THRESHOLD of them (unless `full`), failures first and
+    PLAN_GROUP_SHOWN of each outcome and action, with the count of the rest."""
     if isinstance(report, DryRunReport):
         lines = [f"Dry run: {len(report.calls)} call(s) would be sent; none was."]
         return "\n".join(lines + [f"  {visible(call)}" for call in report.calls])
-    lines = []
-    for result in report.results:
-        symbol, subject, _ = describe_change(result.change)
-        line = f"{result.outcome:<8} {symbol} {subject}  {result.change.action}"
-        if result.message:
-            line += f": {result.message}"
-        lines.append(visible(line))
+    if full or len(report.results) <= PLAN_GROUP_THRESHOLD:
+        lines = [_result_line(result) for result in report.results]
+    else:
+        groups: dict[tuple[str, str], list[ItemResult]] = {}
+        for result in sorted(report.results, key=lambda r: OUTCOME_ORDER.index(r.outcome)):
+            groups.setdefault((result.outcome, result.change.action), []).append(result)
+        lines = []
+        for (outcome, action), results in groups.items():
+            lines.append(f"{outcome} {action}: {len(results)}")
+            lines += [f"  {_result_line(result)}" for result in results[:PLAN_GROUP_SHOWN]]
+            if len(results) > PLAN_GROUP_SHOWN:
+                lines.append(f"  ... and {len(results) - PLAN_GROUP_SHOWN} more (--full shows every line; the "
+                             f"audit log has each)")
     lines += [_totals_line(report), _audit_line(report), _verification_line(report)]
     return "\n".join(lines)
 

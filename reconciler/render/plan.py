@@ -21,7 +21,7 @@ from ..planning.changes import (
     UnmanagedKey,
 )
 from ..planning.plan import Plan
-from .escape import md_code, visible
+from .escape import visible
 
 MARKER_PREFIX = "<!-- ideogram-org plan:"
 
