@@ -98,7 +98,7 @@ def test_a_burst_of_writes_costs_one_save_and_a_stop_loses_none(tmp_path):
     path = tmp_path / "state.json"
     state.save(path)
     app = Sandbox(state)
-    saver = DebouncedSaver(state, path, app.lock, interval=60)  # nothing saves on its own in this test
+    saver = DebouncedSaver(state, path, app.lock, quiet=60, max_delay=60)  # nothing saves on its own here
     app.on_change = saver.changed
     org_id = next(iter(state.organizations))
     outsiders = [u for uid, u in state.users.items() if uid not in state.organizations[org_id].members]

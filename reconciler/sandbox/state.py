@@ -60,7 +60,7 @@ class Organization:
     others_keys: list[str] = field(default_factory=list)  # key ids of other owners: not on the caller's profile
 
     def owners(self) -> int:
-        return sum(1 for role in self.members.values() if role == "OWNER")
+        return list(self.members.values()).count("OWNER")  # C speed: this runs per call at 100,000 members
 
 
 @dataclass
