@@ -14,7 +14,9 @@ from pathlib import Path
 
 from . import defaults
 from .api.client import ApiClient, ApiReader
-from .api.reader import read_live_state, read_organizations, select_profiles
+from .api.endpoints import GET_USAGE
+from .api.reader import match_organizations, read_live_state, read_organizations, select_profiles
+from .api.usage import read_usage
 from .config.export import render_export
 from .config.loader import LoadedConfig, reload_if_changed
 from .config.writeback import write_key_ids
@@ -32,6 +34,8 @@ from .planning.drift import DriftReport
 from .planning.plan import Plan
 from .planning.planner import compute_plan, listed_but_ignored
 from .planning.staleness import ensure_fresh, recheck_saved_plan
+from .planning.usage import SPEND_DAYS, GroupBy, UsageFacts, UsageReport, facts_of
+from .planning.usage import report as usage_report
 
 
 @dataclass(frozen=True)
@@ -71,13 +75,27 @@ class ApplyOptions:
 
 
 def plan(reader: ApiReader, config: LoadedConfig, only: Iterable[str] = (), api_version: str = "auto",
-         progress: Callable[[str], None] | None = None) -> Planned:
+         progress: Callable[[str], None] | None = None, now: datetime | None = None) -> Planned:
     """Read the organizations the file manages and diff them against it (`progress` hears about a
-    read that takes long)."""
+    read that takes long). Usage is read only for organizations whose policy judges by it."""
     live = read_live_state(reader, config.desired, only, api_version, progress)
+    facts = usage_facts(reader, config, live, now or datetime.now(timezone.utc))
     fresh = compute_plan(config.desired, live, desired_file=str(config.path), desired_hash=config.sha256,
-                         locate=config.locate_member)
+                         locate=config.locate_member, usage=facts)
     return Planned(config=config, live=live, plan=fresh)
+
+
+def usage_facts(reader: ApiReader, config: LoadedConfig, live: LiveState, now: datetime) -> dict[str, UsageFacts]:
+    """Per organization whose policy has idle_keys or dormant_members: the usage of the days it looks at
+    (and of the last 30, for the spend plans show)."""
+    facts = {}
+    for name, org in live.organizations.items():
+        policy = config.desired.effective_policy(name)
+        if policy.reads_usage:
+            days = max(policy.usage_days, SPEND_DAYS)
+            start = datetime.combine(now.date() - timedelta(days=days), datetime.min.time(), timezone.utc)
+            facts[name] = facts_of(read_usage(reader, org, live.api_version, start, now), now.date())
+    return facts
 
 
 def drift(reader: ApiReader, config: LoadedConfig, only: Iterable[str] = (), api_version: str = "auto",
@@ -96,7 +114,8 @@ def export(reader: ApiReader, only: Iterable[str] = (), api_version: str = "auto
 def recheck_saved(client: ApiReader, saved: Plan, config: LoadedConfig, api_version: str = "auto") -> Planned:
     """A saved plan, refused if stale, recomputed from its inputs so its safety is judged afresh."""
     live = read_live_state(client, config.desired, [o.name for o in saved.organizations], api_version)
-    return Planned(config=config, live=live, plan=recheck_saved_plan(saved, config, live))
+    facts = usage_facts(client, config, live, datetime.now(timezone.utc))
+    return Planned(config=config, live=live, plan=recheck_saved_plan(saved, config, live, facts))
 
 
 def apply(client: ApiClient, planned: Planned, options: ApplyOptions) -> Report:
@@ -201,3 +220,23 @@ def _made_since(creation_time: str, since: str) -> bool:
     if made.tzinfo is None:
         made = made.replace(tzinfo=timezone.utc)
     return made >= start - timedelta(seconds=5)
+
+
+def usage(reader: ApiReader, config: LoadedConfig | None, only: Iterable[str], since: datetime, until: datetime,
+          by: GroupBy, now: datetime | None = None, api_version: str = "auto",
+          progress: Callable[[str], None] | None = None) -> UsageReport:
+    """Spend per group, last use per key and member, and the active commit of each organization:
+    those the file manages (keys shown by their labels), or every one the token sees."""
+    profiles = reader.get_profiles()
+    matched = match_organizations(config.desired, profiles, only) if config else select_profiles(profiles, only)
+    live = read_organizations(reader, matched, api_version, progress)
+    labels = {spec.id: label for org in (config.desired.organizations.values() if config else [])
+              for label, spec in org.api_keys.items() if spec.id}
+    before = reader.calls.get(GET_USAGE.operation_id, 0)
+    reports = []
+    for org in live.organizations.values():
+        read = read_usage(reader, org, live.api_version, since, until, spend=True)
+        reports.append(usage_report(read, by, now or datetime.now(timezone.utc), labels,
+                                    [k.api_key_id for k in org.keys], [m.email for m in org.members]))
+    return UsageReport(generated_at=(now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
+                       organizations=reports, usage_calls=reader.calls.get(GET_USAGE.operation_id, 0) - before)

@@ -73,7 +73,7 @@ def _adapter(model: type[Model]) -> pydantic.TypeAdapter[Model]:
     if adapter is None:
         adapter = _ADAPTERS[model] = pydantic.TypeAdapter(model)
     return adapter
-Params = dict[str, str]
+Params = dict[str, str | list[str]]  # a list goes out as repeated parameters (OpenAPI form, explode)
 
 
 @dataclass(frozen=True)
@@ -195,6 +195,11 @@ class ApiReader:
         """Every key of the organization. 2026-06 only: a 2025-10 server answers 404 (NotFoundError)."""
         response = self._read(GET_ORG_KEYS, params={"organization_id": organization_id})
         return self._parse(ApiKeysResponse, response).api_keys
+
+    def fetch(self, endpoint: Endpoint, model: type[Model], params: Params) -> Model:
+        """A read from the endpoint table, parsed into `model`: for readers kept in their own module
+        (api/usage.py), with the retries, limits and errors of every other read."""
+        return self._parse(model, self._read(endpoint, params=params))
 
     # --- plumbing ---------------------------------------------------------------------------------
 

@@ -35,9 +35,13 @@ PROMOTE_MEMBERS = Endpoint("promote_organization_members", "POST", "/manage/api/
 REMOVE_MEMBERS = Endpoint("remove_organization_members", "POST", "/manage/api/organization/remove_members")
 DEACTIVATE_KEY = Endpoint("deactivate_organization_api_key", "POST", "/manage/api/organization/deactivate_api_key")
 CREATE_KEY = Endpoint("create_api_key_v2", "POST", "/manage/api/api_keys_v2")
+GET_USAGE = Endpoint("get_usage_info", "GET", "/manage/api/usage")
+GET_SPEND_COMMIT = Endpoint("get_user_spend_commit_info", "GET", "/manage/api/spend_commit")
+GET_CREDITS = Endpoint("get_user_credits", "GET", "/manage/api/credits")
 
 ENDPOINTS: tuple[Endpoint, ...] = (GET_PROFILES, GET_MEMBERS, GET_ORG_KEYS, ADD_MEMBERS, PROMOTE_MEMBERS,
-                                   REMOVE_MEMBERS, DEACTIVATE_KEY, CREATE_KEY)
+                                   REMOVE_MEMBERS, DEACTIVATE_KEY, CREATE_KEY, GET_USAGE, GET_SPEND_COMMIT,
+                                   GET_CREDITS)
 BY_ROUTE: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in ENDPOINTS}
 BY_OPERATION: dict[str, Endpoint] = {e.operation_id: e for e in ENDPOINTS}
 MEMBER_WRITES: tuple[Endpoint, ...] = (ADD_MEMBERS, PROMOTE_MEMBERS, REMOVE_MEMBERS)

@@ -92,3 +92,57 @@ class LiteMember(BaseModel):
 
     def body(self) -> dict[str, str]:
         return self.model_dump(exclude_none=True)
+
+
+# --- usage and spend (read-only; both versions) -------------------------------------------------
+
+_IGNORE = ConfigDict(extra="ignore")
+
+
+@dataclass(slots=True, frozen=True, config=_IGNORE)
+class Price:
+    amount: float  # in the currency's common denomination: cents for USD
+    currency_code: str
+
+
+@dataclass(slots=True, frozen=True, config=_IGNORE)
+class ToolUsage:
+    full_tool_name: str
+    amount: Price
+    tool_type: str  # an enum that grew between versions (OTHER in 2026-06): read as text
+    model_version: str | None = None
+    api_key_id: str | None = None          # required in 2025-10; in 2026-06 present for API use
+    user_email_address: str | None = None  # 2026-06 only: web-app use
+
+
+@dataclass(slots=True, frozen=True, config=_IGNORE)
+class UsageSegment:
+    segment_start: str
+    segment_end: str
+    tool_usage: list[ToolUsage]
+
+
+@dataclass(slots=True, frozen=True, config=_IGNORE)
+class UsageResponse:
+    usage_segments: list[UsageSegment]
+
+
+@dataclass(slots=True, frozen=True, config=_IGNORE)
+class SpendCommitInfo:
+    commit_amount: Price
+    commit_amount_spent: Price
+    commit_start_time: str
+    commit_end_time: str
+    is_postpaid_commit: bool
+
+
+@dataclass(slots=True, frozen=True, config=_IGNORE)
+class SpendCommitResponse:
+    commits: list[SpendCommitInfo]
+
+
+@dataclass(slots=True, frozen=True, config=_IGNORE)
+class CreditsResponse:
+    total_spend: Price
+    average_daily_spend: Price
+    available_credits: Price | None = None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from .commands import main
 from .sandbox import sandbox
+from .usage import usage
 
 main.add_command(sandbox)
+main.add_command(usage)
 
 __all__ = ["main"]

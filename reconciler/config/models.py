@@ -121,6 +121,9 @@ class Policy(_Strict):
         default=None,
         description="Glob patterns on email or handle (case-insensitive). Matching members are never "
                     "touched and never reported, e.g. service accounts.")
+    idle_keys: IdleKeysPolicy | None = Field(default=None, description="Opt in to judging keys by their usage.")
+    dormant_members: DormantMembersPolicy | None = Field(
+        default=None, description="Opt in to judging members by their web-app activity.")
 
     @field_validator("max_removals", "max_key_deactivations")
     @classmethod
@@ -128,6 +131,25 @@ class Policy(_Strict):
         if isinstance(value, int) and value < 0:
             raise ValueError("must be 0 or more")
         return value
+
+
+class IdleKeysPolicy(_Strict):
+    """ACTIVE keys with no usage for `after_days` days (or never used and older than that)."""
+
+    after_days: int = Field(ge=1, description="Days without usage after which a key is idle.")
+    action: Literal["report", "deactivate"] = Field(
+        default="report", description="report, or deactivate (unlisted keys only: a key the file lists as "
+                                      "ACTIVE is always only reported). Deactivations count against "
+                                      "max_key_deactivations.")
+
+
+class DormantMembersPolicy(_Strict):
+    """Members with no web-app activity for `after_days` days (needs API 2026-06, which reports it)."""
+
+    after_days: int = Field(ge=1, description="Days without activity after which a member is dormant.")
+    action: Literal["report", "remove"] = Field(
+        default="report", description="report, or remove: a removal the file already asks for (prune_members, "
+                                      "not listed) is marked dormant. Dormancy alone removes nobody.")
 
 
 class EffectivePolicy(BaseModel):
@@ -142,6 +164,17 @@ class EffectivePolicy(BaseModel):
     max_key_deactivations: int | str = defaults.MAX_KEY_DEACTIVATIONS
     protected_members: tuple[str, ...] = ()
     ignore_members: tuple[str, ...] = ()
+    idle_keys: IdleKeysPolicy | None = None
+    dormant_members: DormantMembersPolicy | None = None
+
+    @property
+    def reads_usage(self) -> bool:
+        return self.idle_keys is not None or self.dormant_members is not None
+
+    @property
+    def usage_days(self) -> int:
+        """Days of usage the rules need to look back."""
+        return max(rule.after_days for rule in (self.idle_keys, self.dormant_members) if rule is not None)
 
     @classmethod
     def merge(cls, *layers: Policy | None) -> EffectivePolicy:

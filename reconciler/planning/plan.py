@@ -21,6 +21,7 @@ from ..errors import ReconcilerError, UnsafePlanError
 from ..safe_files import read_bytes, write_atomic
 from .changes import APPLY_ORDER, Blocked, Change, UnmanagedKey
 from .safety import OrganizationSummary, Violation
+from .usage_rules import PlanUsage
 
 # 2: changes and blocked items carry only their own kind's fields (was 1: every field, mostly null).
 # 3: plan files no longer carry the live snapshot, so they grow with the changes, not the organization.
@@ -46,6 +47,8 @@ class Plan(BaseModel):
     blocked: list[Blocked]
     unmanaged_keys: list[UnmanagedKey]
     violations: list[Violation]
+    usage: PlanUsage | None = Field(default=None, description="What usage showed, when a usage policy read it: "
+                                                              "not covered by plan_hash.")
 
     # --- verdicts -------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from ..config.models import (
 from ..errors import ConfigError, Problem
 from ..identity import Identity, identity, matches_glob
 from ..live_state import LiveKey, LiveMember, LiveOrganization, LiveState
+from . import usage_rules
 from .changes import (
     APPLY_ORDER,
     Blocked,
@@ -38,6 +39,8 @@ from .changes import (
 )
 from .plan import Plan, hash_changes
 from .safety import OrganizationSummary, check_safety
+from .usage import UsageFacts
+from .usage_rules import PlanUsage, merge_usage
 
 
 class _Where(TypedDict):
@@ -258,23 +261,36 @@ class _OrganizationPlanner:
         self.removals = self.owner_removals = 0
 
 
-OrganizationPlan = tuple[OrganizationSummary, list[Change], list[Blocked], list[UnmanagedKey]]
+OrganizationPlan = tuple[OrganizationSummary, list[Change], list[Blocked], list[UnmanagedKey], PlanUsage | None]
 
 
-def plan_organization(name: str, desired: Organization, policy: EffectivePolicy,
-                      live: LiveOrganization, index: _LiveIndex | None = None) -> OrganizationPlan:
-    """One organization's summary, changes (in apply order), blocked items and unmanaged keys."""
+def _usage_findings(planner: _OrganizationPlanner, facts: UsageFacts) -> PlanUsage:
+    name, policy, desired, live = planner.name, planner.policy, planner.desired, planner.live
+    planner.changes, planner.unmanaged, idle = usage_rules.idle_keys(name, policy, desired, live, facts,
+                                                                     planner.changes, planner.unmanaged)
+    planner.changes, dormant, skipped = usage_rules.dormant_members(name, policy, desired, live, facts,
+                                                                    planner.changes)
+    keys, members = usage_rules.notes(name, live, facts, planner.changes, planner.unmanaged)
+    return PlanUsage(since=facts.since.isoformat(), today=facts.today.isoformat(), currency=facts.currency,
+                     keys=keys, members=members, idle_keys=idle, dormant_members=dormant, not_evaluated=skipped)
+
+
+def plan_organization(name: str, desired: Organization, policy: EffectivePolicy, live: LiveOrganization,
+                      index: _LiveIndex | None = None, facts: UsageFacts | None = None) -> OrganizationPlan:
+    """One organization's summary, changes (in apply order), blocked items, unmanaged keys and,
+    when usage was read, what it showed."""
     planner = _OrganizationPlanner(name, desired, policy, live, index)
     planner.listed_members()
     planner.unlisted_members()
     planner.keys()
+    found = _usage_findings(planner, facts) if facts is not None else None
     planner.changes.sort(key=_change_order)
     if live.caller_role != "OWNER":
         planner.caller_cannot_write()
     changes = planner.changes
     blocked = sorted(planner.blocked, key=_blocked_order)
     unmanaged = sorted(planner.unmanaged, key=lambda k: k.key_id)
-    return planner.summary(), changes, blocked, unmanaged
+    return planner.summary(), changes, blocked, unmanaged, found
 
 
 Locate = Callable[[str, int], tuple[int, int]]  # (organization, member index) -> (line, column) in the file
@@ -332,7 +348,8 @@ def listed_but_ignored(desired: DesiredState, live: LiveState, desired_file: str
 
 
 def compute_plan(desired: DesiredState, live: LiveState, *, desired_file: str, desired_hash: str,
-                 locate: Locate = lambda _organization, _index: (1, 1)) -> Plan:
+                 locate: Locate = lambda _organization, _index: (1, 1),
+                 usage: dict[str, UsageFacts] | None = None) -> Plan:
     """Plan every organization the live state holds, in the order of the desired file.
 
     Raises ConfigError when two entries of the file turn out to be one live person.
@@ -345,17 +362,21 @@ def compute_plan(desired: DesiredState, live: LiveState, *, desired_file: str, d
     changes: list[Change] = []
     blocked: list[Blocked] = []
     unmanaged: list[UnmanagedKey] = []
+    found: list[PlanUsage] = []
     for name, organization in desired.organizations.items():
         if name not in live.organizations:
             continue  # not selected with --org
-        summary, org_changes, org_blocked, org_unmanaged = plan_organization(
-            name, organization, desired.effective_policy(name), live.organizations[name], indexes[name])
+        summary, org_changes, org_blocked, org_unmanaged, org_usage = plan_organization(
+            name, organization, desired.effective_policy(name), live.organizations[name], indexes[name],
+            (usage or {}).get(name))
         summaries.append(summary)
         changes += org_changes
         blocked += org_blocked
         unmanaged += org_unmanaged
+        found += [org_usage] if org_usage else []
     return Plan(
         desired_file=desired_file, desired_hash=desired_hash, live_fingerprint=live.fingerprint(),
         api_version=live.api_version, plan_hash=hash_changes(changes), organizations=summaries,
         changes=changes, blocked=blocked, unmanaged_keys=unmanaged, violations=check_safety(summaries),
+        usage=merge_usage(found),
     )

@@ -16,6 +16,7 @@ from ..live_state import LiveState
 from .changes import Change
 from .plan import Plan
 from .planner import compute_plan
+from .usage import UsageFacts
 
 
 def _key(change: Change) -> str:
@@ -61,7 +62,8 @@ def ensure_fresh(saved: Plan, config: LoadedConfig, fresh: Plan) -> None:
                              + "\nRun `ideogram-org plan` again and review the new plan.")
 
 
-def recheck_saved_plan(saved: Plan, config: LoadedConfig, live: LiveState) -> Plan:
+def recheck_saved_plan(saved: Plan, config: LoadedConfig, live: LiveState,
+                       usage: dict[str, UsageFacts] | None = None) -> Plan:
     """The saved plan, recomputed from its inputs: fresh, and judged on its own changes.
 
     A plan file is only a claim. After the freshness check its inputs are the same as when it was
@@ -69,8 +71,13 @@ def recheck_saved_plan(saved: Plan, config: LoadedConfig, live: LiveState) -> Pl
     that counts, whatever the file says about itself.
     """
     fresh = compute_plan(config.desired, live, desired_file=str(config.path), desired_hash=config.sha256,
-                         locate=config.locate_member)
+                         locate=config.locate_member, usage=usage)
     ensure_fresh(saved, config, fresh)
+    if fresh.plan_hash != saved.plan_hash and (saved.usage or fresh.usage):
+        raise StalePlanError("stale plan, nothing was sent: usage moved since the plan was made (a key or member "
+                             "judged idle then is not now, or the reverse)"
+                             + "".join(f"\n  {line}" for line in explain_differences(saved, fresh))
+                             + "\nRun `ideogram-org plan` again and review the new plan.")
     if fresh.plan_hash != saved.plan_hash:
         raise StalePlanError("the plan file does not match what its own inputs give today (was it edited, or "
                              "made by another version of ideogram-org?); nothing was sent. Run plan again.")

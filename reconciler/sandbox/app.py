@@ -13,11 +13,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from ..api import endpoints
 from ..api.endpoints import BY_ROUTE, Endpoint
+from . import usage
 from .faults import Decision, Faults
 from .state import ApiKey, Organization, SandboxState, User, random_id
 
@@ -98,6 +99,9 @@ class Sandbox:
                                                                                  query, body),
             endpoints.DEACTIVATE_KEY: self._deactivate_key,
             endpoints.CREATE_KEY: self._create_key,
+            endpoints.GET_USAGE: self._usage,
+            endpoints.GET_SPEND_COMMIT: lambda query, body: self._spending(query, commits=True),
+            endpoints.GET_CREDITS: lambda query, body: self._spending(query, commits=False),
         }
 
     @property
@@ -238,6 +242,32 @@ class Sandbox:
     def _get_org_keys(self, query: dict[str, str], body: bytes) -> SandboxResponse:
         org = self._organization(query)
         return _json(200, {"api_keys": [self._key_view(k) for k in org.api_keys.values()]})
+
+    # --- usage (sandbox/usage.py) --------------------------------------------------------------------
+
+    def _window(self, query: dict[str, str]) -> tuple[date, datetime, datetime]:
+        try:
+            return usage.window(query, self.state.usage_anchor)
+        except ValueError as exc:
+            raise _Reject(_error(400, str(exc))) from None
+
+    def _usage(self, query: dict[str, str], body: bytes) -> SandboxResponse:
+        org = self._organization(query)
+        self._require_owner(org)
+        if query.get("segment_by") not in ("DAY", "HOUR"):
+            return _error(400, "segment_by must be DAY or HOUR")
+        anchor, start, end = self._window(query)
+        return _json(200, {"usage_segments": usage.segments(anchor, self.state.seed, org.usage, self.api_version,
+                                                            usage.lists_of(query), start, end,
+                                                            query["segment_by"] == "HOUR")})
+
+    def _spending(self, query: dict[str, str], commits: bool) -> SandboxResponse:
+        org = self._organization(query)
+        self._require_owner(org)
+        anchor, start, end = self._window(query if not commits else {"start_time": "1970-01-01T00:00:00Z"})
+        if commits:
+            return _json(200, usage.commits_answer(anchor, self.state.seed, org.usage, org.commit, end))
+        return _json(200, usage.credits_answer(anchor, self.state.seed, org.usage, start, end))
 
     # --- member writes ------------------------------------------------------------------------------
 

@@ -11,7 +11,10 @@ first `plan` a new user runs shows something worth reading:
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from .state import ApiKey, Organization, SandboxState, User, b64id, generate_state
+from .usage import HISTORY_DAYS, UsagePattern, part_used_commit
 
 DEMO_ORG_ID = "b3JnX2FjbWVfY29ycA"
 DEMO_ORG_NAME = "acme"
@@ -32,6 +35,17 @@ _PEOPLE = [  # (email local part, handle, full name, role in the live org or Non
     ("ravi.patel", "ravi_p", "Ravi Patel", "MEMBER"),
     ("nina.lund", "nina_l", "Nina Lund", None),
     ("oscar.diaz", "oscar_d", "Oscar Diaz", None),
+]
+# Usage, as (key id or email local part, last day used (0: today), used every N days, cents a day, tool).
+# ci-pipeline is busy, marketing-batch works now and then, old-prototype has been idle for months and
+# the stray key was never used; on the web app some people are daily users, some lapsed, some never came.
+_USAGE = [
+    ("3q2-7wAAQkKpYXNzd29yZA", 0, 1, 1800, "GENERATE"), ("Zm9vYmFyYmF6cXV4MTIzNA", 0, 3, 900, "REMIX"),
+    ("a2V5X29sZF9wcm90b3R5cGU", -104, 2, 300, "GENERATE"),
+    ("dana.reyes", 0, 2, 400, "GENERATE"), ("priya.nair", 0, 4, 250, "EDIT"), ("marco.rossi", -100, 3, 300, "GENERATE"),
+    ("sam.okafor", 0, 7, 150, "GENERATE"), ("emma.schmidt", 0, 3, 350, "REMIX"), ("aisha.khan", -2, 10, 200, "UPSCALE"),
+    ("noah.berg", -95, 5, 200, "GENERATE"), ("felix.wagner", 0, 2, 300, "DESCRIBE"), ("jules.martin", 0, 1, 600, "EDIT"),
+    ("ravi.patel", -130, 30, 100, "GENERATE"),
 ]
 _KEYS = [  # (api_key_id, redacted prefix, status)
     ("3q2-7wAAQkKpYXNzd29yZA", "ik3Q", "ACTIVE"),       # ci-pipeline
@@ -58,6 +72,12 @@ def demo_state(api_version: str = "2026-06") -> SandboxState:
                                       creation_time=f"2025-0{index + 3}-14T10:00:00+00:00", status=status)
     state.organizations[org.organization_id] = org
     state.caller_user_id = b64id("user_dana_r")
+    anchor = datetime.now(timezone.utc).date()
+    state.usage_anchor = anchor.isoformat()
+    org.usage = [UsagePattern("key" if "." not in target else "member",
+                              target if "." not in target else f"{target}@acme.example",
+                              -HISTORY_DAYS, last, every, cents, tool) for target, last, every, cents, tool in _USAGE]
+    org.commit = part_used_commit(anchor, state.seed, org.usage)
     # a second organization the token can see but the example file does not manage
     other = generate_state(members=3, keys=1, seed=3, api_version=api_version, org_name="Acme Labs")
     for user in other.users.values():

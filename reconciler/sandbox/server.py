@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from .app import Sandbox
+from .usage import Query
 
 
 def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
@@ -26,7 +27,8 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             url = urlsplit(self.path)
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length) if length else b""
-            result = sandbox.handle(self.command, url.path, dict(parse_qsl(url.query, keep_blank_values=True)), dict(self.headers), body)
+            query = Query(parse_qsl(url.query, keep_blank_values=True))
+            result = sandbox.handle(self.command, url.path, query, dict(self.headers), body)
             if result.drop:
                 self.close_connection = True
                 with contextlib.suppress(OSError):

@@ -11,11 +11,12 @@ import os
 import random
 import tempfile
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from ..api.endpoints import API_VERSIONS
+from .usage import MEMBER_HISTORY_LIMIT, Commit, UsagePattern, key_pattern, member_pattern, part_used_commit
 
 DEFAULT_TOKEN = "sandbox-token"
 
@@ -56,6 +57,8 @@ class Organization:
     api_keys: dict[str, ApiKey] = field(default_factory=dict)
     payment_required: bool = False  # creating a key answers 402 while this is set
     profile_type: str = "ENTERPRISE"  # tests may set a type no spec has
+    usage: list[UsagePattern] = field(default_factory=list)  # the usage history, as patterns (sandbox/usage.py)
+    commit: Commit | None = None
     repeated_members: list[str] = field(default_factory=list)  # user ids the member list sends twice
     others_keys: list[str] = field(default_factory=list)  # key ids of other owners: not on the caller's profile
 
@@ -73,6 +76,7 @@ class SandboxState:
     organizations: dict[str, Organization] = field(default_factory=dict)
     seed: int = 0
     omit_full_name: bool = False  # 2026-06: leave the optional full_name out of member records
+    usage_anchor: str = ""  # ISO date that usage day 0 stands for: the day the history was made
 
     def __post_init__(self) -> None:
         if self.api_version not in API_VERSIONS:
@@ -117,11 +121,13 @@ class SandboxState:
         return {
             "api_version": self.api_version, "token": self.token, "caller_user_id": self.caller_user_id,
             "inflight_limit": self.inflight_limit, "seed": self.seed, "omit_full_name": self.omit_full_name,
+            "usage_anchor": self.usage_anchor,
             "users": [asdict(u) for u in self.users.values()] if include_users else [],
             "organizations": [
                 {"organization_id": o.organization_id, "name": o.name, "payment_required": o.payment_required,
                  "profile_type": o.profile_type, "repeated_members": o.repeated_members,
                  "others_keys": o.others_keys,
+                 "usage": [asdict(p) for p in o.usage], "commit": asdict(o.commit) if o.commit else None,
                  "members": [{"user_id": uid, "role": role} for uid, role in o.members.items()],
                  "api_keys": [asdict(k) for k in o.api_keys.values()]}
                 for o in self.organizations.values()
@@ -138,12 +144,15 @@ class SandboxState:
                 payment_required=o.get("payment_required", False),
                 profile_type=o.get("profile_type", "ENTERPRISE"), repeated_members=o.get("repeated_members", []),
                 others_keys=o.get("others_keys", []),
+                usage=[UsagePattern(**p) for p in o.get("usage", [])],
+                commit=Commit(**o["commit"]) if o.get("commit") else None,
                 members={m["user_id"]: m["role"] for m in o.get("members", [])},
                 api_keys={k["api_key_id"]: ApiKey(**k) for k in o.get("api_keys", [])})
         return cls(api_version=data.get("api_version", "2026-06"), token=data.get("token", DEFAULT_TOKEN),
                    caller_user_id=data.get("caller_user_id", ""),
                    inflight_limit=data.get("inflight_limit", 10), users=users, organizations=orgs,
-                   seed=data.get("seed", 0), omit_full_name=data.get("omit_full_name", False))
+                   seed=data.get("seed", 0), omit_full_name=data.get("omit_full_name", False),
+                   usage_anchor=data.get("usage_anchor", ""))
 
     def save(self, path: str | Path) -> None:
         write_state(self.to_dict(), path)
@@ -188,8 +197,10 @@ def make_key(rng: random.Random, age_days: float, status: str = "ACTIVE") -> Api
 
 def generate_state(members: int = 25, keys: int = 5, seed: int = 0, api_version: str = "2026-06",
                    org_name: str = "Acme", outsiders: int | None = None, owners: int = 2,
-                   token: str = DEFAULT_TOKEN, inflight_limit: int = 10) -> SandboxState:
-    """A realistic organization, the same for the same arguments. Scales to 100,000 members."""
+                   token: str = DEFAULT_TOKEN, inflight_limit: int = 10,
+                   usage_anchor: date | None = None) -> SandboxState:
+    """A realistic organization, the same for the same arguments (its usage history ends on
+    `usage_anchor`, by default today). Scales to 1,000,000 members."""
     if members < 1:
         raise ValueError("an organization needs at least one member: its owner")
     rng = random.Random(seed)
@@ -207,4 +218,16 @@ def generate_state(members: int = 25, keys: int = 5, seed: int = 0, api_version:
         org.api_keys[key.api_key_id] = key
     state.organizations[org.organization_id] = org
     state.caller_user_id = next(iter(org.members))
+    add_usage_history(state, org, usage_anchor or datetime.now(timezone.utc).date())
     return state
+
+
+def add_usage_history(state: SandboxState, org: Organization, anchor: date) -> None:
+    """Patterns for the organization's ACTIVE keys and members, and a part-used spend commit."""
+    rng = random.Random(f"usage:{state.seed}:{org.organization_id}")  # its own dice: ids stay as they were
+    state.usage_anchor = anchor.isoformat()
+    found = [key_pattern(rng, k.api_key_id) for k in org.api_keys.values() if k.status == "ACTIVE"]
+    found += [member_pattern(rng, state.users[uid].email_address)
+              for uid in list(org.members)[:MEMBER_HISTORY_LIMIT]]
+    org.usage = [p for p in found if p is not None]
+    org.commit = part_used_commit(anchor, state.seed, org.usage)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import httpx
 
 from .app import Sandbox
+from .usage import Query
 
 SANDBOX_BASE_URL = "https://sandbox.ideogram.invalid"
 
@@ -21,7 +22,7 @@ class SandboxTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         timeout = (request.extensions.get("timeout") or {}).get("read")
-        result = self.sandbox.handle(request.method, request.url.path, dict(request.url.params),
+        result = self.sandbox.handle(request.method, request.url.path, Query(list(request.url.params.multi_items())),
                                      dict(request.headers), request.read(), client_timeout=timeout)
         if result.drop:
             raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)

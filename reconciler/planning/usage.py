@@ -1,0 +1,241 @@
+"""Usage and spend, as data: what was read (records, commits, credits) and what is made of it.
+
+Pure, like the planner: the service reads (api/usage.py), this sums and judges. The same facts
+feed the `usage` report and the usage-aware policies (idle keys, dormant members), so a key the
+report calls idle is the key the plan calls idle.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..identity import normalise
+
+GroupBy = Literal["key", "member", "tool", "model", "day"]
+GROUP_BY: tuple[GroupBy, ...] = ("key", "member", "tool", "model", "day")
+SPEND_DAYS = 30  # "30-day spend" in plans
+NOT_PER_PERSON = ("the server (API 2025-10) does not report usage per person: member activity is unknown, "
+                  "and nothing is judged from it")
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    day: date  # UTC day of the segment
+    api_key_id: str | None
+    email: str | None
+    tool_type: str
+    model_version: str | None
+    amount: float  # in the currency's common denomination (cents)
+    currency: str
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    amount: float
+    spent: float
+    start: datetime
+    end: datetime
+    postpaid: bool
+    currency: str
+
+
+@dataclass(frozen=True)
+class OrganizationUsage:
+    """What the server said about one organization's use between `start` and `end`."""
+
+    name: str
+    organization_id: str
+    start: datetime
+    end: datetime
+    records: tuple[UsageRecord, ...]
+    per_person: bool  # 2026-06 reports web-app use per member; 2025-10 does not
+    commits: tuple[CommitInfo, ...] = ()
+    available_credits: float | None = None
+
+
+@dataclass(frozen=True)
+class UsageFacts:
+    """What the planner may rely on: last use per key and per member, in a known window."""
+
+    since: date  # the first day read: no record before it is known
+    today: date
+    key_last_used: dict[str, date]
+    key_spend: dict[str, float]  # the last SPEND_DAYS days
+    member_last_active: dict[str, date] | None  # by normalised email; None: not reported per person
+    currency: str = "USD"
+
+
+def facts_of(usage: OrganizationUsage, today: date) -> UsageFacts:
+    last_key: dict[str, date] = {}
+    spend: dict[str, float] = defaultdict(float)
+    last_member: dict[str, date] = {}
+    recent = today - timedelta(days=SPEND_DAYS - 1)
+    for record in usage.records:
+        if record.api_key_id:
+            last_key[record.api_key_id] = max(record.day, last_key.get(record.api_key_id, record.day))
+            if record.day >= recent:
+                spend[record.api_key_id] += record.amount
+        if record.email:
+            email = normalise("email", record.email)
+            last_member[email] = max(record.day, last_member.get(email, record.day))
+    currency = next((r.currency for r in usage.records), "USD")
+    return UsageFacts(since=usage.start.date(), today=today, key_last_used=last_key, key_spend=dict(spend),
+                      member_last_active=last_member if usage.per_person else None, currency=currency)
+
+
+def idle_since(last_used: date | None, since: date, today: date, after_days: int) -> date | None:
+    """The day a key or member has had no use since, when that is `after_days` or more days ago;
+    None when it was used more recently. Unknown use before `since` counts as none."""
+    last = last_used or since
+    return last if (today - last).days >= after_days else None
+
+
+# --- the report -----------------------------------------------------------------------------------
+
+class Group(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    key: str = Field(description="What the rows are grouped by: a key id, an email, a tool, a model or a day.")
+    label: str = Field(description="The key's label in the file, else the same as key.")
+    amount: float
+    share: float = Field(description="Of the organization's total, 0 to 1.")
+    last_used: str | None = Field(default=None, description="Last day with use (keys and members).")
+
+
+class LastUse(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    label: str
+    last_used: str | None = Field(description="Last day with use in the window; null: none in it.")
+    amount: float
+
+
+class CommitStatus(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    amount: float
+    spent: float
+    start: str
+    end: str
+    postpaid: bool
+    elapsed_share: float = Field(description="Share of the commit period gone by, 0 to 1.")
+    projected: float = Field(description="Spend at the period's end if the pace so far holds.")
+    projected_share: float = Field(description="projected / amount.")
+
+
+class DaySpend(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    day: str
+    by_key: dict[str, float] = Field(description="Spend by key label (web-app use under 'web app').")
+
+
+class OrganizationReport(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    organization_id: str
+    since: str
+    until: str
+    by: GroupBy
+    currency: str
+    total: float
+    groups: list[Group]
+    keys: list[LastUse]
+    members: list[LastUse] | None = Field(description="null when the server does not report use per person.")
+    members_note: str = ""
+    daily: list[DaySpend]
+    commit: CommitStatus | None
+    available_credits: float | None = None
+
+
+class UsageReport(BaseModel):
+    """What `usage --output json` prints."""
+
+    model_config = ConfigDict(frozen=True, title="ideogram-org usage report")
+
+    format_version: Literal[1] = 1
+    generated_at: str
+    organizations: list[OrganizationReport]
+    usage_calls: int = Field(description="GET /manage/api/usage calls the report took.")
+
+    def alert(self, threshold: float) -> list[str]:
+        """The organizations whose projected spend reaches `threshold` (a share) of their commit."""
+        return [f"{o.name}: projected {o.commit.projected / 100:,.2f} {o.currency} is "
+                f"{o.commit.projected_share:.0%} of the commit ({o.commit.amount / 100:,.2f})"
+                for o in self.organizations if o.commit and o.commit.projected_share >= threshold]
+
+
+def _group_key(record: UsageRecord, by: GroupBy) -> list[str]:
+    if by == "key":
+        return [record.api_key_id] if record.api_key_id else []
+    if by == "member":
+        return [normalise("email", record.email)] if record.email else []
+    if by == "tool":
+        return [record.tool_type]
+    if by == "model":
+        return [record.model_version or "(none)"]
+    return [record.day.isoformat()]
+
+
+def commit_status(commits: tuple[CommitInfo, ...], now: datetime) -> CommitStatus | None:
+    """The commit whose period holds `now`, with the pace so far projected to its end."""
+    for commit in commits:
+        if commit.start <= now <= commit.end:
+            length = (commit.end - commit.start).total_seconds()
+            elapsed = max(1e-9, min(1.0, (now - commit.start).total_seconds() / length)) if length > 0 else 1.0
+            projected = commit.spent / elapsed
+            return CommitStatus(amount=commit.amount, spent=commit.spent, start=commit.start.isoformat(),
+                                end=commit.end.isoformat(), postpaid=commit.postpaid, elapsed_share=elapsed,
+                                projected=projected,
+                                projected_share=projected / commit.amount if commit.amount > 0 else 0.0)
+    return None
+
+
+def report(usage: OrganizationUsage, by: GroupBy, now: datetime, key_labels: dict[str, str],
+           key_ids: list[str], member_emails: list[str]) -> OrganizationReport:
+    """One organization's spend per group, last use per key and member, daily spend by key, commit."""
+    sums: dict[str, float] = defaultdict(float)
+    last_key: dict[str, date] = {}
+    last_member: dict[str, date] = {}
+    key_amount: dict[str, float] = defaultdict(float)
+    member_amount: dict[str, float] = defaultdict(float)
+    daily: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    total = 0.0
+    for record in usage.records:
+        total += record.amount
+        for group in _group_key(record, by):
+            sums[group] += record.amount
+        if record.api_key_id:
+            last_key[record.api_key_id] = max(record.day, last_key.get(record.api_key_id, record.day))
+            key_amount[record.api_key_id] += record.amount
+        if record.email:
+            email = normalise("email", record.email)
+            last_member[email] = max(record.day, last_member.get(email, record.day))
+            member_amount[email] += record.amount
+        label = key_labels.get(record.api_key_id, record.api_key_id) if record.api_key_id else "web app"
+        daily[record.day.isoformat()][label] += record.amount
+    last = last_key if by == "key" else last_member if by == "member" else {}
+    groups = [Group(key=k, label=key_labels.get(k, k) if by == "key" else k, amount=v,
+                    share=v / total if total else 0.0, last_used=last[k].isoformat() if k in last else None)
+              for k, v in sorted(sums.items(), key=lambda item: (-item[1], item[0]))]
+    keys = [LastUse(id=k, label=key_labels.get(k, k), last_used=last_key[k].isoformat() if k in last_key else None,
+                    amount=key_amount.get(k, 0.0)) for k in dict.fromkeys([*key_ids, *last_key])]
+    members = [LastUse(id=e, label=e, last_used=last_member[e].isoformat() if e in last_member else None,
+                       amount=member_amount.get(e, 0.0))
+               for e in dict.fromkeys([*(normalise("email", m) for m in member_emails if m), *last_member])]
+    days = [(usage.start.date() + timedelta(days=n)).isoformat()
+            for n in range((usage.end.date() - usage.start.date()).days + 1)]
+    return OrganizationReport(
+        name=usage.name, organization_id=usage.organization_id, since=usage.start.isoformat(),
+        until=usage.end.isoformat(), by=by, currency=next((r.currency for r in usage.records), "USD"),
+        total=total, groups=groups, keys=keys, members=members if usage.per_person else None,
+        members_note="" if usage.per_person else NOT_PER_PERSON,
+        daily=[DaySpend(day=day, by_key=dict(daily.get(day, {}))) for day in days],
+        commit=commit_status(usage.commits, now), available_credits=usage.available_credits)
