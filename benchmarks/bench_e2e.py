@@ -145,9 +145,10 @@ def bench_size(members: int, latency: float) -> list[Sample]:
             samples = [run("export", ["export", "-o", "exported.yaml"], served, cwd)]
             subprocess.run([sys.executable, __file__, "--make-desired", str(cwd / "exported.yaml"),
                             str(cwd / "desired.yaml"), str(state), str(members // 100)], check=True)
-            samples.append(run("validate", ["validate", "-c", "desired.yaml"], served, cwd))
-            samples.append(run("plan", ["plan", "-c", "desired.yaml", "--out", "plan.json"], served, cwd))
-            samples.append(run("apply", ["apply", "-c", "desired.yaml", "--auto-approve"], served, cwd))
+            limit = ["--max-file-size", "1GiB"]  # 1,000,000 members make a 62 MB file
+            samples.append(run("validate", ["validate", "-c", "desired.yaml", *limit], served, cwd))
+            samples.append(run("plan", ["plan", "-c", "desired.yaml", "--out", "plan.json", *limit], served, cwd))
+            samples.append(run("apply", ["apply", "-c", "desired.yaml", "--auto-approve", *limit], served, cwd))
             plan_size = (cwd / "plan.json").stat().st_size
             print(f"  plan file: {plan_size / 1e6:.2f} MB for {2 * (members // 100)} changes", flush=True)
         finally:

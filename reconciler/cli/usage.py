@@ -24,7 +24,8 @@ def parse_moment(text: str, now: datetime, option: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"{option} {text!r}: give a number of days (30d), a date (2026-10-01) or an ISO date-time")
+        raise UsageError(f"{option} {text!r}: give a number of days (30d), a date (2026-10-01) or an ISO date-time") \
+            from None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
