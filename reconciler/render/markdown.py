@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..defaults import MARKDOWN_LIMIT
 from ..planning.plan import Plan
 from .escape import md_code, visible
-from .plan import MARKER_PREFIX, SECTION_TITLES, Row, sections, summary_line
+from .plan import MARKER_PREFIX, SECTION_TITLES, Row, sections, summary_line, usage_lines
 
 
 def marker(plan_hash: str) -> str:
@@ -52,6 +52,9 @@ def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     """Never over `limit` characters: the most rows per section that fit, the same cap for all."""
     head = _head(plan)
     parts = sections(plan)
+    if plan.usage is not None:
+        head += ["", md_code(usage_lines(plan)[0])]
+        parts.append(("usage", [("?", line.strip(), "") for line in usage_lines(plan)[1:]]))
     longest = max((len(rows) for _, rows in parts), default=0)
     text = _render(head, parts, longest)
     if len(text) <= limit:

@@ -19,6 +19,7 @@ from ..planning.changes import (
     MemberPromote,
     MemberRemove,
     UnmanagedKey,
+    key_subject,
 )
 from ..planning.plan import Plan
 from .escape import visible
@@ -50,9 +51,50 @@ def _what_happens(change: Change) -> str:
     return f"deactivate (irreversible): {change.reason}"
 
 
-def describe_change(change: Change) -> tuple[str, str, str]:
-    """(symbol, subject, what happens) for one change."""
-    return SYMBOLS[change.action], change.subject, _what_happens(change)
+def describe_change(change: Change, notes: UsageNotes | None = None) -> tuple[str, str, str]:
+    """(symbol, subject, what happens) for one change; with `notes`, what usage showed of it."""
+    return SYMBOLS[change.action], change.subject, _what_happens(change) + (notes.of_change(change) if notes else "")
+
+
+class UsageNotes:
+    """Last use and 30-day spend of keys, last activity of members, from a plan's usage read."""
+
+    def __init__(self, plan: Plan) -> None:
+        usage = plan.usage
+        self.currency = usage.currency if usage else "USD"
+        self.keys = {(k.organization, k.key_id): k for k in usage.keys} if usage else {}
+        self.members = {(m.organization, m.member.user_id): m for m in usage.members} if usage else {}
+
+    def of_key(self, organization: str, key_id: str) -> str:
+        use = self.keys.get((organization, key_id))
+        if use is None:
+            return ""
+        return (f" [last used {use.last_used or 'not in the usage read'}, 30-day spend "
+                f"{use.spend_30d / 100:,.2f} {self.currency}]")
+
+    def of_change(self, change: Change) -> str:
+        if isinstance(change, KeyDeactivate):
+            return self.of_key(change.organization, change.key_id)
+        if isinstance(change, MemberRemove):
+            activity = self.members.get((change.organization, change.member.user_id))
+            if activity is not None:
+                return f" [last active {activity.last_active or 'not in the usage read'}]"
+        return ""
+
+
+def usage_lines(plan: Plan) -> list[str]:
+    """What the usage policies found that the changes do not show: idle keys and dormant members
+    reported, and rules the server's data could not evaluate."""
+    usage = plan.usage
+    if usage is None:
+        return []
+    lines = [f"Usage read from {usage.since} to {usage.today}:"]
+    lines += [f"  idle {key_subject(k.key_id, k.key_label)} in {k.organization}: no usage since {k.no_usage_since}"
+              f" ({k.outcome})" for k in usage.idle_keys]
+    lines += [f"  dormant member {d.member.label} in {d.organization}: no activity since {d.no_activity_since}"
+              + (" (listed in the file: reported)" if d.listed else "") for d in usage.dormant_members]
+    lines += [f"  {note}" for note in usage.not_evaluated]
+    return lines if len(lines) > 1 else lines + ["  no idle key, no dormant member"]
 
 
 def describe_blocked(item: Blocked) -> tuple[str, str, str]:
@@ -67,12 +109,13 @@ def summary_line(plan: Plan) -> str:
     return "Plan: " + ", ".join(parts) + "."
 
 
-def _unmanaged_row(key: UnmanagedKey) -> tuple[str, str, str]:
+def _unmanaged_row(key: UnmanagedKey, notes: UsageNotes | None = None) -> tuple[str, str, str]:
     if key.status == "ACTIVE":
         what = "unmanaged: ACTIVE and not in the file; list it, or set prune_api_keys to deactivate it"
     else:
         what = f"unmanaged: status {key.status or 'null'} is unknown to this version; reported, never changed"
-    return "?", f"key {key.key_id} ({key.redacted})", what
+    return "?", f"key {key.key_id} ({key.redacted})", what + (notes.of_key(key.organization, key.key_id) if notes
+                                                                else "")
 
 
 Row = tuple[str, str, str]  # symbol, subject, what happens
@@ -81,17 +124,19 @@ RISK_ORDER = ("blocked", "member.remove", "key.deactivate", "member.promote", "m
               "unmanaged")
 SECTION_TITLES = {"blocked": "blocked", "member.remove": "removals", "key.deactivate": "key deactivations",
                   "member.promote": "promotions", "member.add": "additions", "key.create": "key creations",
-                  "unmanaged": "unmanaged keys"}
+                  "unmanaged": "unmanaged keys", "usage": "usage findings"}
 
 
 def sections(plan: Plan, organization: str | None = None) -> list[tuple[str, list[Row]]]:
     """The plan's rows by kind, in RISK_ORDER, for one organization or all; empty kinds left out."""
+    notes = UsageNotes(plan)
     rows: dict[str, list[Row]] = {kind: [] for kind in RISK_ORDER}
     for change in plan.changes:
         if organization is None or change.organization == organization:
-            rows[change.action].append(describe_change(change))
+            rows[change.action].append(describe_change(change, notes))
     rows["blocked"] = [describe_blocked(b) for b in plan.blocked if organization in (None, b.organization)]
-    rows["unmanaged"] = [_unmanaged_row(k) for k in plan.unmanaged_keys if organization in (None, k.organization)]
+    rows["unmanaged"] = [_unmanaged_row(k, notes) for k in plan.unmanaged_keys
+                         if organization in (None, k.organization)]
     return [(kind, found) for kind, found in rows.items() if found]
 
 
@@ -119,9 +164,10 @@ def _plan_lines(plan: Plan, paint: Callable[[str, str], str], full: bool = True)
     for org in plan.organizations:
         lines.append(visible(f"Organization {org.name} ({org.organization_id}): {org.members_before} members, "
                              f"{org.owners_before} owner(s) -> {org.owners_after}; you are {org.caller_role}"))
-        rows = [describe_change(c) for c in plan.changes if c.organization == org.name]
+        notes = UsageNotes(plan)
+        rows = [describe_change(c, notes) for c in plan.changes if c.organization == org.name]
         rows += [describe_blocked(b) for b in plan.blocked if b.organization == org.name]
-        rows += [_unmanaged_row(k) for k in plan.unmanaged_keys if k.organization == org.name]
+        rows += [_unmanaged_row(k, notes) for k in plan.unmanaged_keys if k.organization == org.name]
         if not rows:
             lines.append("  (no changes)")
         if full or len(rows) <= PLAN_GROUP_THRESHOLD:
@@ -134,6 +180,8 @@ def _plan_lines(plan: Plan, paint: Callable[[str, str], str], full: bool = True)
                     lines.append(f"    ... and {len(group) - PLAN_GROUP_SHOWN} more {SECTION_TITLES[kind]} "
                                  f"(--full shows every line)")
         lines.append("")
+    if plan.usage is not None:
+        lines += [*(visible(line) for line in usage_lines(plan)), ""]
     if plan.unmanaged_keys:
         lines.append(f"{len(plan.unmanaged_keys)} unmanaged key(s) reported, not changed.")
     lines.append(f"Plan hash: {plan.plan_hash}")

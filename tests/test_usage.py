@@ -1,0 +1,155 @@
+"""Usage, spend commits and credits: the sandbox's answers, the `usage` command, the usage policies.
+
+Every sandbox answer here is checked against the official spec by the autouse fixture in conftest.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from reconciler import service
+from reconciler.api.client import ApiReader
+from reconciler.config.loader import load_config
+from reconciler.identity import normalise
+from reconciler.sandbox import SANDBOX_BASE_URL, Sandbox, SandboxTransport, generate_state
+from reconciler.sandbox.usage import TOOLS, day_of, rows
+from tests.conftest import sandbox_http_client
+from tests.scenario import cli, served
+
+NOW = datetime.now(timezone.utc)
+
+
+def _state(api_version: str, members: int = 40, keys: int = 12):
+    state = generate_state(members=members, keys=keys, seed=21, org_name="acme", api_version=api_version)
+    return state, next(iter(state.organizations.values()))
+
+
+def _own_sums(state, org, start: datetime, end: datetime, by: str) -> dict[str, float]:
+    """What the sandbox itself holds for the window, summed independently of the tool."""
+    anchor = date.fromisoformat(state.usage_anchor)
+    sums: dict[str, float] = defaultdict(float)
+    for row in rows(org.usage, state.seed, day_of(anchor, start), day_of(anchor, end)):
+        moment = datetime.combine(anchor + timedelta(days=row.day), time(row.hour), timezone.utc)
+        if not start <= moment <= end:
+            continue
+        pattern = row.pattern
+        if pattern.kind == "member" and state.api_version == "2025-10":
+            continue  # 2025-10 reports API use only
+        key = {"key": pattern.target if pattern.kind == "key" else None,
+               "member": normalise("email", pattern.target) if pattern.kind == "member" else None,
+               "tool": pattern.tool_type, "model": TOOLS[pattern.tool_type][1] or "(none)",
+               "day": (anchor + timedelta(days=row.day)).isoformat()}[by]
+        if key is not None:
+            sums[key] += row.cents
+    return dict(sums)
+
+
+@pytest.mark.parametrize("by", ["key", "member", "tool", "model", "day"])
+def test_usage_totals_equal_the_sandboxs_own_sums(api_version, by):
+    state, org = _state(api_version)
+    reader = ApiReader(SANDBOX_BASE_URL, state.token, transport=SandboxTransport(Sandbox(state)))
+    start = datetime.combine(NOW.date() - timedelta(days=45), time(0), timezone.utc)
+    report = service.usage(reader, None, (), start, NOW, by, NOW)  # type: ignore[arg-type]
+    found = report.organizations[0]
+    if by == "member" and api_version == "2025-10":
+        assert found.groups == [] and found.members is None and "does not report usage per person" in \
+            found.members_note
+        return
+    assert {g.key: g.amount for g in found.groups} == pytest.approx(_own_sums(state, org, start, NOW, by))
+    everything = _own_sums(state, org, start, NOW, "tool")
+    assert found.total == pytest.approx(sum(everything.values()))
+    # one usage call for the whole window on 2025-10; two on 2026-06 (API use, then web-app use)
+    assert report.usage_calls == (1 if api_version == "2025-10" else 2)
+    assert reader.calls["get_usage_info"] == report.usage_calls
+
+
+def test_usage_filters_behave_as_the_spec_says(api_version, spec_checker):
+    state, org = _state(api_version)
+    keys = [p.target for p in org.usage if p.kind == "key"]
+    start = (NOW - timedelta(days=20)).isoformat()
+    with sandbox_http_client(Sandbox(state), spec_checker) as client:
+        def rows_of(**params):
+            answer = client.get("/manage/api/usage", params={"organization_id": org.organization_id,
+                                                               "segment_by": "DAY", "start_time": start, **params})
+            assert answer.status_code == 200, answer.text
+            return [row for segment in answer.json()["usage_segments"] for row in segment["tool_usage"]]
+
+        everything = rows_of()
+        assert everything and all(row.get("api_key_id") for row in everything)  # API use by default
+        only = rows_of(api_key_ids=keys[:2])
+        assert only and {row["api_key_id"] for row in only} <= set(keys[:2])
+        generate = rows_of(tools=["GENERATE"])
+        assert all(row["tool_type"] == "GENERATE" for row in generate)
+        assert all(row.get("model_version") == "V_3_0" for row in rows_of(model_versions=["V_3_0"]))
+        hourly = client.get("/manage/api/usage", params={"organization_id": org.organization_id,
+                                                         "segment_by": "HOUR", "start_time": start}).json()
+        assert sum(len(s["tool_usage"]) for s in hourly["usage_segments"]) == len(everything)
+        assert len(hourly["usage_segments"]) > 24 * 20
+        ended = rows_of(end_time=(NOW - timedelta(days=10)).isoformat())
+        assert 0 < len(ended) < len(everything)
+        if api_version == "2026-06":
+            web = rows_of(source="APP")
+            assert web and all(row.get("user_email_address") and "api_key_id" not in row for row in web)
+        commits = client.get("/manage/api/spend_commit", params={"organization_id": org.organization_id}).json()
+        commit = commits["commits"][0]
+        assert 0 < commit["commit_amount_spent"]["amount"] < commit["commit_amount"]["amount"]  # part used
+        credits = client.get("/manage/api/credits", params={"organization_id": org.organization_id,
+                                                            "start_time": start}).json()
+        assert credits["total_spend"]["amount"] > 0
+    assert spec_checker.checked >= 8
+
+
+def test_the_history_is_the_same_for_the_same_seed():
+    first, second = _state("2026-06")[1], _state("2026-06")[1]
+    assert first.usage == second.usage and first.commit == second.commit
+    kinds = {p.kind for p in first.usage}
+    assert kinds == {"key", "member"}
+    assert any(p.last_day < -90 for p in first.usage)  # idle for months
+    active = [k for k in first.api_keys.values() if k.status == "ACTIVE"]
+    assert len({p.target for p in first.usage if p.kind == "key"}) < len(active)  # some never used
+
+
+# --- the command -----------------------------------------------------------------------------------
+
+def test_alert_at_exits_2_when_the_projection_reaches_the_share(tmp_path, monkeypatch, api_version):
+    monkeypatch.chdir(tmp_path)
+    state, org = _state(api_version)
+    with served(state) as (_, url):
+        calm = cli(url, "usage", "--output", "json", "--alert-at", "99%")
+        report = json.loads(calm.stdout)
+        projected = report["organizations"][0]["commit"]["projected_share"]
+        assert 0.5 < projected < 0.99 and calm.exit_code == 0
+        alarmed = cli(url, "usage", "--output", "json", "--alert-at", "50%")
+        assert alarmed.exit_code == 2 and "alert: acme: projected" in alarmed.stderr
+        assert cli(url, "usage", "--alert-at", "ninety").exit_code == 1
+
+
+def test_usage_labels_keys_from_the_file_and_writes_csv(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    state, org = _state("2026-06")
+    busy = next(p.target for p in org.usage if p.kind == "key" and p.last_day == 0)
+    uids = list(org.members)
+    Path("ideogram-org.yaml").write_text(
+        "version: 1\norganizations:\n  acme:\n    members:\n"
+        + "".join(f"      - user_id: {uid}\n" + ("        role: OWNER\n" if i < 2 else "") for i, uid in enumerate(uids))
+        + f"    api_keys:\n      render-farm: {{id: {busy}}}\n")
+    with served(state) as (_, url):
+        result = cli(url, "usage", "--output", "csv", "-o", "usage.csv")
+    assert result.exit_code == 0, result.output
+    table = list(csv.DictReader(io.StringIO(Path("usage.csv").read_text())))
+    assert any(row["label"] == "render-farm" and row["key"] == busy for row in table)
+    assert all(row["organization"] == "acme" for row in table)
+
+
+def test_usage_refuses_a_window_that_ends_before_it_starts(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with served(_state("2026-06")[0]) as (_, url):
+        result = cli(url, "usage", "--since", "2026-01-10", "--until", "2026-01-01")
+    assert result.exit_code == 1 and "is not before" in result.stderr
