@@ -15,20 +15,24 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 from . import defaults, service
+from .api.client import ApiReader
 from .api.connect import open_api
-from .config.loader import load_config
+from .config.loader import LoadedConfig, load_config
 from .errors import ReconcilerError, UsageError
 from .execution.report import ApplyReport
 from .planning.changes import KeyCreate
 from .planning.plan import Plan
+from .planning.usage import SPEND_DAYS, UsageReport, alert_share
 from .render.apply import render_apply_markdown
 from .render.drift import render_drift_markdown
 from .render.markdown import render_markdown
 from .render.plan import MARKER_PREFIX, summary_line
+from .render.usage import render_usage_markdown
 
 DRIFT_ISSUE_TITLE = "ideogram-org: the organization drifted from the file"
 CHECK_RUN_NAME = "ideogram-org plan"
@@ -54,13 +58,15 @@ class ActionContext:
     repository: str
     sha: str
     temp: Path
+    alert_at: str | None = None  # usage: exit 2 when a projection reaches this share of the commit
+    spend: bool = True  # drift: add last 30 days' spend and the commit to the summary and the issue
     outputs: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ActionContext:
         command = env.get("INPUT_COMMAND", "plan").strip()
-        if command not in ("plan", "apply", "drift"):
-            raise UsageError(f"the action's command must be plan, apply or drift, not {command!r}")
+        if command not in ("plan", "apply", "drift", "usage"):
+            raise UsageError(f"the action's command must be plan, apply, drift or usage, not {command!r}")
         event = {}
         if env.get("GITHUB_EVENT_PATH") and Path(env["GITHUB_EVENT_PATH"]).is_file():
             event = json.loads(Path(env["GITHUB_EVENT_PATH"]).read_text() or "{}")
@@ -73,6 +79,8 @@ class ActionContext:
             summary_path=Path(env["GITHUB_STEP_SUMMARY"]) if env.get("GITHUB_STEP_SUMMARY") else None,
             event=event, repository=env.get("GITHUB_REPOSITORY", ""), sha=env.get("GITHUB_SHA", ""),
             temp=Path(env.get("RUNNER_TEMP") or tempfile.gettempdir()),
+            alert_at=env.get("INPUT_ALERT_AT") or None,
+            spend=(env.get("INPUT_SPEND") or "true").strip().lower() == "true",
         )
 
     def set_output(self, name: str, value: str) -> None:
@@ -283,12 +291,40 @@ def _apply(context: ActionContext, gh: Gh) -> int:
     return 0
 
 
+def _spend_report(context: ActionContext, reader: ApiReader, config: LoadedConfig | None) -> UsageReport:
+    now = datetime.now(timezone.utc)
+    since = datetime.combine(now.date() - timedelta(days=SPEND_DAYS), datetime.min.time(), timezone.utc)
+    return service.usage(reader, config, (), since, now, "key", now)
+
+
+def _usage(context: ActionContext, gh: Gh) -> int:
+    threshold = alert_share(context.alert_at) if context.alert_at else None
+    config = load_config(context.config) if Path(context.config).exists() else None
+    with open_api(endpoint=context.endpoint, writable=False) as reader:
+        report = _spend_report(context, reader, config)
+    context.summary(render_usage_markdown(report))
+    alerts = report.alert(threshold) if threshold is not None else []
+    for line in alerts:
+        print(f"::warning::spend alert: {line}")
+    context.set_output("spend-alert", "true" if alerts else "false")
+    context.set_output("exit-code", "2" if alerts else "0")
+    if alerts:
+        context.set_output("failure-reason", "spend-alert")
+    return 2 if alerts else 0
+
+
 def _drift(context: ActionContext, gh: Gh) -> int:
     config = load_config(context.config)
     with open_api(endpoint=context.endpoint, writable=False) as reader:
         result = service.drift(reader, config)
+        spend = ""
+        if context.spend:
+            try:
+                spend = render_usage_markdown(_spend_report(context, reader, config), heading="#### Spend")
+            except ReconcilerError as exc:  # spend is context for the issue: drift is still reported
+                spend = f"#### Spend\n\nSpend could not be read: {exc}"
     report = result.report
-    markdown = render_drift_markdown(report)
+    markdown = render_drift_markdown(report) + (f"\n\n{spend}" if spend else "")
     context.summary(markdown)
     _publish_plan(context, result.planned.plan, report.drifted)
     number = gh.open_issue(DRIFT_ISSUE_TITLE)
@@ -313,7 +349,7 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
     try:
         context = ActionContext.from_env(env)
         gh = Gh(context.repository)
-        return {"plan": _plan, "apply": _apply, "drift": _drift}[context.command](context, gh)
+        return {"plan": _plan, "apply": _apply, "drift": _drift, "usage": _usage}[context.command](context, gh)
     except ReconcilerError as exc:
         message = str(exc).replace("\n", " ")
         print(f"::error::{message}")

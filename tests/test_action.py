@@ -89,9 +89,9 @@ def test_inputs_reach_scripts_only_through_env():
     assert all("${{" not in step["run"] for step in steps), "no expression may be spliced into a script"
     assert "add-mask" in steps[0]["run"], "the token is masked before anything else runs"
     assert set(action["inputs"]) == {"command", "config", "token", "endpoint", "audit-log", "comment",
-                                     "github-token", "working-directory"}
+                                     "github-token", "working-directory", "alert-at", "spend"}
     assert set(action["outputs"]) == {"changes", "plan-json", "plan-hash", "exit-code", "failure-reason",
-                                      "audit-head"}
+                                      "audit-head", "spend-alert"}
 
 
 def test_plan_on_a_pull_request_keeps_one_sticky_comment(world):
@@ -204,6 +204,9 @@ def test_drift_opens_updates_and_closes_one_issue(world):
     assert [(i["title"], i["open"]) for i in issues] == [(DRIFT_ISSUE_TITLE, True)]
     assert "ravi.patel@acme.example" in issues[0]["body"]
     assert "c3RyYXlfa2V5X2J5X2hhbmQ" in issues[0]["body"]  # a hand-made key in a file that lists keys
+    body = issues[0]["body"]
+    assert "#### Spend" in body and "`ci-pipeline`" in body and "commit: 9" not in body.split("#### Spend")[0]
+    assert "projected" in body.split("#### Spend")[1]  # the commit's projection rides along
     # drift lasts, and changes shape: the same issue is updated
     sandbox.state.organizations[DEMO_ORG_ID].members[b64id("user_oscar_d")] = "MEMBER"
     second = runner.run({**inputs, "command": "drift"}, SCHEDULE_EVENT)
@@ -224,6 +227,19 @@ def test_drift_opens_updates_and_closes_one_issue(world):
     assert len(issues) == 1 and issues[0]["open"] is False and issues[0]["comments"]
     assert sandbox.write_requests == []  # drift never writes
     _assert_token_nowhere(runner, third)
+
+
+@pytest.mark.parametrize("alert_at,code", [("99%", "0"), ("50%", "2")])
+def test_usage_step_reports_spend_and_alerts_on_the_projection(world, alert_at, code):
+    runner, sandbox, inputs = world
+    run = runner.run({**inputs, "command": "usage", "alert-at": alert_at}, SCHEDULE_EVENT)
+    assert run.outputs["exit-code"] == code
+    assert run.outputs["spend-alert"] == ("true" if code == "2" else "false")
+    assert run.succeeded is (code == "0")
+    summary = runner.summary.read_text()
+    assert "### ideogram-org usage" in summary and "`ci-pipeline`" in summary
+    assert sandbox.write_requests == []
+    _assert_token_nowhere(runner, run)
 
 
 def test_multiline_outputs_use_a_random_delimiter(world):

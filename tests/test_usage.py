@@ -16,7 +16,6 @@ import pytest
 
 from reconciler import service
 from reconciler.api.client import ApiReader
-from reconciler.config.loader import load_config
 from reconciler.identity import normalise
 from reconciler.sandbox import SANDBOX_BASE_URL, Sandbox, SandboxTransport, generate_state
 from reconciler.sandbox.usage import TOOLS, day_of, rows

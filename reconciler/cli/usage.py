@@ -29,15 +29,6 @@ def parse_moment(text: str, now: datetime, option: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def _share(text: str | None) -> float | None:
-    if text is None:
-        return None
-    found = re.fullmatch(r"(\d{1,3}(?:\.\d+)?)%", text)
-    if not found:
-        raise UsageError(f"--alert-at {text!r}: give a percentage such as 90%")
-    return float(found[1]) / 100
-
-
 @click.command()
 @config_option
 @org_option
@@ -67,7 +58,9 @@ def usage(ctx: click.Context, config_path: str, orgs: tuple[str, ...], since: st
     start, end = parse_moment(since, now, "--since"), parse_moment(until, now, "--until") if until else now
     if start >= end:
         raise UsageError(f"--since {since} is not before --until {until or 'now'}")
-    threshold = _share(alert_at)
+    from ..planning.usage import alert_share
+
+    threshold = alert_share(alert_at) if alert_at is not None else None
     explicit = ctx.get_parameter_source("config_path") != click.core.ParameterSource.DEFAULT
     config = load_config(config_path, max_bytes=common.max_file_size()) \
         if explicit or Path(config_path).exists() else None

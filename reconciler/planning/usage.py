@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..errors import UsageError
 from ..identity import normalise
 
 GroupBy = Literal["key", "member", "tool", "model", "day"]
@@ -170,6 +171,16 @@ class UsageReport(BaseModel):
         return [f"{o.name}: projected {o.commit.projected / 100:,.2f} {o.currency} is "
                 f"{o.commit.projected_share:.0%} of the commit ({o.commit.amount / 100:,.2f})"
                 for o in self.organizations if o.commit and o.commit.projected_share >= threshold]
+
+
+def alert_share(text: str) -> float:
+    """'90%' as 0.9: the share of a commit that --alert-at names."""
+    import re
+
+    found = re.fullmatch(r"(\d{1,3}(?:\.\d+)?)%", text.strip())
+    if not found:
+        raise UsageError(f"alert-at {text!r}: give a percentage such as 90%")
+    return float(found[1]) / 100
 
 
 def _group_key(record: UsageRecord, by: GroupBy) -> list[str]:

@@ -6,7 +6,7 @@ import csv
 import io
 
 from ..planning.usage import OrganizationReport, UsageReport
-from .escape import visible
+from .escape import md_code, visible
 
 
 def money(cents: float, currency: str = "USD") -> str:
@@ -75,3 +75,18 @@ def render_usage_csv(report: UsageReport) -> str:
             writer.writerow([_cell(org.name), org.by, _cell(group.key), _cell(group.label),
                              f"{group.amount / 100:.2f}", org.currency, f"{group.share:.4f}", group.last_used or ""])
     return out.getvalue()
+
+
+def render_usage_markdown(report: UsageReport, heading: str = "### ideogram-org usage", top: int = 10) -> str:
+    """For a job summary or the drift issue: totals, the biggest spenders, the commit."""
+    lines = [heading, ""]
+    for org in report.organizations:
+        lines += [f"**{md_code(org.name)}**: {money(org.total, org.currency)} from {org.since[:10]} to "
+                  f"{org.until[:10]}", "", f"| {org.by} | amount | share | last used |", "| --- | --- | --- | --- |"]
+        lines += [f"| {md_code(g.label)} | {money(g.amount, org.currency)} | {g.share:.0%} | {g.last_used or ''} |"
+                  for g in org.groups[:top]]
+        if len(org.groups) > top:
+            lines.append(f"| ... {len(org.groups) - top} more | | | |")
+        lines += ["", commit_line(org).strip(), ""]
+    lines.append(f"{report.usage_calls} usage call(s).")
+    return "\n".join(lines)
