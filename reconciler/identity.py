@@ -22,8 +22,8 @@ def normalise(field: IdentifierField, value: str) -> str:
     """The form two identifiers of one field are compared in."""
     if field == "user_id":
         return value
-    if value.isascii():
-        return value.lower()  # the same answer, without the Unicode work, for nearly every address
+    if value.isascii():  # the same answer, without the Unicode work, for nearly every address
+        return value if value.islower() else value.lower()  # no copy when it is lower case already
     return unicodedata.normalize("NFC", value).casefold()
 
 

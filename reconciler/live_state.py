@@ -44,13 +44,16 @@ class LiveOrganization:
     keys: tuple[LiveKey, ...]
     repeated: tuple[str, ...] = ()  # user ids the server listed more than once (each is one member here)
 
-    def canonical(self) -> list[Any]:
-        """What the fingerprint covers: ids, roles, identifiers as compared, key statuses; in a fixed order."""
-        members = sorted(self.members, key=lambda m: m.user_id)
-        keys = sorted(self.keys, key=lambda k: k.api_key_id)
-        return [self.organization_id, self.caller_role,
-                [[m.user_id, normalise("email", m.email), normalise("handle", m.handle), m.role] for m in members],
-                [[k.api_key_id, k.status] for k in keys]]
+    def feed(self, digest: Any) -> None:
+        """What the fingerprint covers, fed to `digest` member by member (no copy of the whole
+        organization): ids, roles, identifiers as compared, key statuses, in a fixed order."""
+        digest.update(json.dumps([self.organization_id, self.caller_role]).encode())
+        for m in sorted(self.members, key=lambda m: m.user_id):
+            digest.update(json.dumps([m.user_id, normalise("email", m.email), normalise("handle", m.handle),
+                                      m.role]).encode())
+        digest.update(b"keys")
+        for k in sorted(self.keys, key=lambda k: k.api_key_id):
+            digest.update(json.dumps([k.api_key_id, k.status]).encode())
 
 
 @dataclass(frozen=True)
@@ -61,5 +64,8 @@ class LiveState:
 
     def fingerprint(self) -> str:
         """Changes whenever anything a plan depends on changes: a saved plan is stale then."""
-        canonical = [[name, org.canonical()] for name, org in sorted(self.organizations.items())]
-        return hashlib.sha256(json.dumps(canonical, separators=(",", ":")).encode()).hexdigest()
+        digest = hashlib.sha256()
+        for name, org in sorted(self.organizations.items()):
+            digest.update(json.dumps(name).encode())
+            org.feed(digest)
+        return digest.hexdigest()
