@@ -8,6 +8,7 @@ verifies (and a tampered copy that does not).
 from __future__ import annotations
 
 import json
+import zlib
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,7 @@ def _assert_writes_within(plan: dict, sandbox, original_keys: set[str]) -> None:
 @pytest.mark.parametrize("profile", list(PROFILES))
 def test_apply_under_faults(tmp_path, monkeypatch, api_version, profile):
     monkeypatch.chdir(tmp_path)
-    s = scenario(api_version, members=24, seed=hash(profile) % 1000)
+    s = scenario(api_version, members=24, seed=zlib.crc32(profile.encode()) % 1000)  # hash() changes per process
     settings = dict(PROFILES[profile])
     if api_version == "2025-10" and "member_failure_rate" in settings:
         settings["member_failure_rate"] /= 4  # one failing member fails a whole 2025-10 call
@@ -73,7 +74,7 @@ def test_apply_under_faults(tmp_path, monkeypatch, api_version, profile):
         original_keys = set(sandbox.state.organizations[s.org_id].api_keys)
         sandbox.faults = Faults(seed=7, **settings)
         converged_after = None
-        for attempt in range(1, 4):
+        for attempt in range(1, 6):  # a member failing on its own at 15% fails five runs in a row 1 in 13,000
             result = cli(url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "keys.jsonl",
                          "--timeout", "0.4", "--chunk-size", "5")
             outputs += [result.stdout, result.stderr]

@@ -164,7 +164,7 @@ class UsageReport(BaseModel):
     format_version: Literal[1] = 1
     generated_at: str
     organizations: list[OrganizationReport]
-    usage_calls: int = Field(description="GET /manage/api/usage calls the report took.")
+    usage_calls: int = Field(description="Usage calls (get_usage_info) the report took.")
 
     def alert(self, threshold: float) -> list[str]:
         """The organizations whose projected spend reaches `threshold` (a share) of their commit."""
