@@ -7,6 +7,7 @@ user asked for a detailed exit code, 1 any error. Data goes to stdout, messages 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import sys
 from pathlib import Path
@@ -40,11 +41,19 @@ if TYPE_CHECKING:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ideogram-org")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Org-as-code for Ideogram enterprise organizations.
 
     Keep members, owners and API keys in a YAML file; `plan` shows what would change, `apply` does it.
     """
+    if ctx.invoked_subcommand != "sandbox":
+        # A command is short and its data (a file, an organization: millions of objects at 1,000,000
+        # members) is acyclic: the cycle collector's full passes over it cost a third of a plan's
+        # time there, and find nothing. Reference counting still frees everything. The long-running
+        # `sandbox serve` keeps the collector.
+        gc.disable()
+        ctx.call_on_close(gc.enable)
 
 
 def _load(config_path: str) -> LoadedConfig:
