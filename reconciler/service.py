@@ -20,7 +20,7 @@ from .api.usage import read_usage
 from .config.export import render_export
 from .config.loader import LoadedConfig, reload_if_changed
 from .config.writeback import write_key_ids
-from .errors import ReconcilerError, StalePlanError
+from .errors import ForbiddenError, ReconcilerError, StalePlanError
 from .execution.apply import apply_plan
 from .execution.audit import AuditLog, Verification, pending_work
 from .execution.calls import OnCall
@@ -233,10 +233,15 @@ def usage(reader: ApiReader, config: LoadedConfig | None, only: Iterable[str], s
     labels = {spec.id: label for org in (config.desired.organizations.values() if config else [])
               for label, spec in org.api_keys.items() if spec.id}
     before = reader.calls.get(GET_USAGE.operation_id, 0)
-    reports = []
+    reports, notes = [], []
     for org in live.organizations.values():
-        read = read_usage(reader, org, live.api_version, since, until, spend=True)
+        try:
+            read = read_usage(reader, org, live.api_version, since, until, spend=True)
+        except ForbiddenError as exc:  # one organization the token may not read stops no other
+            notes.append(f"{org.name}: usage not readable ({exc}); you are {org.caller_role} there")
+            continue
         reports.append(usage_report(read, by, now or datetime.now(timezone.utc), labels,
                                     [k.api_key_id for k in org.keys], [m.email for m in org.members]))
     return UsageReport(generated_at=(now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
-                       organizations=reports, usage_calls=reader.calls.get(GET_USAGE.operation_id, 0) - before)
+                       organizations=reports, usage_calls=reader.calls.get(GET_USAGE.operation_id, 0) - before,
+                       notes=notes)

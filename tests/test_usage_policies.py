@@ -221,3 +221,29 @@ def test_a_plain_plan_reads_no_usage(tmp_path, monkeypatch):
         assert result.exit_code == 0
         assert not [path for _, path in sandbox.requests if "usage" in path]
     assert json.loads(result.stdout)["usage"] is None
+
+
+def test_a_saved_plan_with_usage_rules_applies_after_the_same_check(tmp_path, monkeypatch):
+    from reconciler.sandbox.demo import demo_state
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "f.yaml").write_text(POLICY_FILE)
+    with served(demo_state("2026-06")) as (sandbox, url):
+        saved = cli(url, "plan", "-c", "f.yaml", "--out", "plan.json")
+        assert saved.exit_code == 0, saved.output
+        applied = cli(url, "apply", "plan.json")
+        assert applied.exit_code == 0, applied.output
+        org = sandbox.state.organizations["b3JnX2FjbWVfY29ycA"]
+        assert org.api_keys["c3RyYXlfa2V5X2J5X2hhbmQ"].status == "DISABLED"  # the idle, unlisted key
+        assert org.api_keys["a2V5X29sZF9wcm90b3R5cGU"].status == "ACTIVE"  # idle, but listed ACTIVE: kept
+        assert "Verification read: the organization matches the file." in applied.stdout
+
+
+def test_usage_by_member_on_2025_10_says_it_is_not_reported(tmp_path, monkeypatch):
+    from reconciler.sandbox.demo import demo_state
+
+    monkeypatch.chdir(tmp_path)
+    with served(demo_state("2025-10")) as (_, url):
+        result = cli(url, "usage", "--by", "member")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("does not report usage per person") >= 2  # the grouping and the members

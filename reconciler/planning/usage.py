@@ -165,6 +165,7 @@ class UsageReport(BaseModel):
     generated_at: str
     organizations: list[OrganizationReport]
     usage_calls: int = Field(description="Usage calls (get_usage_info) the report took.")
+    notes: list[str] = Field(default_factory=list, description="Organizations left out, and why.")
 
     def alert(self, threshold: float) -> list[str]:
         """The organizations whose projected spend reaches `threshold` (a share) of their commit."""

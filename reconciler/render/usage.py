@@ -34,7 +34,8 @@ def _organization_text(org: OrganizationReport) -> list[str]:
         lines.append(visible(f"    {group.label.ljust(width)}  {money(group.amount, org.currency):>16}  "
                              f"{group.share:>4.0%}{last}"))
     if not org.groups:
-        lines.append("    (no usage in this window)")
+        lines.append(f"    {org.members_note}" if org.by == "member" and org.members is None
+                     else "    (no usage in this window)")
     lines.append("  keys, last used:")
     lines += [visible(f"    {key.label:<{width}}  {key.last_used or 'not in this window'}") for key in org.keys]
     if org.members is None:
@@ -52,6 +53,7 @@ def render_usage_text(report: UsageReport) -> str:
     lines: list[str] = []
     for org in report.organizations:
         lines += [*_organization_text(org), ""]
+    lines += [visible(f"note: {note}") for note in report.notes]
     lines.append(f"Usage calls: {report.usage_calls}")
     return "\n".join(lines)
 
@@ -88,5 +90,6 @@ def render_usage_markdown(report: UsageReport, heading: str = "### ideogram-org 
         if len(org.groups) > top:
             lines.append(f"| ... {len(org.groups) - top} more | | | |")
         lines += ["", commit_line(org).strip(), ""]
+    lines += [f"Note: {md_code(note)}" for note in report.notes]
     lines.append(f"{report.usage_calls} usage call(s).")
     return "\n".join(lines)
