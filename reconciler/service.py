@@ -53,6 +53,12 @@ class Planned:
         located = listed_but_ignored(config.desired, self.live, str(config.path), config.locate_member)
         return [str(w) for w in (*config.warnings, *located)] + [f"warning: {w}" for w in self.live.warnings]
 
+    def without_live(self) -> Planned:
+        """The same plan without the live state it was made from: apply reads the organization again
+        under its lock, so a front end can let the first read go (at 1,000,000 members it is 700 MB)."""
+        return Planned(config=self.config, live=LiveState(organizations={}, api_version=self.live.api_version),
+                       plan=self.plan)
+
 
 @dataclass(frozen=True)
 class Drift:

@@ -261,6 +261,7 @@ def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tup
             _confirm(len(planned.plan.changes))
         try:
             with common.graceful_stop(options.stop), common.call_progress() as on_call:
+                planned = planned.without_live()
                 report = service.apply(client, planned, dataclasses.replace(options, on_call=on_call))
         except ApplyInterrupted as interrupted:
             _finish_apply(interrupted.report, output, full, interrupted=True)
