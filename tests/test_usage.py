@@ -152,3 +152,21 @@ def test_usage_refuses_a_window_that_ends_before_it_starts(tmp_path, monkeypatch
     with served(_state("2026-06")[0]) as (_, url):
         result = cli(url, "usage", "--since", "2026-01-10", "--until", "2026-01-01")
     assert result.exit_code == 1 and "is not before" in result.stderr
+
+
+def test_usage_json_follows_the_committed_schema(tmp_path, monkeypatch, api_version):
+    import subprocess
+    import sys
+
+    from reconciler.planning.usage import usage_json_schema
+
+    root = Path(__file__).resolve().parent.parent
+    assert json.loads((root / "schemas" / "usage.schema.json").read_text()) == usage_json_schema(), \
+        "run `ideogram-org usage-schema > schemas/usage.schema.json`"
+    monkeypatch.chdir(tmp_path)
+    with served(_state(api_version)[0]) as (_, url):
+        result = cli(url, "usage", "--by", "day", "--output", "json", "-o", "usage.json")
+    assert result.exit_code == 0, result.output
+    checked = subprocess.run([str(Path(sys.executable).parent / "check-jsonschema"), "--schemafile",
+                              str(root / "schemas" / "usage.schema.json"), "usage.json"], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -385,6 +385,14 @@ def drift_schema() -> None:
     click.echo(json.dumps(drift_json_schema(), indent=2))
 
 
+@main.command("usage-schema")
+def usage_schema() -> None:
+    """Print the JSON Schema of `usage --output json`."""
+    from ..planning.usage import usage_json_schema
+
+    click.echo(json.dumps(usage_json_schema(), indent=2))
+
+
 @main.command("plan-schema")
 def plan_schema() -> None:
     """Print the JSON Schema of `plan --output json` and of plan files."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -251,3 +251,11 @@ def report(usage: OrganizationUsage, by: GroupBy, now: datetime, key_labels: dic
         members_note="" if usage.per_person else NOT_PER_PERSON,
         daily=[DaySpend(day=day, by_key=dict(daily.get(day, {}))) for day in days],
         commit=commit_status(usage.commits, now), available_credits=usage.available_credits)
+
+
+USAGE_SCHEMA_ID = "https://github.com/ideogram-org/ideogram-org/raw/main/schemas/usage.schema.json"
+
+
+def usage_json_schema() -> dict[str, Any]:
+    schema = UsageReport.model_json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": USAGE_SCHEMA_ID, **schema}
