@@ -6,6 +6,7 @@ One usage call per organization covers the whole window at DAY granularity (two 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 from ..live_state import LiveOrganization
@@ -15,9 +16,14 @@ from .endpoints import GET_CREDITS, GET_SPEND_COMMIT, GET_USAGE
 from .wire import CreditsResponse, SpendCommitResponse, UsageResponse
 
 
+_LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
 def _moment(text: str) -> datetime | None:
+    """An ISO 8601 date-time (or a bare date, as 2025-10's examples show) as UTC; None if it is not one.
+    The spec's examples carry seven fractional digits and `Z`, which older Pythons do not parse."""
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(_LONG_FRACTION.sub(r"\1", text.strip()).replace("Z", "+00:00"))
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
