@@ -15,7 +15,6 @@ from .client import ApiReader, Params
 from .endpoints import GET_CREDITS, GET_SPEND_COMMIT, GET_USAGE
 from .wire import CreditsResponse, SpendCommitResponse, UsageResponse
 
-
 _LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
 
 
