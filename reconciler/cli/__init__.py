@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from .commands import main
 from .sandbox import sandbox
+from .schemas import drift_schema, plan_schema, schema, usage_schema
 from .usage import usage
 
-main.add_command(sandbox)
-main.add_command(usage)
+for command in (sandbox, usage, schema, plan_schema, drift_schema, usage_schema):
+    main.add_command(command)
 
 __all__ = ["main"]

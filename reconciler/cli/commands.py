@@ -92,14 +92,6 @@ def validate(files: tuple[str, ...], config_path: str, output: str) -> None:
 
 
 @main.command()
-def schema() -> None:
-    """Print the JSON Schema of the desired-state file."""
-    from ..config.models import desired_state_json_schema
-
-    click.echo(json.dumps(desired_state_json_schema(), indent=2))
-
-
-@main.command()
 @config_option
 @org_option
 @output_option("text", "json", "markdown")
@@ -375,27 +367,3 @@ def show(plan_file: str, output: str, full: bool) -> None:
         click.echo(PLAN_RENDERERS[output](saved))
     err(f"saved {saved.created_at} from {saved.desired_file}; apply checks it against the live organization "
         f"before sending anything")
-
-
-@main.command("drift-schema")
-def drift_schema() -> None:
-    """Print the JSON Schema of `drift --output json`."""
-    from ..planning.drift import drift_json_schema
-
-    click.echo(json.dumps(drift_json_schema(), indent=2))
-
-
-@main.command("usage-schema")
-def usage_schema() -> None:
-    """Print the JSON Schema of `usage --output json`."""
-    from ..planning.usage import usage_json_schema
-
-    click.echo(json.dumps(usage_json_schema(), indent=2))
-
-
-@main.command("plan-schema")
-def plan_schema() -> None:
-    """Print the JSON Schema of `plan --output json` and of plan files."""
-    from ..planning.plan import plan_json_schema
-
-    click.echo(json.dumps(plan_json_schema(), indent=2))

@@ -1,0 +1,39 @@
+"""The JSON Schemas of the file and of every machine-readable output, as committed in `schemas/`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command()
+def schema() -> None:
+    """Print the JSON Schema of the desired-state file."""
+    from ..config.models import desired_state_json_schema
+
+    click.echo(json.dumps(desired_state_json_schema(), indent=2))
+
+
+@click.command("drift-schema")
+def drift_schema() -> None:
+    """Print the JSON Schema of `drift --output json`."""
+    from ..planning.drift import drift_json_schema
+
+    click.echo(json.dumps(drift_json_schema(), indent=2))
+
+
+@click.command("usage-schema")
+def usage_schema() -> None:
+    """Print the JSON Schema of `usage --output json`."""
+    from ..planning.usage import usage_json_schema
+
+    click.echo(json.dumps(usage_json_schema(), indent=2))
+
+
+@click.command("plan-schema")
+def plan_schema() -> None:
+    """Print the JSON Schema of `plan --output json` and of plan files."""
+    from ..planning.plan import plan_json_schema
+
+    click.echo(json.dumps(plan_json_schema(), indent=2))
