@@ -36,7 +36,7 @@ def _head(plan: Plan) -> list[str]:
 
 def _section(kind: str, rows: list[Row], shown: int) -> list[str]:
     lines = [f"<details open><summary>{SECTION_TITLES[kind]}: {len(rows)}</summary>", "", "```diff"]
-    lines += [visible(f"{symbol} {subject}  {what}") for symbol, subject, what in rows[:shown]]
+    lines += [visible(f"{symbol} {subject}  {what}".rstrip()) for symbol, subject, what in rows[:shown]]
     if shown < len(rows):
         lines.append(f"... {len(rows) - shown} more {SECTION_TITLES[kind]} not shown; run `ideogram-org plan "
                      f"--full` for every line")
