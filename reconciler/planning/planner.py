@@ -154,11 +154,12 @@ class _OrganizationPlanner:
     def listed_members(self) -> None:
         index = self.index
         common = self.where
+        ignored = self.policy.ignore_members  # tested before the call: this loop runs once per entry
         for member, found in zip(self.desired.members, index.resolve(self.desired.members), strict=True):
             if found is not None:
                 self.matched.add(id(found))
-            if matches_glob(self.policy.ignore_members, member.email, member.handle,
-                            found.email if found else None, found.handle if found else None):
+            if ignored and matches_glob(ignored, member.email, member.handle,
+                                        found.email if found else None, found.handle if found else None):
                 continue
             if found is not None and found.role not in KNOWN_ROLES:
                 self.blocked.append(_unknown_role(found, self.where))
@@ -185,8 +186,9 @@ class _OrganizationPlanner:
         unmatched_by_field: dict[str, list[Member]] = {}
         for entry in self.unmatched:
             unmatched_by_field.setdefault(entry.identity[0], []).append(entry)
+        ignored, matched = self.policy.ignore_members, self.matched
         for live in self.live.members:
-            if id(live) in self.matched or matches_glob(self.policy.ignore_members, live.email, live.handle):
+            if id(live) in matched or ignored and matches_glob(ignored, live.email, live.handle):
                 continue
             ref = _ref_of_live(live)
             if live.role not in KNOWN_ROLES:
