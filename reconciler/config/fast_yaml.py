@@ -17,6 +17,7 @@ documents.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,11 +122,21 @@ class _Resolver:
         return out
 
 
-def _lines(text: str, resolver: _Resolver) -> list[_Line]:
+def _split_lines(text: str) -> Iterator[str]:
+    """The text's lines without their line breaks (CRLF or LF), made one at a time."""
+    start, end = 0, len(text)
+    while start <= end:
+        stop = text.find("\n", start)
+        stop = end if stop < 0 else stop
+        yield text[start:stop - 1] if stop > start and text[stop - 1] == "\r" else text[start:stop]
+        start = stop + 1
+
+
+def _lines(text: str, resolver: _Resolver) -> Iterator[_Line]:
+    """The content lines, one at a time: at 1,000,000 members a list of them was 150 MB."""
     if "\t" in text or "\r" in text.replace("\r\n", ""):
         raise NotSimple("tabs or bare carriage returns")
-    lines = []
-    for number, raw in enumerate(text.replace("\r\n", "\n").split("\n"), start=1):
+    for number, raw in enumerate(_split_lines(text), start=1):
         stripped = raw.lstrip(" ")
         if not stripped or stripped[0] == "#":
             if raw.isprintable() or not stripped:
@@ -133,8 +144,7 @@ def _lines(text: str, resolver: _Resolver) -> list[_Line]:
             raise NotSimple("unprintable comment")
         if not raw.isprintable() or raw.startswith(("---", "...")):
             raise NotSimple(f"line {number}")
-        lines.append(_line(number, raw, resolver))
-    return lines
+        yield _line(number, raw, resolver)
 
 
 def _line(number: int, raw: str, resolver: _Resolver) -> _Line:
@@ -157,13 +167,16 @@ def _line(number: int, raw: str, resolver: _Resolver) -> _Line:
 
 
 class _Reader:
-    def __init__(self, lines: list[_Line]) -> None:
+    def __init__(self, lines: Iterator[_Line]) -> None:
         self.lines = lines
-        self.at = 0
+        self.following = next(lines, None)
         self.items: dict[tuple[Any, ...], list[tuple[int, int]]] = {}
 
     def peek(self) -> _Line | None:
-        return self.lines[self.at] if self.at < len(self.lines) else None
+        return self.following
+
+    def advance(self) -> None:
+        self.following = next(self.lines, None)
 
     def mapping(self, indent: int, path: tuple[Any, ...]) -> dict[str, Any]:
         if len(path) > MAX_DEPTH:
@@ -179,7 +192,7 @@ class _Reader:
             if line.indent > indent or line.kind != "entry" or line.key in out:
                 raise NotSimple(f"line {line.number}")
             line.dash = False  # a sequence item's first entry has been taken over by this mapping
-            self.at += 1
+            self.advance()
             out[line.key] = self.value_of(line, indent, (*path, line.key))
         return out
 
@@ -209,7 +222,7 @@ class _Reader:
             if line.kind == "entry":
                 out.append(self.mapping(line.indent, path_of_item))
             else:
-                self.at += 1
+                self.advance()
                 following = self.peek()
                 if following is not None and (following.indent > indent and not following.dash
                                               or following.dash and following.dash_indent > indent):
@@ -251,12 +264,12 @@ def read_simple_yaml(text: str) -> tuple[dict[str, Any], dict[tuple[Any, ...], l
     """The document as plain data and the (line, column) of every sequence item by the sequence's
     path, or None when the text is outside the subset (then ruamel reads it)."""
     try:
-        lines = _lines(text, _Resolver())
-        if not lines or lines[0].indent != 0 or lines[0].dash or lines[0].kind != "entry":
+        reader = _Reader(_lines(text, _Resolver()))
+        first = reader.peek()
+        if first is None or first.indent != 0 or first.dash or first.kind != "entry":
             return None
-        reader = _Reader(lines)
         data = reader.mapping(0, ())
-        if reader.at != len(lines):
+        if reader.peek() is not None:
             return None
         return data, reader.items
     except NotSimple:
