@@ -135,9 +135,11 @@ def stitch(parts: tuple[int, bool, str | None, str | None, str]) -> str:
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(keys, st.lists(line_parts, min_size=1, max_size=8))
-def test_stitched_lines_read_alike(first: str, parts: list[tuple[int, bool, str | None, str | None, str]]) -> None:
-    assert_agrees(f"{first}:\n" + "\n".join(stitch(p) for p in parts))
+@given(keys, st.lists(line_parts, min_size=1, max_size=8), st.booleans())
+def test_stitched_lines_read_alike(first: str, parts: list[tuple[int, bool, str | None, str | None, str]],
+                                   crlf: bool) -> None:
+    text = f"{first}:\n" + "\n".join(stitch(p) for p in parts)
+    assert_agrees(text.replace("\n", "\r\n") if crlf else text)
 
 
 # --- what the fast path must take ------------------------------------------------------------------
