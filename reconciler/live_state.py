@@ -16,7 +16,7 @@ from .identity import Identity, identities, normalise
 FINGERPRINT_CHUNK = 10_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiveMember:
     user_id: str
     email: str   # "" when the server's record has none
@@ -28,7 +28,7 @@ class LiveMember:
         return identities(self.email, self.handle, self.user_id)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LiveKey:
     api_key_id: str
     redacted: str
