@@ -71,22 +71,38 @@ class UsageFacts:
     currency: str = "USD"
 
 
-def facts_of(usage: OrganizationUsage, today: date) -> UsageFacts:
-    last_key: dict[str, date] = {}
-    spend: dict[str, float] = defaultdict(float)
-    last_member: dict[str, date] = {}
-    recent = today - timedelta(days=SPEND_DAYS - 1)
-    for record in usage.records:
+@dataclass
+class _Tally:
+    """Last use and spend per key and per member: what the report and the policies both read."""
+
+    last_key: dict[str, date]
+    last_member: dict[str, date]
+    key_amount: dict[str, float]
+    member_amount: dict[str, float]
+
+
+def _tally(records: tuple[UsageRecord, ...], since: date | None = None) -> _Tally:
+    """Amounts count from `since` on (all when None); last use counts every record."""
+    found = _Tally({}, {}, defaultdict(float), defaultdict(float))
+    for record in records:
+        counted = since is None or record.day >= since
         if record.api_key_id:
-            last_key[record.api_key_id] = max(record.day, last_key.get(record.api_key_id, record.day))
-            if record.day >= recent:
-                spend[record.api_key_id] += record.amount
+            key = record.api_key_id
+            found.last_key[key] = max(record.day, found.last_key.get(key, record.day))
+            found.key_amount[key] += record.amount if counted else 0.0
         if record.email:
             email = normalise("email", record.email)
-            last_member[email] = max(record.day, last_member.get(email, record.day))
+            found.last_member[email] = max(record.day, found.last_member.get(email, record.day))
+            found.member_amount[email] += record.amount if counted else 0.0
+    return found
+
+
+def facts_of(usage: OrganizationUsage, today: date) -> UsageFacts:
+    tally = _tally(usage.records, since=today - timedelta(days=SPEND_DAYS - 1))
     currency = next((r.currency for r in usage.records), "USD")
-    return UsageFacts(since=usage.start.date(), today=today, key_last_used=last_key, key_spend=dict(spend),
-                      member_last_active=last_member if usage.per_person else None, currency=currency)
+    return UsageFacts(since=usage.start.date(), today=today, key_last_used=tally.last_key,
+                      key_spend={k: v for k, v in tally.key_amount.items() if v},
+                      member_last_active=tally.last_member if usage.per_person else None, currency=currency)
 
 
 def idle_since(last_used: date | None, since: date, today: date, after_days: int) -> date | None:
@@ -214,25 +230,17 @@ def report(usage: OrganizationUsage, by: GroupBy, now: datetime, key_labels: dic
            key_ids: list[str], member_emails: list[str]) -> OrganizationReport:
     """One organization's spend per group, last use per key and member, daily spend by key, commit."""
     sums: dict[str, float] = defaultdict(float)
-    last_key: dict[str, date] = {}
-    last_member: dict[str, date] = {}
-    key_amount: dict[str, float] = defaultdict(float)
-    member_amount: dict[str, float] = defaultdict(float)
     daily: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     total = 0.0
     for record in usage.records:
         total += record.amount
         for group in _group_key(record, by):
             sums[group] += record.amount
-        if record.api_key_id:
-            last_key[record.api_key_id] = max(record.day, last_key.get(record.api_key_id, record.day))
-            key_amount[record.api_key_id] += record.amount
-        if record.email:
-            email = normalise("email", record.email)
-            last_member[email] = max(record.day, last_member.get(email, record.day))
-            member_amount[email] += record.amount
         label = key_labels.get(record.api_key_id, record.api_key_id) if record.api_key_id else "web app"
         daily[record.day.isoformat()][label] += record.amount
+    tally = _tally(usage.records)
+    last_key, last_member = tally.last_key, tally.last_member
+    key_amount, member_amount = tally.key_amount, tally.member_amount
     last = last_key if by == "key" else last_member if by == "member" else {}
     groups = [Group(key=k, label=key_labels.get(k, k) if by == "key" else k, amount=v,
                     share=v / total if total else 0.0, last_used=last[k].isoformat() if k in last else None)

@@ -23,6 +23,7 @@ from ..planning.changes import (
 )
 from ..planning.plan import Plan
 from .escape import visible
+from .usage import money
 
 MARKER_PREFIX = "<!-- ideogram-org plan:"
 
@@ -69,8 +70,8 @@ class UsageNotes:
         use = self.keys.get((organization, key_id))
         if use is None:
             return ""
-        return (f" [last used {use.last_used or 'not in the usage read'}, 30-day spend "
-                f"{use.spend_30d / 100:,.2f} {self.currency}]")
+        last = use.last_used or "not in the usage read"
+        return f" [last used {last}, 30-day spend {money(use.spend_30d, self.currency)}]"
 
     def of_change(self, change: Change) -> str:
         if isinstance(change, KeyDeactivate):
