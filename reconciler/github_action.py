@@ -291,7 +291,7 @@ def _apply(context: ActionContext, gh: Gh) -> int:
     return 0
 
 
-def _spend_report(context: ActionContext, reader: ApiReader, config: LoadedConfig | None) -> UsageReport:
+def _spend_report(reader: ApiReader, config: LoadedConfig | None) -> UsageReport:
     now = datetime.now(timezone.utc)
     since = datetime.combine(now.date() - timedelta(days=SPEND_DAYS), datetime.min.time(), timezone.utc)
     return service.usage(reader, config, (), since, now, "key", now)
@@ -301,7 +301,7 @@ def _usage(context: ActionContext, gh: Gh) -> int:
     threshold = alert_share(context.alert_at) if context.alert_at else None
     config = load_config(context.config) if Path(context.config).exists() else None
     with open_api(endpoint=context.endpoint, writable=False) as reader:
-        report = _spend_report(context, reader, config)
+        report = _spend_report(reader, config)
     context.summary(render_usage_markdown(report))
     alerts = report.alert(threshold) if threshold is not None else []
     for line in alerts:
@@ -320,7 +320,7 @@ def _drift(context: ActionContext, gh: Gh) -> int:
         spend = ""
         if context.spend:
             try:
-                spend = render_usage_markdown(_spend_report(context, reader, config), heading="#### Spend")
+                spend = render_usage_markdown(_spend_report(reader, config), heading="#### Spend")
             except ReconcilerError as exc:  # spend is context for the issue: drift is still reported
                 spend = f"#### Spend\n\nSpend could not be read: {exc}"
     report = result.report

@@ -36,6 +36,7 @@ from .planning.planner import compute_plan, listed_but_ignored
 from .planning.staleness import ensure_fresh, recheck_saved_plan
 from .planning.usage import SPEND_DAYS, GroupBy, UsageFacts, UsageReport, facts_of
 from .planning.usage import report as usage_report
+from .timestamps import parse_timestamp
 
 
 @dataclass(frozen=True)
@@ -218,14 +219,8 @@ def _deactivate_lost_keys(audit: AuditLog, org: LiveOrganization, client: ApiCli
 
 
 def _made_since(creation_time: str, since: str) -> bool:
-    try:
-        made = datetime.fromisoformat(creation_time.replace("Z", "+00:00"))
-        start = datetime.fromisoformat(since.replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    if made.tzinfo is None:
-        made = made.replace(tzinfo=timezone.utc)
-    return made >= start - timedelta(seconds=5)
+    made, start = parse_timestamp(creation_time), parse_timestamp(since)
+    return made is not None and start is not None and made >= start - timedelta(seconds=5)
 
 
 def usage(reader: ApiReader, config: LoadedConfig | None, only: Iterable[str], since: datetime, until: datetime,

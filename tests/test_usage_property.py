@@ -68,10 +68,10 @@ def _reader(version: str, found: dict[str, Any]) -> ApiReader:
 
 
 def _expected_total(found: dict[str, Any]) -> float:
-    from reconciler.api.usage import _moment
+    from reconciler.timestamps import parse_timestamp
 
     return sum(row["amount"]["amount"] for segment in found["usage"]["usage_segments"]
-               if _moment(segment["segment_start"]) is not None for row in segment["tool_usage"])
+               if parse_timestamp(segment["segment_start"]) is not None for row in segment["tool_usage"])
 
 
 @pytest.mark.parametrize("version", ["2025-10", "2026-06"])

@@ -162,13 +162,15 @@ class _ReadProgress:
 
     def __init__(self, report: Callable[[str], None] | None, total: int) -> None:
         self.report, self.total, self.done = report, total, 0
+        self.lock = threading.Lock()  # several read workers tick
         self.start = time.monotonic()
         self.finished = threading.Event()
         if report is not None:
             threading.Thread(target=self._watch, name="read-progress", daemon=True).start()
 
     def tick(self) -> None:
-        self.done += 1
+        with self.lock:
+            self.done += 1
 
     def _watch(self) -> None:
         assert self.report is not None

@@ -6,26 +6,14 @@ One usage call per organization covers the whole window at DAY granularity (two 
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 
 from ..live_state import LiveOrganization
 from ..planning.usage import CommitInfo, OrganizationUsage, UsageRecord
+from ..timestamps import parse_timestamp
 from .client import ApiReader, Params
 from .endpoints import GET_CREDITS, GET_SPEND_COMMIT, GET_USAGE
 from .wire import CreditsResponse, SpendCommitResponse, UsageResponse
-
-_LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
-
-
-def _moment(text: str) -> datetime | None:
-    """An ISO 8601 date-time (or a bare date, as 2025-10's examples show) as UTC; None if it is not one.
-    The spec's examples carry seven fractional digits and `Z`, which older Pythons do not parse."""
-    try:
-        moment = datetime.fromisoformat(_LONG_FRACTION.sub(r"\1", text.strip()).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _stamp(moment: datetime) -> str:
@@ -43,7 +31,7 @@ def read_usage(reader: ApiReader, org: LiveOrganization, api_version: str, start
         params: Params = {**base, "source": source} if source else base
         answer = reader.fetch(GET_USAGE, UsageResponse, params)
         for segment in answer.usage_segments:
-            moment = _moment(segment.segment_start)
+            moment = parse_timestamp(segment.segment_start)
             if moment is None:
                 continue  # not a date-time: the spec promises one; nothing is guessed from it
             day = moment.astimezone(timezone.utc).date()
@@ -67,7 +55,7 @@ def _commits(reader: ApiReader, organization_id: str) -> tuple[CommitInfo, ...]:
     answer = reader.fetch(GET_SPEND_COMMIT, SpendCommitResponse, {"organization_id": organization_id})
     found = []
     for commit in answer.commits:
-        start, end = _moment(commit.commit_start_time), _moment(commit.commit_end_time)
+        start, end = parse_timestamp(commit.commit_start_time), parse_timestamp(commit.commit_end_time)
         if start is None or end is None:
             continue
         found.append(CommitInfo(amount=commit.commit_amount.amount, spent=commit.commit_amount_spent.amount,

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
+from ..timestamps import parse_timestamp
 from . import common
 from .common import EXIT_CHANGES, api_options, config_option, err, handle_errors, org_option
 
@@ -21,12 +22,10 @@ def parse_moment(text: str, now: datetime, option: str) -> datetime:
     found = _DAYS.match(text)
     if found:
         return datetime.combine(now.date() - timedelta(days=int(found[1])), datetime.min.time(), timezone.utc)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"{option} {text!r}: give a number of days (30d), a date (2026-10-01) or an ISO date-time") \
-            from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    moment = parse_timestamp(text)
+    if moment is None:
+        raise UsageError(f"{option} {text!r}: give a number of days (30d), a date (2026-10-01) or an ISO date-time")
+    return moment
 
 
 @click.command()
@@ -50,6 +49,7 @@ def usage(ctx: click.Context, config_path: str, orgs: tuple[str, ...], since: st
     from .. import service
     from ..api.connect import open_api
     from ..config.loader import load_config
+    from ..planning.usage import alert_share
     from ..render.usage import render_usage_csv, render_usage_json, render_usage_text
     from ..render.usage_html import render_usage_html
     from ..safe_files import write_atomic
@@ -58,8 +58,6 @@ def usage(ctx: click.Context, config_path: str, orgs: tuple[str, ...], since: st
     start, end = parse_moment(since, now, "--since"), parse_moment(until, now, "--until") if until else now
     if start >= end:
         raise UsageError(f"--since {since} is not before --until {until or 'now'}")
-    from ..planning.usage import alert_share
-
     threshold = alert_share(alert_at) if alert_at is not None else None
     explicit = ctx.get_parameter_source("config_path") != click.core.ParameterSource.DEFAULT
     config = load_config(config_path, max_bytes=common.max_file_size()) \

@@ -7,6 +7,7 @@ report calls idle is the key the plan calls idle.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -192,8 +193,6 @@ class UsageReport(BaseModel):
 
 def alert_share(text: str) -> float:
     """'90%' as 0.9: the share of a commit that --alert-at names."""
-    import re
-
     found = re.fullmatch(r"(\d{1,3}(?:\.\d+)?)%", text.strip())
     if not found:
         raise UsageError(f"alert-at {text!r}: give a percentage such as 90%")

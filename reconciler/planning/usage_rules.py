@@ -9,7 +9,7 @@ the rule marked as not evaluated, never a guess.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..config.models import EffectivePolicy, Organization
 from ..identity import matches_glob, normalise
 from ..live_state import LiveKey, LiveOrganization
+from ..timestamps import parse_timestamp
 from .changes import Change, KeyDeactivate, MemberRef, MemberRemove, UnmanagedKey
 from .usage import NOT_PER_PERSON, UsageFacts, idle_since
 
@@ -77,11 +78,8 @@ class PlanUsage(BaseModel):
 
 
 def _older_than(key: LiveKey, day: date) -> bool | None:
-    try:
-        made = datetime.fromisoformat(key.creation_time.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return made.date() < day
+    made = parse_timestamp(key.creation_time)
+    return None if made is None else made.date() < day
 
 
 def idle_keys(name: str, policy: EffectivePolicy, desired: Organization, live: LiveOrganization,

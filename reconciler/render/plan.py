@@ -128,9 +128,10 @@ SECTION_TITLES = {"blocked": "blocked", "member.remove": "removals", "key.deacti
                   "unmanaged": "unmanaged keys", "usage": "usage findings"}
 
 
-def sections(plan: Plan, organization: str | None = None) -> list[tuple[str, list[Row]]]:
+def sections(plan: Plan, organization: str | None = None,
+             notes: UsageNotes | None = None) -> list[tuple[str, list[Row]]]:
     """The plan's rows by kind, in RISK_ORDER, for one organization or all; empty kinds left out."""
-    notes = UsageNotes(plan)
+    notes = notes or UsageNotes(plan)
     rows: dict[str, list[Row]] = {kind: [] for kind in RISK_ORDER}
     for change in plan.changes:
         if organization is None or change.organization == organization:
@@ -162,10 +163,10 @@ def _plan_lines(plan: Plan, paint: Callable[[str, str], str], full: bool = True)
             show("!", f"  x {violation.message}")
         lines += [f"  To approve this exact plan: --allow-unsafe {plan.plan_hash[:12]}", ""]
     lines += [summary_line(plan), ""]
+    notes = UsageNotes(plan)
     for org in plan.organizations:
         lines.append(visible(f"Organization {org.name} ({org.organization_id}): {org.members_before} members, "
                              f"{org.owners_before} owner(s) -> {org.owners_after}; you are {org.caller_role}"))
-        notes = UsageNotes(plan)
         rows = [describe_change(c, notes) for c in plan.changes if c.organization == org.name]
         rows += [describe_blocked(b) for b in plan.blocked if b.organization == org.name]
         rows += [_unmanaged_row(k, notes) for k in plan.unmanaged_keys if k.organization == org.name]
@@ -174,7 +175,7 @@ def _plan_lines(plan: Plan, paint: Callable[[str, str], str], full: bool = True)
         if full or len(rows) <= PLAN_GROUP_THRESHOLD:
             _row_lines(rows, show)
         else:
-            for kind, group in sections(plan, org.name):
+            for kind, group in sections(plan, org.name, notes):
                 lines.append(f"  {SECTION_TITLES[kind]}: {len(group)}")
                 _row_lines(group[:PLAN_GROUP_SHOWN], show)
                 if len(group) > PLAN_GROUP_SHOWN:
