@@ -51,16 +51,21 @@ def additions(workdir: Path) -> None:
         with ApiClient(server.url, state.token) as client:
             planned = service.plan(client, load_config(path))
             start = time.perf_counter()
-            report = service.apply(client, planned, service.ApplyOptions(
-                audit_log=workdir / "a.jsonl", chunk_size=100, verify=False))
+            report = service.apply(
+                client,
+                planned,
+                service.ApplyOptions(audit_log=workdir / "a.jsonl", chunk_size=100, verify=False),
+            )
             seconds = time.perf_counter() - start
     finally:
         server.shutdown()
         server.server_close()
     member_calls = sum(1 for w in sandbox.write_requests if w.operation.endswith("_members"))
     assert isinstance(report, ApplyReport)
-    print(f"1,000 additions: {report.counts()['applied']} applied in {member_calls} member call(s) "
-          f"at chunk size 100, {seconds:.2f} s")
+    print(
+        f"1,000 additions: {report.counts()['applied']} applied in {member_calls} member call(s) "
+        f"at chunk size 100, {seconds:.2f} s"
+    )
 
 
 def deactivations(workdir: Path) -> None:
@@ -68,10 +73,19 @@ def deactivations(workdir: Path) -> None:
     org = next(iter(state.organizations.values()))
     for key in org.api_keys.values():
         key.status = "ACTIVE"
-    lines = ["version: 1", "policy: {max_key_deactivations: 100%}", "organizations:", "  acme:", f"    id: {org.organization_id}", "    members:"]
+    lines = [
+        "version: 1",
+        "policy: {max_key_deactivations: 100%}",
+        "organizations:",
+        "  acme:",
+        f"    id: {org.organization_id}",
+        "    members:",
+    ]
     lines += [f"      - {{user_id: {uid}, role: OWNER}}" for uid in org.members]
     lines.append("    api_keys:")
-    lines += [f"      k{i}: {{id: {key_id}, status: DISABLED}}" for i, key_id in enumerate(org.api_keys)]
+    lines += [
+        f"      k{i}: {{id: {key_id}, status: DISABLED}}" for i, key_id in enumerate(org.api_keys)
+    ]
     path = workdir / "keys.yaml"
     path.write_text("\n".join(lines) + "\n")
     sandbox, server = _serve(state, Faults(latency=0.1))
@@ -80,8 +94,9 @@ def deactivations(workdir: Path) -> None:
             total_start = time.perf_counter()
             planned = service.plan(client, load_config(path))
             start = time.perf_counter()
-            report = service.apply(client, planned, service.ApplyOptions(audit_log=workdir / "k.jsonl",
-                                                                         verify=False))
+            report = service.apply(
+                client, planned, service.ApplyOptions(audit_log=workdir / "k.jsonl", verify=False)
+            )
             deactivation_seconds = time.perf_counter() - start
             remaining = service.plan(client, load_config(path)).plan.changes
             total_seconds = time.perf_counter() - total_start
@@ -89,16 +104,30 @@ def deactivations(workdir: Path) -> None:
         server.shutdown()
         server.server_close()
     assert isinstance(report, ApplyReport)
-    print(f"200 deactivations at 100 ms latency, inflight limit 10: {report.counts()['applied']} applied in "
-          f"{deactivation_seconds:.2f} s (peak {sandbox.peak_inflight} requests in flight); "
-          f"{total_seconds:.2f} s with the plan's reads and the verification read; {len(remaining)} left")
+    print(
+        f"200 deactivations at 100 ms latency, inflight limit 10: {report.counts()['applied']} "
+        "applied in "
+        f"{deactivation_seconds:.2f} s (peak {sandbox.peak_inflight} requests in flight); "
+        f"{total_seconds:.2f} s with the plan's reads and the verification read; {len(remaining)} "
+        "left"
+    )
 
 
 def _additions_file(workdir: Path, state) -> Path:
     org = next(iter(state.organizations.values()))
-    lines = ["version: 1", "organizations:", "  acme:", f"    id: {org.organization_id}", "    members:"]
+    lines = [
+        "version: 1",
+        "organizations:",
+        "  acme:",
+        f"    id: {org.organization_id}",
+        "    members:",
+    ]
     lines += [f"      - {{user_id: {uid}, role: OWNER}}" for uid in org.members]
-    lines += [f"      - email: {u.email_address}" for uid, u in state.users.items() if uid not in org.members]
+    lines += [
+        f"      - email: {u.email_address}"
+        for uid, u in state.users.items()
+        if uid not in org.members
+    ]
     path = workdir / "adds.yaml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -119,10 +148,14 @@ def _timed_additions(workdir: Path, with_intents: bool) -> float:
         if not with_intents:
             AuditLog.append = no_intents
         # in-process, so that the figure is the records' cost, not the network's
-        with ApiClient(SANDBOX_BASE_URL, state.token, transport=SandboxTransport(Sandbox(state))) as client:
+        with ApiClient(
+            SANDBOX_BASE_URL, state.token, transport=SandboxTransport(Sandbox(state))
+        ) as client:
             planned = service.plan(client, load_config(path))
             start = time.perf_counter()
-            service.apply(client, planned, service.ApplyOptions(audit_log=audit, chunk_size=10, verify=False))
+            service.apply(
+                client, planned, service.ApplyOptions(audit_log=audit, chunk_size=10, verify=False)
+            )
             return time.perf_counter() - start
     finally:
         AuditLog.append = original
@@ -133,19 +166,30 @@ def write_ahead_cost(workdir: Path) -> None:
 
     with_intents = statistics.median(_timed_additions(workdir, True) for _ in range(3))
     without = statistics.median(_timed_additions(workdir, False) for _ in range(3))
-    print(f"write-ahead records, 1,000 additions in 100 calls: {with_intents:.2f} s with intents, {without:.2f} s "
-          f"without ({(with_intents - without) / 100 * 1000:+.1f} ms per call)")
+    print(
+        f"write-ahead records, 1,000 additions in 100 calls: {with_intents:.2f} s with intents, "
+        f"{without:.2f} s "
+        f"without ({(with_intents - without) / 100 * 1000:+.1f} ms per call)"
+    )
 
 
 def bisection_2025(workdir: Path) -> None:
-    state = generate_state(members=2, keys=0, seed=3, api_version="2025-10", org_name="acme", outsiders=1000)
+    state = generate_state(
+        members=2, keys=0, seed=3, api_version="2025-10", org_name="acme", outsiders=1000
+    )
     path = _additions_file(workdir, state)
-    sandbox, server = _serve(state, Faults(seed=11, member_failure_rate=0.1,
-                                           operations=frozenset({"add_organization_members"})))
+    sandbox, server = _serve(
+        state,
+        Faults(
+            seed=11, member_failure_rate=0.1, operations=frozenset({"add_organization_members"})
+        ),
+    )
     try:
         with ApiClient(server.url, state.token) as client:
             planned = service.plan(client, load_config(path))
-            report = service.apply(client, planned, service.ApplyOptions(audit_log=workdir / "b.jsonl", verify=False))
+            report = service.apply(
+                client, planned, service.ApplyOptions(audit_log=workdir / "b.jsonl", verify=False)
+            )
             sandbox.faults = Faults()
             remaining = len(service.plan(client, load_config(path)).plan.changes)
     finally:
@@ -154,8 +198,11 @@ def bisection_2025(workdir: Path) -> None:
     assert isinstance(report, ApplyReport)
     calls = sum(1 for w in sandbox.write_requests if w.operation == "add_organization_members")
     failed = report.counts()["failed"]
-    print(f"2025-10, 1,000 additions, 10% of members failing: {calls} add calls in one apply; {failed} failed on "
-          f"their own, {remaining} change(s) remain")
+    print(
+        f"2025-10, 1,000 additions, 10% of members failing: {calls} add calls in one apply; "
+        f"{failed} failed on "
+        f"their own, {remaining} change(s) remain"
+    )
 
 
 def write_phase_at_scale(workdir: Path) -> None:
@@ -164,29 +211,57 @@ def write_phase_at_scale(workdir: Path) -> None:
     uids = list(org.members)
     outsiders = [u for uid, u in state.users.items() if uid not in org.members][:5000]
     active = [key_id for key_id, key in org.api_keys.items() if key.status == "ACTIVE"]
-    lines = ["version: 1", "policy: {max_removals: 10%}", "organizations:", "  acme:",
-             f"    id: {org.organization_id}", "    members:"]
+    lines = [
+        "version: 1",
+        "policy: {max_removals: 10%}",
+        "organizations:",
+        "  acme:",
+        f"    id: {org.organization_id}",
+        "    members:",
+    ]
     lines += [f"      - user_id: {uid}\n        role: OWNER" for uid in uids[:2]]
     lines += [f"      - user_id: {uid}" for uid in uids[5002:]]
     lines += [f"      - email: {u.email_address}" for u in outsiders]
     lines.append("    api_keys:")
-    lines += [f"      {key_id}: {{id: {key_id}, status: {'DISABLED' if key_id in active[:200] else key.status}}}"
-              for key_id, key in org.api_keys.items()]
+    lines += [
+        f"      {key_id}: {{id: {key_id}, status: "
+        f"{'DISABLED' if key_id in active[:200] else key.status}}}"
+        for key_id, key in org.api_keys.items()
+    ]
     path = workdir / "scale.yaml"
     path.write_text("\n".join(lines) + "\n")
     state.save(workdir / "scale-state.json")
-    # The sandbox in its own process, as `sandbox serve` runs: its CPU is the server's, not the tool's.
-    server = subprocess.Popen([sys.executable, "-m", "reconciler.cli", "sandbox", "serve", "--state",
-                               str(workdir / "scale-state.json"), "--port", "0", "--latency", "0.05"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    # The sandbox in its own process, as `sandbox serve` runs: its CPU is the server's, not the
+    # tool's.
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reconciler.cli",
+            "sandbox",
+            "serve",
+            "--state",
+            str(workdir / "scale-state.json"),
+            "--port",
+            "0",
+            "--latency",
+            "0.05",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert server.stdout is not None
     url = server.stdout.readline().strip().split("=", 1)[1]
     starts: list[float] = []
     try:
         with ApiClient(url, state.token) as client:
             planned = service.plan(client, load_config(path))
-            options = service.ApplyOptions(audit_log=workdir / "scale.jsonl", verify=False,
-                                           on_call=lambda _done, _total, _what: starts.append(time.perf_counter()))
+            options = service.ApplyOptions(
+                audit_log=workdir / "scale.jsonl",
+                verify=False,
+                on_call=lambda _done, _total, _what: starts.append(time.perf_counter()),
+            )
             cpu = time.process_time()
             report = service.apply(client, planned, options)
             end, cpu = time.perf_counter(), time.process_time() - cpu
@@ -196,10 +271,15 @@ def write_phase_at_scale(workdir: Path) -> None:
     assert isinstance(report, ApplyReport)
     floor = 0.05 * report.write_calls / 10
     seconds = end - min(starts)
-    print(f"100,000 members at 50 ms latency (sandbox serve in its own process): {report.counts()['applied']} "
-          f"changes in {report.write_calls} write calls; write phase {seconds:.2f} s against a floor of "
-          f"{floor:.2f} s ({seconds / floor:.2f}x); the tool's CPU in apply (the read under the lock included): "
-          f"{cpu:.2f} s")
+    print(
+        "100,000 members at 50 ms latency (sandbox serve in its own process): "
+        f"{report.counts()['applied']} "
+        f"changes in {report.write_calls} write calls; write phase {seconds:.2f} s against a "
+        "floor of "
+        f"{floor:.2f} s ({seconds / floor:.2f}x); the tool's CPU in apply (the read under the "
+        "lock included): "
+        f"{cpu:.2f} s"
+    )
 
 
 if __name__ == "__main__":

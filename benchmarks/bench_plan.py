@@ -27,9 +27,17 @@ ORG_ID = "b3JnX2JlbmNo"
 def build(members: int) -> tuple[DesiredState, LiveState]:
     keys = members // 10
     live_members = tuple(
-        LiveMember(user_id=f"u{i}", email=f"person{i}@corp.example", handle=f"person_{i}",
-                   role="OWNER" if i < 3 else "MEMBER") for i in range(members))
-    live_keys = tuple(LiveKey(api_key_id=f"k{i}", redacted="abcd•••", status="ACTIVE") for i in range(keys))
+        LiveMember(
+            user_id=f"u{i}",
+            email=f"person{i}@corp.example",
+            handle=f"person_{i}",
+            role="OWNER" if i < 3 else "MEMBER",
+        )
+        for i in range(members)
+    )
+    live_keys = tuple(
+        LiveKey(api_key_id=f"k{i}", redacted="abcd•••", status="ACTIVE") for i in range(keys)
+    )
     # the file: 1% of members are new, 1% were removed by hand, 1% promoted, 1% of keys disabled
     step = 100
     desired_members = []
@@ -39,15 +47,33 @@ def build(members: int) -> tuple[DesiredState, LiveState]:
         role = "OWNER" if i < 3 or i % step == 2 else "MEMBER"
         desired_members.append({"email": f"Person{i}@corp.example", "role": role})
     desired_members += [{"handle": f"newcomer_{i}"} for i in range(members // step)]
-    desired_keys = {f"key-{i}": {"id": f"k{i}", "status": "DISABLED" if i % step == 0 else "ACTIVE"}
-                    for i in range(keys)}
-    desired = DesiredState.model_validate({
-        "version": 1, "policy": {"max_removals": "5%"},
-        "organizations": {"bench": {"id": ORG_ID, "members": desired_members, "api_keys": desired_keys}},
-    })
-    live = LiveState(organizations={"bench": LiveOrganization(
-        name="bench", organization_id=ORG_ID, profile_name="bench", caller_role="OWNER", inflight_limit=10,
-        members=live_members, keys=live_keys)}, api_version="2026-06")
+    desired_keys = {
+        f"key-{i}": {"id": f"k{i}", "status": "DISABLED" if i % step == 0 else "ACTIVE"}
+        for i in range(keys)
+    }
+    desired = DesiredState.model_validate(
+        {
+            "version": 1,
+            "policy": {"max_removals": "5%"},
+            "organizations": {
+                "bench": {"id": ORG_ID, "members": desired_members, "api_keys": desired_keys}
+            },
+        }
+    )
+    live = LiveState(
+        organizations={
+            "bench": LiveOrganization(
+                name="bench",
+                organization_id=ORG_ID,
+                profile_name="bench",
+                caller_role="OWNER",
+                inflight_limit=10,
+                members=live_members,
+                keys=live_keys,
+            )
+        },
+        api_version="2026-06",
+    )
     return desired, live
 
 

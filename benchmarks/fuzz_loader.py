@@ -1,4 +1,5 @@
-"""Fuzzing the loader: generated hostile files, counting tracebacks, the slowest input and peak memory.
+"""Fuzzing the loader: generated hostile files, counting tracebacks, the slowest input and peak
+memory.
 
     python benchmarks/fuzz_loader.py [COUNT]      (default 10,000 inputs; not run in CI)
 
@@ -25,12 +26,25 @@ from tests.hostile import hostile_files  # noqa: E402
 
 
 def main(count: int) -> int:
-    stats = {"inputs": 0, "tracebacks": 0, "refused": 0, "loaded": 0, "slowest": 0.0, "slowest_input": "",
-             "peak": 0, "peak_input": ""}
+    stats = {
+        "inputs": 0,
+        "tracebacks": 0,
+        "refused": 0,
+        "loaded": 0,
+        "slowest": 0.0,
+        "slowest_input": "",
+        "peak": 0,
+        "peak_input": "",
+    }
     first_traceback: list[str] = []
 
-    @settings(max_examples=count, deadline=None, database=None, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=count,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(hostile_files)
     def run(text: str) -> None:
         stats["inputs"] += 1
@@ -54,13 +68,22 @@ def main(count: int) -> int:
             stats["peak"], stats["peak_input"] = peak, text
 
     run()
-    print(f"inputs: {stats['inputs']:,} ({stats['loaded']:,} loaded, {stats['refused']:,} refused with a located "
-          f"error)")
+    print(
+        f"inputs: {stats['inputs']:,} ({stats['loaded']:,} loaded, {stats['refused']:,} refused "
+        "with a located "
+        f"error)"
+    )
     print(f"tracebacks: {stats['tracebacks']}")
-    print(f"slowest input: {stats['slowest'] * 1000:.1f} ms (traced), {len(str(stats['slowest_input']))} bytes: "
-          f"{str(stats['slowest_input'])[:70]!r}")
-    print(f"peak Python memory for one input: {stats['peak'] / 2**20:.1f} MiB, {len(str(stats['peak_input']))} "
-          f"bytes: {str(stats['peak_input'])[:70]!r}")
+    print(
+        f"slowest input: {stats['slowest'] * 1000:.1f} ms (traced), "
+        f"{len(str(stats['slowest_input']))} bytes: "
+        f"{str(stats['slowest_input'])[:70]!r}"
+    )
+    print(
+        f"peak Python memory for one input: {stats['peak'] / 2**20:.1f} MiB, "
+        f"{len(str(stats['peak_input']))} "
+        f"bytes: {str(stats['peak_input'])[:70]!r}"
+    )
     if first_traceback:
         print(first_traceback[0])
     return 1 if stats["tracebacks"] else 0

@@ -20,16 +20,29 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> int:
     env = dict(os.environ)
-    env.setdefault("IDEOGRAM_SPEC_DIR", str(ROOT.parent / "shared" / "spec"))  # the copy in mutants/ cannot find it
+    env.setdefault(
+        "IDEOGRAM_SPEC_DIR", str(ROOT.parent / "shared" / "spec")
+    )  # the copy in mutants/ cannot find it
     mutmut = [sys.executable, "-m", "mutmut"]
     shutil.rmtree(ROOT / "mutants", ignore_errors=True)
-    run = subprocess.run([*mutmut, "run", "--max-children", str(os.cpu_count() or 2)], cwd=ROOT, env=env,
-                         capture_output=True, text=True)
+    run = subprocess.run(
+        [*mutmut, "run", "--max-children", str(os.cpu_count() or 2)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if run.returncode != 0:
         print(run.stdout[-2000:], run.stderr[-2000:], sep="\n")
         return 1
-    results = subprocess.run([*mutmut, "results", "--all", "true"], cwd=ROOT, env=env, capture_output=True,
-                             text=True, check=True).stdout
+    results = subprocess.run(
+        [*mutmut, "results", "--all", "true"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     statuses: Counter[str] = Counter()
     survivors = []
     for line in results.splitlines():
@@ -45,9 +58,17 @@ def main() -> int:
     print(f"mutation score: {score:.1%} of {with_tests} mutants with tests")
     for name in survivors:
         print(f"  survived: {name}")
-        diff = subprocess.run([*mutmut, "show", name], cwd=ROOT, env=env, capture_output=True, text=True).stdout
-        print("    " + "\n    ".join(line for line in diff.splitlines() if line.startswith(("-", "+"))
-                                     and not line.startswith(("---", "+++"))))
+        diff = subprocess.run(
+            [*mutmut, "show", name], cwd=ROOT, env=env, capture_output=True, text=True
+        ).stdout
+        print(
+            "    "
+            + "\n    ".join(
+                line
+                for line in diff.splitlines()
+                if line.startswith(("-", "+")) and not line.startswith(("---", "+++"))
+            )
+        )
     return 0
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 CONFIG_FILE = "ideogram-org.yaml"
-MAX_FILE_BYTES = 16 * 1024 * 1024  # a desired-state file larger than this is refused (--max-file-size)
+MAX_FILE_BYTES = (
+    16 * 1024 * 1024
+)  # a desired-state file larger than this is refused (--max-file-size)
 CONFIG_ENV = "IDEOGRAM_ORG_CONFIG"
 AUDIT_LOG = "ideogram-org.audit.jsonl"
 AUDIT_LOG_ENV = "IDEOGRAM_ORG_AUDIT_LOG"
 AUDIT_KEY_ENV = "IDEOGRAM_AUDIT_KEY"  # optional: key the audit chain with an HMAC
-LOCK_DIR_ENV = "IDEOGRAM_ORG_LOCK_DIR"  # where per-organization apply locks live (default ~/.cache/ideogram-org)
+# where per-organization apply locks live (default ~/.cache/ideogram-org)
+LOCK_DIR_ENV = "IDEOGRAM_ORG_LOCK_DIR"
 SANDBOX_STATE = ".ideogram-sandbox.json"
 
 ENDPOINT = "https://api.ideogram.ai"
@@ -16,9 +19,9 @@ ENDPOINT_ENV = "IDEOGRAM_ENDPOINT"
 TOKEN_ENV = "IDEOGRAM_TOKEN"
 TIMEOUT_SECONDS = 30.0
 
-CHUNK_SIZE = 100          # members per add/promote/remove call
-MAX_APPLY_ROUNDS = 3      # re-read and re-plan at most this often after ambiguous writes
-READ_WORKERS = 8          # organizations read at once
+CHUNK_SIZE = 100  # members per add/promote/remove call
+MAX_APPLY_ROUNDS = 3  # re-read and re-plan at most this often after ambiguous writes
+READ_WORKERS = 8  # organizations read at once
 
 MIN_OWNERS = 1
 MAX_REMOVALS = "25%"
@@ -28,8 +31,10 @@ MAX_KEY_DEACTIVATIONS_FLOOR = 2  # a percentage limit always allows this many
 PRUNE_MEMBERS = True
 PRUNE_API_KEYS = False
 
-MIN_APPROVAL_PREFIX = 8   # characters of a plan hash that --allow-unsafe must give
-MARKDOWN_LIMIT = 60_000   # characters in a pull request comment (GitHub allows 65,536)
-PLAN_GROUP_THRESHOLD = 50  # rows of one organization above which the text plan shows each kind in short
-PLAN_GROUP_SHOWN = 10      # rows of each kind shown then (--full shows all)
+MIN_APPROVAL_PREFIX = 8  # characters of a plan hash that --allow-unsafe must give
+MARKDOWN_LIMIT = 60_000  # characters in a pull request comment (GitHub allows 65,536)
+PLAN_GROUP_THRESHOLD = (
+    50  # rows of one organization above which the text plan shows each kind in short
+)
+PLAN_GROUP_SHOWN = 10  # rows of each kind shown then (--full shows all)
 READ_PROGRESS_AFTER = 2.0  # seconds of reading before progress lines appear

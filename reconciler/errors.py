@@ -1,7 +1,8 @@
 """The one exception tree of ideogram-org.
 
 Everything the tool raises on purpose derives from `ReconcilerError`; the CLI turns any of them into
-a message and an exit code, so a user never sees a traceback for a mistake of theirs or the server's.
+a message and an exit code, so a user never sees a traceback for a mistake of theirs or the
+server's.
 Messages never carry a token or a key secret.
 """
 
@@ -29,7 +30,12 @@ class Problem:
         return f"{self.file}:{self.line}:{self.column}: {self.message}"
 
     def as_dict(self) -> dict[str, str | int]:
-        return {"file": self.file, "line": self.line, "column": self.column, "message": self.message}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "column": self.column,
+            "message": self.message,
+        }
 
 
 class ConfigError(ReconcilerError):
@@ -65,8 +71,15 @@ class ApiError(ReconcilerError):
 
     kind = "api"
 
-    def __init__(self, message: str, *, method: str = "", path: str = "", status: int | None = None,
-                 server_message: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str = "",
+        path: str = "",
+        status: int | None = None,
+        server_message: str = "",
+    ) -> None:
         self.method = method
         self.path = path
         self.status = status
@@ -109,8 +122,15 @@ class NetworkError(ApiError):
 
     kind = "network"
 
-    def __init__(self, message: str, *, sent: bool, method: str = "", path: str = "",
-                 server_message: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        sent: bool,
+        method: str = "",
+        path: str = "",
+        server_message: str = "",
+    ) -> None:
         # `sent` is True when the request may have reached the server: a write is then ambiguous.
         self.sent = sent
         super().__init__(message, method=method, path=path, server_message=server_message)

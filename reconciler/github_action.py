@@ -36,9 +36,12 @@ from .render.usage import render_usage_markdown
 
 DRIFT_ISSUE_TITLE = "ideogram-org: the organization drifted from the file"
 CHECK_RUN_NAME = "ideogram-org plan"
-NO_REVIEWED_PLAN = ("no reviewed plan was found for this commit: the plan step on its pull request records the plan's "
-                    "hash in a sticky comment (input comment: true) or in a check run named 'ideogram-org plan' "
-                    "(give the workflow permissions: checks: write); nothing was sent")
+NO_REVIEWED_PLAN = (
+    "no reviewed plan was found for this commit: the plan step on its pull request records the "
+    "plan's "
+    "hash in a sticky comment (input comment: true) or in a check run named 'ideogram-org plan' "
+    "(give the workflow permissions: checks: write); nothing was sent"
+)
 
 
 class GitHubError(ReconcilerError):
@@ -66,18 +69,25 @@ class ActionContext:
     def from_env(cls, env: Mapping[str, str]) -> ActionContext:
         command = env.get("INPUT_COMMAND", "plan").strip()
         if command not in ("plan", "apply", "drift", "usage"):
-            raise UsageError(f"the action's command must be plan, apply, drift or usage, not {command!r}")
+            raise UsageError(
+                f"the action's command must be plan, apply, drift or usage, not {command!r}"
+            )
         event = {}
         if env.get("GITHUB_EVENT_PATH") and Path(env["GITHUB_EVENT_PATH"]).is_file():
             event = json.loads(Path(env["GITHUB_EVENT_PATH"]).read_text() or "{}")
         return cls(
-            command=command, config=env.get("INPUT_CONFIG") or defaults.CONFIG_FILE,
+            command=command,
+            config=env.get("INPUT_CONFIG") or defaults.CONFIG_FILE,
             endpoint=env.get("INPUT_ENDPOINT") or None,
             audit_log=env.get("INPUT_AUDIT_LOG") or defaults.AUDIT_LOG,
             comment=(env.get("INPUT_COMMENT") or "true").strip().lower() == "true",
             output_path=Path(env["GITHUB_OUTPUT"]) if env.get("GITHUB_OUTPUT") else None,
-            summary_path=Path(env["GITHUB_STEP_SUMMARY"]) if env.get("GITHUB_STEP_SUMMARY") else None,
-            event=event, repository=env.get("GITHUB_REPOSITORY", ""), sha=env.get("GITHUB_SHA", ""),
+            summary_path=Path(env["GITHUB_STEP_SUMMARY"])
+            if env.get("GITHUB_STEP_SUMMARY")
+            else None,
+            event=event,
+            repository=env.get("GITHUB_REPOSITORY", ""),
+            sha=env.get("GITHUB_SHA", ""),
             temp=Path(env.get("RUNNER_TEMP") or tempfile.gettempdir()),
             alert_at=env.get("INPUT_ALERT_AT") or None,
             spend=(env.get("INPUT_SPEND") or "true").strip().lower() == "true",
@@ -112,54 +122,127 @@ class Gh:
         except FileNotFoundError:
             raise GitHubError("the gh CLI is not installed on this runner") from None
         if result.returncode != 0:
-            raise GitHubError(f"gh {args[0]} {args[1] if len(args) > 1 else ''} failed: "
-                              f"{result.stderr.strip()[:300]}")
+            raise GitHubError(
+                f"gh {args[0]} {args[1] if len(args) > 1 else ''} failed: "
+                f"{result.stderr.strip()[:300]}"
+            )
         return result.stdout
 
     def _lines(self, *args: str) -> list[Any]:
         return [json.loads(line) for line in self._run(*args).splitlines() if line.strip()]
 
     def comments(self, number: int) -> list[dict[str, Any]]:
-        return self._lines("api", "--paginate", f"repos/{self.repository}/issues/{number}/comments",
-                           "--jq", ".[] | {id: .id, body: .body}")
+        return self._lines(
+            "api",
+            "--paginate",
+            f"repos/{self.repository}/issues/{number}/comments",
+            "--jq",
+            ".[] | {id: .id, body: .body}",
+        )
 
     def create_comment(self, number: int, body_file: Path) -> None:
-        self._run("api", "-X", "POST", f"repos/{self.repository}/issues/{number}/comments", "-F",
-                  f"body=@{body_file}")
+        self._run(
+            "api",
+            "-X",
+            "POST",
+            f"repos/{self.repository}/issues/{number}/comments",
+            "-F",
+            f"body=@{body_file}",
+        )
 
     def update_comment(self, comment_id: int, body_file: Path) -> None:
-        self._run("api", "-X", "PATCH", f"repos/{self.repository}/issues/comments/{comment_id}", "-F",
-                  f"body=@{body_file}")
+        self._run(
+            "api",
+            "-X",
+            "PATCH",
+            f"repos/{self.repository}/issues/comments/{comment_id}",
+            "-F",
+            f"body=@{body_file}",
+        )
 
     def pulls_for_commit(self, sha: str) -> list[int]:
-        return [int(n) for n in self._lines("api", f"repos/{self.repository}/commits/{sha}/pulls",
-                                            "--jq", ".[].number")]
+        return [
+            int(n)
+            for n in self._lines(
+                "api", f"repos/{self.repository}/commits/{sha}/pulls", "--jq", ".[].number"
+            )
+        ]
 
     def create_check_run(self, sha: str, plan_hash: str, title: str) -> None:
-        """Record the reviewed plan's hash on the pull request's head commit (needs `checks: write`)."""
-        self._run("api", "-X", "POST", f"repos/{self.repository}/check-runs", "-f", f"name={CHECK_RUN_NAME}",
-                  "-f", f"head_sha={sha}", "-f", "status=completed", "-f", "conclusion=neutral",
-                  "-f", f"external_id={plan_hash}", "-f", f"output[title]={title}",
-                  "-f", f"output[summary]=Plan hash {plan_hash}")
+        """Record the reviewed plan's hash on the pull request's head commit (needs `checks:
+        write`)."""
+        self._run(
+            "api",
+            "-X",
+            "POST",
+            f"repos/{self.repository}/check-runs",
+            "-f",
+            f"name={CHECK_RUN_NAME}",
+            "-f",
+            f"head_sha={sha}",
+            "-f",
+            "status=completed",
+            "-f",
+            "conclusion=neutral",
+            "-f",
+            f"external_id={plan_hash}",
+            "-f",
+            f"output[title]={title}",
+            "-f",
+            f"output[summary]=Plan hash {plan_hash}",
+        )
 
     def check_run_hashes(self, sha: str) -> list[str]:
-        return [line.strip() for line in self._run(
-            "api", f"repos/{self.repository}/commits/{sha}/check-runs", "--jq",
-            f'.check_runs[] | select(.name == "{CHECK_RUN_NAME}") | .external_id').splitlines() if line.strip()]
+        return [
+            line.strip()
+            for line in self._run(
+                "api",
+                f"repos/{self.repository}/commits/{sha}/check-runs",
+                "--jq",
+                f'.check_runs[] | select(.name == "{CHECK_RUN_NAME}") | .external_id',
+            ).splitlines()
+            if line.strip()
+        ]
 
     def pull_head(self, number: int) -> str:
-        return self._run("api", f"repos/{self.repository}/pulls/{number}", "--jq", ".head.sha").strip()
+        return self._run(
+            "api", f"repos/{self.repository}/pulls/{number}", "--jq", ".head.sha"
+        ).strip()
 
     def open_issue(self, title: str) -> int | None:
-        found = json.loads(self._run("issue", "list", "--repo", self.repository, "--state", "open", "--search",
-                                     f'"{title}" in:title', "--json", "number,title") or "[]")
+        found = json.loads(
+            self._run(
+                "issue",
+                "list",
+                "--repo",
+                self.repository,
+                "--state",
+                "open",
+                "--search",
+                f'"{title}" in:title',
+                "--json",
+                "number,title",
+            )
+            or "[]"
+        )
         return next((int(item["number"]) for item in found if item["title"] == title), None)
 
     def create_issue(self, title: str, body_file: Path) -> None:
-        self._run("issue", "create", "--repo", self.repository, "--title", title, "--body-file", str(body_file))
+        self._run(
+            "issue",
+            "create",
+            "--repo",
+            self.repository,
+            "--title",
+            title,
+            "--body-file",
+            str(body_file),
+        )
 
     def edit_issue(self, number: int, body_file: Path) -> None:
-        self._run("issue", "edit", str(number), "--repo", self.repository, "--body-file", str(body_file))
+        self._run(
+            "issue", "edit", str(number), "--repo", self.repository, "--body-file", str(body_file)
+        )
 
     def close_issue(self, number: int, comment: str) -> None:
         self._run("issue", "close", str(number), "--repo", self.repository, "--comment", comment)
@@ -176,7 +259,9 @@ def _sticky_comment(context: ActionContext, gh: Gh, markdown: str) -> None:
     if not number:
         return
     body = _body_file(context, "ideogram-org-comment.md", markdown)
-    existing = next((c for c in gh.comments(number) if (c.get("body") or "").startswith(MARKER_PREFIX)), None)
+    existing = next(
+        (c for c in gh.comments(number) if (c.get("body") or "").startswith(MARKER_PREFIX)), None
+    )
     if existing:
         gh.update_comment(existing["id"], body)
     else:
@@ -190,7 +275,7 @@ def _reviewed_hash(context: ActionContext, gh: Gh) -> str | None:
         for comment in gh.comments(number):
             body = comment.get("body") or ""
             if body.startswith(MARKER_PREFIX):
-                return body[len(MARKER_PREFIX):].split("-->", 1)[0].strip()
+                return body[len(MARKER_PREFIX) :].split("-->", 1)[0].strip()
         try:
             hashes = gh.check_run_hashes(gh.pull_head(number))
         except GitHubError:
@@ -205,11 +290,17 @@ def _record_check_run(context: ActionContext, gh: Gh, plan: Plan) -> None:
     if not head:
         return
     try:
-        gh.create_check_run(head, plan.plan_hash, summary_line(plan) if plan.has_differences else "No changes.")
+        gh.create_check_run(
+            head, plan.plan_hash, summary_line(plan) if plan.has_differences else "No changes."
+        )
     except GitHubError as exc:
         if not context.comment:
-            print(f"::warning::the plan could not be recorded as a check run ({exc}); with comment: false, apply on "
-                  f"merge will refuse with no-reviewed-plan. Give the workflow permissions: checks: write")
+            print(
+                f"::warning::the plan could not be recorded as a check run ({exc}); with comment: "
+                "false, apply on "
+                "merge will refuse with no-reviewed-plan. Give the workflow permissions: checks: "
+                "write"
+            )
 
 
 def _publish_plan(context: ActionContext, plan: Plan, changes: bool) -> None:
@@ -231,7 +322,11 @@ def _fail(context: ActionContext, reason: str, message: str) -> int:
 def _refuse_if_unsafe(context: ActionContext, plan: Plan) -> int | None:
     if plan.safe:
         return None
-    return _fail(context, "unsafe-plan", f"the plan is unsafe: {'; '.join(v.message for v in plan.violations)}")
+    return _fail(
+        context,
+        "unsafe-plan",
+        f"the plan is unsafe: {'; '.join(v.message for v in plan.violations)}",
+    )
 
 
 def _plan(context: ActionContext, gh: Gh) -> int:
@@ -258,27 +353,40 @@ def _apply(context: ActionContext, gh: Gh) -> int:
         plan = planned.plan
         _publish_plan(context, plan, bool(plan.changes))
         if not plan.changes:
-            context.summary("### ideogram-org apply\n\n**Nothing to apply.** The organization matches the file.")
+            context.summary(
+                "### ideogram-org apply\n\n**Nothing to apply.** The organization matches the file."
+            )
             context.set_output("exit-code", "0")
             return 0
         reviewed = _reviewed_hash(context, gh)
         if reviewed is None:
-            context.summary(f"### ideogram-org apply refused\n\n{NO_REVIEWED_PLAN}.\n\n" + render_markdown(plan))
+            context.summary(
+                f"### ideogram-org apply refused\n\n{NO_REVIEWED_PLAN}.\n\n" + render_markdown(plan)
+            )
             return _fail(context, "no-reviewed-plan", f"refusing to apply: {NO_REVIEWED_PLAN}")
         if reviewed != plan.plan_hash:
-            why = (f"the plan now ({plan.plan_hash[:12]}) differs from the plan reviewed on the pull request "
-                   f"({reviewed[:12]})")
-            context.summary(f"### ideogram-org apply refused\n\n{why}; nothing was sent. Open a pull request "
-                            f"to review the current plan.\n\n" + render_markdown(plan))
+            why = (
+                f"the plan now ({plan.plan_hash[:12]}) differs from the plan reviewed on the pull "
+                "request "
+                f"({reviewed[:12]})"
+            )
+            context.summary(
+                f"### ideogram-org apply refused\n\n{why}; nothing was sent. Open a pull request "
+                f"to review the current plan.\n\n" + render_markdown(plan)
+            )
             return _fail(context, "plan-changed", f"refusing to apply: {why}")
         refused = _refuse_if_unsafe(context, plan)
         if refused is not None:
             return refused
         if any(isinstance(c, KeyCreate) for c in plan.changes):
-            raise UsageError("the Action does not create API keys: a new key's secret would have nowhere safe to "
-                             "go; create it from a terminal with `ideogram-org apply --secrets-file`")
-        options = service.ApplyOptions(audit_log=context.audit_log,
-                                       progress=lambda line: print(line, file=sys.stderr))
+            raise UsageError(
+                "the Action does not create API keys: a new key's secret would have nowhere safe "
+                "to "
+                "go; create it from a terminal with `ideogram-org apply --secrets-file`"
+            )
+        options = service.ApplyOptions(
+            audit_log=context.audit_log, progress=lambda line: print(line, file=sys.stderr)
+        )
         report = service.apply(client, planned, options)
     context.summary(render_apply_markdown(report))
     if isinstance(report, ApplyReport):
@@ -293,7 +401,9 @@ def _apply(context: ActionContext, gh: Gh) -> int:
 
 def _spend_report(reader: ApiReader, config: LoadedConfig | None) -> UsageReport:
     now = datetime.now(timezone.utc)
-    since = datetime.combine(now.date() - timedelta(days=SPEND_DAYS), datetime.min.time(), timezone.utc)
+    since = datetime.combine(
+        now.date() - timedelta(days=SPEND_DAYS), datetime.min.time(), timezone.utc
+    )
     return service.usage(reader, config, (), since, now, "key", now)
 
 
@@ -321,7 +431,9 @@ def _drift(context: ActionContext, gh: Gh) -> int:
         if context.spend:
             try:
                 spend = render_usage_markdown(_spend_report(reader, config), heading="#### Spend")
-            except ReconcilerError as exc:  # spend is context for the issue: drift is still reported
+            except (
+                ReconcilerError
+            ) as exc:  # spend is context for the issue: drift is still reported
                 spend = f"#### Spend\n\nSpend could not be read: {exc}"
     report = result.report
     markdown = render_drift_markdown(report) + (f"\n\n{spend}" if spend else "")
@@ -349,7 +461,9 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
     try:
         context = ActionContext.from_env(env)
         gh = Gh(context.repository)
-        return {"plan": _plan, "apply": _apply, "drift": _drift, "usage": _usage}[context.command](context, gh)
+        return {"plan": _plan, "apply": _apply, "drift": _drift, "usage": _usage}[context.command](
+            context, gh
+        )
     except ReconcilerError as exc:
         message = str(exc).replace("\n", " ")
         print(f"::error::{message}")

@@ -33,8 +33,11 @@ def identity(field: IdentifierField, value: str) -> Identity:
 
 def identities(email: str | None, handle: str | None, user_id: str | None) -> list[Identity]:
     """Every identity a record carries; empty or absent identifiers name nobody."""
-    given: tuple[tuple[IdentifierField, str | None], ...] = (("email", email), ("handle", handle),
-                                                            ("user_id", user_id))
+    given: tuple[tuple[IdentifierField, str | None], ...] = (
+        ("email", email),
+        ("handle", handle),
+        ("user_id", user_id),
+    )
     return [identity(field, value) for field, value in given if value]
 
 
@@ -54,4 +57,6 @@ def matches_glob(patterns: Iterable[str], *names: str | None) -> bool:
     if not patterns:
         return False
     folded = [normalise("email", name) for name in names if name]
-    return any(fnmatchcase(name, normalise("email", pattern)) for pattern in patterns for name in folded)
+    return any(
+        fnmatchcase(name, normalise("email", pattern)) for pattern in patterns for name in folded
+    )

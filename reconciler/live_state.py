@@ -19,9 +19,9 @@ FINGERPRINT_CHUNK = 10_000
 @dataclass(frozen=True, slots=True)
 class LiveMember:
     user_id: str
-    email: str   # "" when the server's record has none
+    email: str  # "" when the server's record has none
     handle: str  # likewise
-    role: str    # OWNER or MEMBER; a newer server may send a role this tool does not know
+    role: str  # OWNER or MEMBER; a newer server may send a role this tool does not know
 
     @property
     def identities(self) -> list[Identity]:
@@ -45,16 +45,31 @@ class LiveOrganization:
     inflight_limit: int
     members: tuple[LiveMember, ...]
     keys: tuple[LiveKey, ...]
-    repeated: tuple[str, ...] = ()  # user ids the server listed more than once (each is one member here)
+    repeated: tuple[
+        str, ...
+    ] = ()  # user ids the server listed more than once (each is one member here)
 
     def feed(self, digest: Any) -> None:
         """What the fingerprint covers, fed to `digest` member by member (no copy of the whole
         organization): ids, roles, identifiers as compared, key statuses, in a fixed order."""
         digest.update(json.dumps([self.organization_id, self.caller_role]).encode())
         members = sorted(self.members, key=attrgetter("user_id"))
-        for start in range(0, len(members), FINGERPRINT_CHUNK):  # one C-speed dump per chunk, bounded memory
-            digest.update(json.dumps([[m.user_id, normalise("email", m.email), normalise("handle", m.handle), m.role]
-                                      for m in members[start:start + FINGERPRINT_CHUNK]]).encode())
+        for start in range(
+            0, len(members), FINGERPRINT_CHUNK
+        ):  # one C-speed dump per chunk, bounded memory
+            digest.update(
+                json.dumps(
+                    [
+                        [
+                            m.user_id,
+                            normalise("email", m.email),
+                            normalise("handle", m.handle),
+                            m.role,
+                        ]
+                        for m in members[start : start + FINGERPRINT_CHUNK]
+                    ]
+                ).encode()
+            )
         digest.update(b"keys")
         keys = sorted(self.keys, key=attrgetter("api_key_id"))
         digest.update(json.dumps([[k.api_key_id, k.status] for k in keys]).encode())

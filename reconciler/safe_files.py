@@ -26,13 +26,18 @@ class FileWriteError(ReconcilerError):
 def refuse_symlink(path: str | Path, what: str) -> None:
     try:
         if stat.S_ISLNK(os.lstat(path).st_mode):
-            raise UsageError(f"{path}: the {what} is a symbolic link; refusing to follow it (give the real path)")
+            raise UsageError(
+                f"{path}: the {what} is a symbolic link; refusing to follow it (give the real path)"
+            )
     except FileNotFoundError:
         return
 
 
-def write_atomic(path: str | Path, data: str | bytes, *, what: str, mode: int | None = None) -> None:
-    """Replace `path` with `data` in one step. `mode` None keeps an existing file's mode (or 0o644)."""
+def write_atomic(
+    path: str | Path, data: str | bytes, *, what: str, mode: int | None = None
+) -> None:
+    """Replace `path` with `data` in one step. `mode` None keeps an existing file's mode (or
+    0o644)."""
     path = Path(path)
     refuse_symlink(path, what)
     payload = data.encode() if isinstance(data, str) else data
@@ -55,7 +60,9 @@ def write_atomic(path: str | Path, data: str | bytes, *, what: str, mode: int | 
         if temporary:
             with contextlib.suppress(OSError):
                 os.unlink(temporary)
-        raise FileWriteError(f"{path}: cannot write the {what} ({exc.strerror or exc}); it is unchanged") from None
+        raise FileWriteError(
+            f"{path}: cannot write the {what} ({exc.strerror or exc}); it is unchanged"
+        ) from None
 
 
 def _write_payload(handle: BinaryIO, payload: bytes) -> None:
@@ -69,8 +76,9 @@ def open_for_append(path: str | Path, *, what: str, mode: int, readable: bool = 
         return os.open(path, access | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, mode)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise UsageError(f"{path}: the {what} is a symbolic link; refusing to follow it (give the real path)"
-                             ) from None
+            raise UsageError(
+                f"{path}: the {what} is a symbolic link; refusing to follow it (give the real path)"
+            ) from None
         raise FileWriteError(f"{path}: cannot open the {what} ({exc.strerror})") from None
 
 
@@ -80,8 +88,9 @@ def read_bytes(path: str | Path, *, what: str) -> bytes:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise UsageError(f"{path}: the {what} is a symbolic link; refusing to follow it (give the real path)"
-                             ) from None
+            raise UsageError(
+                f"{path}: the {what} is a symbolic link; refusing to follow it (give the real path)"
+            ) from None
         raise ReconcilerError(f"{path}: cannot read the {what} ({exc.strerror})") from None
     with os.fdopen(fd, "rb") as handle:
         return handle.read()

@@ -49,16 +49,25 @@ class Planned:
 
     @property
     def warnings(self) -> list[str]:
-        """What the user should know but that stops nothing: from the file, and from the live state."""
+        """What the user should know but that stops nothing: from the file, and from the live
+        state."""
         config = self.config
-        located = listed_but_ignored(config.desired, self.live, str(config.path), config.locate_member)
-        return [str(w) for w in (*config.warnings, *located)] + [f"warning: {w}" for w in self.live.warnings]
+        located = listed_but_ignored(
+            config.desired, self.live, str(config.path), config.locate_member
+        )
+        return [str(w) for w in (*config.warnings, *located)] + [
+            f"warning: {w}" for w in self.live.warnings
+        ]
 
     def without_live(self) -> Planned:
         """The same plan without the live state it was made from: apply reads the organization again
-        under its lock, so a front end can let the first read go (at 1,000,000 members it is 700 MB)."""
-        return Planned(config=self.config, live=LiveState(organizations={}, api_version=self.live.api_version),
-                       plan=self.plan)
+        under its lock, so a front end can let the first read go (at 1,000,000 members it is 700
+        MB)."""
+        return Planned(
+            config=self.config,
+            live=LiveState(organizations={}, api_version=self.live.api_version),
+            plan=self.plan,
+        )
 
 
 @dataclass(frozen=True)
@@ -75,52 +84,88 @@ class ApplyOptions:
     dry_run: bool = False
     api_version: str = "auto"
     progress: Callable[[str], None] = lambda _line: None
-    on_call: OnCall | None = None  # each write call as it starts (a progress bar); else progress lines
+    on_call: OnCall | None = (
+        None  # each write call as it starts (a progress bar); else progress lines
+    )
     verify: bool = True  # read the organization again at the end and report what remains
     lock_timeout: float = 0.0  # seconds to wait for another apply of the same organization
-    stop: threading.Event = field(default_factory=threading.Event)  # set by Ctrl-C or SIGTERM: send no new call
+    stop: threading.Event = field(
+        default_factory=threading.Event
+    )  # set by Ctrl-C or SIGTERM: send no new call
 
 
-def plan(reader: ApiReader, config: LoadedConfig, only: Iterable[str] = (), api_version: str = "auto",
-         progress: Callable[[str], None] | None = None, now: datetime | None = None) -> Planned:
+def plan(
+    reader: ApiReader,
+    config: LoadedConfig,
+    only: Iterable[str] = (),
+    api_version: str = "auto",
+    progress: Callable[[str], None] | None = None,
+    now: datetime | None = None,
+) -> Planned:
     """Read the organizations the file manages and diff them against it (`progress` hears about a
     read that takes long). Usage is read only for organizations whose policy judges by it."""
     live = read_live_state(reader, config.desired, only, api_version, progress)
     facts = usage_facts(reader, config, live, now or datetime.now(timezone.utc))
-    fresh = compute_plan(config.desired, live, desired_file=str(config.path), desired_hash=config.sha256,
-                         locate=config.locate_member, usage=facts)
+    fresh = compute_plan(
+        config.desired,
+        live,
+        desired_file=str(config.path),
+        desired_hash=config.sha256,
+        locate=config.locate_member,
+        usage=facts,
+    )
     return Planned(config=config, live=live, plan=fresh)
 
 
-def usage_facts(reader: ApiReader, config: LoadedConfig, live: LiveState, now: datetime) -> dict[str, UsageFacts]:
-    """Per organization whose policy has idle_keys or dormant_members: the usage of the days it looks at
+def usage_facts(
+    reader: ApiReader, config: LoadedConfig, live: LiveState, now: datetime
+) -> dict[str, UsageFacts]:
+    """Per organization whose policy has idle_keys or dormant_members: the usage of the days it
+    looks at
     (and of the last 30, for the spend plans show)."""
     facts = {}
     for name, org in live.organizations.items():
         policy = config.desired.effective_policy(name)
         if policy.reads_usage:
             days = max(policy.usage_days, SPEND_DAYS)
-            start = datetime.combine(now.date() - timedelta(days=days), datetime.min.time(), timezone.utc)
-            facts[name] = facts_of(read_usage(reader, org, live.api_version, start, now), now.date())
+            start = datetime.combine(
+                now.date() - timedelta(days=days), datetime.min.time(), timezone.utc
+            )
+            facts[name] = facts_of(
+                read_usage(reader, org, live.api_version, start, now), now.date()
+            )
     return facts
 
 
-def drift(reader: ApiReader, config: LoadedConfig, only: Iterable[str] = (), api_version: str = "auto",
-          progress: Callable[[str], None] | None = None) -> Drift:
+def drift(
+    reader: ApiReader,
+    config: LoadedConfig,
+    only: Iterable[str] = (),
+    api_version: str = "auto",
+    progress: Callable[[str], None] | None = None,
+) -> Drift:
     planned = plan(reader, config, only, api_version, progress)
     return Drift(planned=planned, report=DriftReport.from_plan(planned.plan))
 
 
-def export(reader: ApiReader, only: Iterable[str] = (), api_version: str = "auto",
-           progress: Callable[[str], None] | None = None) -> str:
+def export(
+    reader: ApiReader,
+    only: Iterable[str] = (),
+    api_version: str = "auto",
+    progress: Callable[[str], None] | None = None,
+) -> str:
     """The live organizations as a desired-state file that plans to no changes."""
     profiles = select_profiles(reader.get_profiles(), only)
     return render_export(read_organizations(reader, profiles, api_version, progress))
 
 
-def recheck_saved(client: ApiReader, saved: Plan, config: LoadedConfig, api_version: str = "auto") -> Planned:
+def recheck_saved(
+    client: ApiReader, saved: Plan, config: LoadedConfig, api_version: str = "auto"
+) -> Planned:
     """A saved plan, refused if stale, recomputed from its inputs so its safety is judged afresh."""
-    live = read_live_state(client, config.desired, [o.name for o in saved.organizations], api_version)
+    live = read_live_state(
+        client, config.desired, [o.name for o in saved.organizations], api_version
+    )
     facts = usage_facts(client, config, live, datetime.now(timezone.utc))
     return Planned(config=config, live=live, plan=recheck_saved_plan(saved, config, live, facts))
 
@@ -129,8 +174,11 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions) -> Report:
     """Carry out a plan the caller has shown, judged safe (or approved by hash) and confirmed."""
     the_plan = planned.plan
     if options.dry_run:
-        return DryRunReport(plan_hash=the_plan.plan_hash, calls=dry_run_calls(the_plan, options.chunk_size),
-                            pending=len(the_plan.changes))
+        return DryRunReport(
+            plan_hash=the_plan.plan_hash,
+            calls=dry_run_calls(the_plan, options.chunk_size),
+            pending=len(the_plan.changes),
+        )
     organizations = [o.name for o in the_plan.organizations]
 
     def replan() -> tuple[Plan, LiveState]:
@@ -139,22 +187,38 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions) -> Report:
 
     secrets = SecretsFile(options.secrets_file) if options.secrets_file else None
     audit = AuditLog(options.audit_log)
-    with organization_locks(client.endpoint, [o.organization_id for o in the_plan.organizations],
-                            options.lock_timeout):
+    with organization_locks(
+        client.endpoint, [o.organization_id for o in the_plan.organizations], options.lock_timeout
+    ):
         pending = pending_work(audit.path)
         recover_unbound_keys(audit, pending, planned.config)
-        # Under the lock: the organization must still be what the plan saw (another apply may just have
+        # Under the lock: the organization must still be what the plan saw (another apply may just
+        # have
         # finished), and writes a crash left without an outcome are settled from what it is now.
-        current = plan(client, reload_if_changed(planned.config), organizations, options.api_version)
+        current = plan(
+            client, reload_if_changed(planned.config), organizations, options.api_version
+        )
         ensure_fresh(the_plan, current.config, current.plan)
         settle_unknown_outcomes(audit, pending, current.live, client, current.config)
-        return apply_plan(client, the_plan, planned.config.path, replan=replan, audit=audit, baseline=current.live,
-                          chunk_size=options.chunk_size, secrets=secrets, progress=options.progress,
-                          verify=options.verify, stop=options.stop, on_call=options.on_call)
+        return apply_plan(
+            client,
+            the_plan,
+            planned.config.path,
+            replan=replan,
+            audit=audit,
+            baseline=current.live,
+            chunk_size=options.chunk_size,
+            secrets=secrets,
+            progress=options.progress,
+            verify=options.verify,
+            stop=options.stop,
+            on_call=options.on_call,
+        )
 
 
 def recover_unbound_keys(audit: AuditLog, pending: Verification, config: LoadedConfig) -> None:
-    """A run killed between saving a new key's secret and writing its id back left the label without an
+    """A run killed between saving a new key's secret and writing its id back left the label
+    without an
     id: a plan made from that file would create a second key. The id is written back now, and the
     plan, made without it, is refused as stale."""
     recovered: dict[tuple[str, str], str] = {}
@@ -166,16 +230,24 @@ def recover_unbound_keys(audit: AuditLog, pending: Verification, config: LoadedC
     if not recovered:
         return
     write_key_ids(config.path, recovered)
-    audit.append("key.bound", keys=[{"organization": o, "label": label, "api_key_id": key_id}
-                                    for (o, label), key_id in recovered.items()],
-                 message="recovered from a run that stopped before writing the id back")
+    audit.append(
+        "key.bound",
+        keys=[
+            {"organization": o, "label": label, "api_key_id": key_id}
+            for (o, label), key_id in recovered.items()
+        ],
+        message="recovered from a run that stopped before writing the id back",
+    )
     names = ", ".join(f"{label} = {key_id}" for (_, label), key_id in recovered.items())
-    raise StalePlanError(f"an earlier apply created key(s) it never wrote back into {config.path}: {names}; the ids "
-                         f"are written back now. Nothing was sent: plan again (the keys exist, no new one is needed)")
+    raise StalePlanError(
+        f"an earlier apply created key(s) it never wrote back into {config.path}: {names}; the ids "
+        f"are written back now. Nothing was sent: plan again (the keys exist, no new one is needed)"
+    )
 
 
-def settle_unknown_outcomes(audit: AuditLog, pending: Verification, live: LiveState, client: ApiClient,
-                            config: LoadedConfig) -> None:
+def settle_unknown_outcomes(
+    audit: AuditLog, pending: Verification, live: LiveState, client: ApiClient, config: LoadedConfig
+) -> None:
     """Record, for each write a crash left without an outcome, what the organization shows now.
 
     A key create that may have gone through left a key whose secret never reached the secrets file:
@@ -187,35 +259,74 @@ def settle_unknown_outcomes(audit: AuditLog, pending: Verification, live: LiveSt
         if org is None:
             continue
         keys = {k.api_key_id: k.status for k in org.keys}
-        seen = {str(t): _role_of(org, str(t)) or keys.get(str(t), "absent") for t in intent.get("targets", [])}
-        audit.append("write.settled", intent=intent["hash"], organization=org.name, action=intent.get("action"),
-                     live=seen, message="outcome unknown after a crash; this is what a fresh read shows")
+        seen = {
+            str(t): _role_of(org, str(t)) or keys.get(str(t), "absent")
+            for t in intent.get("targets", [])
+        }
+        audit.append(
+            "write.settled",
+            intent=intent["hash"],
+            organization=org.name,
+            action=intent.get("action"),
+            live=seen,
+            message="outcome unknown after a crash; this is what a fresh read shows",
+        )
         if intent.get("action") == "key.create":
             _deactivate_lost_keys(audit, org, client, config, str(intent.get("ts", "")))
 
 
 def _role_of(org: LiveOrganization, name: str) -> str | None:
-    """The role of the member a target label names (an email, handle or user id), by the identity rule."""
-    return next((m.role for m in org.members if names_person(name, m.email, m.handle, m.user_id)), None)
+    """The role of the member a target label names (an email, handle or user id), by the identity
+    rule."""
+    return next(
+        (m.role for m in org.members if names_person(name, m.email, m.handle, m.user_id)), None
+    )
 
 
-def _deactivate_lost_keys(audit: AuditLog, org: LiveOrganization, client: ApiClient, config: LoadedConfig,
-                          since: str) -> None:
-    listed = {spec.id for spec in config.desired.organizations[org.name].api_keys.values() if spec.id}
+def _deactivate_lost_keys(
+    audit: AuditLog, org: LiveOrganization, client: ApiClient, config: LoadedConfig, since: str
+) -> None:
+    listed = {
+        spec.id for spec in config.desired.organizations[org.name].api_keys.values() if spec.id
+    }
     for key in org.keys:
-        if key.status != "ACTIVE" or key.api_key_id in listed or not _made_since(key.creation_time, since):
+        if (
+            key.status != "ACTIVE"
+            or key.api_key_id in listed
+            or not _made_since(key.creation_time, since)
+        ):
             continue
-        intent = audit.append("write.intent", organization=org.name, action="key.deactivate",
-                              targets=[key.api_key_id], plan_hash="")
+        intent = audit.append(
+            "write.intent",
+            organization=org.name,
+            action="key.deactivate",
+            targets=[key.api_key_id],
+            plan_hash="",
+        )
         try:
             client.deactivate_key(key.api_key_id)
         except ReconcilerError as exc:
-            audit.append("write", intent=intent["hash"], organization=org.name, action="key.deactivate",
-                         targets=[key.api_key_id], outcome="failed", message=str(exc), plan_hash="")
+            audit.append(
+                "write",
+                intent=intent["hash"],
+                organization=org.name,
+                action="key.deactivate",
+                targets=[key.api_key_id],
+                outcome="failed",
+                message=str(exc),
+                plan_hash="",
+            )
             continue
-        audit.append("write", intent=intent["hash"], organization=org.name, action="key.deactivate",
-                     targets=[key.api_key_id], outcome="ok", plan_hash="",
-                     message="made by a create whose answer was lost in a crash: no saved secret")
+        audit.append(
+            "write",
+            intent=intent["hash"],
+            organization=org.name,
+            action="key.deactivate",
+            targets=[key.api_key_id],
+            outcome="ok",
+            plan_hash="",
+            message="made by a create whose answer was lost in a crash: no saved secret",
+        )
 
 
 def _made_since(creation_time: str, since: str) -> bool:
@@ -223,16 +334,32 @@ def _made_since(creation_time: str, since: str) -> bool:
     return made is not None and start is not None and made >= start - timedelta(seconds=5)
 
 
-def usage(reader: ApiReader, config: LoadedConfig | None, only: Iterable[str], since: datetime, until: datetime,
-          by: GroupBy, now: datetime | None = None, api_version: str = "auto",
-          progress: Callable[[str], None] | None = None) -> UsageReport:
+def usage(
+    reader: ApiReader,
+    config: LoadedConfig | None,
+    only: Iterable[str],
+    since: datetime,
+    until: datetime,
+    by: GroupBy,
+    now: datetime | None = None,
+    api_version: str = "auto",
+    progress: Callable[[str], None] | None = None,
+) -> UsageReport:
     """Spend per group, last use per key and member, and the active commit of each organization:
     those the file manages (keys shown by their labels), or every one the token sees."""
     profiles = reader.get_profiles()
-    matched = match_organizations(config.desired, profiles, only) if config else select_profiles(profiles, only)
+    matched = (
+        match_organizations(config.desired, profiles, only)
+        if config
+        else select_profiles(profiles, only)
+    )
     live = read_organizations(reader, matched, api_version, progress)
-    labels = {spec.id: label for org in (config.desired.organizations.values() if config else [])
-              for label, spec in org.api_keys.items() if spec.id}
+    labels = {
+        spec.id: label
+        for org in (config.desired.organizations.values() if config else [])
+        for label, spec in org.api_keys.items()
+        if spec.id
+    }
     before = reader.calls.get(GET_USAGE.operation_id, 0)
     reports, notes = [], []
     for org in live.organizations.values():
@@ -241,8 +368,19 @@ def usage(reader: ApiReader, config: LoadedConfig | None, only: Iterable[str], s
         except ForbiddenError as exc:  # one organization the token may not read stops no other
             notes.append(f"{org.name}: usage not readable ({exc}); you are {org.caller_role} there")
             continue
-        reports.append(usage_report(read, by, now or datetime.now(timezone.utc), labels,
-                                    [k.api_key_id for k in org.keys], [m.email for m in org.members]))
-    return UsageReport(generated_at=(now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
-                       organizations=reports, usage_calls=reader.calls.get(GET_USAGE.operation_id, 0) - before,
-                       notes=notes)
+        reports.append(
+            usage_report(
+                read,
+                by,
+                now or datetime.now(timezone.utc),
+                labels,
+                [k.api_key_id for k in org.keys],
+                [m.email for m in org.members],
+            )
+        )
+    return UsageReport(
+        generated_at=(now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
+        organizations=reports,
+        usage_calls=reader.calls.get(GET_USAGE.operation_id, 0) - before,
+        notes=notes,
+    )

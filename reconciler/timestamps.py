@@ -15,7 +15,9 @@ _LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
 def parse_timestamp(text: str) -> datetime | None:
     """`text` as an aware date-time, or None when it is not an ISO 8601 date or date-time."""
     try:
-        moment = datetime.fromisoformat(_LONG_FRACTION.sub(r"\1", text.strip()).replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(
+            _LONG_FRACTION.sub(r"\1", text.strip()).replace("Z", "+00:00")
+        )
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -68,7 +68,9 @@ class ActionRun:
 
 
 class Runner:
-    def __init__(self, workdir: Path, runner_temp: Path, gh_dir: Path, repository: str = "acme/org-config"):
+    def __init__(
+        self, workdir: Path, runner_temp: Path, gh_dir: Path, repository: str = "acme/org-config"
+    ):
         self.workdir = workdir
         self.runner_temp = runner_temp
         self.gh_dir = gh_dir
@@ -79,7 +81,7 @@ class Runner:
         bin_dir = gh_dir / "bin"
         bin_dir.mkdir(parents=True, exist_ok=True)
         fake = bin_dir / "gh"
-        fake.write_text(f"#!/bin/sh\nexec {sys.executable} {ROOT / 'tests' / 'fake_gh.py'} \"$@\"\n")
+        fake.write_text(f'#!/bin/sh\nexec {sys.executable} {ROOT / "tests" / "fake_gh.py"} "$@"\n')
         fake.chmod(0o755)
         self.bin_dir = bin_dir
         self.run_number = 0
@@ -101,7 +103,9 @@ class Runner:
         event_path = self.runner_temp / f"event-{self.run_number}.json"
         event_path.write_text(json.dumps(event))
         contexts: dict[str, object] = {
-            "github.action_path": str(ROOT), "github.token": "ghs_workflow_token_fake", "runner.temp": str(self.runner_temp),
+            "github.action_path": str(ROOT),
+            "github.token": "ghs_workflow_token_fake",
+            "runner.temp": str(self.runner_temp),
         }
         for name, spec in action["inputs"].items():
             value = inputs.get(name, spec.get("default", ""))
@@ -111,30 +115,64 @@ class Runner:
             output_file = self.runner_temp / f"output-{self.run_number}-{index}"
             output_file.unlink(missing_ok=True)  # a fresh file per step, as on a real runner
             env = {
-                "PATH": f"{self.bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                "PATH": os.pathsep.join(
+                    [str(self.bin_dir), str(Path(sys.executable).parent), os.environ["PATH"]]
+                ),
                 "HOME": os.environ.get("HOME", str(self.runner_temp)),
-                "GITHUB_OUTPUT": str(output_file), "GITHUB_STEP_SUMMARY": str(self.summary),
-                "GITHUB_EVENT_PATH": str(event_path), "GITHUB_REPOSITORY": self.repository, "GITHUB_SHA": sha,
-                "RUNNER_TEMP": str(self.runner_temp), "FAKE_GH_STATE": str(self.gh_state),
-                "FAKE_GH_LOG": str(self.gh_log), "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+                "GITHUB_OUTPUT": str(output_file),
+                "GITHUB_STEP_SUMMARY": str(self.summary),
+                "GITHUB_EVENT_PATH": str(event_path),
+                "GITHUB_REPOSITORY": self.repository,
+                "GITHUB_SHA": sha,
+                "RUNNER_TEMP": str(self.runner_temp),
+                "FAKE_GH_STATE": str(self.gh_state),
+                "FAKE_GH_LOG": str(self.gh_log),
+                "PIP_DISABLE_PIP_VERSION_CHECK": "1",
             }
-            for variable in ("PIP_FIND_LINKS", "PIP_CERT", "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONFIG_FILE"):
+            for variable in (
+                "PIP_FIND_LINKS",
+                "PIP_CERT",
+                "PIP_INDEX_URL",
+                "PIP_EXTRA_INDEX_URL",
+                "PIP_CONFIG_FILE",
+            ):
                 if variable in os.environ:
                     env[variable] = os.environ[variable]
-            env.update({key: self._evaluate(str(value), contexts) for key, value in (step.get("env") or {}).items()})
+            env.update(
+                {
+                    key: self._evaluate(str(value), contexts)
+                    for key, value in (step.get("env") or {}).items()
+                }
+            )
             script = self.runner_temp / f"step-{self.run_number}-{index}.sh"
             script.write_text(step["run"])
-            process = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
-                                     cwd=self.workdir, env=env, capture_output=True, text=True, timeout=600)
+            process = subprocess.run(
+                ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+                cwd=self.workdir,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
             outputs = parse_output_file(output_file)
             if step.get("id"):
                 for name, value in outputs.items():
                     contexts[f"steps.{step['id']}.outputs.{name}"] = value
-            result.steps.append(StepRun(step.get("name", ""), process.returncode, process.stdout, process.stderr,
-                                        outputs))
+            result.steps.append(
+                StepRun(
+                    step.get("name", ""),
+                    process.returncode,
+                    process.stdout,
+                    process.stderr,
+                    outputs,
+                )
+            )
             if process.returncode != 0:
                 break
-        result.outputs = {name: self._evaluate(spec["value"], contexts) for name, spec in action["outputs"].items()}
+        result.outputs = {
+            name: self._evaluate(spec["value"], contexts)
+            for name, spec in action["outputs"].items()
+        }
         return result
 
     @staticmethod

@@ -33,7 +33,8 @@ def every_sandbox_response_follows_the_spec(monkeypatch, request):
     """Whatever a test does, every answer any sandbox gives is checked against the official spec.
 
     The check runs inside Sandbox.handle, so it covers the in-process transport and the HTTP server
-    alike. Deviations are collected (a server thread cannot fail a test) and fail the test at the end.
+    alike. Deviations are collected (a server thread cannot fail a test) and fail the test at the
+    end.
     A test marked `off_spec` sends an off-spec answer on purpose (say, a role no spec has): it must
     then have sent at least one, so the mark cannot hide a sandbox that drifted from the spec.
     """
@@ -44,10 +45,21 @@ def every_sandbox_response_follows_the_spec(monkeypatch, request):
         response = original(self, method, path, query, headers, body, client_timeout)
         if not response.drop and not response.timed_out:
             try:
-                check_sandbox_exchange(self.api_version, method, path, query, headers, body, response.status,
-                                       response.headers, response.body)
+                check_sandbox_exchange(
+                    self.api_version,
+                    method,
+                    path,
+                    query,
+                    headers,
+                    body,
+                    response.status,
+                    response.headers,
+                    response.body,
+                )
             except Exception as exc:  # noqa: BLE001 - any deviation is reported below
-                deviations.append(f"{method} {path} -> {response.status}: {type(exc).__name__}: {exc}")
+                deviations.append(
+                    f"{method} {path} -> {response.status}: {type(exc).__name__}: {exc}"
+                )
         return response
 
     monkeypatch.setattr(Sandbox, "handle", checked)
@@ -55,7 +67,9 @@ def every_sandbox_response_follows_the_spec(monkeypatch, request):
     if request.node.get_closest_marker("off_spec"):
         assert deviations, "a test marked off_spec sent no off-spec answer"
         return
-    assert not deviations, "sandbox answers that break the official spec:\n" + "\n".join(deviations[:5])
+    assert not deviations, "sandbox answers that break the official spec:\n" + "\n".join(
+        deviations[:5]
+    )
 
 
 @pytest.fixture(params=API_VERSIONS)
@@ -68,13 +82,21 @@ def spec_checker(api_version: str) -> SpecChecker:
     return SpecChecker(api_version)
 
 
-def sandbox_http_client(sandbox: Sandbox, checker: SpecChecker | None = None,
-                        token: str | None = DEFAULT_TOKEN, timeout: float = 5.0) -> httpx.Client:
+def sandbox_http_client(
+    sandbox: Sandbox,
+    checker: SpecChecker | None = None,
+    token: str | None = DEFAULT_TOKEN,
+    timeout: float = 5.0,
+) -> httpx.Client:
     """A raw httpx client on the in-process sandbox, every response checked against the spec."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     observers = [checker] if checker else []
-    return httpx.Client(transport=SandboxTransport(sandbox, observers), base_url=SANDBOX_BASE_URL,
-                        headers=headers, timeout=timeout)
+    return httpx.Client(
+        transport=SandboxTransport(sandbox, observers),
+        base_url=SANDBOX_BASE_URL,
+        headers=headers,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Generators of hostile desired-state files, shared by the fuzz tests and benchmarks/fuzz_loader.py."""
+"""Generators of hostile desired-state files, shared by the fuzz tests and
+benchmarks/fuzz_loader.py."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from pathlib import Path
 
 from hypothesis import strategies as st
 
-EXAMPLE = (Path(__file__).resolve().parent.parent / "examples" / "acme" / "ideogram-org.yaml").read_text()
+EXAMPLE = (
+    Path(__file__).resolve().parent.parent / "examples" / "acme" / "ideogram-org.yaml"
+).read_text()
 YAML_CHARS = st.sampled_from(list(":-[]{}#&*!|>'\"%@`,? \n\t") + list("abcOWNERMEMBER019"))
 HIDDEN = ["\x1b", "\x07", "\r", "\u200b", "\ufeff", "\u2028", "\x00", "\x85", "\u202e", "\t"]
 
@@ -33,16 +36,32 @@ def deep_block(depth: int) -> str:
 
 def with_hidden(char: str, where: str) -> str:
     escaped = char.encode("unicode_escape").decode().replace("\\x", "\\x").replace("\\u", "\\u")
-    value = {"handle": f'"bo{escaped}b"', "user_id": f'"id{escaped}"', "key": f'"lab{escaped}el"'}[where]
+    value = {"handle": f'"bo{escaped}b"', "user_id": f'"id{escaped}"', "key": f'"lab{escaped}el"'}[
+        where
+    ]
     if where == "key":
-        return ("version: 1\norganizations:\n  acme:\n    members:\n      - {email: a@x.example, role: OWNER}\n"
-                f"    api_keys:\n      {value}: {{id: K1}}\n")
-    return ("version: 1\norganizations:\n  acme:\n    members:\n      - {email: a@x.example, role: OWNER}\n"
-            f"      - {{{where}: {value}}}\n")
+        return (
+            "version: 1\norganizations:\n  acme:\n    members:\n      - {email: a@x.example, "
+            "role: OWNER}\n"
+            f"    api_keys:\n      {value}: {{id: K1}}\n"
+        )
+    return (
+        "version: 1\norganizations:\n  acme:\n    members:\n      - {email: a@x.example, role: "
+        "OWNER}\n"
+        f"      - {{{where}: {value}}}\n"
+    )
 
 
-TAGS = ["!foo {a: 1}", "!!omap [{a: 1}]", "!!set {a}", "!!binary aGk=", "!bar x", "!!python/object:os.system {}",
-        "!!str 1", "2001-12-14"]
+TAGS = [
+    "!foo {a: 1}",
+    "!!omap [{a: 1}]",
+    "!!set {a}",
+    "!!binary aGk=",
+    "!bar x",
+    "!!python/object:os.system {}",
+    "!!str 1",
+    "2001-12-14",
+]
 
 
 def tagged(tag: str) -> str:
@@ -56,7 +75,10 @@ hostile_files = st.one_of(
     st.builds(with_hidden, st.sampled_from(HIDDEN), st.sampled_from(["handle", "user_id", "key"])),
     st.builds(tagged, st.sampled_from(TAGS)),
     st.text(YAML_CHARS, max_size=200),
-    st.builds(lambda start, length, text: EXAMPLE[:start] + text + EXAMPLE[start + length:],
-              st.integers(0, len(EXAMPLE) - 1), st.integers(0, 40), st.text(YAML_CHARS | st.sampled_from(HIDDEN),
-                                                                            max_size=12)),
+    st.builds(
+        lambda start, length, text: EXAMPLE[:start] + text + EXAMPLE[start + length :],
+        st.integers(0, len(EXAMPLE) - 1),
+        st.integers(0, 40),
+        st.text(YAML_CHARS | st.sampled_from(HIDDEN), max_size=12),
+    ),
 )

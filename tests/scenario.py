@@ -29,8 +29,13 @@ def served(state: SandboxState, faults: Faults | None = None) -> Iterator[tuple[
 
 
 def cli(url: str, *args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(main, [*args, "--endpoint", url], env={"IDEOGRAM_TOKEN": TOKEN, "NO_COLOR": "1"},
-                              input=input, catch_exceptions=False)
+    return CliRunner().invoke(
+        main,
+        [*args, "--endpoint", url],
+        env={"IDEOGRAM_TOKEN": TOKEN, "NO_COLOR": "1"},
+        input=input,
+        catch_exceptions=False,
+    )
 
 
 @dataclass
@@ -42,40 +47,58 @@ class Scenario:
 
 
 def scenario(api_version: str, members: int = 30, seed: int = 11) -> Scenario:
-    """Adds (one as OWNER), promotions, an owner removal, member removals, key changes and two new keys."""
-    state = generate_state(members=members, keys=6, seed=seed, api_version=api_version, org_name="acme",
-                           outsiders=12)
+    """Adds (one as OWNER), promotions, an owner removal, member removals, key changes and two new
+    keys."""
+    state = generate_state(
+        members=members, keys=6, seed=seed, api_version=api_version, org_name="acme", outsiders=12
+    )
     org = next(iter(state.organizations.values()))
     users = state.users
     member_ids = list(org.members)
     outsiders = [uid for uid in users if uid not in org.members]
-    lines = ["# yaml-language-server: $schema=../schemas/ideogram-org.schema.json",
-             "version: 1",
-             "policy:",
-             "  min_owners: 2",
-             "  max_removals: 50%",
-             "organizations:",
-             "  acme:",
-             f"    id: {org.organization_id}",
-             "    members:",
-             f"      - email: {users[member_ids[0]].email_address}   # stays OWNER",
-             "        role: OWNER"]
+    lines = [
+        "# yaml-language-server: $schema=../schemas/ideogram-org.schema.json",
+        "version: 1",
+        "policy:",
+        "  min_owners: 2",
+        "  max_removals: 50%",
+        "organizations:",
+        "  acme:",
+        f"    id: {org.organization_id}",
+        "    members:",
+        f"      - email: {users[member_ids[0]].email_address}   # stays OWNER",
+        "        role: OWNER",
+    ]
     # member_ids[1] is an OWNER the file leaves out: an owner removal
     for uid in member_ids[2:4]:
-        lines += [f"      - handle: {users[uid].display_handle}", "        role: OWNER"]  # promotions
-    for uid in member_ids[4:members - 6]:
+        lines += [
+            f"      - handle: {users[uid].display_handle}",
+            "        role: OWNER",
+        ]  # promotions
+    for uid in member_ids[4 : members - 6]:
         lines.append(f"      - user_id: {uid}")
     # the last six members are removed
-    lines += [f"      - email: {users[outsiders[0]].email_address.upper()}", "        role: OWNER"]  # add + promote
+    lines += [
+        f"      - email: {users[outsiders[0]].email_address.upper()}",
+        "        role: OWNER",
+    ]  # add + promote
     for uid in outsiders[1:6]:
         lines.append(f"      - email: {users[uid].email_address}")
     keys = list(org.api_keys.values())
     lines.append("    api_keys:")
     for index, key in enumerate(keys):
         status = "DISABLED" if index < 2 or key.status == "DISABLED" else "ACTIVE"
-        lines += [f"      key-{index}:", f"        id: {key.api_key_id}", f"        status: {status}"]
-    lines += ["      reporting:", "        # a new key for the BI team", "        status: ACTIVE",
-              "      batch: {status: ACTIVE}"]
+        lines += [
+            f"      key-{index}:",
+            f"        id: {key.api_key_id}",
+            f"        status: {status}",
+        ]
+    lines += [
+        "      reporting:",
+        "        # a new key for the BI team",
+        "        status: ACTIVE",
+        "      batch: {status: ACTIVE}",
+    ]
     return Scenario(state=state, org_id=org.organization_id, text="\n".join(lines) + "\n")
 
 

@@ -17,18 +17,24 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 def _spec_dir() -> Path:
     """The official documents: $IDEOGRAM_SPEC_DIR, else ../shared/spec beside the checkout."""
-    candidates = [Path(os.environ["IDEOGRAM_SPEC_DIR"])] if os.environ.get("IDEOGRAM_SPEC_DIR") else []
+    candidates = (
+        [Path(os.environ["IDEOGRAM_SPEC_DIR"])] if os.environ.get("IDEOGRAM_SPEC_DIR") else []
+    )
     candidates.append(Path(__file__).resolve().parent.parent.parent / "shared" / "spec")
     for candidate in candidates:
         if (candidate / "ideogram-openapi-2025-10.yaml").exists():
             return candidate
-    raise FileNotFoundError(f"the official OpenAPI documents are not in {' or '.join(map(str, candidates))}; "
-                            f"set IDEOGRAM_SPEC_DIR")
+    raise FileNotFoundError(
+        f"the official OpenAPI documents are not in {' or '.join(map(str, candidates))}; "
+        f"set IDEOGRAM_SPEC_DIR"
+    )
 
 
 SPEC_DIR = _spec_dir()
-SPEC_FILES = {"2025-10": SPEC_DIR / "ideogram-openapi-2025-10.yaml",
-              "2026-06": SPEC_DIR / "ideogram-openapi-2026-06.json"}
+SPEC_FILES = {
+    "2025-10": SPEC_DIR / "ideogram-openapi-2025-10.yaml",
+    "2026-06": SPEC_DIR / "ideogram-openapi-2026-06.json",
+}
 # Statuses the spec cannot list because they come from the transport, not the operation: the
 # sandbox's injected faults and its inflight limit. Every other response must match the spec.
 TRANSPORT_STATUSES = {429, 500, 502, 503}
@@ -56,9 +62,13 @@ class _Request:
         self._request = request
         self.parameters = RequestParameters(
             query=ImmutableMultiDict(parse_qs(request.url.query.decode())),
-            header=Headers(dict(request.headers)), cookie=ImmutableMultiDict())
+            header=Headers(dict(request.headers)),
+            cookie=ImmutableMultiDict(),
+        )
 
-    host_url = property(lambda self: f"{self._request.url.scheme}://{self._request.url.netloc.decode()}")
+    host_url = property(
+        lambda self: f"{self._request.url.scheme}://{self._request.url.netloc.decode()}"
+    )
     path = property(lambda self: self._request.url.path)
     method = property(lambda self: self._request.method.lower())
     body = property(lambda self: self._request.content or None)
@@ -98,9 +108,20 @@ class SpecChecker:
         self(response.request, response)
 
 
-def check_sandbox_exchange(version: str, method: str, path: str, query: dict[str, str], headers: dict[str, str],
-                           body: bytes, status: int, response_headers: dict[str, str], content: bytes) -> None:
+def check_sandbox_exchange(
+    version: str,
+    method: str,
+    path: str,
+    query: dict[str, str],
+    headers: dict[str, str],
+    body: bytes,
+    status: int,
+    response_headers: dict[str, str],
+    content: bytes,
+) -> None:
     """Validate one exchange seen inside the sandbox, whichever way it was served."""
-    request = httpx.Request(method, f"http://sandbox.test{path}", params=query, headers=headers, content=body)
+    request = httpx.Request(
+        method, f"http://sandbox.test{path}", params=query, headers=headers, content=body
+    )
     response = httpx.Response(status, headers=response_headers, content=content, request=request)
     SpecChecker(version)(request, response)

@@ -1,4 +1,5 @@
-"""The GitHub Action in a simulated runner, against the sandbox served over real HTTP, with a fake gh."""
+"""The GitHub Action in a simulated runner, against the sandbox served over real HTTP, with a fake
+gh."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ DATA = ROOT / "tests" / "data"
 
 @pytest.fixture(scope="module")
 def runner_temp(tmp_path_factory) -> Path:
-    """Shared by the module's runs so the action's venv is built once (later runs see its key and skip)."""
+    """Shared by the module's runs so the action's venv is built once (later runs see its key and
+    skip)."""
     return tmp_path_factory.mktemp("runner-temp")
 
 
@@ -72,8 +74,10 @@ def _assert_token_nowhere(runner: Runner, run) -> None:
 
 def test_action_and_workflows_validate_against_the_published_schemas():
     yaml = YAML(typ="safe")
-    jsonschema.validate(yaml.load((ROOT / "action.yml").read_text()),
-                        json.loads((DATA / "github-actions.json").read_text()))
+    jsonschema.validate(
+        yaml.load((ROOT / "action.yml").read_text()),
+        json.loads((DATA / "github-actions.json").read_text()),
+    )
     workflow_schema = json.loads((DATA / "github-workflows.json").read_text())
     workflows = sorted((ROOT / "examples" / "github").glob("*.yml"))
     assert [w.name for w in workflows] == ["apply.yml", "drift.yml", "plan.yml"]
@@ -86,12 +90,31 @@ def test_action_and_workflows_validate_against_the_published_schemas():
 def test_inputs_reach_scripts_only_through_env():
     action = load_action()
     steps = action["runs"]["steps"]
-    assert all("${{" not in step["run"] for step in steps), "no expression may be spliced into a script"
+    assert all("${{" not in step["run"] for step in steps), (
+        "no expression may be spliced into a script"
+    )
     assert "add-mask" in steps[0]["run"], "the token is masked before anything else runs"
-    assert set(action["inputs"]) == {"command", "config", "token", "endpoint", "audit-log", "comment",
-                                     "github-token", "working-directory", "alert-at", "spend"}
-    assert set(action["outputs"]) == {"changes", "plan-json", "plan-hash", "exit-code", "failure-reason",
-                                      "audit-head", "spend-alert"}
+    assert set(action["inputs"]) == {
+        "command",
+        "config",
+        "token",
+        "endpoint",
+        "audit-log",
+        "comment",
+        "github-token",
+        "working-directory",
+        "alert-at",
+        "spend",
+    }
+    assert set(action["outputs"]) == {
+        "changes",
+        "plan-json",
+        "plan-hash",
+        "exit-code",
+        "failure-reason",
+        "audit-head",
+        "spend-alert",
+    }
 
 
 def test_plan_on_a_pull_request_keeps_one_sticky_comment(world):
@@ -104,7 +127,9 @@ def test_plan_on_a_pull_request_keeps_one_sticky_comment(world):
     assert plan["plan_hash"] == first.outputs["plan-hash"]
     assert "Plan: 1 to add, 1 to promote, 1 to remove" in runner.summary.read_text()
     comments = runner.gh_world()["comments"]["7"]
-    assert len(comments) == 1 and comments[0]["body"].startswith(f"{MARKER_PREFIX} {plan['plan_hash']} -->")
+    assert len(comments) == 1 and comments[0]["body"].startswith(
+        f"{MARKER_PREFIX} {plan['plan_hash']} -->"
+    )
     assert all(call["has_gh_token"] for call in runner.gh_calls())
     # a second push to the pull request updates the same comment rather than adding one
     second = runner.run({**inputs, "command": "plan"}, PR_EVENT)
@@ -147,7 +172,9 @@ def test_apply_refuses_when_the_plan_changed_since_review(world):
     sandbox.state.organizations[DEMO_ORG_ID].members[b64id("user_oscar_d")] = "MEMBER"
     refused = runner.run({**inputs, "command": "apply"}, PUSH_EVENT, sha=MERGE_SHA)
     assert not refused.succeeded
-    assert refused.outputs["failure-reason"] == "plan-changed" and refused.outputs["exit-code"] == "1"
+    assert (
+        refused.outputs["failure-reason"] == "plan-changed" and refused.outputs["exit-code"] == "1"
+    )
     assert sandbox.write_requests == []
     assert "differs from the plan reviewed" in runner.summary.read_text()
     _assert_token_nowhere(runner, refused)
@@ -173,9 +200,13 @@ def test_without_comments_apply_finds_the_reviewed_plan_in_a_check_run(world):
     reviewed = runner.run({**inputs, "command": "plan", "comment": "false"}, PR_EVENT)
     assert reviewed.succeeded, [s.stderr for s in reviewed.steps]
     assert runner.gh_world()["comments"] == {}
-    assert [r["external_id"] for r in runner.gh_world()["check_runs"]] == [reviewed.outputs["plan-hash"]]
+    assert [r["external_id"] for r in runner.gh_world()["check_runs"]] == [
+        reviewed.outputs["plan-hash"]
+    ]
     _merged(runner)
-    applied = runner.run({**inputs, "command": "apply", "comment": "false"}, PUSH_EVENT, sha=MERGE_SHA)
+    applied = runner.run(
+        {**inputs, "command": "apply", "comment": "false"}, PUSH_EVENT, sha=MERGE_SHA
+    )
     assert applied.succeeded, [s.stdout + s.stderr for s in applied.steps]
     assert applied.outputs["failure-reason"] == "" and sandbox.write_requests
 
@@ -187,10 +218,17 @@ def test_without_comments_or_check_runs_apply_refuses_with_its_own_reason(world)
     runner.set_gh_world(world_state)
     reviewed = runner.run({**inputs, "command": "plan", "comment": "false"}, PR_EVENT)
     assert reviewed.succeeded
-    assert any("no-reviewed-plan" in step.stdout for step in reviewed.steps)  # warned at review time
+    assert any(
+        "no-reviewed-plan" in step.stdout for step in reviewed.steps
+    )  # warned at review time
     _merged(runner)
-    refused = runner.run({**inputs, "command": "apply", "comment": "false"}, PUSH_EVENT, sha=MERGE_SHA)
-    assert refused.outputs["failure-reason"] == "no-reviewed-plan" and refused.outputs["exit-code"] == "1"
+    refused = runner.run(
+        {**inputs, "command": "apply", "comment": "false"}, PUSH_EVENT, sha=MERGE_SHA
+    )
+    assert (
+        refused.outputs["failure-reason"] == "no-reviewed-plan"
+        and refused.outputs["exit-code"] == "1"
+    )
     assert sandbox.write_requests == []
 
 
@@ -203,9 +241,15 @@ def test_drift_opens_updates_and_closes_one_issue(world):
     issues = runner.gh_world()["issues"]
     assert [(i["title"], i["open"]) for i in issues] == [(DRIFT_ISSUE_TITLE, True)]
     assert "ravi.patel@acme.example" in issues[0]["body"]
-    assert "c3RyYXlfa2V5X2J5X2hhbmQ" in issues[0]["body"]  # a hand-made key in a file that lists keys
+    assert (
+        "c3RyYXlfa2V5X2J5X2hhbmQ" in issues[0]["body"]
+    )  # a hand-made key in a file that lists keys
     body = issues[0]["body"]
-    assert "#### Spend" in body and "`ci-pipeline`" in body and "commit: 9" not in body.split("#### Spend")[0]
+    assert (
+        "#### Spend" in body
+        and "`ci-pipeline`" in body
+        and "commit: 9" not in body.split("#### Spend")[0]
+    )
     assert "projected" in body.split("#### Spend")[1]  # the commit's projection rides along
     # drift lasts, and changes shape: the same issue is updated
     sandbox.state.organizations[DEMO_ORG_ID].members[b64id("user_oscar_d")] = "MEMBER"

@@ -1,4 +1,5 @@
-"""apply end to end over loopback HTTP: order, batching, dry-run, stale plans, safety, keys, audit."""
+"""apply end to end over loopback HTTP: order, batching, dry-run, stale plans, safety, keys,
+audit."""
 
 from __future__ import annotations
 
@@ -13,8 +14,13 @@ from reconciler.execution.audit import verify_log
 from reconciler.sandbox import Faults
 from tests.scenario import TOKEN, cli, scenario, served, write_file
 
-ORDER = ["add_organization_members", "promote_organization_members", "create_api_key_v2",
-         "remove_organization_members", "deactivate_organization_api_key"]
+ORDER = [
+    "add_organization_members",
+    "promote_organization_members",
+    "create_api_key_v2",
+    "remove_organization_members",
+    "deactivate_organization_api_key",
+]
 
 
 @pytest.fixture
@@ -27,13 +33,17 @@ def test_apply_converges_in_order_without_dipping_below_min_owners(here, api_ver
     s = scenario(api_version)
     path = write_file(here, s.text)
     with served(s.state) as (sandbox, url):
-        result = cli(url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "new-keys.jsonl")
+        result = cli(
+            url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "new-keys.jsonl"
+        )
         assert result.exit_code == 0, result.output
         assert "Verification read: the organization matches the file." in result.stdout
         operations = [w.operation for w in sandbox.write_requests]
         ranks = [ORDER.index(op) for op in operations]
         assert ranks == sorted(ranks), operations  # add, promote, create, remove, deactivate
-        assert operations.count("add_organization_members") == 1  # one call per kind per organization
+        assert (
+            operations.count("add_organization_members") == 1
+        )  # one call per kind per organization
         assert operations.count("promote_organization_members") == 1
         assert operations.count("remove_organization_members") == 2  # members first, then the owner
         assert sandbox.min_owners_seen(s.org_id) >= s.min_owners
@@ -83,16 +93,24 @@ def test_stale_plan_when_the_organization_changed(here, api_version):
     path = write_file(here, s.text)
     with served(s.state) as (sandbox, url):
         cli(url, "plan", "-c", str(path), "--out", "plan.json")
-        someone = next(uid for uid in s.state.users if uid not in s.state.organizations[s.org_id].members)
+        someone = next(
+            uid for uid in s.state.users if uid not in s.state.organizations[s.org_id].members
+        )
         s.state.organizations[s.org_id].members[someone] = "MEMBER"  # changed by hand meanwhile
         result = cli(url, "apply", "plan.json", "--secrets-file", "keys.jsonl")
         assert result.exit_code == 1
         assert "stale plan, nothing was sent" in result.stderr
         before = len(s.state.organizations[s.org_id].members) - 1
-        assert f"{before} members, 2 owner(s) when planned; now {before + 1} members" in result.stderr
-        email = s.state.users[someone].email_address  # the file lists them: the plan's change for them moved
-        assert f"no longer needed: member.add {email}" in result.stderr or \
-            f"needed now, not in the saved plan: member.promote {email}" in result.stderr
+        assert (
+            f"{before} members, 2 owner(s) when planned; now {before + 1} members" in result.stderr
+        )
+        email = s.state.users[
+            someone
+        ].email_address  # the file lists them: the plan's change for them moved
+        assert (
+            f"no longer needed: member.add {email}" in result.stderr
+            or f"needed now, not in the saved plan: member.promote {email}" in result.stderr
+        )
         assert sandbox.write_requests == []
 
 
@@ -104,7 +122,9 @@ def test_stale_plan_when_the_file_changed(here, api_version):
         path.write_text(s.text + "# an edit\n")
         result = cli(url, "apply", "plan.json", "--secrets-file", "keys.jsonl")
         assert result.exit_code == 1
-        assert "desired file" in result.stderr and "changed since the plan was made" in result.stderr
+        assert (
+            "desired file" in result.stderr and "changed since the plan was made" in result.stderr
+        )
         assert sandbox.write_requests == []
 
 
@@ -115,30 +135,57 @@ def test_unsafe_plan_is_refused_unless_approved_by_hash(here, api_version):
         refused = cli(url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "k.jsonl")
         assert refused.exit_code == 1 and "the plan is unsafe" in refused.stderr
         assert sandbox.write_requests == []
-        wrong = cli(url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "k.jsonl",
-                    "--allow-unsafe", "deadbeefdeadbeef")
+        wrong = cli(
+            url,
+            "apply",
+            "-c",
+            str(path),
+            "--auto-approve",
+            "--secrets-file",
+            "k.jsonl",
+            "--allow-unsafe",
+            "deadbeefdeadbeef",
+        )
         assert wrong.exit_code == 1 and "does not match" in wrong.stderr
         assert sandbox.write_requests == []
         plan = json.loads(cli(url, "plan", "-c", str(path), "--output", "json").stdout)
-        approved = cli(url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "k.jsonl",
-                       "--allow-unsafe", plan["plan_hash"][:8])
+        approved = cli(
+            url,
+            "apply",
+            "-c",
+            str(path),
+            "--auto-approve",
+            "--secrets-file",
+            "k.jsonl",
+            "--allow-unsafe",
+            plan["plan_hash"][:8],
+        )
         assert approved.exit_code == 0, approved.output
 
 
 def test_partial_failure_reports_items_skips_dependents_and_a_rerun_finishes(here):
     s = scenario("2026-06")
-    # Seed 14 makes two of the six additions fail every time (ivan.nakamura30 and jun.adams35); ivan is
+    # Seed 14 makes two of the six additions fail every time (ivan.nakamura30 and jun.adams35); ivan
+    # is
     # listed as OWNER, so his promotion must be skipped. Then apply again without faults.
-    with served(s.state, Faults(seed=14, member_failure_rate=0.5,
-                                operations=frozenset({"add_organization_members"}))) as (sandbox, url):
+    with served(
+        s.state,
+        Faults(
+            seed=14, member_failure_rate=0.5, operations=frozenset({"add_organization_members"})
+        ),
+    ) as (sandbox, url):
         path = write_file(here, s.text)
         first = cli(url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "k.jsonl")
         assert first.exit_code == 1
         failed = [line for line in first.stdout.splitlines() if line.startswith("failed")]
         assert failed and all("temporary failure" in line for line in failed)
         assert len(failed) == 2 and any("IVAN.NAKAMURA30" in line for line in failed)
-        assert any(line.startswith("skipped") and "IVAN.NAKAMURA30" in line and "adding the member failed" in line
-                   for line in first.stdout.splitlines())
+        assert any(
+            line.startswith("skipped")
+            and "IVAN.NAKAMURA30" in line
+            and "adding the member failed" in line
+            for line in first.stdout.splitlines()
+        )
         assert "change(s) remain" in first.stdout
         sandbox.faults.member_failure_rate = 0.0
         second = cli(url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "k.jsonl")
@@ -148,7 +195,8 @@ def test_partial_failure_reports_items_skips_dependents_and_a_rerun_finishes(her
 
 
 def test_2025_whole_call_failure_is_split_until_only_the_failing_member_fails(here):
-    """2025-10 refuses a member call as a whole (400) for one bad member: apply splits it in halves and
+    """2025-10 refuses a member call as a whole (400) for one bad member: apply splits it in halves
+    and
     sends each again, so everyone else is added in the same run."""
     s = scenario("2025-10")
     text = s.text.replace("rosa.costa31@acme.example", "nobody-at-all@acme.example")
@@ -160,19 +208,32 @@ def test_2025_whole_call_failure_is_split_until_only_the_failing_member_fails(he
         failed = [line for line in add_lines if line.startswith("failed")]
         assert len(failed) == 1 and "nobody-at-all@acme.example" in failed[0]
         assert "no Ideogram user matches" in failed[0]
-        assert len(add_lines) - 1 == sum(1 for m in sandbox.mutations if m.operation == "add_organization_members")
+        assert len(add_lines) - 1 == sum(
+            1 for m in sandbox.mutations if m.operation == "add_organization_members"
+        )
         add_calls = [w for w in sandbox.write_requests if w.operation == "add_organization_members"]
-        assert len(add_calls) <= 1 + 2 * 3  # one call, then at most two per level of halving 6 members
-    records = [json.loads(line) for line in Path("ideogram-org.audit.jsonl").read_text().splitlines()]
+        assert (
+            len(add_calls) <= 1 + 2 * 3
+        )  # one call, then at most two per level of halving 6 members
+    records = [
+        json.loads(line) for line in Path("ideogram-org.audit.jsonl").read_text().splitlines()
+    ]
     assert any(r.get("message") == "refused as a whole; split in halves" for r in records)
 
 
 def test_batching_1000_additions_in_10_calls(here):
     from reconciler.sandbox import generate_state
+
     state = generate_state(members=2, keys=0, seed=1, org_name="acme", outsiders=1000)
     org = next(iter(state.organizations.values()))
     newcomers = [u for uid, u in state.users.items() if uid not in org.members]
-    lines = ["version: 1", "organizations:", "  acme:", f"    id: {org.organization_id}", "    members:"]
+    lines = [
+        "version: 1",
+        "organizations:",
+        "  acme:",
+        f"    id: {org.organization_id}",
+        "    members:",
+    ]
     lines += [f"      - {{user_id: {uid}, role: OWNER}}" for uid in org.members]
     lines += [f"      - email: {u.email_address}" for u in newcomers]
     with served(state) as (sandbox, url):
@@ -189,16 +250,22 @@ def test_key_creation_writes_secret_0600_and_id_back_byte_for_byte(here, api_ver
     s = scenario(api_version)
     path = write_file(here, s.text)
     with served(s.state) as (sandbox, url):
-        result = cli(url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "new-keys.jsonl")
+        result = cli(
+            url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "new-keys.jsonl"
+        )
         assert result.exit_code == 0, result.output
     secrets = [json.loads(line) for line in Path("new-keys.jsonl").read_text().splitlines()]
     assert sorted(s_["label"] for s_ in secrets) == ["batch", "reporting"]
     assert stat.S_IMODE(os.stat("new-keys.jsonl").st_mode) == 0o600
     new_text = path.read_text()
     ids = {entry["label"]: entry["api_key_id"] for entry in secrets}
-    expected = s.text.replace("      reporting:\n        # a new key for the BI team\n",
-                              f"      reporting:\n        # a new key for the BI team\n        id: {ids['reporting']}\n")
-    expected = expected.replace("      batch: {status: ACTIVE}", f"      batch: {{id: {ids['batch']}, status: ACTIVE}}")
+    expected = s.text.replace(
+        "      reporting:\n        # a new key for the BI team\n",
+        f"      reporting:\n        # a new key for the BI team\n        id: {ids['reporting']}\n",
+    )
+    expected = expected.replace(
+        "      batch: {status: ACTIVE}", f"      batch: {{id: {ids['batch']}, status: ACTIVE}}"
+    )
     assert new_text == expected
     for entry in secrets:  # the secret is nowhere but the secrets file
         assert entry["api_key"] not in result.output and entry["api_key"] not in new_text
@@ -221,8 +288,10 @@ def test_payment_required_is_a_clear_failure(here, api_version):
     with served(s.state) as (sandbox, url):
         result = cli(url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "k.jsonl")
     assert result.exit_code == 1
-    assert any(line.startswith("failed") and "key.create" in line and "payment is required" in line
-               for line in result.stdout.splitlines())
+    assert any(
+        line.startswith("failed") and "key.create" in line and "payment is required" in line
+        for line in result.stdout.splitlines()
+    )
 
 
 def test_ambiguous_write_is_re_read_not_resent(here, api_version):
@@ -232,7 +301,9 @@ def test_ambiguous_write_is_re_read_not_resent(here, api_version):
     with served(s.state, faults) as (sandbox, url):
         result = cli(url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "k.jsonl")
         assert result.exit_code == 0, result.output
-        promotes = [w for w in sandbox.write_requests if w.operation == "promote_organization_members"]
+        promotes = [
+            w for w in sandbox.write_requests if w.operation == "promote_organization_members"
+        ]
         assert len(promotes) == 1  # dropped after doing the work, then confirmed by re-reading
         assert "confirmed by re-reading" in result.stdout
         assert sandbox.min_owners_seen(s.org_id) >= 2
@@ -246,9 +317,12 @@ def test_a_member_caller_is_refused_before_any_write(here, api_version):
     with served(s.state) as (sandbox, url):
         result = cli(url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "k.jsonl")
         assert result.exit_code == 1
-        assert "you are MEMBER of acme; only an OWNER can change it" in result.stderr  # once, in the plan
-        assert result.stderr.count("only an OWNER") == len(json.loads(cli(url, "plan", "-c", str(path), "--output",
-                                                                           "json").stdout)["blocked"])
+        assert (
+            "you are MEMBER of acme; only an OWNER can change it" in result.stderr
+        )  # once, in the plan
+        assert result.stderr.count("only an OWNER") == len(
+            json.loads(cli(url, "plan", "-c", str(path), "--output", "json").stdout)["blocked"]
+        )
         assert "Nothing to apply." in result.stderr and "blocked item(s) remain" in result.stderr
         assert sandbox.write_requests == []
 
@@ -259,14 +333,26 @@ def test_key_deactivations_run_concurrently_up_to_the_inflight_limit(here, api_v
     import threading
 
     from reconciler.sandbox import generate_state
-    state = generate_state(members=2, keys=40, seed=2, org_name="acme", inflight_limit=10, api_version=api_version)
+
+    state = generate_state(
+        members=2, keys=40, seed=2, org_name="acme", inflight_limit=10, api_version=api_version
+    )
     org = next(iter(state.organizations.values()))
     for key in org.api_keys.values():
         key.status = "ACTIVE"
-    lines = ["version: 1", "policy: {max_key_deactivations: 100%}", "organizations:", "  acme:", f"    id: {org.organization_id}", "    members:"]
+    lines = [
+        "version: 1",
+        "policy: {max_key_deactivations: 100%}",
+        "organizations:",
+        "  acme:",
+        f"    id: {org.organization_id}",
+        "    members:",
+    ]
     lines += [f"      - {{user_id: {uid}, role: OWNER}}" for uid in org.members]
     lines.append("    api_keys:")
-    lines += [f"      k{i}: {{id: {key_id}, status: DISABLED}}" for i, key_id in enumerate(org.api_keys)]
+    lines += [
+        f"      k{i}: {{id: {key_id}, status: DISABLED}}" for i, key_id in enumerate(org.api_keys)
+    ]
     barrier = threading.Barrier(10, timeout=10)
     broken: list[str] = []
     with served(state) as (sandbox, url):
@@ -284,13 +370,17 @@ def test_key_deactivations_run_concurrently_up_to_the_inflight_limit(here, api_v
         path = write_file(here, "\n".join(lines) + "\n")
         result = cli(url, "apply", "-c", str(path), "--auto-approve")
         assert result.exit_code == 0, result.output
-        deactivations = [w for w in sandbox.write_requests if w.operation == "deactivate_organization_api_key"]
+        deactivations = [
+            w for w in sandbox.write_requests if w.operation == "deactivate_organization_api_key"
+        ]
         assert len(deactivations) == 40 and all(w.status == 204 for w in deactivations)
         assert broken == []  # ten at once, every time
         assert sandbox.refused_over_limit == 0  # and never more than ten
 
 
-def test_member_calls_of_one_kind_run_concurrently_but_owner_removals_one_at_a_time(here, api_version):
+def test_member_calls_of_one_kind_run_concurrently_but_owner_removals_one_at_a_time(
+    here, api_version
+):
     """Forty one-member removal calls go out ten at a time (a barrier of ten lets none through until
     ten have arrived); the two owner removals go alone, each after a read, and owners never fall
     below min_owners while they do."""
@@ -298,12 +388,26 @@ def test_member_calls_of_one_kind_run_concurrently_but_owner_removals_one_at_a_t
     import threading
 
     from reconciler.sandbox import generate_state
-    state = generate_state(members=52, keys=0, seed=3, org_name="acme", inflight_limit=10, owners=4,
-                           api_version=api_version)
+
+    state = generate_state(
+        members=52,
+        keys=0,
+        seed=3,
+        org_name="acme",
+        inflight_limit=10,
+        owners=4,
+        api_version=api_version,
+    )
     org = next(iter(state.organizations.values()))
     uids = list(org.members)
-    lines = ["version: 1", "policy: {max_removals: 100%, min_owners: 2}", "organizations:", "  acme:",
-             f"    id: {org.organization_id}", "    members:"]
+    lines = [
+        "version: 1",
+        "policy: {max_removals: 100%, min_owners: 2}",
+        "organizations:",
+        "  acme:",
+        f"    id: {org.organization_id}",
+        "    members:",
+    ]
     lines += [f"      - {{user_id: {uid}, role: OWNER}}" for uid in uids[:2]]
     lines += [f"      - {{user_id: {uid}}}" for uid in uids[4:12]]
     barrier = threading.Barrier(10, timeout=10)
@@ -336,7 +440,9 @@ def test_member_calls_of_one_kind_run_concurrently_but_owner_removals_one_at_a_t
         path = write_file(here, "\n".join(lines) + "\n")
         result = cli(url, "apply", "-c", str(path), "--auto-approve", "--chunk-size", "1")
         assert result.exit_code == 0, result.output
-        removals = [w for w in sandbox.write_requests if w.operation == "remove_organization_members"]
+        removals = [
+            w for w in sandbox.write_requests if w.operation == "remove_organization_members"
+        ]
         assert len(removals) == 40 + 2
         assert broken == []  # ten member removals in flight at once, every time
         assert sandbox.refused_over_limit == 0  # and never an eleventh
@@ -378,6 +484,8 @@ def test_a_secrets_file_readable_by_others_is_refused_before_any_write(here, api
     Path("shared.jsonl").write_text("")
     os.chmod("shared.jsonl", 0o644)
     with served(s.state) as (sandbox, url):
-        result = cli(url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "shared.jsonl")
+        result = cli(
+            url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "shared.jsonl"
+        )
         assert result.exit_code == 1 and "readable by others" in result.stderr
         assert sandbox.write_requests == []

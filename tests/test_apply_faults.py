@@ -23,11 +23,21 @@ PROFILES = {  # rates a bad day might have; reads get 5 tries, so 5 failures in 
     "timeouts": dict(slow_rate=0.12, slow_seconds=1.0),
     "dropped-connections": dict(drop_rate=0.12),
     "per-member-failures": dict(member_failure_rate=0.15),
-    "everything": dict(error_rate=0.08, rate_limit_rate=0.08, retry_after=0.01, slow_rate=0.05, slow_seconds=1.0,
-                       drop_rate=0.05, member_failure_rate=0.05),
+    "everything": dict(
+        error_rate=0.08,
+        rate_limit_rate=0.08,
+        retry_after=0.01,
+        slow_rate=0.05,
+        slow_seconds=1.0,
+        drop_rate=0.05,
+        member_failure_rate=0.05,
+    ),
 }
-ACTIONS = {"add_organization_members": "member.add", "promote_organization_members": "member.promote",
-           "remove_organization_members": "member.remove"}
+ACTIONS = {
+    "add_organization_members": "member.add",
+    "promote_organization_members": "member.promote",
+    "remove_organization_members": "member.remove",
+}
 
 
 def _person(state, user_id=None, email=None, handle=None) -> str | None:
@@ -39,7 +49,11 @@ def _assert_writes_within(plan: dict, sandbox, original_keys: set[str]) -> None:
     """Every member a write named is a person the original plan meant for that action; every key
     deactivated was meant by the plan, or made by these runs without its secret reaching them."""
     state = sandbox.state
-    targets = {(c["action"], _person(state, **c["member"]) or repr(c["member"])) for c in plan["changes"] if c.get("member")}
+    targets = {
+        (c["action"], _person(state, **c["member"]) or repr(c["member"]))
+        for c in plan["changes"]
+        if c.get("member")
+    }
     changes = plan["changes"]
     creates = sum(c["action"] == "key.create" for c in changes)
     deactivations = {c["key_id"] for c in changes if c["action"] == "key.deactivate"}
@@ -53,7 +67,12 @@ def _assert_writes_within(plan: dict, sandbox, original_keys: set[str]) -> None:
         else:
             action = ACTIONS[write.operation]
             for entry in write.body["members"]:
-                person = _person(state, entry.get("user_id"), entry.get("email_address"), entry.get("display_handle"))
+                person = _person(
+                    state,
+                    entry.get("user_id"),
+                    entry.get("email_address"),
+                    entry.get("display_handle"),
+                )
                 assert (action, person) in targets, (action, entry)
     assert create_calls <= creates * 3
 
@@ -61,7 +80,9 @@ def _assert_writes_within(plan: dict, sandbox, original_keys: set[str]) -> None:
 @pytest.mark.parametrize("profile", list(PROFILES))
 def test_apply_under_faults(tmp_path, monkeypatch, api_version, profile):
     monkeypatch.chdir(tmp_path)
-    s = scenario(api_version, members=24, seed=zlib.crc32(profile.encode()) % 1000)  # hash() changes per process
+    s = scenario(
+        api_version, members=24, seed=zlib.crc32(profile.encode()) % 1000
+    )  # hash() changes per process
     settings = dict(PROFILES[profile])
     if api_version == "2025-10" and "member_failure_rate" in settings:
         settings["member_failure_rate"] /= 4  # one failing member fails a whole 2025-10 call
@@ -74,9 +95,22 @@ def test_apply_under_faults(tmp_path, monkeypatch, api_version, profile):
         original_keys = set(sandbox.state.organizations[s.org_id].api_keys)
         sandbox.faults = Faults(seed=7, **settings)
         converged_after = None
-        for attempt in range(1, 6):  # a member failing on its own at 15% fails five runs in a row 1 in 13,000
-            result = cli(url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "keys.jsonl",
-                         "--timeout", "0.4", "--chunk-size", "5")
+        for attempt in range(
+            1, 6
+        ):  # a member failing on its own at 15% fails five runs in a row 1 in 13,000
+            result = cli(
+                url,
+                "apply",
+                "-c",
+                str(path),
+                "--auto-approve",
+                "--secrets-file",
+                "keys.jsonl",
+                "--timeout",
+                "0.4",
+                "--chunk-size",
+                "5",
+            )
             outputs += [result.stdout, result.stderr]
             assert "Traceback" not in result.output
             sandbox.faults = Faults()  # a clean read to judge
@@ -87,20 +121,31 @@ def test_apply_under_faults(tmp_path, monkeypatch, api_version, profile):
                 break
         assert converged_after is not None, "\n".join(outputs[-2:])
         _assert_writes_within(plan, sandbox, original_keys)
-        live_new = [k.api_key_id for k in sandbox.state.organizations[s.org_id].api_keys.values()
-                    if k.api_key_id not in original_keys and k.status == "ACTIVE"]
+        live_new = [
+            k.api_key_id
+            for k in sandbox.state.organizations[s.org_id].api_keys.values()
+            if k.api_key_id not in original_keys and k.status == "ACTIVE"
+        ]
         assert sandbox.min_owners_seen(s.org_id) >= s.min_owners
     audit_text = Path("ideogram-org.audit.jsonl").read_text()
     secrets = [json.loads(line)["api_key"] for line in Path("keys.jsonl").read_text().splitlines()]
     assert secrets, "the scenario creates keys"
-    saved_ids = [json.loads(line)["api_key_id"] for line in Path("keys.jsonl").read_text().splitlines()]
-    assert len(live_new) == 2 and set(live_new) <= set(saved_ids)  # one ACTIVE key per label, its secret saved
+    saved_ids = [
+        json.loads(line)["api_key_id"] for line in Path("keys.jsonl").read_text().splitlines()
+    ]
+    assert len(live_new) == 2 and set(live_new) <= set(
+        saved_ids
+    )  # one ACTIVE key per label, its secret saved
     for text in [*outputs, audit_text]:
         assert TOKEN not in text
         assert not any(secret in text for secret in secrets)
     assert verify_log("ideogram-org.audit.jsonl").problems == []
     tampered = tmp_path / "tampered.jsonl"
     lines = audit_text.splitlines(keepends=True)
-    lines[1] = lines[1].replace('"outcome":"', '"outcome":"x', 1) if '"outcome":"' in lines[1] else "x" + lines[1]
+    lines[1] = (
+        lines[1].replace('"outcome":"', '"outcome":"x', 1)
+        if '"outcome":"' in lines[1]
+        else "x" + lines[1]
+    )
     tampered.write_text("".join(lines))
     assert verify_log(tampered).problems

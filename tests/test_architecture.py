@@ -16,12 +16,26 @@ MAX_FUNCTION_LINES = 60
 LONG_FUNCTIONS: dict[str, str] = {}
 
 
-@pytest.mark.parametrize("module", ["reconciler.planning.planner", "reconciler.planning.plan",
-                                    "reconciler.planning.drift", "reconciler.planning.staleness",
-                                    "reconciler.render.plan", "reconciler.render.drift", "reconciler.cli"])
+@pytest.mark.parametrize(
+    "module",
+    [
+        "reconciler.planning.planner",
+        "reconciler.planning.plan",
+        "reconciler.planning.drift",
+        "reconciler.planning.staleness",
+        "reconciler.render.plan",
+        "reconciler.render.drift",
+        "reconciler.cli",
+    ],
+)
 def test_the_pure_layers_do_not_import_the_http_client(module: str) -> None:
-    code = f"import sys, {module}; print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'httpcore')))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    code = (
+        f"import sys, {module}; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('httpx', 'httpcore')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "[]", f"{module} loads {result.stdout.strip()}"
 
 
@@ -30,7 +44,11 @@ def _sources() -> list[Path]:
 
 
 def test_no_module_is_over_the_line_limit() -> None:
-    long = {str(p.relative_to(PACKAGE)): n for p in _sources() if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in _sources()
+        if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
+    }
     assert long == {}
 
 
@@ -47,8 +65,11 @@ def test_no_function_is_over_the_line_limit() -> None:
 
 
 def test_endpoint_paths_are_spelled_only_in_the_endpoint_table() -> None:
-    spelled = [str(p.relative_to(PACKAGE)) for p in _sources()
-               if "/manage/api" in p.read_text() and p.name != "endpoints.py"]
+    spelled = [
+        str(p.relative_to(PACKAGE))
+        for p in _sources()
+        if "/manage/api" in p.read_text() and p.name != "endpoints.py"
+    ]
     assert spelled == []
 
 
@@ -62,9 +83,14 @@ def test_the_api_version_choices_come_from_the_endpoint_table() -> None:
 
 def test_help_loads_no_heavy_library() -> None:
     """`ideogram-org --help` starts fast because a command imports what it needs when it runs."""
-    code = ("import sys; from reconciler.cli import main\n"
-            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in ('pydantic', 'httpx', 'ruamel.yaml', 'email_validator', 'deepdiff') "
-            "if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    code = (
+        "import sys; from reconciler.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('pydantic', 'httpx', 'ruamel.yaml', 'email_validator', "
+        "'deepdiff') "
+        "if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip().splitlines()[-1] == "[]"

@@ -1,4 +1,5 @@
-"""The audit log's hash chain: verify passes on what apply wrote and finds every kind of tampering."""
+"""The audit log's hash chain: verify passes on what apply wrote and finds every kind of
+tampering."""
 
 from __future__ import annotations
 
@@ -15,8 +16,17 @@ from reconciler.execution.audit import GENESIS, AuditLog, record_hash, verify_lo
 
 def _write(path: Path, count: int = 5) -> list[dict]:
     log = AuditLog(path, run_id="r1", actor="tester")
-    return [log.append("write", organization="acme", action="member.add", targets=[f"u{i}@x.example"],
-                       outcome="ok", plan_hash="p" * 64) for i in range(count)]
+    return [
+        log.append(
+            "write",
+            organization="acme",
+            action="member.add",
+            targets=[f"u{i}@x.example"],
+            outcome="ok",
+            plan_hash="p" * 64,
+        )
+        for i in range(count)
+    ]
 
 
 def test_records_chain_from_genesis(tmp_path):
@@ -32,12 +42,15 @@ def _lines(path: Path) -> list[str]:
     return path.read_text().splitlines(keepends=True)
 
 
-@pytest.mark.parametrize("tamper,line,words", [
-    ("edit", 3, "edited"),
-    ("remove", 3, "chain is broken"),
-    ("reorder", 2, "chain is broken"),
-    ("garbage", 4, "not a valid audit record"),
-])
+@pytest.mark.parametrize(
+    "tamper,line,words",
+    [
+        ("edit", 3, "edited"),
+        ("remove", 3, "chain is broken"),
+        ("reorder", 2, "chain is broken"),
+        ("garbage", 4, "not a valid audit record"),
+    ],
+)
 def test_tampering_is_found_with_its_line(tmp_path, tamper, line, words):
     path = tmp_path / "a.jsonl"
     _write(path)
@@ -69,8 +82,14 @@ def test_verify_command_passes_on_an_intact_log(tmp_path):
 def _append_many(path: str, worker: int, count: int) -> None:
     log = AuditLog(path, run_id=f"run{worker}", actor=f"w{worker}")
     for i in range(count):
-        log.append("write", organization="acme", action="member.add", targets=[f"{worker}-{i}" * 20],
-                   outcome="ok", plan_hash="p" * 64)
+        log.append(
+            "write",
+            organization="acme",
+            action="member.add",
+            targets=[f"{worker}-{i}" * 20],
+            outcome="ok",
+            plan_hash="p" * 64,
+        )
 
 
 def test_two_processes_appending_at_once_never_interleave(tmp_path):

@@ -12,7 +12,9 @@ INVALID = ROOT / "tests" / "fixtures" / "invalid"
 
 
 def test_validate_ok() -> None:
-    result = CliRunner().invoke(main, ["validate", "-c", str(ROOT / "examples/acme/ideogram-org.yaml")])
+    result = CliRunner().invoke(
+        main, ["validate", "-c", str(ROOT / "examples/acme/ideogram-org.yaml")]
+    )
     assert result.exit_code == 0, result.output
     assert "valid" in result.stderr
 
@@ -30,14 +32,22 @@ def test_validate_json_lists_problems() -> None:
     result = CliRunner().invoke(main, ["validate", "-c", str(path), "--output", "json"])
     assert result.exit_code == 1
     problems = json.loads(result.stdout)
-    assert problems == [{"file": str(path), "line": 9, "column": 15,
-                         "message": "organizations.acme.members[1].role: Input should be 'OWNER' or "
-                                    "'MEMBER', got 'ADMIN'"}]
+    assert problems == [
+        {
+            "file": str(path),
+            "line": 9,
+            "column": 15,
+            "message": "organizations.acme.members[1].role: Input should be 'OWNER' or "
+            "'MEMBER', got 'ADMIN'",
+        }
+    ]
 
 
 def test_validate_json_valid_is_empty_list() -> None:
-    result = CliRunner().invoke(main, ["validate", "-c", str(ROOT / "examples/minimal/ideogram-org.yaml"),
-                                       "--output", "json"])
+    result = CliRunner().invoke(
+        main,
+        ["validate", "-c", str(ROOT / "examples/minimal/ideogram-org.yaml"), "--output", "json"],
+    )
     assert result.exit_code == 0 and json.loads(result.stdout) == []
 
 

@@ -1,4 +1,5 @@
-"""The client and live-state reading, against the sandbox in-process and over real HTTP, both versions."""
+"""The client and live-state reading, against the sandbox in-process and over real HTTP, both
+versions."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
 from reconciler.sandbox.state import b64id
 from tests.spec_check import SpecChecker
 
-DESIRED = load_text("""\
+DESIRED = load_text(
+    """\
 version: 1
 organizations:
   acme:
@@ -36,7 +38,9 @@ organizations:
     name: Acme Labs
     members:
       - {email: x@acme.example, role: OWNER}
-""", "t.yaml")
+""",
+    "t.yaml",
+)
 
 FAST = RetryPolicy(attempts=4, backoff=0.001, max_backoff=0.01, retry_after_cap=5)
 
@@ -51,15 +55,28 @@ def transport_kind(request) -> str:
     return request.param
 
 
-def connect(sandbox: Sandbox, kind: str, checker: SpecChecker | None = None, token: str | None = None,
-            writable: bool = False, timeout: float = 5.0, sleep=None):
+def connect(
+    sandbox: Sandbox,
+    kind: str,
+    checker: SpecChecker | None = None,
+    token: str | None = None,
+    writable: bool = False,
+    timeout: float = 5.0,
+    sleep=None,
+):
     cls = ApiClient if writable else ApiReader
     token = token or sandbox.state.token
     extra = {"sleep": sleep} if sleep is not None else {}
     if kind == "in-process":
         observers = [checker] if checker else []
-        return cls(SANDBOX_BASE_URL, token, transport=SandboxTransport(sandbox, observers), retry=FAST,
-                   timeout=timeout, **extra), None
+        return cls(
+            SANDBOX_BASE_URL,
+            token,
+            transport=SandboxTransport(sandbox, observers),
+            retry=FAST,
+            timeout=timeout,
+            **extra,
+        ), None
     server = SandboxServer(sandbox)
     server.start_in_thread()
     client = cls(server.url, token, retry=FAST, timeout=timeout, **extra)
@@ -94,7 +111,9 @@ def test_reads_live_state_and_counts_calls(make, api_version, spec_checker):
     assert {k.api_key_id for k in acme.keys} >= {"3q2-7wAAQkKpYXNzd29yZA"}
     assert live.api_version == api_version
     assert live.organizations["labs"].caller_role == "MEMBER"
-    assert live.warnings == ()  # a MEMBER caller shows in the plan as blocked changes, not as a warning
+    assert (
+        live.warnings == ()
+    )  # a MEMBER caller shows in the plan as blocked changes, not as a warning
     organizations = 2
     if api_version == "2025-10":
         # profiles, members per organization, and one probe of the org key list (404): full_name is
@@ -111,12 +130,16 @@ def test_2026_org_key_list_adds_keys_the_profile_lacks(api_version):
     sandbox = Sandbox(state)
     # a key that only the organization list shows (e.g. another owner's)
     from reconciler.sandbox.state import ApiKey
+
     org = state.organizations[DEMO_ORG_ID]
     original = dict(org.api_keys)
     reader = ApiReader(SANDBOX_BASE_URL, state.token, transport=SandboxTransport(sandbox))
     profiles = reader.get_profiles()
-    org.api_keys["b3RoZXJfb3duZXJfa2V5"] = ApiKey("b3RoZXJfb3duZXJfa2V5", "ikb3•", "2025-01-01T00:00:00+00:00")
+    org.api_keys["b3RoZXJfb3duZXJfa2V5"] = ApiKey(
+        "b3RoZXJfb3duZXJfa2V5", "ikb3•", "2025-01-01T00:00:00+00:00"
+    )
     from reconciler.api.reader import match_organizations, read_organizations
+
     live = read_organizations(reader, match_organizations(DESIRED, profiles, ["acme"]))
     ids = {k.api_key_id for k in live.organizations["acme"].keys}
     assert ("b3RoZXJfb3duZXJfa2V5" in ids) is (api_version == "2026-06")
@@ -126,8 +149,16 @@ def test_2026_org_key_list_adds_keys_the_profile_lacks(api_version):
 def test_reads_retry_429_with_retry_after(make, api_version):
     sleeps = Sleeps()
     # seed 3 rolls 0.24 (< 0.5: a burst of two 429s starts), then 0.54 (calm)
-    sandbox = Sandbox(demo_state(api_version), Faults(seed=3, rate_limit_rate=0.5, rate_limit_burst=2,
-                                                      retry_after=0.05, operations=frozenset({"get_api_profiles"})))
+    sandbox = Sandbox(
+        demo_state(api_version),
+        Faults(
+            seed=3,
+            rate_limit_rate=0.5,
+            rate_limit_burst=2,
+            retry_after=0.05,
+            operations=frozenset({"get_api_profiles"}),
+        ),
+    )
     reader = make(sandbox, sleep=sleeps)
     assert reader.get_profiles()
     assert reader.calls["get_api_profiles"] == 3
@@ -136,8 +167,10 @@ def test_reads_retry_429_with_retry_after(make, api_version):
 
 def test_reads_retry_5xx_then_succeed(make, api_version):
     # seed 1 answers the profiles call 500, 502, then 200
-    sandbox = Sandbox(demo_state(api_version), Faults(seed=1, error_rate=0.5,
-                                                      operations=frozenset({"get_api_profiles"})))
+    sandbox = Sandbox(
+        demo_state(api_version),
+        Faults(seed=1, error_rate=0.5, operations=frozenset({"get_api_profiles"})),
+    )
     sleeps = Sleeps()
     reader = make(sandbox, sleep=sleeps)
     live = read_live_state(reader, DESIRED)
@@ -156,11 +189,15 @@ def test_reads_give_up_with_a_typed_error(make, api_version):
 
 
 def test_reads_retry_timeouts(make, api_version):
-    sandbox = Sandbox(demo_state(api_version), Faults(seed=3, slow_rate=0.5, slow_seconds=2.0,
-                                                      operations=frozenset({"get_api_profiles"})))
+    sandbox = Sandbox(
+        demo_state(api_version),
+        Faults(seed=3, slow_rate=0.5, slow_seconds=2.0, operations=frozenset({"get_api_profiles"})),
+    )
     reader = make(sandbox, timeout=0.3, sleep=Sleeps())
     assert reader.get_profiles()
-    assert reader.calls["get_api_profiles"] == 2  # seed 3: the first answer is too slow, the second is not
+    assert (
+        reader.calls["get_api_profiles"] == 2
+    )  # seed 3: the first answer is too slow, the second is not
 
 
 def test_read_timeout_exhausted_is_a_network_error(make, api_version):
@@ -198,16 +235,23 @@ def test_typed_errors_for_writes(make, api_version):
         client.create_key("bm9wZQ")
     state.organizations[DEMO_ORG_ID].payment_required = True
     from reconciler.errors import PaymentRequiredError
+
     with pytest.raises(PaymentRequiredError, match="payment"):
         client.create_key(DEMO_ORG_ID)
 
 
 def test_member_calls_report_per_member_results_in_both_versions(make, api_version):
     from reconciler.api.wire import LiteMember
+
     sandbox = Sandbox(demo_state(api_version))
     client = make(sandbox, writable=True)
-    outcome = client.add_members(DEMO_ORG_ID, [LiteMember(email_address="nina.lund@acme.example"),
-                                               LiteMember(email_address="ghost@acme.example")])
+    outcome = client.add_members(
+        DEMO_ORG_ID,
+        [
+            LiteMember(email_address="nina.lund@acme.example"),
+            LiteMember(email_address="ghost@acme.example"),
+        ],
+    )
     successes = [r.success for r in outcome.results]
     assert successes == ([True, False] if api_version == "2026-06" else [False, False])
     assert all(r.message for r in outcome.results if not r.success)
@@ -216,8 +260,10 @@ def test_member_calls_report_per_member_results_in_both_versions(make, api_versi
 
 
 def test_a_dropped_write_is_not_retried(make, api_version):
-    sandbox = Sandbox(demo_state(api_version), Faults(drop_rate=1.0, operations=frozenset(
-        {"deactivate_organization_api_key"})))
+    sandbox = Sandbox(
+        demo_state(api_version),
+        Faults(drop_rate=1.0, operations=frozenset({"deactivate_organization_api_key"})),
+    )
     client = make(sandbox, writable=True)
     with pytest.raises(NetworkError) as caught:
         client.deactivate_key("3q2-7wAAQkKpYXNzd29yZA")
@@ -228,10 +274,16 @@ def test_a_dropped_write_is_not_retried(make, api_version):
 
 def test_inflight_limit_is_honoured_so_the_server_never_answers_429(api_version):
     import concurrent.futures
+
     state = demo_state(api_version)
     state.inflight_limit = 3
     sandbox = Sandbox(state, Faults(latency=0.05))
-    reader = ApiReader(SANDBOX_BASE_URL, state.token, transport=SandboxTransport(sandbox), retry=RetryPolicy(attempts=1))
+    reader = ApiReader(
+        SANDBOX_BASE_URL,
+        state.token,
+        transport=SandboxTransport(sandbox),
+        retry=RetryPolicy(attempts=1),
+    )
     reader.set_inflight_limit(3)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda _: reader.get_members(DEMO_ORG_ID), range(12)))
@@ -241,8 +293,11 @@ def test_inflight_limit_is_honoured_so_the_server_never_answers_429(api_version)
 def test_unknown_organization_lists_what_the_token_can_see(api_version):
     sandbox = Sandbox(demo_state(api_version))
     reader = ApiReader(SANDBOX_BASE_URL, sandbox.state.token, transport=SandboxTransport(sandbox))
-    wrong = load_text("version: 1\norganizations:\n  globex:\n    members:\n      - {email: a@b.example, role: OWNER}\n",
-                      "t.yaml")
+    wrong = load_text(
+        "version: 1\norganizations:\n  globex:\n    members:\n      - {email: a@b.example, role: "
+        "OWNER}\n",
+        "t.yaml",
+    )
     with pytest.raises(OrganizationNotFoundError) as caught:
         read_live_state(reader, wrong)
     assert "'globex'" in str(caught.value) and "'acme' (b3JnX2FjbWVfY29ycA)" in str(caught.value)
@@ -272,19 +327,37 @@ def test_token_only_from_the_environment(monkeypatch):
 
 def test_unknown_response_fields_are_ignored():
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(200, json={"profiles": [{
-            "type": "ENTERPRISE", "name": "acme", "organization_id": "T1", "role": "OWNER", "api_keys": [],
-            "max_num_inflight_requests_permitted": 2, "brand_new_field": {"x": 1}, "is_metronome_2_user": True}],
-            "next_page": None})
+        return httpx.Response(
+            200,
+            json={
+                "profiles": [
+                    {
+                        "type": "ENTERPRISE",
+                        "name": "acme",
+                        "organization_id": "T1",
+                        "role": "OWNER",
+                        "api_keys": [],
+                        "max_num_inflight_requests_permitted": 2,
+                        "brand_new_field": {"x": 1},
+                        "is_metronome_2_user": True,
+                    }
+                ],
+                "next_page": None,
+            },
+        )
 
     reader = ApiReader("https://api.example", "t", transport=httpx.MockTransport(handler))
     assert reader.get_profiles()[0].name == "acme"
 
 
 def test_a_malformed_answer_is_a_clear_error():
-    reader = ApiReader("https://api.example", "t",
-                       transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"profile": []})))
+    reader = ApiReader(
+        "https://api.example",
+        "t",
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"profile": []})),
+    )
     from reconciler.errors import ApiError
+
     with pytest.raises(ApiError, match="expected shape"):
         reader.get_profiles()
 

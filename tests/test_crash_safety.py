@@ -1,4 +1,5 @@
-"""Crashes, kills, interruptions, full disks and concurrent applies: one test per finding of the issue.
+"""Crashes, kills, interruptions, full disks and concurrent applies: one test per finding of the
+issue.
 
 Applies run as real processes against a sandbox served over loopback HTTP with latency.
 """
@@ -27,9 +28,13 @@ from tests.scenario import TOKEN, cli, scenario, served, write_file
 
 ROOT = Path(__file__).resolve().parent.parent
 ACME = (ROOT / "examples" / "acme" / "ideogram-org.yaml").read_text()
-ACTIONS = {"add_organization_members": "member.add", "promote_organization_members": "member.promote",
-           "remove_organization_members": "member.remove", "deactivate_organization_api_key": "key.deactivate",
-           "create_api_key_v2": "key.create"}
+ACTIONS = {
+    "add_organization_members": "member.add",
+    "promote_organization_members": "member.promote",
+    "remove_organization_members": "member.remove",
+    "deactivate_organization_api_key": "key.deactivate",
+    "create_api_key_v2": "key.create",
+}
 
 
 @pytest.fixture
@@ -41,15 +46,22 @@ def here(tmp_path, monkeypatch):
 
 def _apply_process(url: str, cwd: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "IDEOGRAM_TOKEN": TOKEN, "IDEOGRAM_ENDPOINT": url, "NO_COLOR": "1"}
-    return subprocess.Popen([sys.executable, "-m", "reconciler.cli", "apply", "--auto-approve", *args], cwd=cwd,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "reconciler.cli", "apply", "--auto-approve", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
 
 
-# --- 1. two applies at once --------------------------------------------------------------------------------
+# --- 1. two applies at once -----------------------------------------------------------------------
+
 
 def test_two_concurrent_applies_from_two_folders_never_break_min_owners(here):
     state = demo_state()
@@ -58,8 +70,14 @@ def test_two_concurrent_applies_from_two_folders_never_break_min_owners(here):
     org.members[org_member("marco_r")] = "OWNER"  # dana, priya, marco: three owners, min_owners 2
     base = ACME.replace("max_removals: 25%", "max_removals: 5")
     base = base.replace("      - email: li.wei@acme.example\n        role: OWNER\n", "")
-    base = base.replace("      - email: priya.nair@acme.example\n", "      - {email: priya.nair@acme.example, role: OWNER}\n")
-    base = base.replace("      - email: marco.rossi@acme.example\n", "      - {email: marco.rossi@acme.example, role: OWNER}\n")
+    base = base.replace(
+        "      - email: priya.nair@acme.example\n",
+        "      - {email: priya.nair@acme.example, role: OWNER}\n",
+    )
+    base = base.replace(
+        "      - email: marco.rossi@acme.example\n",
+        "      - {email: marco.rossi@acme.example, role: OWNER}\n",
+    )
     folders = []
     for name, leaves in (("a", "priya.nair"), ("b", "marco.rossi")):
         folder = here / name
@@ -74,7 +92,10 @@ def test_two_concurrent_applies_from_two_folders_never_break_min_owners(here):
         owners_now = sandbox.state.organizations[DEMO_ORG_ID].owners()
         lowest = sandbox.min_owners_seen(DEMO_ORG_ID)
     assert lowest >= 2 and owners_now >= 2, results
-    assert codes == [0, 1]  # the second found the organization changed under the lock, and sent nothing
+    assert codes == [
+        0,
+        1,
+    ]  # the second found the organization changed under the lock, and sent nothing
     assert any("stale plan, nothing was sent" in err for _, err in results)
 
 
@@ -93,10 +114,14 @@ def test_a_second_apply_on_the_same_organization_fails_at_once_naming_the_holder
             result = cli(url, "apply", "--auto-approve")
         assert sandbox.write_requests == []
     assert result.exit_code == 1
-    assert f"another apply holds the lock of organization {DEMO_ORG_ID} (pid {os.getpid()}" in result.stderr
+    assert (
+        f"another apply holds the lock of organization {DEMO_ORG_ID} (pid {os.getpid()}"
+        in result.stderr
+    )
 
 
-# --- 2. kill -9 at random points, then rerun ---------------------------------------------------------------
+# --- 2. kill -9 at random points, then rerun ------------------------------------------------------
+
 
 def test_kill_9_at_random_points_then_rerun_converges_with_every_write_on_record(here):
     rng = random.Random(20261125)
@@ -114,33 +139,60 @@ def test_kill_9_at_random_points_then_rerun_converges_with_every_write_on_record
             for _ in range(3):
                 again = _apply_process(url, folder, "--secrets-file", "keys.jsonl")
                 again.communicate(timeout=120)
-                if cli(url, "plan", "-c", str(folder / "ideogram-org.yaml"), "--detailed-exitcode").exit_code == 0:
+                if (
+                    cli(
+                        url, "plan", "-c", str(folder / "ideogram-org.yaml"), "--detailed-exitcode"
+                    ).exit_code
+                    == 0
+                ):
                     break
             else:
                 pytest.fail(f"trial {trial} did not converge")
             received = Counter(ACTIONS[w.operation] for w in sandbox.write_requests)
             lowest = sandbox.min_owners_seen(s.org_id)
             keys = sandbox.state.organizations[s.org_id].api_keys.values()
-            live_new = {k.api_key_id for k in keys if k.api_key_id not in original_keys and k.status == "ACTIVE"}
+            live_new = {
+                k.api_key_id
+                for k in keys
+                if k.api_key_id not in original_keys and k.status == "ACTIVE"
+            }
         audit = folder / "ideogram-org.audit.jsonl"
         intents = Counter(r["action"] for r in _records(audit) if r["event"] == "write.intent")
-        assert all(intents[action] >= count for action, count in received.items()), (trial, received, intents)
+        assert all(intents[action] >= count for action, count in received.items()), (
+            trial,
+            received,
+            intents,
+        )
         assert lowest >= s.min_owners, trial
-        saved = {json.loads(line)["api_key_id"] for line in (folder / "keys.jsonl").read_text().splitlines()}
-        assert len(live_new) == 2 and live_new <= saved, trial  # one ACTIVE key per label, its secret saved
+        saved = {
+            json.loads(line)["api_key_id"]
+            for line in (folder / "keys.jsonl").read_text().splitlines()
+        }
+        assert len(live_new) == 2 and live_new <= saved, (
+            trial
+        )  # one ACTIVE key per label, its secret saved
         found = verify_log(audit)
         assert found.problems == [] and found.torn_tail is None, trial
 
 
-# --- 3 and 4. truncation, emptying, torn tails ----------------------------------------------------------------
+# --- 3 and 4. truncation, emptying, torn tails ----------------------------------------------------
+
 
 def _log_with_runs(path: Path) -> str:
     log = AuditLog(path)
     log.append("run.start", plan_hash="p")
     for index in range(5):
-        intent = log.append("write.intent", organization="acme", action="member.add", targets=[f"m{index}"])
-        log.append("write", intent=intent["hash"], organization="acme", action="member.add", targets=[f"m{index}"],
-                   outcome="ok")
+        intent = log.append(
+            "write.intent", organization="acme", action="member.add", targets=[f"m{index}"]
+        )
+        log.append(
+            "write",
+            intent=intent["hash"],
+            organization="acme",
+            action="member.add",
+            targets=[f"m{index}"],
+            outcome="ok",
+        )
     log.append("run.end", plan_hash="p")
     return log.head
 
@@ -169,7 +221,10 @@ def test_a_torn_tail_is_a_crash_not_tampering_and_repair_seals_it(here):
     found = verify_log(path)
     assert found.problems == [] and found.torn_tail == 13
     result = CliRunner().invoke(main, ["audit", "verify", str(path)])
-    assert result.exit_code == 1 and "torn record (a crash or a full disk, not tampering)" in result.stderr
+    assert (
+        result.exit_code == 1
+        and "torn record (a crash or a full disk, not tampering)" in result.stderr
+    )
     with pytest.raises(Exception, match="audit repair"):
         AuditLog(path).append("run.start")
     before = path.read_bytes()
@@ -202,7 +257,9 @@ def test_a_keyed_chain_cannot_be_rewritten_without_the_key(here, monkeypatch):
     _log_with_runs(path)
     assert verify_log(path).problems == []
     records = _records(path)
-    records[3]["outcome"] = "failed"  # rewritten, and the chain recomputed by someone without the key
+    records[3]["outcome"] = (
+        "failed"  # rewritten, and the chain recomputed by someone without the key
+    )
     previous = "0" * 64
     for record in records:
         record["prev_hash"] = previous
@@ -211,24 +268,37 @@ def test_a_keyed_chain_cannot_be_rewritten_without_the_key(here, monkeypatch):
     path.write_bytes(b"".join(canonical(r) + b"\n" for r in records))
     monkeypatch.delenv("IDEOGRAM_AUDIT_KEY")
     assert verify_log(path).problems == []  # the plain chain cannot see it...
-    assert "HMAC does not match" in str(verify_log(path, key="k3y").problems[0])  # ...the keyed one does
+    assert "HMAC does not match" in str(
+        verify_log(path, key="k3y").problems[0]
+    )  # ...the keyed one does
 
 
 def test_unfinished_runs_and_unknown_outcomes_are_named_and_settled_by_the_next_apply(here):
     Path("ideogram-org.yaml").write_text(ACME)
     log = AuditLog(here / "ideogram-org.audit.jsonl")
     log.append("run.start", plan_hash="p")
-    log.append("write.intent", organization="acme", action="member.remove", targets=["ravi.patel@acme.example"])
+    log.append(
+        "write.intent",
+        organization="acme",
+        action="member.remove",
+        targets=["ravi.patel@acme.example"],
+    )
     report = CliRunner().invoke(main, ["audit", "verify"])
-    assert "started and never ended" in report.stderr and "unknown outcome of member.remove" in report.stderr
+    assert (
+        "started and never ended" in report.stderr
+        and "unknown outcome of member.remove" in report.stderr
+    )
     with served(demo_state()) as (sandbox, url):
         assert cli(url, "apply", "--auto-approve").exit_code == 0
-    settled = [r for r in _records(here / "ideogram-org.audit.jsonl") if r["event"] == "write.settled"]
+    settled = [
+        r for r in _records(here / "ideogram-org.audit.jsonl") if r["event"] == "write.settled"
+    ]
     assert [s["live"] for s in settled] == [{"ravi.patel@acme.example": "MEMBER"}]
     assert "unknown outcome" not in CliRunner().invoke(main, ["audit", "verify"]).stderr
 
 
-# --- 5. full disks and unwritable places ------------------------------------------------------------------
+# --- 5. full disks and unwritable places ----------------------------------------------------------
+
 
 def test_a_secret_that_cannot_be_saved_leaves_no_live_key(here, api_version, monkeypatch):
     from reconciler.execution import secrets
@@ -237,18 +307,31 @@ def test_a_secret_that_cannot_be_saved_leaves_no_live_key(here, api_version, mon
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(secrets.SecretsFile, "write", full)
-    Path("ideogram-org.yaml").write_text(ACME.replace("    api_keys:\n", "    api_keys:\n      fresh: {}\n"))
+    Path("ideogram-org.yaml").write_text(
+        ACME.replace("    api_keys:\n", "    api_keys:\n      fresh: {}\n")
+    )
     with served(demo_state(api_version)) as (sandbox, url):
         before = set(sandbox.state.organizations[DEMO_ORG_ID].api_keys)
         result = cli(url, "apply", "--auto-approve", "--secrets-file", "keys.jsonl")
-        new = [k for k in sandbox.state.organizations[DEMO_ORG_ID].api_keys.values() if k.api_key_id not in before]
+        new = [
+            k
+            for k in sandbox.state.organizations[DEMO_ORG_ID].api_keys.values()
+            if k.api_key_id not in before
+        ]
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert len(new) == 1 and new[0].status == "DISABLED"
-    assert "its secret could not be saved" in result.stdout and "deactivated at once" in result.stdout
-    assert "      fresh: {}\n" in Path("ideogram-org.yaml").read_text()  # no id written for a key nobody can use
+    assert (
+        "its secret could not be saved" in result.stdout and "deactivated at once" in result.stdout
+    )
+    assert (
+        "      fresh: {}\n" in Path("ideogram-org.yaml").read_text()
+    )  # no id written for a key nobody can use
 
 
-@pytest.mark.parametrize("command", [["plan", "--sandbox", "--out", "out.json"], ["export", "--sandbox", "-o", "out.json"]])
+@pytest.mark.parametrize(
+    "command",
+    [["plan", "--sandbox", "--out", "out.json"], ["export", "--sandbox", "-o", "out.json"]],
+)
 def test_a_full_disk_leaves_no_empty_file_and_no_temporary_one(here, monkeypatch, command):
     import reconciler.safe_files as safe_files
 
@@ -261,7 +344,11 @@ def test_a_full_disk_leaves_no_empty_file_and_no_temporary_one(here, monkeypatch
 
     monkeypatch.setattr(safe_files, "_write_payload", full)
     result = CliRunner().invoke(main, command)
-    assert result.exit_code == 1 and "No space left on device" in result.stderr and "Traceback" not in result.output
+    assert (
+        result.exit_code == 1
+        and "No space left on device" in result.stderr
+        and "Traceback" not in result.output
+    )
     assert Path("out.json").read_text() == "before\n"
     assert [p.name for p in here.iterdir() if p.name.endswith(".tmp")] == []
 
@@ -269,41 +356,65 @@ def test_a_full_disk_leaves_no_empty_file_and_no_temporary_one(here, monkeypatch
 def test_an_unwritable_audit_log_stops_apply_before_any_write(here):
     Path("ideogram-org.yaml").write_text(ACME)
     with served(demo_state()) as (sandbox, url):
-        result = cli(url, "apply", "--auto-approve", "--audit-log", str(here / "missing" / "audit.jsonl"))
+        result = cli(
+            url, "apply", "--auto-approve", "--audit-log", str(here / "missing" / "audit.jsonl")
+        )
         assert sandbox.write_requests == []
     assert result.exit_code == 1 and "cannot open the audit log" in result.stderr
     assert len(result.stderr.strip().splitlines()[-1:]) == 1 and "Traceback" not in result.output
 
 
-# --- 6. faults on key creation ----------------------------------------------------------------------------
+# --- 6. faults on key creation --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("fault", ["drop_rate", "slow_rate"])
 def test_faults_on_key_creation_leave_one_active_key_per_label(here, api_version, fault):
     text = ACME.replace("    api_keys:\n", "    api_keys:\n      one: {}\n      two: {}\n")
     Path("ideogram-org.yaml").write_text(text)
     state = demo_state(api_version)
-    faults = Faults(seed=5, operations=frozenset({"create_api_key_v2"}), slow_seconds=1.0, **{fault: 0.5})
+    faults = Faults(
+        seed=5, operations=frozenset({"create_api_key_v2"}), slow_seconds=1.0, **{fault: 0.5}
+    )
     with served(state, faults) as (sandbox, url):
         before = set(sandbox.state.organizations[DEMO_ORG_ID].api_keys)
         for _ in range(4):
             cli(url, "apply", "--auto-approve", "--secrets-file", "keys.jsonl", "--timeout", "0.5")
         keys = sandbox.state.organizations[DEMO_ORG_ID].api_keys.values()
-        active_new = {k.api_key_id for k in keys if k.api_key_id not in before and k.status == "ACTIVE"}
+        active_new = {
+            k.api_key_id for k in keys if k.api_key_id not in before and k.status == "ACTIVE"
+        }
     saved = {json.loads(line)["api_key_id"] for line in Path("keys.jsonl").read_text().splitlines()}
     assert len(active_new) <= 2 and active_new <= saved
 
 
-# --- 7. 2025-10 converges in one apply ------------------------------------------------------------------------
+# --- 7. 2025-10 converges in one apply ------------------------------------------------------------
+
 
 def test_2025_with_per_member_failures_leaves_only_the_failing_members(here):
-    state = generate_state(members=2, keys=0, seed=3, api_version="2025-10", org_name="acme", outsiders=1000)
+    state = generate_state(
+        members=2, keys=0, seed=3, api_version="2025-10", org_name="acme", outsiders=1000
+    )
     org = next(iter(state.organizations.values()))
-    lines = ["version: 1", "organizations:", "  acme:", f"    id: {org.organization_id}", "    members:"]
+    lines = [
+        "version: 1",
+        "organizations:",
+        "  acme:",
+        f"    id: {org.organization_id}",
+        "    members:",
+    ]
     lines += [f"      - {{user_id: {uid}, role: OWNER}}" for uid in org.members]
-    lines += [f"      - email: {u.email_address}" for uid, u in state.users.items() if uid not in org.members]
+    lines += [
+        f"      - email: {u.email_address}"
+        for uid, u in state.users.items()
+        if uid not in org.members
+    ]
     Path("ideogram-org.yaml").write_text("\n".join(lines) + "\n")
-    with served(state, Faults(seed=11, member_failure_rate=0.1, operations=frozenset({"add_organization_members"}))
-                ) as (sandbox, url):
+    with served(
+        state,
+        Faults(
+            seed=11, member_failure_rate=0.1, operations=frozenset({"add_organization_members"})
+        ),
+    ) as (sandbox, url):
         result = cli(url, "apply", "--auto-approve", "--output", "json")
         calls = sum(1 for w in sandbox.write_requests if w.operation == "add_organization_members")
         sandbox.faults = Faults()
@@ -311,7 +422,9 @@ def test_2025_with_per_member_failures_leaves_only_the_failing_members(here):
     report = json.loads(result.stdout)
     failed = [r["target"] for r in report["results"] if r["outcome"] == "failed"]
     assert failed and sorted(failed) == sorted(c["member"]["email"] for c in remaining)
-    assert len(failed) < 200 and calls < 10 + len(failed) * 2 * 7  # O(failures x log(batch)), not per member
+    assert (
+        len(failed) < 200 and calls < 10 + len(failed) * 2 * 7
+    )  # O(failures x log(batch)), not per member
 
 
 def test_a_key_created_before_a_kill_is_written_back_not_created_again(here):
@@ -319,20 +432,38 @@ def test_a_key_created_before_a_kill_is_written_back_not_created_again(here):
     (from the audit log) instead of creating a second key for the label."""
     from reconciler.sandbox.state import ApiKey
 
-    Path("ideogram-org.yaml").write_text(ACME.replace("    api_keys:\n", "    api_keys:\n      fresh: {}\n"))
+    Path("ideogram-org.yaml").write_text(
+        ACME.replace("    api_keys:\n", "    api_keys:\n      fresh: {}\n")
+    )
     state = demo_state()
-    state.organizations[DEMO_ORG_ID].api_keys["bmV3X2tleQ"] = ApiKey("bmV3X2tleQ", "iknw•••", "2026-11-25T00:00:00+00:00")
+    state.organizations[DEMO_ORG_ID].api_keys["bmV3X2tleQ"] = ApiKey(
+        "bmV3X2tleQ", "iknw•••", "2026-11-25T00:00:00+00:00"
+    )
     log = AuditLog(here / "ideogram-org.audit.jsonl")
     intent = log.append("write.intent", organization="acme", action="key.create", targets=["fresh"])
-    log.append("write", intent=intent["hash"], organization="acme", action="key.create", targets=["fresh"],
-               outcome="ok", message="", results=[{"target": "fresh", "success": True, "api_key_id": "bmV3X2tleQ"}])
+    log.append(
+        "write",
+        intent=intent["hash"],
+        organization="acme",
+        action="key.create",
+        targets=["fresh"],
+        outcome="ok",
+        message="",
+        results=[{"target": "fresh", "success": True, "api_key_id": "bmV3X2tleQ"}],
+    )
     with served(state) as (sandbox, url):
         first = cli(url, "apply", "--auto-approve", "--secrets-file", "keys.jsonl")
         assert sandbox.write_requests == []
         second = cli(url, "apply", "--auto-approve", "--secrets-file", "keys.jsonl")
         creates = [w for w in sandbox.write_requests if w.operation == "create_api_key_v2"]
-    assert first.exit_code == 1 and "fresh = bmV3X2tleQ" in first.stderr and "plan again" in first.stderr
-    assert "fresh:\n        id: bmV3X2tleQ" in Path("ideogram-org.yaml").read_text() or \
-        "fresh: {id: bmV3X2tleQ}" in Path("ideogram-org.yaml").read_text()
+    assert (
+        first.exit_code == 1
+        and "fresh = bmV3X2tleQ" in first.stderr
+        and "plan again" in first.stderr
+    )
+    assert (
+        "fresh:\n        id: bmV3X2tleQ" in Path("ideogram-org.yaml").read_text()
+        or "fresh: {id: bmV3X2tleQ}" in Path("ideogram-org.yaml").read_text()
+    )
     assert second.exit_code == 0, second.output
     assert creates == []

@@ -1,4 +1,5 @@
-"""drift: read-only by construction, exit 0/2/1, every difference named with whether apply can fix it."""
+"""drift: read-only by construction, exit 0/2/1, every difference named with whether apply can fix
+it."""
 
 from __future__ import annotations
 
@@ -19,7 +20,14 @@ ACME = (ROOT / "examples" / "acme" / "ideogram-org.yaml").read_text()
 def test_the_drift_client_cannot_write():
     reader = open_api(sandbox=True, writable=False)
     assert type(reader) is ApiReader  # drift asks for a reader, which has no write calls at all
-    for name in ("add_members", "promote_members", "remove_members", "deactivate_key", "create_key", "_write"):
+    for name in (
+        "add_members",
+        "promote_members",
+        "remove_members",
+        "deactivate_key",
+        "create_key",
+        "_write",
+    ):
         assert not hasattr(reader, name)
         assert hasattr(ApiClient, name)
     reader.close()
@@ -42,13 +50,20 @@ def test_drift_reports_each_difference_and_sends_no_write(tmp_path, monkeypatch,
     assert report["in_sync"] is False
     by_subject = {d["subject"]: d for d in report["differences"]}
     assert by_subject["li.wei@acme.example"] == {
-        "organization": "acme", "kind": "member.add", "subject": "li.wei@acme.example", "live": "not a member",
-        "desired": "listed as OWNER", "fixable": True,
-        "fix": "apply would add: listed in the file, not in the organization"}
+        "organization": "acme",
+        "kind": "member.add",
+        "subject": "li.wei@acme.example",
+        "live": "not a member",
+        "desired": "listed as OWNER",
+        "fixable": True,
+        "fix": "apply would add: listed in the file, not in the organization",
+    }
     assert by_subject["ravi.patel@acme.example"]["fixable"] is True
     assert by_subject["grace.ho@acme.example"]["fixable"] is False  # demotion: no API call
     assert "no call to demote" in by_subject["grace.ho@acme.example"]["fix"]
-    assert by_subject["key ci-pipeline (3q2-7wAAQkKpYXNzd29yZA)"]["fixable"] is False  # reactivation: impossible
+    assert (
+        by_subject["key ci-pipeline (3q2-7wAAQkKpYXNzd29yZA)"]["fixable"] is False
+    )  # reactivation: impossible
     assert "[NOT fixable]" in text.stdout and "[fixable]" in text.stdout
     assert markdown.stdout.startswith("<!-- ideogram-org drift -->") and "| no |" in markdown.stdout
 
@@ -77,6 +92,16 @@ def test_drift_on_the_sandbox(tmp_path, monkeypatch, output):
     from click.testing import CliRunner
 
     from reconciler.cli import main
-    result = CliRunner().invoke(main, ["drift", "--sandbox", "-c", str(ROOT / "examples/acme/ideogram-org.yaml"),
-                                       "--output", output])
+
+    result = CliRunner().invoke(
+        main,
+        [
+            "drift",
+            "--sandbox",
+            "-c",
+            str(ROOT / "examples/acme/ideogram-org.yaml"),
+            "--output",
+            output,
+        ],
+    )
     assert result.exit_code == 2

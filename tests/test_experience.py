@@ -1,4 +1,5 @@
-"""What a Terraform user expects: one test per finding of the experience issue (the README tour is in
+"""What a Terraform user expects: one test per finding of the experience issue (the README tour is
+in
 test_readme.py, the Action's in test_action.py)."""
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def _run(*args: str, env: dict[str, str] | None = None):
     return CliRunner().invoke(main, list(args), env={"NO_COLOR": "1", **(env or {})})
 
 
-# --- 2. every example plans safely against the demo sandbox ----------------------------------------------
+# --- 2. every example plans safely against the demo sandbox ---------------------------------------
+
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.parent.name)
 def test_every_example_plans_without_unsafe_against_the_demo_sandbox(here, example):
@@ -44,7 +46,8 @@ def test_every_example_plans_without_unsafe_against_the_demo_sandbox(here, examp
     assert "UNSAFE" not in result.output
 
 
-# --- 1. hints name commands that work where they are printed ---------------------------------------------
+# --- 1. hints name commands that work where they are printed --------------------------------------
+
 
 def test_plan_ends_with_the_next_step_for_the_context_it_ran_in(here):
     Path("org.yaml").write_text(ACME)
@@ -67,11 +70,14 @@ def test_plan_ends_with_the_next_step_for_the_context_it_ran_in(here):
     assert approved.exit_code == 0, approved.output
 
 
-# --- 4. apply says what stays blocked; a dry run claims nothing -------------------------------------------
+# --- 4. apply says what stays blocked; a dry run claims nothing -----------------------------------
+
 
 def test_apply_never_claims_a_match_while_a_blocked_item_remains(here, api_version):
     state = demo_state(api_version)
-    state.organizations[DEMO_ORG_ID].members[b64id("user_grace_ho")] = "OWNER"  # a demotion: blocked
+    state.organizations[DEMO_ORG_ID].members[b64id("user_grace_ho")] = (
+        "OWNER"  # a demotion: blocked
+    )
     Path("ideogram-org.yaml").write_text(ACME)
     with served(state) as (sandbox, url):
         dry = cli(url, "apply", "--dry-run", "--output", "json")
@@ -85,7 +91,8 @@ def test_apply_never_claims_a_match_while_a_blocked_item_remains(here, api_versi
     assert drift.exit_code == 2
 
 
-# --- 5. key deactivation has a limit ---------------------------------------------------------------------
+# --- 5. key deactivation has a limit --------------------------------------------------------------
+
 
 def test_deactivating_every_key_needs_an_approval_naming_the_plan(here, api_version):
     state = demo_state(api_version)
@@ -94,14 +101,16 @@ def test_deactivating_every_key_needs_an_approval_naming_the_plan(here, api_vers
         key = ApiKey(f"a2V5{index:04d}", "ikXX•••", "2025-01-01T00:00:00+00:00")
         org.api_keys[key.api_key_id] = key
     text = ACME.replace("prune_api_keys: false", "prune_api_keys: true")
-    text = text[:text.index("    api_keys:")] + "    api_keys: {}\n"
+    text = text[: text.index("    api_keys:")] + "    api_keys: {}\n"
     Path("ideogram-org.yaml").write_text(text)
     with served(state) as (sandbox, url):
         refused = cli(url, "apply", "--auto-approve")
         assert refused.exit_code == 1 and sandbox.write_requests == []
         plan = json.loads(cli(url, "plan", "--output", "json").stdout)
         approved = cli(url, "apply", "--auto-approve", "--allow-unsafe", plan["plan_hash"][:12])
-        deactivated = [w for w in sandbox.write_requests if w.operation == "deactivate_organization_api_key"]
+        deactivated = [
+            w for w in sandbox.write_requests if w.operation == "deactivate_organization_api_key"
+        ]
     assert "34 key deactivations exceed max_key_deactivations (8)" in refused.stderr
     assert [v["rule"] for v in plan["violations"]] == ["max_key_deactivations"]
     assert all(c["irreversible"] for c in plan["changes"] if c["action"] == "key.deactivate")
@@ -117,7 +126,8 @@ def test_promotions_and_deactivations_are_marked_irreversible_in_text_and_markdo
         assert "deactivate (irreversible)" in output
 
 
-# --- 6. drift sees hand-made keys, and its JSON has a schema ------------------------------------------------
+# --- 6. drift sees hand-made keys, and its JSON has a schema --------------------------------------
+
 
 def test_drift_reports_an_unlisted_active_key_with_its_id(here, api_version):
     Path("ideogram-org.yaml").write_text(ACME)
@@ -134,12 +144,20 @@ def test_drift_reports_an_unlisted_active_key_with_its_id(here, api_version):
     report = json.loads(result.stdout)
     assert report["format_version"] == 1
     assert [(d["kind"], d["subject"]) for d in report["differences"]] == [
-        ("key.unmanaged", "key c3RyYXlfa2V5X2J5X2hhbmQ (ikc3•••••••••••••)")]
+        ("key.unmanaged", "key c3RyYXlfa2V5X2J5X2hhbmQ (ikc3•••••••••••••)")
+    ]
     assert "c3RyYXlfa2V5X2J5X2hhbmQ" in text.stdout
     Path("drift.json").write_text(result.stdout)
-    checked = subprocess.run([str(Path(sys.executable).parent / "check-jsonschema"), "--schemafile",
-                              str(ROOT / "schemas" / "drift.schema.json"), "drift.json"], capture_output=True,
-                             text=True)
+    checked = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "check-jsonschema"),
+            "--schemafile",
+            str(ROOT / "schemas" / "drift.schema.json"),
+            "drift.json",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
@@ -149,7 +167,8 @@ def test_the_committed_drift_schema_is_up_to_date():
     assert json.loads((ROOT / "schemas" / "drift.schema.json").read_text()) == drift_json_schema()
 
 
-# --- 8. a slow server is not silence ---------------------------------------------------------------------------
+# --- 8. a slow server is not silence --------------------------------------------------------------
+
 
 def test_verbose_logs_every_call_and_never_the_token(here):
     Path("ideogram-org.yaml").write_text(ACME)
@@ -173,7 +192,8 @@ def test_a_long_wait_is_announced_and_a_timeout_names_the_option(here, monkeypat
     assert timed_out.exit_code == 1 and "--timeout" in timed_out.stderr
 
 
-# --- 9. Terraform parity ---------------------------------------------------------------------------------------
+# --- 9. Terraform parity --------------------------------------------------------------------------
+
 
 def test_show_prints_a_saved_plan_as_plan_did(here):
     Path("ideogram-org.yaml").write_text(ACME)
@@ -182,7 +202,9 @@ def test_show_prints_a_saved_plan_as_plan_did(here):
     assert shown.exit_code == 0 and shown.stdout == planned.stdout
     as_json = json.loads(_run("show", "plan.json", "--output", "json").stdout)
     assert as_json["plan_hash"] == json.loads(Path("plan.json").read_text())["plan_hash"]
-    assert _run("show", "plan.json", "--output", "markdown").stdout.startswith("<!-- ideogram-org plan:")
+    assert _run("show", "plan.json", "--output", "markdown").stdout.startswith(
+        "<!-- ideogram-org plan:"
+    )
 
 
 def test_no_color_wins_over_a_terminal(here, monkeypatch):
@@ -201,11 +223,14 @@ def test_sandbox_and_endpoint_together_are_a_usage_error(here):
 
 
 def test_sandbox_serve_can_make_the_caller_a_member_or_ask_for_payment(here):
-    Path("ideogram-org.yaml").write_text(ACME.replace("    api_keys:\n", "    api_keys:\n      fresh: {}\n"))
+    Path("ideogram-org.yaml").write_text(
+        ACME.replace("    api_keys:\n", "    api_keys:\n      fresh: {}\n")
+    )
     process, url, token = _start(here, "--caller-role", "MEMBER")
     try:
-        member = CliRunner().invoke(main, ["plan", "--endpoint", url, "--output", "json"],
-                                    env={"IDEOGRAM_TOKEN": token})
+        member = CliRunner().invoke(
+            main, ["plan", "--endpoint", url, "--output", "json"], env={"IDEOGRAM_TOKEN": token}
+        )
     finally:
         _stop(process)
     blocked = json.loads(member.stdout)["blocked"]
@@ -213,8 +238,11 @@ def test_sandbox_serve_can_make_the_caller_a_member_or_ask_for_payment(here):
     (here / "second").mkdir()
     process, url, token = _start(here / "second", "--payment-required")
     try:
-        paid = CliRunner().invoke(main, ["apply", "--endpoint", url, "--auto-approve", "--secrets-file", "k.jsonl"],
-                              env={"IDEOGRAM_TOKEN": token})
+        paid = CliRunner().invoke(
+            main,
+            ["apply", "--endpoint", url, "--auto-approve", "--secrets-file", "k.jsonl"],
+            env={"IDEOGRAM_TOKEN": token},
+        )
     finally:
         _stop(process)
     assert paid.exit_code == 1 and "payment is required (402)" in paid.stdout
@@ -227,11 +255,18 @@ def test_ctrl_c_during_apply_records_what_was_sent_and_exits_130(here, stop_sign
     Path("ideogram-org.yaml").write_text(ACME)
     env = {**os.environ, "IDEOGRAM_TOKEN": token, "IDEOGRAM_ENDPOINT": url}
     try:
-        apply = subprocess.Popen([sys.executable, "-m", "reconciler.cli", "apply", "--auto-approve"], env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        apply = subprocess.Popen(
+            [sys.executable, "-m", "reconciler.cli", "apply", "--auto-approve"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         audit = Path("ideogram-org.audit.jsonl")
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not (audit.exists() and '"event":"write"' in audit.read_text()):
+        while time.monotonic() < deadline and not (
+            audit.exists() and '"event":"write"' in audit.read_text()
+        ):
             time.sleep(0.05)
         apply.send_signal(stop_signal)
         stdout, stderr = apply.communicate(timeout=30)
@@ -243,6 +278,8 @@ def test_ctrl_c_during_apply_records_what_was_sent_and_exits_130(here, stop_sign
     assert records[-1]["event"] == "run.interrupted"
     assert any(r["event"] == "write" for r in records)
     intents = {r["hash"] for r in records if r["event"] == "write.intent"}
-    assert intents == {r["intent"] for r in records if r["event"] == "write"}  # every call sent has its outcome
+    assert intents == {
+        r["intent"] for r in records if r["event"] == "write"
+    }  # every call sent has its outcome
     assert "applied" in stdout  # what was done is printed
     assert "change(s) were not sent" in stderr

@@ -21,8 +21,12 @@ from reconciler.config.loader import LoadedConfig, load_text
 from tests.spec_check import spec_dict
 
 # Why an export may refuse: what no desired-state file can say (the message names it).
-ALLOWED_REFUSALS = ("sees no enterprise organization", "has no id", "has an id no desired-state file can hold",
-                    "has no identifier")
+ALLOWED_REFUSALS = (
+    "sees no enterprise organization",
+    "has no id",
+    "has an id no desired-state file can hold",
+    "has no identifier",
+)
 
 
 def _inline(node: Any, components: dict[str, Any]) -> Any:
@@ -33,7 +37,11 @@ def _inline(node: Any, components: dict[str, Any]) -> Any:
         return node
     if "$ref" in node:
         return _inline(components[node["$ref"].rsplit("/", 1)[1]], components)
-    out = {k: _inline(v, components) for k, v in node.items() if k not in ("example", "nullable", "xml")}
+    out = {
+        k: _inline(v, components)
+        for k, v in node.items()
+        if k not in ("example", "nullable", "xml")
+    }
     if node.get("nullable"):
         return {"anyOf": [out, {"type": "null"}]}
     return out
@@ -46,7 +54,19 @@ def response_schema(version: str, name: str) -> dict[str, Any]:
 
 # Strings any spec allows, weighted towards the ones that collide or say nothing: empty, case
 # variants of one email, one handle in two cases, surrounding spaces, and then any text at all.
-EDGY = ["", "a@x.example", "A@X.example", "ann", "ANN", " ann", "b3Jn", "dTE", "ACTIVE", "OWNER", "x" * 40]
+EDGY = [
+    "",
+    "a@x.example",
+    "A@X.example",
+    "ann",
+    "ANN",
+    " ann",
+    "b3Jn",
+    "dTE",
+    "ACTIVE",
+    "OWNER",
+    "x" * 40,
+]
 
 
 def from_schema(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
@@ -64,10 +84,13 @@ def from_schema(schema: dict[str, Any]) -> st.SearchStrategy[Any]:
     if kind == "object":
         properties = schema.get("properties", {})
         required = set(schema.get("required", []))
-        optional = {name: from_schema(sub) for name, sub in properties.items() if name not in required}
+        optional = {
+            name: from_schema(sub) for name, sub in properties.items() if name not in required
+        }
         optional["a_field_from_the_future"] = st.text(max_size=5)
-        return st.fixed_dictionaries({name: from_schema(properties[name]) for name in sorted(required)},
-                                     optional=optional)
+        return st.fixed_dictionaries(
+            {name: from_schema(properties[name]) for name in sorted(required)}, optional=optional
+        )
     if kind == "array":
         return st.lists(from_schema(schema.get("items", {})), max_size=4)
     if kind == "string":
@@ -103,8 +126,10 @@ def _reader(answers: dict[str, Any]) -> ApiReader:
         path = request.url.path
         if path == "/manage/api/profiles":
             return httpx.Response(200, json=answers["profiles"])
-        table = {"/manage/api/organization/members": answers["members"],
-                 "/manage/api/organization/api_keys": answers["keys"]}.get(path, {})
+        table = {
+            "/manage/api/organization/members": answers["members"],
+            "/manage/api/organization/api_keys": answers["keys"],
+        }.get(path, {})
         if org_id in table:
             return httpx.Response(200, json=table[org_id])
         return httpx.Response(404, json={"detail": "not found"})
@@ -128,8 +153,16 @@ def _round_trip(answers: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("version", ["2025-10", "2026-06"])
 def test_export_then_plan_gives_no_changes_for_any_spec_valid_state(version: str) -> None:
-    @settings(max_examples=60, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+    @settings(
+        max_examples=60,
+        deadline=None,
+        database=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+        ],
+    )
     @given(live_answers(version))
     def check(answers: dict[str, Any]) -> None:
         _round_trip(answers)
@@ -138,15 +171,43 @@ def test_export_then_plan_gives_no_changes_for_any_spec_valid_state(version: str
 
 
 def test_the_round_trip_checks_something() -> None:
-    """A fixed, ordinary state goes the whole way (so the property cannot pass by refusing everything)."""
+    """A fixed, ordinary state goes the whole way (so the property cannot pass by refusing
+    everything)."""
     answers = {
-        "profiles": {"profiles": [{"type": "ENTERPRISE", "name": "acme", "organization_id": "b3Jn", "role": "OWNER",
-                                   "api_keys": [], "avatar_url": "", "is_metronome_2_user": False,
-                                   "max_num_inflight_requests_permitted": 2}]},
-        "members": {"b3Jn": {"members": [
-            {"user_id": "dTE", "display_handle": "ann", "email_address": "ann@x.example", "role": "OWNER",
-             "avatar_url": ""},
-            {"user_id": "dTI", "display_handle": "", "email_address": "", "role": "MEMBER", "avatar_url": ""}]}},
+        "profiles": {
+            "profiles": [
+                {
+                    "type": "ENTERPRISE",
+                    "name": "acme",
+                    "organization_id": "b3Jn",
+                    "role": "OWNER",
+                    "api_keys": [],
+                    "avatar_url": "",
+                    "is_metronome_2_user": False,
+                    "max_num_inflight_requests_permitted": 2,
+                }
+            ]
+        },
+        "members": {
+            "b3Jn": {
+                "members": [
+                    {
+                        "user_id": "dTE",
+                        "display_handle": "ann",
+                        "email_address": "ann@x.example",
+                        "role": "OWNER",
+                        "avatar_url": "",
+                    },
+                    {
+                        "user_id": "dTI",
+                        "display_handle": "",
+                        "email_address": "",
+                        "role": "MEMBER",
+                        "avatar_url": "",
+                    },
+                ]
+            }
+        },
         "keys": {},
     }
     _round_trip(answers)

@@ -22,17 +22,127 @@ from reconciler.errors import ConfigError
 ROOT = Path(__file__).resolve().parent.parent
 
 TOKENS = [
-    "1", "0", "01", "-1", "+1", "1_0", "0x1", "0o7", "1.0", ".5", "1e3", ".inf", "yes", "no", "on", "y", "true",
-    "True", "TRUE", "false", "tRUE", "null", "~", "Null", "NULL", "''", '""', "'a''b'", "'it''s'", '"a b"',
-    '"a\\"b"', "a b", "a  b", "a#b", "a #b", "-a", "-", "--", "---", "...", "?a", "? a", ":a", "a:b", "a: b",
-    "2025-01-01", "2025-01-01T10:00:00Z", "<<", "=", "é", "名前", "a\u00a0b", "a\u200bb", "\ufeffa",
-    "x@y.example", "Dana.Reyes@Acme.Example", "5%", "100%", "OWNER", "MEMBER", "ACTIVE", "[]", "{}", "{a: b}",
-    "{a: b, c: d}", "{a: 'x, y'}", "{a: b, a: c}", "{a: b,}", "{a: 1}", "[a]", "&a x", "*a", "!!str x",
-    "!x y", "|", ">", "%x", "@x", "`x", "a,b", "'unterminated", "a\tb", "3q2-7wAAQkKpYXNzd29yZA", "_x",
-    "-x_y", "a]", "a}", "a'", 'a"b', "0.", "1:30", "0b1", "+", ".", "..a", "x" * 1100,
+    "1",
+    "0",
+    "01",
+    "-1",
+    "+1",
+    "1_0",
+    "0x1",
+    "0o7",
+    "1.0",
+    ".5",
+    "1e3",
+    ".inf",
+    "yes",
+    "no",
+    "on",
+    "y",
+    "true",
+    "True",
+    "TRUE",
+    "false",
+    "tRUE",
+    "null",
+    "~",
+    "Null",
+    "NULL",
+    "''",
+    '""',
+    "'a''b'",
+    "'it''s'",
+    '"a b"',
+    '"a\\"b"',
+    "a b",
+    "a  b",
+    "a#b",
+    "a #b",
+    "-a",
+    "-",
+    "--",
+    "---",
+    "...",
+    "?a",
+    "? a",
+    ":a",
+    "a:b",
+    "a: b",
+    "2025-01-01",
+    "2025-01-01T10:00:00Z",
+    "<<",
+    "=",
+    "é",
+    "名前",
+    "a\u00a0b",
+    "a\u200bb",
+    "\ufeffa",
+    "x@y.example",
+    "Dana.Reyes@Acme.Example",
+    "5%",
+    "100%",
+    "OWNER",
+    "MEMBER",
+    "ACTIVE",
+    "[]",
+    "{}",
+    "{a: b}",
+    "{a: b, c: d}",
+    "{a: 'x, y'}",
+    "{a: b, a: c}",
+    "{a: b,}",
+    "{a: 1}",
+    "[a]",
+    "&a x",
+    "*a",
+    "!!str x",
+    "!x y",
+    "|",
+    ">",
+    "%x",
+    "@x",
+    "`x",
+    "a,b",
+    "'unterminated",
+    "a\tb",
+    "3q2-7wAAQkKpYXNzd29yZA",
+    "_x",
+    "-x_y",
+    "a]",
+    "a}",
+    "a'",
+    'a"b',
+    "0.",
+    "1:30",
+    "0b1",
+    "+",
+    ".",
+    "..a",
+    "x" * 1100,
 ]
-KEYS = ["version", "policy", "organizations", "members", "email", "role", "api_keys", "id", "status", "a b",
-        "'q'", '"dq"', "1", "true", "null", "~", "-k", "<<", "é", "k", "k", "x" * 1030]
+KEYS = [
+    "version",
+    "policy",
+    "organizations",
+    "members",
+    "email",
+    "role",
+    "api_keys",
+    "id",
+    "status",
+    "a b",
+    "'q'",
+    '"dq"',
+    "1",
+    "true",
+    "null",
+    "~",
+    "-k",
+    "<<",
+    "é",
+    "k",
+    "k",
+    "x" * 1030,
+]
 
 
 def typed(value: Any) -> Any:
@@ -44,7 +154,9 @@ def typed(value: Any) -> Any:
     return (type(value).__name__, value)
 
 
-def item_positions(data: Any, positions: Positions, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], list]:
+def item_positions(
+    data: Any, positions: Positions, path: tuple[Any, ...] = ()
+) -> dict[tuple[Any, ...], list]:
     found: dict[tuple[Any, ...], list] = {}
     if isinstance(data, dict):
         for key, value in data.items():
@@ -72,13 +184,26 @@ def assert_agrees(text: str) -> bool:
 
 # --- documents from trees -------------------------------------------------------------------------
 
-SAFE = ["ada@corp.example", "OWNER", "MEMBER", "ACTIVE", "1", "true", "5%", "ci-pipeline", "Acme Corp", "'x'"]
+SAFE = [
+    "ada@corp.example",
+    "OWNER",
+    "MEMBER",
+    "ACTIVE",
+    "1",
+    "true",
+    "5%",
+    "ci-pipeline",
+    "Acme Corp",
+    "'x'",
+]
 scalars = st.one_of(st.sampled_from(TOKENS), st.sampled_from(SAFE))
 keys = st.one_of(st.sampled_from(KEYS), st.sampled_from(["email", "role", "id", "members"]))
 trees = st.recursive(
     scalars,
-    lambda children: st.one_of(st.lists(children, min_size=1, max_size=4),
-                               st.dictionaries(keys, children, min_size=1, max_size=4)),
+    lambda children: st.one_of(
+        st.lists(children, min_size=1, max_size=4),
+        st.dictionaries(keys, children, min_size=1, max_size=4),
+    ),
     max_leaves=12,
 )
 
@@ -124,27 +249,38 @@ def test_tree_documents_read_alike(tree: dict[str, Any], style: tuple[int, bool,
 
 # --- documents from stitched lines ----------------------------------------------------------------
 
-line_parts = st.tuples(st.sampled_from([0, 2, 2, 4, 4, 6, 1, 3]), st.booleans(), st.one_of(st.none(), keys), st.one_of(st.none(), scalars),
-                       st.sampled_from(["", " # c", "#c", "  ", " #"]))
+line_parts = st.tuples(
+    st.sampled_from([0, 2, 2, 4, 4, 6, 1, 3]),
+    st.booleans(),
+    st.one_of(st.none(), keys),
+    st.one_of(st.none(), scalars),
+    st.sampled_from(["", " # c", "#c", "  ", " #"]),
+)
 
 
 def stitch(parts: tuple[int, bool, str | None, str | None, str]) -> str:
     indent, dash, key, value, tail = parts
-    body = f"{key}:" + (f" {value}" if value is not None else "") if key is not None else (value or "")
+    body = (
+        f"{key}:" + (f" {value}" if value is not None else "") if key is not None else (value or "")
+    )
     return " " * indent + ("- " if dash else "") + body + tail
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(keys, st.lists(line_parts, min_size=1, max_size=8), st.booleans())
-def test_stitched_lines_read_alike(first: str, parts: list[tuple[int, bool, str | None, str | None, str]],
-                                   crlf: bool) -> None:
+def test_stitched_lines_read_alike(
+    first: str, parts: list[tuple[int, bool, str | None, str | None, str]], crlf: bool
+) -> None:
     text = f"{first}:\n" + "\n".join(stitch(p) for p in parts)
     assert_agrees(text.replace("\n", "\r\n") if crlf else text)
 
 
-# --- what the fast path must take ------------------------------------------------------------------
+# --- what the fast path must take -----------------------------------------------------------------
 
-@pytest.mark.parametrize("example", sorted((ROOT / "examples").rglob("*.yaml")), ids=lambda p: p.name)
+
+@pytest.mark.parametrize(
+    "example", sorted((ROOT / "examples").rglob("*.yaml")), ids=lambda p: p.name
+)
 def test_examples_take_the_fast_path(example: Path) -> None:
     if "github" in example.parts:
         pytest.skip("workflow files, not desired-state files")
@@ -163,12 +299,27 @@ def test_exports_take_the_fast_path() -> None:
     assert assert_agrees(text)
 
 
-@pytest.mark.parametrize("text", [
-    "version: 1\nversion: 1\n",           # duplicate key: ruamel names it
-    "version: 0x1\n", "a: &x 1\nb: *x\n", "a: !!str 1\n", "a: |\n  x\n", "a: b\n  c\n", "a:\tb\n",
-    "%YAML 1.1\n---\na: yes\n", "a: 1.5\n", "a: 2025-01-01\n", "- a\n", "a: [b]\n", "? a\n: b\n",
-    "a: 'multi\n  line'\n", "\ufeffa: b\n", "a:\n  - b\n  c: d\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "version: 1\nversion: 1\n",  # duplicate key: ruamel names it
+        "version: 0x1\n",
+        "a: &x 1\nb: *x\n",
+        "a: !!str 1\n",
+        "a: |\n  x\n",
+        "a: b\n  c\n",
+        "a:\tb\n",
+        "%YAML 1.1\n---\na: yes\n",
+        "a: 1.5\n",
+        "a: 2025-01-01\n",
+        "- a\n",
+        "a: [b]\n",
+        "? a\n: b\n",
+        "a: 'multi\n  line'\n",
+        "\ufeffa: b\n",
+        "a:\n  - b\n  c: d\n",
+    ],
+)
 def test_declines_what_it_does_not_know(text: str) -> None:
     assert read_simple_yaml(text) is None
 
@@ -183,7 +334,9 @@ def test_written_scalars_read_back_as_the_same_string(value: str) -> None:
     try:
         data, _ = parse_yaml(text, "f.yaml")
     except ConfigError:
-        assert any(0xD800 <= ord(c) <= 0xDFFF for c in value), text  # lone surrogates cannot be written
+        assert any(0xD800 <= ord(c) <= 0xDFFF for c in value), (
+            text
+        )  # lone surrogates cannot be written
         return
     assert typed(data) == typed({"k": value}), text
     fast = read_simple_yaml(text)

@@ -27,7 +27,9 @@ from tests.scenario import TOKEN, cli, served
 
 ROOT = Path(__file__).resolve().parent.parent
 ACME = (ROOT / "examples" / "acme" / "ideogram-org.yaml").read_text()
-OWNER = "version: 1\norganizations:\n  acme:\n    members:\n      - {email: a@x.example, role: OWNER}\n"
+OWNER = (
+    "version: 1\norganizations:\n  acme:\n    members:\n      - {email: a@x.example, role: OWNER}\n"
+)
 
 
 @pytest.fixture
@@ -42,7 +44,8 @@ def _refusal(text: str) -> str:
     return str(refused.value)
 
 
-# --- 1 and 8: bounded loading ------------------------------------------------------------------------
+# --- 1 and 8: bounded loading ---------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("levels", [6, 10])
 def test_an_alias_bomb_is_refused_in_little_memory(levels):
@@ -59,39 +62,71 @@ def test_an_alias_bomb_is_refused_in_little_memory(levels):
 
 
 def test_deep_flow_nesting_is_refused_before_the_scanner_runs():
-    assert _refusal(deep_flow(100_000)) == "f.yaml:2:80: the document is nested more than 64 levels deep"
+    assert (
+        _refusal(deep_flow(100_000))
+        == "f.yaml:2:80: the document is nested more than 64 levels deep"
+    )
 
 
 def test_a_file_over_the_size_limit_is_refused_unless_raised(here):
     Path("big.yaml").write_text(ACME + "#" * 2000 + "\n")
     result = CliRunner().invoke(main, ["validate", "-c", "big.yaml", "--max-file-size", "2KB"])
-    assert result.exit_code == 1 and "over the limit of 2,000; raise it with --max-file-size" in result.stderr
-    assert CliRunner().invoke(main, ["validate", "-c", "big.yaml", "--max-file-size", "1MiB"]).exit_code == 0
+    assert (
+        result.exit_code == 1
+        and "over the limit of 2,000; raise it with --max-file-size" in result.stderr
+    )
+    assert (
+        CliRunner()
+        .invoke(main, ["validate", "-c", "big.yaml", "--max-file-size", "1MiB"])
+        .exit_code
+        == 0
+    )
     with pytest.raises(ConfigError):
         load_config("big.yaml", max_bytes=100)
 
 
-# --- 6: strict scalars, keys and identifiers ------------------------------------------------------------
+# --- 6: strict scalars, keys and identifiers ------------------------------------------------------
 
 REJECTED = [
     ("version: 1.0\norganizations: {}\n", "1:10: unsupported version 1.0"),
     ("version: 0x1\norganizations: {}\n", "1:10: write numbers in plain decimal"),
     ("version: !!float 1\norganizations: {}\n", "1:10: unsupported version !!float 1"),
     ("version: +1\norganizations: {}\n", "1:10: unsupported version +1"),
-    ("version: 1\n? [a, b]\n: 1\norganizations: {}\n", "2:3: mapping keys must be plain strings, not a list"),
-    (OWNER.replace("organizations:\n  acme:", "organizations:\n  12:"), "3:3: mapping keys must be plain strings"),
-    (OWNER + "    api_keys:\n      '': {id: K1}\n", "the name '' in organizations.acme.api_keys: must not be empty"),
+    (
+        "version: 1\n? [a, b]\n: 1\norganizations: {}\n",
+        "2:3: mapping keys must be plain strings, not a list",
+    ),
+    (
+        OWNER.replace("organizations:\n  acme:", "organizations:\n  12:"),
+        "3:3: mapping keys must be plain strings",
+    ),
+    (
+        OWNER + "    api_keys:\n      '': {id: K1}\n",
+        "the name '' in organizations.acme.api_keys: must not be empty",
+    ),
     (OWNER + "      - {handle: '   '}\n", "handle: '   ' must not start or end with whitespace"),
     (OWNER + "      - {user_id: ' x'}\n", "user_id: ' x' must not start or end with whitespace"),
-    (OWNER + "    api_keys:\n      ci: {id: ' K1'}\n", "id: ' K1' must not start or end with whitespace"),
-    (OWNER + '      - {handle: "bo\\u200bb"}\n', "holds an invisible or control character (U+200B)"),
+    (
+        OWNER + "    api_keys:\n      ci: {id: ' K1'}\n",
+        "id: ' K1' must not start or end with whitespace",
+    ),
+    (
+        OWNER + '      - {handle: "bo\\u200bb"}\n',
+        "holds an invisible or control character (U+200B)",
+    ),
     (OWNER + '      - {handle: "bo\\ufeffb"}\n', "(U+FEFF)"),
     (OWNER + '      - {handle: "bo\\eb"}\n', "(U+001B)"),
     (OWNER + '      - {handle: "bo\\ab"}\n', "(U+0007)"),
     (OWNER + '      - {handle: "bo\\rb"}\n', "(U+000D)"),
     (OWNER + "      - {handle: bo\x07b}\n", "YAML syntax error"),
-    ("version: 1\norganizations: !foo {acme: {}}\n", "2:16: explicit YAML tags are not supported (!foo)"),
-    ("version: 1\norganizations: !!omap [{acme: {}}]\n", "2:16: explicit YAML tags are not supported (!!omap)"),
+    (
+        "version: 1\norganizations: !foo {acme: {}}\n",
+        "2:16: explicit YAML tags are not supported (!foo)",
+    ),
+    (
+        "version: 1\norganizations: !!omap [{acme: {}}]\n",
+        "2:16: explicit YAML tags are not supported (!!omap)",
+    ),
     (OWNER + "      - {handle: !!binary aGk=}\n", "unsupported YAML value (bytes)"),
 ]
 
@@ -101,14 +136,16 @@ def test_validate_refuses_what_it_should(text, expected):
     assert expected in _refusal(text)
 
 
-# --- 7: nothing from the file or the server drives the terminal or the comment --------------------------
+# --- 7: nothing from the file or the server drives the terminal or the comment --------------------
 
 EVIL = "evil\x1b]8;;https://evil.example\x07click\x1b]8;;\x07\r\x1b[2K"
 
 
 def test_control_sequences_from_the_server_are_shown_escaped(here, api_version):
     state = demo_state(api_version)
-    state.users[b64id("user_ravi_p")].email_address = f"ravi{EVIL}@acme.example"  # unlisted: a removal
+    state.users[
+        b64id("user_ravi_p")
+    ].email_address = f"ravi{EVIL}@acme.example"  # unlisted: a removal
     state.reindex()
     Path("ideogram-org.yaml").write_text(ACME)
     with served(state) as (sandbox, url):
@@ -118,7 +155,9 @@ def test_control_sequences_from_the_server_are_shown_escaped(here, api_version):
     for output in (text.stdout, markdown.stdout, drift.stdout):
         assert "\x1b" not in output and "\x07" not in output and "\r" not in output
     assert "ravievil\\x1b]8;;https://evil.example\\x07click" in text.stdout
-    assert "`ravievil\\x1b]8;;https://evil.example\\x07click" in drift.stdout  # set as code in the table
+    assert (
+        "`ravievil\\x1b]8;;https://evil.example\\x07click" in drift.stdout
+    )  # set as code in the table
 
 
 def test_a_server_message_cannot_drive_the_terminal_through_an_error(here):
@@ -131,7 +170,8 @@ def test_a_server_message_cannot_drive_the_terminal_through_an_error(here):
     assert "\x1b" not in shown and "\\x1b" in shown
 
 
-# --- 2: no proxy ever sees a loopback call ------------------------------------------------------------------
+# --- 2: no proxy ever sees a loopback call --------------------------------------------------------
+
 
 class _Listener:
     """A TCP listener on loopback that counts connections and answers nothing useful."""
@@ -175,37 +215,53 @@ def test_a_proxy_from_the_environment_receives_nothing_for_a_loopback_endpoint(h
         monkeypatch.delenv("no_proxy", raising=False)
         Path("ideogram-org.yaml").write_text(ACME)
         with served(demo_state()) as (sandbox, url):
-            with httpx.Client(trust_env=True) as control:  # the listener does catch what honours the variables
+            with httpx.Client(
+                trust_env=True
+            ) as control:  # the listener does catch what honours the variables
                 control.get(url + "/manage/api/profiles")
             assert proxy.connections == 1
-            result = CliRunner().invoke(main, ["plan", "--endpoint", url],
-                                        env={"IDEOGRAM_TOKEN": TOKEN, **{k: proxy.url for k in ("HTTP_PROXY",
-                                                                                                  "ALL_PROXY")}})
+            result = CliRunner().invoke(
+                main,
+                ["plan", "--endpoint", url],
+                env={
+                    "IDEOGRAM_TOKEN": TOKEN,
+                    **{k: proxy.url for k in ("HTTP_PROXY", "ALL_PROXY")},
+                },
+            )
         assert result.exit_code == 0, result.output
         assert proxy.connections == 1  # the tool's calls went straight to the loopback sandbox
     finally:
         proxy.close()
 
 
-# --- 3: no token, password or broken URL in any message -------------------------------------------------------
+# --- 3: no token, password or broken URL in any message -------------------------------------------
 
-@pytest.mark.parametrize(("token", "endpoint", "expected"), [
-    ("abc\ndef-SECRET", "http://127.0.0.1:9", "is not a usable token"),
-    ("abcé-SECRET", "http://127.0.0.1:9", "is not a usable token"),
-    ("tok", "http://user:pw-SECRET@127.0.0.1:9", "holds a user name or password"),
-    ("tok", "http://127.0.0.1:9/\tx", "holds whitespace or a control character"),
-    ("tok", "http://[::1:9", "is not a valid URL"),
-])
-def test_bad_tokens_and_endpoints_get_one_line_that_repeats_no_secret(here, token, endpoint, expected):
+
+@pytest.mark.parametrize(
+    ("token", "endpoint", "expected"),
+    [
+        ("abc\ndef-SECRET", "http://127.0.0.1:9", "is not a usable token"),
+        ("abcé-SECRET", "http://127.0.0.1:9", "is not a usable token"),
+        ("tok", "http://user:pw-SECRET@127.0.0.1:9", "holds a user name or password"),
+        ("tok", "http://127.0.0.1:9/\tx", "holds whitespace or a control character"),
+        ("tok", "http://[::1:9", "is not a valid URL"),
+    ],
+)
+def test_bad_tokens_and_endpoints_get_one_line_that_repeats_no_secret(
+    here, token, endpoint, expected
+):
     Path("ideogram-org.yaml").write_text(ACME)
-    result = CliRunner().invoke(main, ["plan", "--endpoint", endpoint], env={"IDEOGRAM_TOKEN": token})
+    result = CliRunner().invoke(
+        main, ["plan", "--endpoint", endpoint], env={"IDEOGRAM_TOKEN": token}
+    )
     assert result.exit_code == 1
     assert expected in result.stderr
     assert "SECRET" not in result.output and "Traceback" not in result.output
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-# --- 4: no symbolic link is followed ------------------------------------------------------------------------
+# --- 4: no symbolic link is followed --------------------------------------------------------------
+
 
 @pytest.mark.parametrize("option", ["--secrets-file", "--audit-log"])
 @pytest.mark.parametrize("dangling", [True, False])
@@ -214,9 +270,18 @@ def test_secrets_file_and_audit_log_are_never_opened_through_a_link(here, option
     if not dangling:
         target.write_text("")
     os.symlink(target, here / "link")
-    Path("ideogram-org.yaml").write_text(ACME.replace("    api_keys:\n", "    api_keys:\n      fresh: {}\n"))
+    Path("ideogram-org.yaml").write_text(
+        ACME.replace("    api_keys:\n", "    api_keys:\n      fresh: {}\n")
+    )
     with served(demo_state()) as (sandbox, url):
-        args = ["apply", "--auto-approve", "--secrets-file", "keys.jsonl", "--audit-log", "audit.jsonl"]
+        args = [
+            "apply",
+            "--auto-approve",
+            "--secrets-file",
+            "keys.jsonl",
+            "--audit-log",
+            "audit.jsonl",
+        ]
         args[args.index(option) + 1] = "link"
         result = cli(url, *args)
         sent = list(sandbox.write_requests)
@@ -233,7 +298,8 @@ def test_a_plan_file_is_not_written_through_a_link(here):
     assert not (here / "elsewhere.json").exists()
 
 
-# --- 5: a redirect is an error, never "applied" ---------------------------------------------------------------
+# --- 5: a redirect is an error, never "applied" ---------------------------------------------------
+
 
 class _Redirecting(httpx.BaseTransport):
     """The sandbox, except that deactivating a key answers 307 to another host."""
@@ -243,7 +309,9 @@ class _Redirecting(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/deactivate_api_key"):
-            return httpx.Response(307, headers={"location": "https://evil.example/steal"}, request=request)
+            return httpx.Response(
+                307, headers={"location": "https://evil.example/steal"}, request=request
+            )
         return self.inner.handle_request(request)
 
 
@@ -258,5 +326,9 @@ def test_a_redirect_to_a_write_is_a_failure_that_names_status_and_host(here, api
     assert outcome.outcome == "failed"
     assert "answered 307, a redirect to evil.example" in outcome.message
     records = [json.loads(line) for line in Path("audit.jsonl").read_text().splitlines()]
-    assert [r["outcome"] for r in records if r.get("action") == "key.deactivate" and r["event"] == "write"] == ["failed"]
+    assert [
+        r["outcome"]
+        for r in records
+        if r.get("action") == "key.deactivate" and r["event"] == "write"
+    ] == ["failed"]
     assert state.organizations[DEMO_ORG_ID].api_keys["a2V5X29sZF9wcm90b3R5cGU"].status == "ACTIVE"

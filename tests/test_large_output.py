@@ -14,10 +14,18 @@ from tests.scenario import TOKEN, cli, served
 
 
 def _removing(tmp_path: Path, removed: int) -> tuple[object, Path]:
-    state = generate_state(members=removed + 10, keys=0, seed=8, org_name="acme", api_version="2026-06")
+    state = generate_state(
+        members=removed + 10, keys=0, seed=8, org_name="acme", api_version="2026-06"
+    )
     org = next(iter(state.organizations.values()))
     uids = list(org.members)
-    lines = ["version: 1", "policy: {max_removals: 100%}", "organizations:", "  acme:", "    members:"]
+    lines = [
+        "version: 1",
+        "policy: {max_removals: 100%}",
+        "organizations:",
+        "  acme:",
+        "    members:",
+    ]
     lines += [f"      - {{user_id: {uid}, role: OWNER}}" for uid in uids[:2]]
     lines += [f"      - {{user_id: {uid}}}" for uid in uids[2:10]]
     path = tmp_path / "big.yaml"
@@ -36,14 +44,22 @@ def test_a_large_apply_report_shows_each_kind_in_short(tmp_path, monkeypatch):
     assert sum(1 for line in lines if line.startswith("  applied  - ")) == 10
     assert "  ... and 110 more (--full shows every line; the audit log has each)" in lines
     assert lines[-3].startswith("Apply: 120 applied, 0 failed")
-    assert "[12/12] member.remove acme: 10 member(s)" in result.stderr  # no terminal: a line per call
+    assert (
+        "[12/12] member.remove acme: 10 member(s)" in result.stderr
+    )  # no terminal: a line per call
 
 
 def _run_on_a_terminal(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str]:
     """Run the CLI with stderr on a real pseudo-terminal; what the terminal showed."""
     leader, follower = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "reconciler.cli", *args], cwd=cwd, env=env,
-                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=follower)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reconciler.cli", *args],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+    )
     os.close(follower)
     shown = b""
     while True:
@@ -65,8 +81,9 @@ def test_on_a_terminal_apply_draws_a_progress_bar_instead_of_lines(tmp_path):
     state, path = _removing(tmp_path, 60)
     with served(state) as (sandbox, url):
         env = {**os.environ, "IDEOGRAM_TOKEN": TOKEN, "IDEOGRAM_ENDPOINT": url, "NO_COLOR": "1"}
-        code, shown = _run_on_a_terminal(["apply", "-c", str(path), "--auto-approve", "--chunk-size", "5"], env,
-                                         tmp_path)
+        code, shown = _run_on_a_terminal(
+            ["apply", "-c", str(path), "--auto-approve", "--chunk-size", "5"], env, tmp_path
+        )
     assert code == 0, shown
     assert "applying  [####################################]  12/12" in shown
     assert "[12/12]" not in shown  # no line per call on a terminal

@@ -23,7 +23,9 @@ def _expectation(path: Path) -> tuple[int, int, str]:
 @pytest.mark.parametrize("fixture", sorted(FIXTURES.glob("*.yaml")), ids=lambda p: p.stem)
 def test_rejected_input_is_located(fixture: Path) -> None:
     line, column, message = _expectation(fixture)
-    message = message.replace("{file}", str(fixture))  # a second location, e.g. the first of two entries
+    message = message.replace(
+        "{file}", str(fixture)
+    )  # a second location, e.g. the first of two entries
     with pytest.raises(ConfigError) as caught:
         load_config(fixture)
     matching = [p for p in caught.value.problems if message in p.message]

@@ -1,4 +1,5 @@
-"""Random and mutated YAML: the loader returns a model or a clean ConfigError, never anything else."""
+"""Random and mutated YAML: the loader returns a model or a clean ConfigError, never anything
+else."""
 
 from __future__ import annotations
 
@@ -35,22 +36,32 @@ def test_random_text(text: str) -> None:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, len(EXAMPLE) - 1), st.integers(0, 40), st.text(YAML_CHARS, max_size=12))
 def test_mutated_example(start: int, length: int, replacement: str) -> None:
-    _load(EXAMPLE[:start] + replacement + EXAMPLE[start + length:])
+    _load(EXAMPLE[:start] + replacement + EXAMPLE[start + length :])
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
-    max_leaves=20,
-))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(st.text(max_size=8), children, max_size=4)
+        ),
+        max_leaves=20,
+    )
+)
 def test_random_structures(value: object) -> None:
     import json
+
     _load(json.dumps({"version": 1, "organizations": {"acme": value}}))
     _load(json.dumps(value))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(hostile_files)
 def test_hostile_files_are_refused_cleanly_within_a_memory_bound(text: str) -> None:
     """Alias bombs, deep nesting, hidden characters and tags: a clean answer, in bounded memory.

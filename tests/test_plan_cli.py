@@ -43,7 +43,10 @@ def test_plan_on_the_demo_shows_the_telling_differences(workdir):
     assert "- key old-prototype (a2V5X29sZF9wcm90b3R5cGU)" in out
     assert "? key c3RyYXlfa2V5X2J5X2hhbmQ" in out and "unmanaged" in out
     assert "build-bot" not in out  # ignored by the file's policy
-    assert "Plan: 1 to add, 1 to promote, 1 to remove, 1 key to deactivate, 0 keys to create, 0 blocked." in out
+    assert (
+        "Plan: 1 to add, 1 to promote, 1 to remove, 1 key to deactivate, 0 keys to create, 0 "
+        "blocked." in out
+    )
     assert "\x1b[" not in out  # no colour when stdout is not a terminal
 
 
@@ -61,13 +64,19 @@ def test_json_output_matches_the_committed_schema(workdir):
     assert result.exit_code == 0
     document = json.loads(result.stdout)
     jsonschema.validate(document, PLAN_SCHEMA)
-    assert [c["action"] for c in document["changes"]] == ["member.add", "member.promote", "member.remove",
-                                                          "key.deactivate"]
+    assert [c["action"] for c in document["changes"]] == [
+        "member.add",
+        "member.promote",
+        "member.remove",
+        "key.deactivate",
+    ]
     assert len(document["plan_hash"]) == 64
 
 
 def test_committed_plan_schema_is_up_to_date():
-    assert plan_json_schema() == PLAN_SCHEMA, "run `ideogram-org plan-schema > schemas/plan.schema.json`"
+    assert plan_json_schema() == PLAN_SCHEMA, (
+        "run `ideogram-org plan-schema > schemas/plan.schema.json`"
+    )
 
 
 def test_plan_file_holds_what_apply_needs(workdir, tmp_path):
@@ -76,7 +85,9 @@ def test_plan_file_holds_what_apply_needs(workdir, tmp_path):
     saved = Plan.load(tmp_path / "p.json")
     jsonschema.validate(json.loads((tmp_path / "p.json").read_text()), PLAN_SCHEMA)
     assert saved.desired_hash and saved.live_fingerprint and saved.tool_version and saved.created_at
-    assert "live_snapshot" not in json.loads((tmp_path / "p.json").read_text())  # it grows with changes only
+    assert "live_snapshot" not in json.loads(
+        (tmp_path / "p.json").read_text()
+    )  # it grows with changes only
     again = run("plan", "-c", ACME, "--sandbox", "--output", "json")
     assert json.loads(again.stdout)["plan_hash"] == saved.plan_hash  # same inputs, same hash
 
@@ -87,6 +98,7 @@ def test_an_edited_plan_file_is_refused(workdir, tmp_path):
     data["changes"] = data["changes"][:1]
     (tmp_path / "p.json").write_text(json.dumps(data))
     from reconciler.errors import ReconcilerError
+
     with pytest.raises(ReconcilerError, match="edited"):
         Plan.load(tmp_path / "p.json")
 
@@ -113,6 +125,7 @@ def test_colour_only_on_request_and_never_with_no_color(workdir, monkeypatch):
     from reconciler import service
     from reconciler.api.connect import open_api
     from reconciler.config.loader import load_config
+
     with open_api(sandbox=True) as reader:
         plan = service.plan(reader, load_config(ACME)).plan
     assert "\x1b[32m" in render_text(plan, colour=True)
@@ -135,13 +148,20 @@ def _big_plan(members: int, removed: int, added: int):
     from reconciler.api.connect import open_api
     from reconciler.config.loader import load_config
     from reconciler.sandbox import generate_state
+
     state = generate_state(members=members, keys=0, seed=5, org_name="acme", outsiders=added)
     state.save(".ideogram-sandbox.json")
     org = next(iter(state.organizations.values()))
     uids = list(org.members)
-    kept = uids[:2] + uids[2 + removed:]
+    kept = uids[:2] + uids[2 + removed :]
     outsiders = [uid for uid in state.users if uid not in org.members][:added]
-    lines = ["version: 1", "policy: {max_removals: 100%}", "organizations:", "  acme:", "    members:"]
+    lines = [
+        "version: 1",
+        "policy: {max_removals: 100%}",
+        "organizations:",
+        "  acme:",
+        "    members:",
+    ]
     lines += [f"      - {{user_id: {uid}, role: OWNER}}" for uid in kept[:2]]
     lines += [f"      - {{user_id: {uid}}}" for uid in kept[2:] + outsiders]
     Path("big.yaml").write_text("\n".join(lines) + "\n")
@@ -155,7 +175,9 @@ def test_markdown_orders_by_risk_keeps_every_count_and_cuts_the_longest_section_
     assert len(text) <= MARKDOWN_LIMIT
     assert "300 to remove" in text and "4000 to add" in text  # every count, in the summary
     assert text.index("removals: 300") < text.index("additions: 4000")  # destructive first
-    removals = [line for line in text.splitlines() if line.startswith("- ") and "remove MEMBER" in line]
+    removals = [
+        line for line in text.splitlines() if line.startswith("- ") and "remove MEMBER" in line
+    ]
     additions = [line for line in text.splitlines() if line.startswith("+ ")]
     assert len(removals) == 300  # every removal fits, because the long additions were cut instead
     assert 0 < len(additions) < 4000
@@ -166,7 +188,9 @@ def test_markdown_of_a_plan_larger_than_a_comment_keeps_the_counts(workdir):
     plan = _big_plan(members=6000, removed=5000, added=0)
     text = render_markdown(plan)
     assert len(text) <= MARKDOWN_LIMIT
-    shown = [line for line in text.splitlines() if line.startswith("- ") and "remove MEMBER" in line]
+    shown = [
+        line for line in text.splitlines() if line.startswith("- ") and "remove MEMBER" in line
+    ]
     assert 0 < len(shown) < 5000 and f"... {5000 - len(shown)} more removals not shown" in text
 
 
@@ -190,14 +214,20 @@ def test_missing_token_is_a_clear_error_before_any_call(workdir):
 
 
 def test_plain_http_to_a_remote_host_is_refused(workdir):
-    result = CliRunner().invoke(main, ["plan", "-c", ACME, "--endpoint", "http://api.ideogram.ai"],
-                                env={"IDEOGRAM_TOKEN": "tok"})
+    result = CliRunner().invoke(
+        main,
+        ["plan", "-c", ACME, "--endpoint", "http://api.ideogram.ai"],
+        env={"IDEOGRAM_TOKEN": "tok"},
+    )
     assert result.exit_code == 1 and "refusing plain http://" in result.stderr
 
 
 def test_broken_file_fails_before_the_token_is_needed(workdir):
-    result = CliRunner().invoke(main, ["plan", "-c", str(ROOT / "tests/fixtures/invalid/bad_role.yaml")],
-                                env={"IDEOGRAM_TOKEN": ""})
+    result = CliRunner().invoke(
+        main,
+        ["plan", "-c", str(ROOT / "tests/fixtures/invalid/bad_role.yaml")],
+        env={"IDEOGRAM_TOKEN": ""},
+    )
     assert result.exit_code == 1
     assert "bad_role.yaml:9:15:" in result.stderr and "IDEOGRAM_TOKEN" not in result.stderr
 
@@ -214,11 +244,20 @@ def test_export_then_plan_gives_no_changes_in_both_versions(workdir, tmp_path, a
     assert text.startswith("# yaml-language-server: $schema=")
     assert "\n# Exported by ideogram-org" in text
     assert run("validate", "-c", str(tmp_path / "exported.yaml")).exit_code == 0
-    planned = run("plan", "-c", str(tmp_path / "exported.yaml"), "--sandbox", "--detailed-exitcode",
-                  "--output", "json")
+    planned = run(
+        "plan",
+        "-c",
+        str(tmp_path / "exported.yaml"),
+        "--sandbox",
+        "--detailed-exitcode",
+        "--output",
+        "json",
+    )
     assert planned.exit_code == 0, planned.output
     document = json.loads(planned.stdout)
-    assert document["changes"] == [] and document["blocked"] == [] and document["unmanaged_keys"] == []
+    assert (
+        document["changes"] == [] and document["blocked"] == [] and document["unmanaged_keys"] == []
+    )
     assert document["api_version"] == api_version
     assert {o["name"] for o in document["organizations"]} == {"acme", "Acme Labs"}
 

@@ -17,16 +17,27 @@ ORG_ID = "b3JnX3Rlc3Q"
 
 
 def member(handle: str, role: str = "MEMBER") -> LiveMember:
-    return LiveMember(user_id=f"id_{handle}", email=f"{handle}@acme.example", handle=handle, role=role)
+    return LiveMember(
+        user_id=f"id_{handle}", email=f"{handle}@acme.example", handle=handle, role=role
+    )
 
 
 def key(key_id: str, status: str = "ACTIVE") -> LiveKey:
     return LiveKey(api_key_id=key_id, redacted="abcd•••", status=status)
 
 
-def live_state(members: list[LiveMember], keys: list[LiveKey] = (), caller_role: str = "OWNER") -> LiveState:
-    org = LiveOrganization(name="acme", organization_id=ORG_ID, profile_name="acme", caller_role=caller_role,
-                           inflight_limit=10, members=tuple(members), keys=tuple(keys))
+def live_state(
+    members: list[LiveMember], keys: list[LiveKey] = (), caller_role: str = "OWNER"
+) -> LiveState:
+    org = LiveOrganization(
+        name="acme",
+        organization_id=ORG_ID,
+        profile_name="acme",
+        caller_role=caller_role,
+        inflight_limit=10,
+        members=tuple(members),
+        keys=tuple(keys),
+    )
     return LiveState(organizations={"acme": org}, api_version="2026-06")
 
 
@@ -66,64 +77,148 @@ class Case:
 
 
 CASES = [
-    Case("converged organization gives an empty plan",
-         OWNER + "- {email: ann@acme.example}\n", [member("owner", "OWNER"), member("ann")], []),
-    Case("add a member (joins as MEMBER)",
-         OWNER + "- {email: new@acme.example}\n", [member("owner", "OWNER")],
-         [("member.add", "new@acme.example")]),
-    Case("add then promote a new owner",
-         OWNER + "- {handle: boss, role: OWNER}\n", [member("owner", "OWNER")],
-         [("member.add", "boss"), ("member.promote", "boss")]),
-    Case("promote an existing member, matched by email case-insensitively",
-         OWNER + "- {email: ANN@Acme.Example, role: OWNER}\n", [member("owner", "OWNER"), member("ann")],
-         [("member.promote", "ann@acme.example")]),
-    Case("match by handle and by user_id",
-         OWNER + "- {handle: ANN}\n- {user_id: id_bob}\n", [member("owner", "OWNER"), member("ann"), member("bob")],
-         []),
-    Case("remove an unlisted member when pruning",
-         OWNER, [member("owner", "OWNER"), member("stray")], [("member.remove", "stray@acme.example")]),
-    Case("no removal when prune_members is false",
-         OWNER, [member("owner", "OWNER"), member("stray")], [], policy="prune_members: false\n"),
-    Case("ignored members are never touched or reported",
-         OWNER, [member("owner", "OWNER"), LiveMember("id_bot", "ci@svc.acme.example", "ci_bot", "MEMBER")], [],
-         policy="ignore_members: ['*@SVC.acme.example']\n"),
-    Case("protected unlisted member is blocked, not removed",
-         OWNER, [member("owner", "OWNER"), member("ceo")], [],
-         blocked=[("member.remove_protected", "ceo@acme.example")], policy="protected_members: [ceo]\n"),
-    Case("demotion is blocked: the API has none",
-         OWNER + "- {email: ann@acme.example, role: MEMBER}\n", [member("owner", "OWNER"), member("ann", "OWNER")],
-         [], blocked=[("member.demote", "ann@acme.example")]),
-    Case("listed DISABLED, live ACTIVE: deactivate",
-         OWNER, [member("owner", "OWNER")], [("key.deactivate", "old")],
-         keys="old: {id: K1, status: DISABLED}\n", live_keys=[key("K1")]),
-    Case("listed ACTIVE, live DISABLED: reactivation is blocked",
-         OWNER, [member("owner", "OWNER")], [], blocked=[("key.reactivate", "K1")],
-         keys="ci: {id: K1}\n", live_keys=[key("K1", "DISABLED")]),
-    Case("a listed key id that does not exist is blocked",
-         OWNER, [member("owner", "OWNER")], [], blocked=[("key.missing", "K9")],
-         keys="ci: {id: K9}\n", live_keys=[key("K1")], unmanaged=["K1"]),
-    Case("a listed key without id is created",
-         OWNER, [member("owner", "OWNER")], [("key.create", "fresh")], keys="fresh:\n  status: ACTIVE\n"),
-    Case("unlisted active key is reported as unmanaged when not pruning",
-         OWNER, [member("owner", "OWNER")], [], live_keys=[key("K1"), key("K2", "DISABLED")], unmanaged=["K1"]),
-    Case("unlisted active key is deactivated with prune_api_keys",
-         OWNER, [member("owner", "OWNER")], [("key.deactivate", "K1")],
-         live_keys=[key("K1"), key("K2", "DISABLED")], policy="prune_api_keys: true\n"),
-    Case("changes come in apply order: add, promote, create, remove, deactivate",
-         OWNER + "- {email: zed@acme.example, role: OWNER}\n- {email: amy@acme.example}\n",
-         [member("owner", "OWNER"), member("stray")],
-         [("member.add", "amy@acme.example"), ("member.add", "zed@acme.example"),
-          ("member.promote", "zed@acme.example"), ("key.create", "fresh"),
-          ("member.remove", "stray@acme.example"), ("key.deactivate", "old")],
-         keys="fresh:\n  status: ACTIVE\nold: {id: K1, status: DISABLED}\n", live_keys=[key("K1")]),
+    Case(
+        "converged organization gives an empty plan",
+        OWNER + "- {email: ann@acme.example}\n",
+        [member("owner", "OWNER"), member("ann")],
+        [],
+    ),
+    Case(
+        "add a member (joins as MEMBER)",
+        OWNER + "- {email: new@acme.example}\n",
+        [member("owner", "OWNER")],
+        [("member.add", "new@acme.example")],
+    ),
+    Case(
+        "add then promote a new owner",
+        OWNER + "- {handle: boss, role: OWNER}\n",
+        [member("owner", "OWNER")],
+        [("member.add", "boss"), ("member.promote", "boss")],
+    ),
+    Case(
+        "promote an existing member, matched by email case-insensitively",
+        OWNER + "- {email: ANN@Acme.Example, role: OWNER}\n",
+        [member("owner", "OWNER"), member("ann")],
+        [("member.promote", "ann@acme.example")],
+    ),
+    Case(
+        "match by handle and by user_id",
+        OWNER + "- {handle: ANN}\n- {user_id: id_bob}\n",
+        [member("owner", "OWNER"), member("ann"), member("bob")],
+        [],
+    ),
+    Case(
+        "remove an unlisted member when pruning",
+        OWNER,
+        [member("owner", "OWNER"), member("stray")],
+        [("member.remove", "stray@acme.example")],
+    ),
+    Case(
+        "no removal when prune_members is false",
+        OWNER,
+        [member("owner", "OWNER"), member("stray")],
+        [],
+        policy="prune_members: false\n",
+    ),
+    Case(
+        "ignored members are never touched or reported",
+        OWNER,
+        [member("owner", "OWNER"), LiveMember("id_bot", "ci@svc.acme.example", "ci_bot", "MEMBER")],
+        [],
+        policy="ignore_members: ['*@SVC.acme.example']\n",
+    ),
+    Case(
+        "protected unlisted member is blocked, not removed",
+        OWNER,
+        [member("owner", "OWNER"), member("ceo")],
+        [],
+        blocked=[("member.remove_protected", "ceo@acme.example")],
+        policy="protected_members: [ceo]\n",
+    ),
+    Case(
+        "demotion is blocked: the API has none",
+        OWNER + "- {email: ann@acme.example, role: MEMBER}\n",
+        [member("owner", "OWNER"), member("ann", "OWNER")],
+        [],
+        blocked=[("member.demote", "ann@acme.example")],
+    ),
+    Case(
+        "listed DISABLED, live ACTIVE: deactivate",
+        OWNER,
+        [member("owner", "OWNER")],
+        [("key.deactivate", "old")],
+        keys="old: {id: K1, status: DISABLED}\n",
+        live_keys=[key("K1")],
+    ),
+    Case(
+        "listed ACTIVE, live DISABLED: reactivation is blocked",
+        OWNER,
+        [member("owner", "OWNER")],
+        [],
+        blocked=[("key.reactivate", "K1")],
+        keys="ci: {id: K1}\n",
+        live_keys=[key("K1", "DISABLED")],
+    ),
+    Case(
+        "a listed key id that does not exist is blocked",
+        OWNER,
+        [member("owner", "OWNER")],
+        [],
+        blocked=[("key.missing", "K9")],
+        keys="ci: {id: K9}\n",
+        live_keys=[key("K1")],
+        unmanaged=["K1"],
+    ),
+    Case(
+        "a listed key without id is created",
+        OWNER,
+        [member("owner", "OWNER")],
+        [("key.create", "fresh")],
+        keys="fresh:\n  status: ACTIVE\n",
+    ),
+    Case(
+        "unlisted active key is reported as unmanaged when not pruning",
+        OWNER,
+        [member("owner", "OWNER")],
+        [],
+        live_keys=[key("K1"), key("K2", "DISABLED")],
+        unmanaged=["K1"],
+    ),
+    Case(
+        "unlisted active key is deactivated with prune_api_keys",
+        OWNER,
+        [member("owner", "OWNER")],
+        [("key.deactivate", "K1")],
+        live_keys=[key("K1"), key("K2", "DISABLED")],
+        policy="prune_api_keys: true\n",
+    ),
+    Case(
+        "changes come in apply order: add, promote, create, remove, deactivate",
+        OWNER + "- {email: zed@acme.example, role: OWNER}\n- {email: amy@acme.example}\n",
+        [member("owner", "OWNER"), member("stray")],
+        [
+            ("member.add", "amy@acme.example"),
+            ("member.add", "zed@acme.example"),
+            ("member.promote", "zed@acme.example"),
+            ("key.create", "fresh"),
+            ("member.remove", "stray@acme.example"),
+            ("key.deactivate", "old"),
+        ],
+        keys="fresh:\n  status: ACTIVE\nold: {id: K1, status: DISABLED}\n",
+        live_keys=[key("K1")],
+    ),
 ]
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_planner(case: Case) -> None:
-    plan = plan_for(desired(case.members, case.keys, case.policy), live_state(case.live_members, case.live_keys))
+    plan = plan_for(
+        desired(case.members, case.keys, case.policy), live_state(case.live_members, case.live_keys)
+    )
     assert [row(c) for c in plan.changes] == case.changes
-    assert [(b.kind, b.member.label if isinstance(b, MemberBlocked) else b.key_id) for b in plan.blocked] == case.blocked
+    assert [
+        (b.kind, b.member.label if isinstance(b, MemberBlocked) else b.key_id) for b in plan.blocked
+    ] == case.blocked
     assert [k.key_id for k in plan.unmanaged_keys] == case.unmanaged
     assert all(b.reason for b in plan.blocked)
     assert plan.has_differences == bool(case.changes or case.blocked)
@@ -139,25 +234,48 @@ class SafetyCase:
 
 
 SAFETY = [
-    SafetyCase("removing an owner below min_owners (a listed owner is ignored, so never added)",
-               "- {email: a@acme.example, role: OWNER}\n- {email: bot@svc.acme.example, role: OWNER}\n",
-               [member("a", "OWNER"), member("c", "OWNER")],
-               "min_owners: 2\nignore_members: ['*@svc.acme.example']\n", ["min_owners"]),
-    SafetyCase("live organization already below min_owners and the plan does not fix it",
-               "- {email: a@acme.example, role: OWNER}\n- {email: b@acme.example, role: OWNER}\n",
-               [member("a", "OWNER"), member("b", "OWNER")], "min_owners: 3\n", []),
-    SafetyCase("too many removals by percentage (at least 10 members)",
-               "- {email: m0@acme.example, role: OWNER}\n",
-               [member("m0", "OWNER")] + [member(f"m{i}") for i in range(1, 12)], "", ["max_removals"]),
-    SafetyCase("percentage limit does not apply below 10 members",
-               "- {email: m0@acme.example, role: OWNER}\n",
-               [member("m0", "OWNER")] + [member(f"m{i}") for i in range(1, 9)], "", []),
-    SafetyCase("an explicit count always applies",
-               "- {email: m0@acme.example, role: OWNER}\n",
-               [member("m0", "OWNER"), member("m1"), member("m2")], "max_removals: 1\n", ["max_removals"]),
-    SafetyCase("within the limits is safe",
-               "- {email: m0@acme.example, role: OWNER}\n",
-               [member("m0", "OWNER"), member("m1")], "max_removals: 1\n", []),
+    SafetyCase(
+        "removing an owner below min_owners (a listed owner is ignored, so never added)",
+        "- {email: a@acme.example, role: OWNER}\n- {email: bot@svc.acme.example, role: OWNER}\n",
+        [member("a", "OWNER"), member("c", "OWNER")],
+        "min_owners: 2\nignore_members: ['*@svc.acme.example']\n",
+        ["min_owners"],
+    ),
+    SafetyCase(
+        "live organization already below min_owners and the plan does not fix it",
+        "- {email: a@acme.example, role: OWNER}\n- {email: b@acme.example, role: OWNER}\n",
+        [member("a", "OWNER"), member("b", "OWNER")],
+        "min_owners: 3\n",
+        [],
+    ),
+    SafetyCase(
+        "too many removals by percentage (at least 10 members)",
+        "- {email: m0@acme.example, role: OWNER}\n",
+        [member("m0", "OWNER")] + [member(f"m{i}") for i in range(1, 12)],
+        "",
+        ["max_removals"],
+    ),
+    SafetyCase(
+        "percentage limit does not apply below 10 members",
+        "- {email: m0@acme.example, role: OWNER}\n",
+        [member("m0", "OWNER")] + [member(f"m{i}") for i in range(1, 9)],
+        "",
+        [],
+    ),
+    SafetyCase(
+        "an explicit count always applies",
+        "- {email: m0@acme.example, role: OWNER}\n",
+        [member("m0", "OWNER"), member("m1"), member("m2")],
+        "max_removals: 1\n",
+        ["max_removals"],
+    ),
+    SafetyCase(
+        "within the limits is safe",
+        "- {email: m0@acme.example, role: OWNER}\n",
+        [member("m0", "OWNER"), member("m1")],
+        "max_removals: 1\n",
+        [],
+    ),
 ]
 
 
@@ -165,9 +283,18 @@ SAFETY = [
 def test_safety(case: SafetyCase) -> None:
     if case.name.startswith("live organization already below"):
         # the loader refuses min_owners above the owners listed, so build this one by hand
-        summary = OrganizationSummary(name="acme", organization_id=ORG_ID, profile_name="acme", caller_role="OWNER",
-                                      members_before=2, owners_before=2, owners_after=2, min_owners=2,
-                                      removals=0, removal_limit=None)
+        summary = OrganizationSummary(
+            name="acme",
+            organization_id=ORG_ID,
+            profile_name="acme",
+            caller_role="OWNER",
+            members_before=2,
+            owners_before=2,
+            owners_after=2,
+            min_owners=2,
+            removals=0,
+            removal_limit=None,
+        )
         assert check_safety([summary]) == []
         return
     plan = plan_for(desired(case.members, policy_yaml=case.policy), live_state(case.live_members))
@@ -176,10 +303,15 @@ def test_safety(case: SafetyCase) -> None:
 
 
 def test_owner_count_after_plan() -> None:
-    plan = plan_for(desired(OWNER + "- {email: b@acme.example, role: OWNER}\n"),
-                    live_state([member("owner", "OWNER"), member("x", "OWNER")]))
+    plan = plan_for(
+        desired(OWNER + "- {email: b@acme.example, role: OWNER}\n"),
+        live_state([member("owner", "OWNER"), member("x", "OWNER")]),
+    )
     org = plan.organizations[0]
-    assert (org.owners_before, org.owners_after) == (2, 2)  # one promoted (after add), one owner removed
+    assert (org.owners_before, org.owners_after) == (
+        2,
+        2,
+    )  # one promoted (after add), one owner removed
 
 
 def test_same_inputs_same_hash_and_order() -> None:
@@ -195,57 +327,101 @@ def test_same_inputs_same_hash_and_order() -> None:
 def test_unsafe_plan_needs_an_approval_naming_it() -> None:
     from reconciler.errors import UnsafePlanError
 
-    plan = plan_for(desired("- {email: a@acme.example, role: OWNER}\n- {email: bot@svc.acme.example, role: OWNER}\n",
-                            policy_yaml="min_owners: 2\nignore_members: ['*@svc.acme.example']\n"),
-                    live_state([member("a", "OWNER"), member("c", "OWNER")]))
+    plan = plan_for(
+        desired(
+            "- {email: a@acme.example, role: OWNER}\n- {email: bot@svc.acme.example, role: "
+            "OWNER}\n",
+            policy_yaml="min_owners: 2\nignore_members: ['*@svc.acme.example']\n",
+        ),
+        live_state([member("a", "OWNER"), member("c", "OWNER")]),
+    )
     assert not plan.safe
     with pytest.raises(UnsafePlanError) as refused:
         plan.ensure_safe(None)
-    assert str(refused.value) == (f"the plan is unsafe: {plan.violations[0].message}. to approve this exact plan, "
-                                  f"pass --allow-unsafe {plan.plan_hash[:12]}")
+    assert str(refused.value) == (
+        f"the plan is unsafe: {plan.violations[0].message}. to approve this exact plan, "
+        f"pass --allow-unsafe {plan.plan_hash[:12]}"
+    )
     with pytest.raises(UnsafePlanError, match="at least 8"):
         plan.ensure_safe(plan.plan_hash[:6])
     with pytest.raises(UnsafePlanError) as refused:
         plan.ensure_safe("0123456789ab")
-    assert str(refused.value).endswith(f"--allow-unsafe '0123456789ab' does not match this plan "
-                                       f"({plan.plan_hash[:12]})")
+    assert str(refused.value).endswith(
+        f"--allow-unsafe '0123456789ab' does not match this plan ({plan.plan_hash[:12]})"
+    )
     plan.ensure_safe(plan.plan_hash[:8])
     plan.ensure_safe(plan.plan_hash)
 
 
-# --- cases that pin the planner's arithmetic (each kills a mutant that survived before) ---------------
+# --- cases that pin the planner's arithmetic (each kills a mutant that survived before) -----------
 
 MORE_CASES = [
-    Case("members after a protected one are still removed",
-         OWNER, [member("owner", "OWNER"), member("ceo"), member("stray1"), member("stray2")],
-         [("member.remove", "stray1@acme.example"), ("member.remove", "stray2@acme.example")],
-         blocked=[("member.remove_protected", "ceo@acme.example")], policy="protected_members: [ceo]\n"),
-    Case("ignore_members matches a handle whose email does not match",
-         OWNER, [member("owner", "OWNER"), LiveMember("id_bot", "robot@acme.example", "ci_bot", "MEMBER")], [],
-         policy="ignore_members: ['*_BOT']\n"),
-    Case("protected_members names a member by user_id",
-         OWNER, [member("owner", "OWNER"), member("ceo")], [],
-         blocked=[("member.remove_protected", "ceo@acme.example")], policy="protected_members: [id_ceo]\n"),
-    Case("protected_members names a member by email, in any case",
-         OWNER, [member("owner", "OWNER"), member("ceo")], [],
-         blocked=[("member.remove_protected", "ceo@acme.example")], policy="protected_members: [CEO@Acme.example]\n"),
-    Case("a user_id is compared exactly: another case is another id",
-         OWNER, [member("owner", "OWNER"), member("ceo")], [("member.remove", "ceo@acme.example")],
-         policy="protected_members: [ID_CEO]\n"),
-    Case("a listed user_id in another case is not the live member",
-         OWNER + "- {user_id: ID_ANN}\n", [member("owner", "OWNER"), member("ann")],
-         [("member.add", "ID_ANN"), ("member.remove", "ann@acme.example")]),
-    Case("emails match under Unicode case folding (straße is STRASSE)",
-         OWNER + "- {email: straße@acme.example, role: OWNER}\n",
-         [member("owner", "OWNER"), LiveMember("id_s", "STRASSE@acme.example", "strasse", "MEMBER")],
-         [("member.promote", "STRASSE@acme.example")]),
-    Case("blocked items are ordered by kind then subject; unmanaged keys by id",
-         OWNER + "- {email: zed@acme.example}\n- {email: amy@acme.example}\n",
-         [member("owner", "OWNER"), member("zed", "OWNER"), member("amy", "OWNER")], [],
-         blocked=[("key.missing", "K8"), ("key.missing", "K9"), ("key.reactivate", "K1"),
-                  ("member.demote", "amy@acme.example"), ("member.demote", "zed@acme.example")],
-         keys="b: {id: K9}\na: {id: K8}\nc: {id: K1}\n",
-         live_keys=[key("K1", "DISABLED"), key("K5"), key("K3")], unmanaged=["K3", "K5"]),
+    Case(
+        "members after a protected one are still removed",
+        OWNER,
+        [member("owner", "OWNER"), member("ceo"), member("stray1"), member("stray2")],
+        [("member.remove", "stray1@acme.example"), ("member.remove", "stray2@acme.example")],
+        blocked=[("member.remove_protected", "ceo@acme.example")],
+        policy="protected_members: [ceo]\n",
+    ),
+    Case(
+        "ignore_members matches a handle whose email does not match",
+        OWNER,
+        [member("owner", "OWNER"), LiveMember("id_bot", "robot@acme.example", "ci_bot", "MEMBER")],
+        [],
+        policy="ignore_members: ['*_BOT']\n",
+    ),
+    Case(
+        "protected_members names a member by user_id",
+        OWNER,
+        [member("owner", "OWNER"), member("ceo")],
+        [],
+        blocked=[("member.remove_protected", "ceo@acme.example")],
+        policy="protected_members: [id_ceo]\n",
+    ),
+    Case(
+        "protected_members names a member by email, in any case",
+        OWNER,
+        [member("owner", "OWNER"), member("ceo")],
+        [],
+        blocked=[("member.remove_protected", "ceo@acme.example")],
+        policy="protected_members: [CEO@Acme.example]\n",
+    ),
+    Case(
+        "a user_id is compared exactly: another case is another id",
+        OWNER,
+        [member("owner", "OWNER"), member("ceo")],
+        [("member.remove", "ceo@acme.example")],
+        policy="protected_members: [ID_CEO]\n",
+    ),
+    Case(
+        "a listed user_id in another case is not the live member",
+        OWNER + "- {user_id: ID_ANN}\n",
+        [member("owner", "OWNER"), member("ann")],
+        [("member.add", "ID_ANN"), ("member.remove", "ann@acme.example")],
+    ),
+    Case(
+        "emails match under Unicode case folding (straße is STRASSE)",
+        OWNER + "- {email: straße@acme.example, role: OWNER}\n",
+        [member("owner", "OWNER"), LiveMember("id_s", "STRASSE@acme.example", "strasse", "MEMBER")],
+        [("member.promote", "STRASSE@acme.example")],
+    ),
+    Case(
+        "blocked items are ordered by kind then subject; unmanaged keys by id",
+        OWNER + "- {email: zed@acme.example}\n- {email: amy@acme.example}\n",
+        [member("owner", "OWNER"), member("zed", "OWNER"), member("amy", "OWNER")],
+        [],
+        blocked=[
+            ("key.missing", "K8"),
+            ("key.missing", "K9"),
+            ("key.reactivate", "K1"),
+            ("member.demote", "amy@acme.example"),
+            ("member.demote", "zed@acme.example"),
+        ],
+        keys="b: {id: K9}\na: {id: K8}\nc: {id: K1}\n",
+        live_keys=[key("K1", "DISABLED"), key("K5"), key("K3")],
+        unmanaged=["K3", "K5"],
+    ),
 ]
 
 
@@ -255,13 +431,20 @@ def test_planner_more(case: Case) -> None:
 
 
 def test_two_owner_removals_are_both_counted_against_min_owners() -> None:
-    plan = plan_for(desired("- {email: a@acme.example, role: OWNER}\n", policy_yaml="max_removals: 5\n"),
-                    live_state([member("a", "OWNER"), member("b", "OWNER"), member("c", "OWNER")]))
+    plan = plan_for(
+        desired("- {email: a@acme.example, role: OWNER}\n", policy_yaml="max_removals: 5\n"),
+        live_state([member("a", "OWNER"), member("b", "OWNER"), member("c", "OWNER")]),
+    )
     org = plan.organizations[0]
     assert (org.owners_before, org.owners_after, org.removals) == (3, 1, 2)
-    plan = plan_for(desired("- {email: a@acme.example, role: OWNER}\n- {email: bot@svc.acme.example, role: OWNER}\n",
-                            policy_yaml="min_owners: 2\nmax_removals: 5\nignore_members: ['*@svc.acme.example']\n"),
-                    live_state([member("a", "OWNER"), member("b", "OWNER"), member("c", "OWNER")]))
+    plan = plan_for(
+        desired(
+            "- {email: a@acme.example, role: OWNER}\n- {email: bot@svc.acme.example, role: "
+            "OWNER}\n",
+            policy_yaml="min_owners: 2\nmax_removals: 5\nignore_members: ['*@svc.acme.example']\n",
+        ),
+        live_state([member("a", "OWNER"), member("b", "OWNER"), member("c", "OWNER")]),
+    )
     assert plan.organizations[0].owners_after == 1
     assert [v.rule for v in plan.violations] == ["min_owners"]
 
@@ -289,30 +472,65 @@ organizations:
 
 
 def test_a_plan_covers_every_organization_in_file_order() -> None:
-    acme = LiveOrganization(name="acme", organization_id=ORG_ID, profile_name="acme", caller_role="OWNER",
-                            inflight_limit=10, members=(member("owner", "OWNER"), member("stray")),
-                            keys=(key("K1"),))
-    labs = LiveOrganization(name="labs", organization_id="b3JnX2xhYnM", profile_name="labs", caller_role="OWNER",
-                            inflight_limit=10,
-                            members=(LiveMember("id_lo", "owner@labs.example", "lo", "OWNER"),
-                                     LiveMember("id_ls", "stray@labs.example", "ls", "MEMBER")),
-                            keys=(key("L1"), key("L2")))
-    plan = plan_for(load_text(MULTI, "multi.yaml"),
-                    LiveState(organizations={"labs": labs, "acme": acme}, api_version="2026-06"))
+    acme = LiveOrganization(
+        name="acme",
+        organization_id=ORG_ID,
+        profile_name="acme",
+        caller_role="OWNER",
+        inflight_limit=10,
+        members=(member("owner", "OWNER"), member("stray")),
+        keys=(key("K1"),),
+    )
+    labs = LiveOrganization(
+        name="labs",
+        organization_id="b3JnX2xhYnM",
+        profile_name="labs",
+        caller_role="OWNER",
+        inflight_limit=10,
+        members=(
+            LiveMember("id_lo", "owner@labs.example", "lo", "OWNER"),
+            LiveMember("id_ls", "stray@labs.example", "ls", "MEMBER"),
+        ),
+        keys=(key("L1"), key("L2")),
+    )
+    plan = plan_for(
+        load_text(MULTI, "multi.yaml"),
+        LiveState(organizations={"labs": labs, "acme": acme}, api_version="2026-06"),
+    )
     assert [(c.organization, *row(c)) for c in plan.changes] == [
-        ("acme", "member.add", "new@acme.example"), ("acme", "member.remove", "stray@acme.example"),
-        ("labs", "member.add", "new@labs.example"), ("labs", "member.promote", "new@labs.example"),
-        ("labs", "member.remove", "stray@labs.example"), ("labs", "key.deactivate", "old")]
-    assert [(b.organization, b.kind) for b in plan.blocked] == [("acme", "key.missing"), ("labs", "key.missing")]
-    assert [(k.organization, k.key_id) for k in plan.unmanaged_keys] == [("acme", "K1"), ("labs", "L2")]
+        ("acme", "member.add", "new@acme.example"),
+        ("acme", "member.remove", "stray@acme.example"),
+        ("labs", "member.add", "new@labs.example"),
+        ("labs", "member.promote", "new@labs.example"),
+        ("labs", "member.remove", "stray@labs.example"),
+        ("labs", "key.deactivate", "old"),
+    ]
+    assert [(b.organization, b.kind) for b in plan.blocked] == [
+        ("acme", "key.missing"),
+        ("labs", "key.missing"),
+    ]
+    assert [(k.organization, k.key_id) for k in plan.unmanaged_keys] == [
+        ("acme", "K1"),
+        ("labs", "L2"),
+    ]
     assert [o.name for o in plan.organizations] == ["acme", "labs"]
     assert [o.owners_after for o in plan.organizations] == [1, 2]
 
 
 def test_an_organization_not_read_is_not_planned() -> None:
-    acme = LiveOrganization(name="acme", organization_id=ORG_ID, profile_name="acme", caller_role="OWNER",
-                            inflight_limit=10, members=(member("owner", "OWNER"),), keys=(key("K0"),))
-    plan = plan_for(load_text(MULTI, "multi.yaml"), LiveState(organizations={"acme": acme}, api_version="2026-06"))
+    acme = LiveOrganization(
+        name="acme",
+        organization_id=ORG_ID,
+        profile_name="acme",
+        caller_role="OWNER",
+        inflight_limit=10,
+        members=(member("owner", "OWNER"),),
+        keys=(key("K0"),),
+    )
+    plan = plan_for(
+        load_text(MULTI, "multi.yaml"),
+        LiveState(organizations={"acme": acme}, api_version="2026-06"),
+    )
     assert {c.organization for c in plan.changes} == {"acme"}
     assert [o.name for o in plan.organizations] == ["acme"]
 
@@ -321,19 +539,31 @@ GOLDEN_HASH = "28546638496053455816e00a9730609f837f2724166953e66e9274d50c6cc693"
 
 
 def test_the_plan_hash_has_a_pinned_canonical_form() -> None:
-    """The Action compares hashes across runs and versions: the same plan must hash the same forever.
+    """The Action compares hashes across runs and versions: the same plan must hash the same
+    forever.
 
     If this fails, the hash's canonical form changed: bump the plan format_version and say so."""
-    d = desired(OWNER + "- {email: new@acme.example, role: OWNER}\n",
-                "old: {id: K1, status: DISABLED}\nfresh: {status: ACTIVE}\n")
-    plan = plan_for(d, live_state([member("owner", "OWNER"), member("stray", "OWNER"), member("x")],
-                                  [key("K1")]))
-    assert [c.action for c in plan.changes] == ["member.add", "member.promote", "key.create", "member.remove",
-                                               "member.remove", "key.deactivate"]
+    d = desired(
+        OWNER + "- {email: new@acme.example, role: OWNER}\n",
+        "old: {id: K1, status: DISABLED}\nfresh: {status: ACTIVE}\n",
+    )
+    plan = plan_for(
+        d,
+        live_state([member("owner", "OWNER"), member("stray", "OWNER"), member("x")], [key("K1")]),
+    )
+    assert [c.action for c in plan.changes] == [
+        "member.add",
+        "member.promote",
+        "key.create",
+        "member.remove",
+        "member.remove",
+        "key.deactivate",
+    ]
     assert plan.plan_hash == GOLDEN_HASH
 
 
-# --- answers a spec allows (or a newer server may give) -------------------------------------------------
+# --- answers a spec allows (or a newer server may give) -------------------------------------------
+
 
 def _reason_of(plan, kind: str) -> list[str]:
     return [b.reason for b in plan.blocked if b.kind == kind]
@@ -345,14 +575,17 @@ def test_a_removal_is_never_decided_from_a_missing_identifier() -> None:
     assert [row(c) for c in plan.changes] == [("member.add", "priya@acme.example")]
     assert _reason_of(plan, "member.remove_unproven") == [
         "not matched to the file, but the server's record has no email: cannot tell whether it is "
-        "priya@acme.example (listed in the file); it is never removed on a guess"]
+        "priya@acme.example (listed in the file); it is never removed on a guess"
+    ]
 
 
 def test_a_record_with_the_identifier_the_file_uses_is_still_removed() -> None:
     live = [member("owner", "OWNER"), LiveMember("id_x", "x@acme.example", "", "MEMBER")]
     plan = plan_for(desired(OWNER + "- {email: priya@acme.example}\n"), live_state(live))
-    assert [row(c) for c in plan.changes] == [("member.add", "priya@acme.example"),
-                                             ("member.remove", "x@acme.example")]
+    assert [row(c) for c in plan.changes] == [
+        ("member.add", "priya@acme.example"),
+        ("member.remove", "x@acme.example"),
+    ]
     assert plan.blocked == []
 
 
@@ -361,31 +594,41 @@ def test_unproven_removals_name_at_most_three_entries_and_every_missing_field() 
     entries = "".join(f"- {{email: p{i}@acme.example}}\n" for i in range(5)) + "- {handle: hh}\n"
     plan = plan_for(desired(OWNER + entries), live_state(live))
     assert _reason_of(plan, "member.remove_unproven") == [
-        "not matched to the file, but the server's record has no email or handle: cannot tell whether it is "
-        "p0@acme.example, p1@acme.example, p2@acme.example or 3 more (listed in the file); it is never removed on "
-        "a guess"]
+        "not matched to the file, but the server's record has no email or handle: cannot tell "
+        "whether it is "
+        "p0@acme.example, p1@acme.example, p2@acme.example or 3 more (listed in the file); it is "
+        "never removed on "
+        "a guess"
+    ]
 
 
 def test_a_record_with_no_identifier_at_all_is_never_removed() -> None:
-    plan = plan_for(desired(OWNER), live_state([member("owner", "OWNER"), LiveMember("", "", "", "MEMBER")]))
+    plan = plan_for(
+        desired(OWNER), live_state([member("owner", "OWNER"), LiveMember("", "", "", "MEMBER")])
+    )
     assert plan.changes == []
     assert _reason_of(plan, "member.remove_unproven") == [
-        "the server's record has no user id, email or handle: it cannot be named in a call"]
+        "the server's record has no user id, email or handle: it cannot be named in a call"
+    ]
 
 
 def test_a_role_this_version_does_not_know_is_never_changed() -> None:
     live = [member("owner", "OWNER"), member("ann", "ADMIN"), member("bob", "SUPER")]
     plan = plan_for(desired(OWNER + "- {email: ann@acme.example, role: OWNER}\n"), live_state(live))
     assert plan.changes == []
-    assert [(b.kind, b.subject) for b in plan.blocked] == [("member.unknown_role", "ann@acme.example"),
-                                                          ("member.unknown_role", "bob@acme.example")]
+    assert [(b.kind, b.subject) for b in plan.blocked] == [
+        ("member.unknown_role", "ann@acme.example"),
+        ("member.unknown_role", "bob@acme.example"),
+    ]
     assert plan.organizations[0].owners_before == 1
     assert "role 'ADMIN'" in plan.blocked[0].reason
 
 
 def test_a_key_status_this_version_does_not_know_is_never_changed() -> None:
-    plan = plan_for(desired(OWNER, "ci: {id: K1, status: DISABLED}\n", "prune_api_keys: true\n"),
-                    live_state([member("owner", "OWNER")], [key("K1", "REVOKED"), key("K2", ""), key("K3")]))
+    plan = plan_for(
+        desired(OWNER, "ci: {id: K1, status: DISABLED}\n", "prune_api_keys: true\n"),
+        live_state([member("owner", "OWNER")], [key("K1", "REVOKED"), key("K2", ""), key("K3")]),
+    )
     assert [row(c) for c in plan.changes] == [("key.deactivate", "K3")]
     assert [(b.kind, b.key_id) for b in plan.blocked] == [("key.unknown_status", "K1")]
     assert "status 'REVOKED'" in plan.blocked[0].reason
@@ -397,11 +640,18 @@ def test_two_entries_that_are_one_live_person_are_refused_with_both_places() -> 
 
     d = desired(OWNER + "- {email: ann@acme.example}\n- {handle: ann, role: OWNER}\n")
     with pytest.raises(ConfigError) as refused:
-        compute_plan(d, live_state([member("owner", "OWNER"), member("ann")]), desired_file="f.yaml",
-                     desired_hash="0", locate=lambda org, index: (10 + index, 9))
+        compute_plan(
+            d,
+            live_state([member("owner", "OWNER"), member("ann")]),
+            desired_file="f.yaml",
+            desired_hash="0",
+            locate=lambda org, index: (10 + index, 9),
+        )
     assert [str(p) for p in refused.value.problems] == [
-        "f.yaml:12:9: ann and ann@acme.example (at f.yaml:11:9) are the same person in organization 'acme' "
-        "(user id id_ann): list each person once"]
+        "f.yaml:12:9: ann and ann@acme.example (at f.yaml:11:9) are the same person in "
+        "organization 'acme' "
+        "(user id id_ann): list each person once"
+    ]
 
 
 def test_a_record_without_a_handle_is_not_removed_while_a_listed_handle_matches_nobody() -> None:
@@ -411,7 +661,9 @@ def test_a_record_without_a_handle_is_not_removed_while_a_listed_handle_matches_
     assert "has no handle" in _reason_of(plan, "member.remove_unproven")[0]
 
 
-@pytest.mark.parametrize(("entries", "tail"), [(3, "p2@acme.example (listed"), (4, "p2@acme.example or 1 more (listed")])
+@pytest.mark.parametrize(
+    ("entries", "tail"), [(3, "p2@acme.example (listed"), (4, "p2@acme.example or 1 more (listed")]
+)
 def test_unproven_removals_count_the_entries_past_three(entries: int, tail: str) -> None:
     live = [member("owner", "OWNER"), LiveMember("id_ghost", "", "ghost", "MEMBER")]
     listed = "".join(f"- {{email: p{i}@acme.example}}\n" for i in range(entries))

@@ -1,4 +1,5 @@
-"""Every sandbox rule, in both API versions, with every response checked against the official spec."""
+"""Every sandbox rule, in both API versions, with every response checked against the official
+spec."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ PRIYA = b64id("user_priya")
 def client(demo, spec_checker):
     with sandbox_http_client(demo, spec_checker) as c:
         yield c
-    assert spec_checker.checked > 0, "every test that uses the client checks its responses against the spec"
+    assert spec_checker.checked > 0, (
+        "every test that uses the client checks its responses against the spec"
+    )
 
 
 def members_of(client: httpx.Client, org: str = ORG) -> dict[str, dict]:
@@ -39,7 +42,9 @@ def members_of(client: httpx.Client, org: str = ORG) -> dict[str, dict]:
     return {m["email_address"]: m for m in response.json()["members"]}
 
 
-def member_call(client: httpx.Client, path: str, members: list[dict], org: str = ORG) -> httpx.Response:
+def member_call(
+    client: httpx.Client, path: str, members: list[dict], org: str = ORG
+) -> httpx.Response:
     return client.post(path, params={"organization_id": org}, json={"members": members})
 
 
@@ -55,6 +60,7 @@ def assert_member_outcome(api_version: str, response: httpx.Response, expected: 
 
 
 # --- reads ----------------------------------------------------------------------------------------
+
 
 def test_profiles_show_each_organization_with_role_and_inflight_limit(client, demo):
     profiles = client.get(PROFILES).json()["profiles"]
@@ -79,33 +85,56 @@ def test_org_key_list_exists_only_in_2026(client, api_version):
         assert response.status_code == 404
 
 
-# --- auth and permissions ---------------------------------------------------------------------------
+# --- auth and permissions -------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("token", [None, "wrong-token"])
 def test_missing_or_wrong_token_is_401(demo, spec_checker, token):
     with sandbox_http_client(demo, spec_checker, token=token) as anonymous:
         assert anonymous.get(PROFILES).status_code == 401
         assert anonymous.get(MEMBERS, params={"organization_id": ORG}).status_code == 401
-        assert member_call(anonymous, ADD, [{"email_address": "nina.lund@acme.example"}]).status_code == 401
+        assert (
+            member_call(anonymous, ADD, [{"email_address": "nina.lund@acme.example"}]).status_code
+            == 401
+        )
     assert demo.mutations == [] and demo.write_requests == []
 
 
-@pytest.mark.parametrize("path,params,body", [
-    (ADD, {"organization_id": ORG}, {"members": [{"email_address": "nina.lund@acme.example"}]}),
-    (PROMOTE, {"organization_id": ORG}, {"members": [{"email_address": "priya.nair@acme.example"}]}),
-    (REMOVE, {"organization_id": ORG}, {"members": [{"email_address": "priya.nair@acme.example"}]}),
-    (DEACTIVATE, {"api_key_id": "3q2-7wAAQkKpYXNzd29yZA"}, None),
-    (CREATE_KEY, {"organization_id": ORG}, None),
-])
-def test_a_caller_who_is_not_owner_gets_403_on_writes(api_version, spec_checker, path, params, body):
+@pytest.mark.parametrize(
+    "path,params,body",
+    [
+        (ADD, {"organization_id": ORG}, {"members": [{"email_address": "nina.lund@acme.example"}]}),
+        (
+            PROMOTE,
+            {"organization_id": ORG},
+            {"members": [{"email_address": "priya.nair@acme.example"}]},
+        ),
+        (
+            REMOVE,
+            {"organization_id": ORG},
+            {"members": [{"email_address": "priya.nair@acme.example"}]},
+        ),
+        (DEACTIVATE, {"api_key_id": "3q2-7wAAQkKpYXNzd29yZA"}, None),
+        (CREATE_KEY, {"organization_id": ORG}, None),
+    ],
+)
+def test_a_caller_who_is_not_owner_gets_403_on_writes(
+    api_version, spec_checker, path, params, body
+):
     state = demo_state(api_version)
     state.organizations[ORG].members[DANA] = "MEMBER"
     state.organizations[ORG].members[PRIYA] = "OWNER"
     sandbox = Sandbox(state)
     with sandbox_http_client(sandbox, spec_checker) as client:
-        response = client.post(path, params=params, json=body) if body else client.post(path, params=params)
+        response = (
+            client.post(path, params=params, json=body)
+            if body
+            else client.post(path, params=params)
+        )
         assert response.status_code == 403
-        assert client.get(MEMBERS, params={"organization_id": ORG}).status_code == 200  # reads still work
+        assert (
+            client.get(MEMBERS, params={"organization_id": ORG}).status_code == 200
+        )  # reads still work
     assert sandbox.mutations == []
 
 
@@ -128,15 +157,29 @@ def test_unknown_key_is_404(client):
 
 
 def test_creating_a_key_in_an_unknown_organization_is_403(client):
-    # The spec documents no 404 for create_api_key_v2; an organization the caller cannot see is a 403.
+    # The spec documents no 404 for create_api_key_v2; an organization the caller cannot see is a
+    # 403.
     assert client.post(CREATE_KEY, params={"organization_id": "bm9wZQ"}).status_code == 403
 
 
-@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"members": "x"}', b'{"members": [1]}',
-                                  b'{"members": [{"user_id": 5}]}', b"{}"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b'{"members": "x"}',
+        b'{"members": [1]}',
+        b'{"members": [{"user_id": 5}]}',
+        b"{}",
+    ],
+)
 def test_malformed_member_body_is_400(client, demo, body):
-    response = client.post(ADD, params={"organization_id": ORG}, content=body,
-                           headers={"content-type": "application/json"})
+    response = client.post(
+        ADD,
+        params={"organization_id": ORG},
+        content=body,
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 400
     assert demo.mutations == []
 
@@ -145,7 +188,8 @@ def test_deactivate_without_key_id_is_400(client):
     assert client.post(DEACTIVATE).status_code == 400
 
 
-# --- member rules -----------------------------------------------------------------------------------
+# --- member rules ---------------------------------------------------------------------------------
+
 
 def test_new_member_joins_as_member(client, demo, api_version):
     response = member_call(client, ADD, [{"email_address": "Nina.Lund@ACME.example"}])
@@ -161,9 +205,15 @@ def test_adding_an_existing_member_changes_nothing(client, demo, api_version):
 
 
 def test_adding_someone_outside_the_directory_fails_for_that_person(client, demo, api_version):
-    response = member_call(client, ADD, [{"email_address": "nina.lund@acme.example"},
-                                         {"email_address": "ghost@acme.example"},
-                                         {"display_handle": "oscar_d"}])
+    response = member_call(
+        client,
+        ADD,
+        [
+            {"email_address": "nina.lund@acme.example"},
+            {"email_address": "ghost@acme.example"},
+            {"display_handle": "oscar_d"},
+        ],
+    )
     assert_member_outcome(api_version, response, [True, False, True])
     members = members_of(client)
     if api_version == "2026-06":
@@ -174,8 +224,11 @@ def test_adding_someone_outside_the_directory_fails_for_that_person(client, demo
 
 
 def test_promoting_a_non_member_fails_for_that_member(client, demo, api_version):
-    response = member_call(client, PROMOTE, [{"email_address": "priya.nair@acme.example"},
-                                             {"email_address": "nina.lund@acme.example"}])
+    response = member_call(
+        client,
+        PROMOTE,
+        [{"email_address": "priya.nair@acme.example"}, {"email_address": "nina.lund@acme.example"}],
+    )
     assert_member_outcome(api_version, response, [True, False])
     expected_role = "OWNER" if api_version == "2026-06" else "MEMBER"
     assert members_of(client)["priya.nair@acme.example"]["role"] == expected_role
@@ -192,21 +245,32 @@ def test_removal_then_owner_history_is_recorded(client, demo, api_version):
     assert_member_outcome(api_version, member_call(client, PROMOTE, [{"user_id": PRIYA}]), [True])
     assert_member_outcome(api_version, member_call(client, REMOVE, [{"user_id": DANA}]), [True])
     assert [(m.operation, m.owners_after) for m in demo.mutations] == [
-        ("promote_organization_members", 2), ("remove_organization_members", 1)]
+        ("promote_organization_members", 2),
+        ("remove_organization_members", 1),
+    ]
     assert demo.min_owners_seen(ORG) == 1
-    assert DANA not in demo.state.organizations[ORG].members  # and the caller can no longer read it:
+    assert (
+        DANA not in demo.state.organizations[ORG].members
+    )  # and the caller can no longer read it:
     assert client.get(MEMBERS, params={"organization_id": ORG}).status_code == 403
 
 
 def test_results_come_in_request_order(client, api_version):
-    response = member_call(client, REMOVE, [{"email_address": "ghost@acme.example"},
-                                            {"display_handle": "samo"},
-                                            {"display_handle": "nina_l"},
-                                            {"email_address": "noah.berg@acme.example"}])
+    response = member_call(
+        client,
+        REMOVE,
+        [
+            {"email_address": "ghost@acme.example"},
+            {"display_handle": "samo"},
+            {"display_handle": "nina_l"},
+            {"email_address": "noah.berg@acme.example"},
+        ],
+    )
     assert_member_outcome(api_version, response, [False, True, False, True])
 
 
-# --- key rules --------------------------------------------------------------------------------------
+# --- key rules ------------------------------------------------------------------------------------
+
 
 def test_deactivating_twice_changes_nothing_the_second_time(client, demo):
     key = "3q2-7wAAQkKpYXNzd29yZA"
@@ -223,8 +287,12 @@ def test_created_key_is_active_and_its_secret_is_shown_once(client, demo, api_ve
     secret = created["api_key"]
     profiles = client.get(PROFILES)
     assert secret not in profiles.text
-    key = next(k for p in profiles.json()["profiles"] for k in p["api_keys"]
-               if k["api_key_id"] == created["api_key_id"])
+    key = next(
+        k
+        for p in profiles.json()["profiles"]
+        for k in p["api_keys"]
+        if k["api_key_id"] == created["api_key_id"]
+    )
     assert key["status"] == "ACTIVE" and key["redacted_api_key"] == secret[:4] + "•" * 13
     assert secret not in json.dumps(demo.state.to_dict())
 
@@ -235,6 +303,7 @@ def test_key_creation_needs_payment(client, demo):
 
 
 # --- inflight limit and faults ------------------------------------------------------------------
+
 
 def test_more_concurrent_requests_than_the_inflight_limit_get_429(api_version, spec_checker):
     state = demo_state(api_version)
@@ -271,7 +340,9 @@ def test_faults_are_deterministic_for_a_seed(api_version):
 
 
 def test_rate_limit_burst_carries_retry_after(api_version):
-    sandbox = Sandbox(demo_state(api_version), Faults(rate_limit_rate=1.0, rate_limit_burst=3, retry_after=2.5))
+    sandbox = Sandbox(
+        demo_state(api_version), Faults(rate_limit_rate=1.0, rate_limit_burst=3, retry_after=2.5)
+    )
     with sandbox_http_client(sandbox) as client:
         response = client.get(PROFILES)
     assert response.status_code == 429 and response.headers["retry-after"] == "2.5"
@@ -311,7 +382,8 @@ def test_per_member_failures(api_version, spec_checker):
         assert response.status_code in (204, 400)
 
 
-# --- state ------------------------------------------------------------------------------------------
+# --- state ----------------------------------------------------------------------------------------
+
 
 def test_state_round_trips_through_its_json_file(tmp_path, api_version):
     state = demo_state(api_version)

@@ -17,9 +17,14 @@ from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
 from tests.spec_check import SPEC_FILES
 
 OPERATIONS = [
-    "get_api_profiles", "get_organization_members", "add_organization_members",
-    "promote_organization_members", "remove_organization_members", "deactivate_organization_api_key",
-    "create_api_key_v2", "get_api_keys_v2",
+    "get_api_profiles",
+    "get_organization_members",
+    "add_organization_members",
+    "promote_organization_members",
+    "remove_organization_members",
+    "deactivate_organization_api_key",
+    "create_api_key_v2",
+    "get_api_keys_v2",
 ]
 MAX_EXAMPLES = 25
 
@@ -45,19 +50,24 @@ def _check(version: str, case, real_org: bool) -> None:
     excluded = []
     if version == "2025-10" and case.method == "POST" and case.path.endswith("_members"):
         # 2025-10 member calls are all-or-nothing: one member that cannot be processed (an unknown
-        # user, a non-member to promote) fails the whole call with the documented 400. schemathesis's
+        # user, a non-member to promote) fails the whole call with the documented 400.
+        # schemathesis's
         # positive_data_acceptance heuristic assumes a schema-valid body is never a 400; the spec
         # does not say so, and status_code_conformance still holds every answer to the spec.
         excluded.append(positive_data_acceptance)
     server = SERVERS[version]
-    case.call_and_validate(base_url=server.url, excluded_checks=excluded,
-                           headers={"Authorization": f"Bearer {server.sandbox.state.token}"})
+    case.call_and_validate(
+        base_url=server.url,
+        excluded_checks=excluded,
+        headers={"Authorization": f"Bearer {server.sandbox.state.token}"},
+    )
 
 
 schema_2025 = _schema("2025-10")
 schema_2026 = _schema("2026-06")
-SETTINGS = hypothesis.settings(max_examples=MAX_EXAMPLES, deadline=None,
-                               suppress_health_check=list(hypothesis.HealthCheck))
+SETTINGS = hypothesis.settings(
+    max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(hypothesis.HealthCheck)
+)
 
 
 @pytest.mark.parametrize("real_org", [False, True], ids=["generated-org", "real-org"])

@@ -23,7 +23,8 @@ def test_committed_schema_is_up_to_date() -> None:
     committed = json.loads(SCHEMA_PATH.read_text())
     assert committed == desired_state_json_schema(), (
         "schemas/ideogram-org.schema.json is out of date: run "
-        "`ideogram-org schema > schemas/ideogram-org.schema.json`")
+        "`ideogram-org schema > schemas/ideogram-org.schema.json`"
+    )
 
 
 def test_schema_command_prints_the_committed_schema() -> None:
@@ -44,7 +45,9 @@ def test_example_obeys_schema_and_loads(example: Path) -> None:
     first_line = example.read_text().splitlines()[0]
     assert first_line.startswith("# yaml-language-server: $schema=")
     modeline_target = (example.parent / first_line.split("$schema=", 1)[1]).resolve()
-    assert modeline_target == SCHEMA_PATH.resolve(), "the modeline must point at the committed schema"
+    assert modeline_target == SCHEMA_PATH.resolve(), (
+        "the modeline must point at the committed schema"
+    )
     data = YAML(typ="safe").load(example.read_text())
     jsonschema.validate(data, json.loads(SCHEMA_PATH.read_text()))
     load_config(example)
@@ -52,9 +55,15 @@ def test_example_obeys_schema_and_loads(example: Path) -> None:
 
 def test_schema_rejects_what_the_loader_rejects() -> None:
     schema = json.loads(SCHEMA_PATH.read_text())
-    bad = {"version": 1, "organizations": {"acme": {"members": [{"email": "a@b.example", "rol": "OWNER"}]}}}
+    bad = {
+        "version": 1,
+        "organizations": {"acme": {"members": [{"email": "a@b.example", "rol": "OWNER"}]}},
+    }
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
-    two_ids = {"version": 1, "organizations": {"acme": {"members": [{"email": "a@b.example", "handle": "a"}]}}}
+    two_ids = {
+        "version": 1,
+        "organizations": {"acme": {"members": [{"email": "a@b.example", "handle": "a"}]}},
+    }
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(two_ids, schema)

@@ -45,18 +45,24 @@ def _plan_json(url: str, *args: str) -> dict:
 
 
 def _with_others_key(state: SandboxState) -> None:
-    """A key of another owner: the organization's key list (2026-06) shows it, the caller's profile does not."""
-    _acme(state).api_keys[OTHERS_KEY] = ApiKey(OTHERS_KEY, "ikb3•••••••••••••", "2025-01-01T00:00:00+00:00")
+    """A key of another owner: the organization's key list (2026-06) shows it, the caller's profile
+    does not."""
+    _acme(state).api_keys[OTHERS_KEY] = ApiKey(
+        OTHERS_KEY, "ikb3•••••••••••••", "2025-01-01T00:00:00+00:00"
+    )
     _acme(state).others_keys.append(OTHERS_KEY)
 
 
-# --- 1. version detection ---------------------------------------------------------------------------
+# --- 1. version detection -------------------------------------------------------------------------
+
 
 def test_a_2026_server_without_full_name_is_still_read_as_2026(here):
     state = demo_state("2026-06")
     state.omit_full_name = True
     _with_others_key(state)
-    Path("ideogram-org.yaml").write_text(ACME.replace("    api_keys:\n", f"    api_keys:\n      other: {{id: {OTHERS_KEY}}}\n"))
+    Path("ideogram-org.yaml").write_text(
+        ACME.replace("    api_keys:\n", f"    api_keys:\n      other: {{id: {OTHERS_KEY}}}\n")
+    )
     with served(state) as (sandbox, url):
         plan = _plan_json(url)
         drift = cli(url, "drift", "--output", "json")
@@ -69,15 +75,26 @@ def test_a_2026_server_without_full_name_is_still_read_as_2026(here):
     assert "key.missing" not in drift.stdout
     assert OTHERS_KEY in exported.stdout
     # profiles, members, and the key list (the probe is that read): no call wasted
-    assert calls == ["/manage/api/profiles", "/manage/api/organization/members", "/manage/api/organization/api_keys"]
+    assert calls == [
+        "/manage/api/profiles",
+        "/manage/api/organization/members",
+        "/manage/api/organization/api_keys",
+    ]
 
 
 @pytest.mark.parametrize("server_version", ["2025-10", "2026-06"])
 def test_version_detection_costs_at_most_one_call_per_run(server_version):
     state = demo_state(server_version)
     reader = ApiReader(SANDBOX_BASE_URL, state.token, transport=SandboxTransport(Sandbox(state)))
-    desired = load_text(ACME.replace("organizations:\n", "organizations:\n  labs:\n    name: Acme Labs\n"
-                                     "    policy: {min_owners: 0}\n    members: []\n", 1), "two.yaml")
+    desired = load_text(
+        ACME.replace(
+            "organizations:\n",
+            "organizations:\n  labs:\n    name: Acme Labs\n"
+            "    policy: {min_owners: 0}\n    members: []\n",
+            1,
+        ),
+        "two.yaml",
+    )
     live = read_live_state(reader, desired)
     assert live.api_version == server_version
     organizations = 2
@@ -101,7 +118,8 @@ def test_forcing_2025_against_a_server_that_shows_full_name_is_a_clear_error(her
     assert "only 2026-06 has" in result.stderr
 
 
-# --- 2. a record without the identifier the file uses -----------------------------------------------
+# --- 2. a record without the identifier the file uses ---------------------------------------------
+
 
 def test_a_member_whose_record_lacks_the_files_identifier_is_never_removed(here, api_version):
     state = demo_state(api_version)
@@ -113,20 +131,32 @@ def test_a_member_whose_record_lacks_the_files_identifier_is_never_removed(here,
         plan = _plan_json(url)
         dry = cli(url, "apply", "--dry-run")
         cli(url, "apply", "--auto-approve")
-        removed = [m["user_id"] for w in sandbox.write_requests if w.operation == "remove_organization_members"
-                   for m in w.body["members"]]
+        removed = [
+            m["user_id"]
+            for w in sandbox.write_requests
+            if w.operation == "remove_organization_members"
+            for m in w.body["members"]
+        ]
         still_there = PRIYA in _acme(sandbox.state).members
     removals = [c["member"] for c in plan["changes"] if c["action"] == "member.remove"]
-    assert [m["handle"] for m in removals] == ["ravi_p"]  # the one member the file provably leaves out
+    assert [m["handle"] for m in removals] == [
+        "ravi_p"
+    ]  # the one member the file provably leaves out
     unproven = [b for b in plan["blocked"] if b["kind"] == "member.remove_unproven"]
     assert [b["member"]["user_id"] for b in unproven] == [PRIYA]
-    assert "has no email" in unproven[0]["reason"] and "priya.nair@acme.example" in unproven[0]["reason"]
+    assert (
+        "has no email" in unproven[0]["reason"]
+        and "priya.nair@acme.example" in unproven[0]["reason"]
+    )
     assert PRIYA not in dry.stdout
     assert PRIYA not in removed and still_there
-    assert not any(b["member"]["user_id"] == b64id("user_grace_ho") for b in plan["blocked"] if "member" in b)
+    assert not any(
+        b["member"]["user_id"] == b64id("user_grace_ho") for b in plan["blocked"] if "member" in b
+    )
 
 
-# --- 3. values no spec has (off-spec on purpose) ------------------------------------------------------
+# --- 3. values no spec has (off-spec on purpose) --------------------------------------------------
+
 
 @pytest.mark.off_spec
 def test_an_unknown_member_role_is_reported_and_never_touched(here, api_version):
@@ -141,8 +171,12 @@ def test_an_unknown_member_role_is_reported_and_never_touched(here, api_version)
         validated = CliRunner().invoke(main, ["validate", "-c", "exported.yaml"])
         sent = json.dumps([w.body for w in sandbox.write_requests])
         role = _acme(sandbox.state).members[MARCO]
-    assert [(b["kind"], b["member"]["user_id"]) for b in plan["blocked"]] == [("member.unknown_role", MARCO)]
-    assert any(c["action"] == "member.remove" for c in plan["changes"])  # everything else goes ahead
+    assert [(b["kind"], b["member"]["user_id"]) for b in plan["blocked"]] == [
+        ("member.unknown_role", MARCO)
+    ]
+    assert any(
+        c["action"] == "member.remove" for c in plan["changes"]
+    )  # everything else goes ahead
     assert applied.exit_code == 0, applied.output
     assert MARCO not in sent and role == "ADMIN"
     assert drift.exit_code == 2 and "NOT fixable" in drift.stdout
@@ -155,14 +189,23 @@ def test_an_unknown_or_null_key_status_is_never_changed(here, api_version, statu
     state = demo_state(api_version)
     _acme(state).api_keys["Zm9vYmFyYmF6cXV4MTIzNA"].status = status  # marketing-batch, listed
     _acme(state).api_keys["c3RyYXlfa2V5X2J5X2hhbmQ"].status = status  # the stray key, unlisted
-    Path("ideogram-org.yaml").write_text(ACME.replace("prune_api_keys: false", "prune_api_keys: true"))
+    Path("ideogram-org.yaml").write_text(
+        ACME.replace("prune_api_keys: false", "prune_api_keys: true")
+    )
     with served(state) as (sandbox, url):
         plan = _plan_json(url)
         applied = cli(url, "apply", "--auto-approve")
-        deactivated = [w.query["api_key_id"] for w in sandbox.write_requests
-                       if w.operation == "deactivate_organization_api_key"]
-    assert [(b["kind"], b["key_label"]) for b in plan["blocked"]] == [("key.unknown_status", "marketing-batch")]
-    assert [(k["key_id"], k["status"]) for k in plan["unmanaged_keys"]] == [("c3RyYXlfa2V5X2J5X2hhbmQ", status or "")]
+        deactivated = [
+            w.query["api_key_id"]
+            for w in sandbox.write_requests
+            if w.operation == "deactivate_organization_api_key"
+        ]
+    assert [(b["kind"], b["key_label"]) for b in plan["blocked"]] == [
+        ("key.unknown_status", "marketing-batch")
+    ]
+    assert [(k["key_id"], k["status"]) for k in plan["unmanaged_keys"]] == [
+        ("c3RyYXlfa2V5X2J5X2hhbmQ", status or "")
+    ]
     assert applied.exit_code == 0, applied.output
     assert deactivated == ["a2V5X29sZF9wcm90b3R5cGU"]  # old-prototype only
 
@@ -173,8 +216,10 @@ def test_an_unknown_profile_type_is_ignored_unless_the_file_manages_it(here, api
     labs = next(o for o in state.organizations.values() if o.name == "Acme Labs")
     labs.profile_type = "TEAM"
     Path("ideogram-org.yaml").write_text(ACME)
-    Path("labs.yaml").write_text(f"version: 1\norganizations:\n  labs:\n    id: {labs.organization_id}\n"
-                                 f"    policy: {{min_owners: 0}}\n    members: []\n")
+    Path("labs.yaml").write_text(
+        f"version: 1\norganizations:\n  labs:\n    id: {labs.organization_id}\n"
+        f"    policy: {{min_owners: 0}}\n    members: []\n"
+    )
     with served(state) as (sandbox, url):
         acme = cli(url, "plan")
         managed = cli(url, "plan", "-c", "labs.yaml")
@@ -184,11 +229,14 @@ def test_an_unknown_profile_type_is_ignored_unless_the_file_manages_it(here, api
     assert exported.exit_code == 0 and labs.organization_id not in exported.stdout
 
 
-# --- 4. one person, two entries ------------------------------------------------------------------------
+# --- 4. one person, two entries -------------------------------------------------------------------
+
 
 def test_two_entries_that_are_one_person_are_an_error_naming_both(here, api_version):
-    text = ACME.replace("      - email: marco.rossi@acme.example\n",
-                        "      - email: marco.rossi@acme.example\n      - handle: marco_r\n        role: OWNER\n")
+    text = ACME.replace(
+        "      - email: marco.rossi@acme.example\n",
+        "      - email: marco.rossi@acme.example\n      - handle: marco_r\n        role: OWNER\n",
+    )
     Path("ideogram-org.yaml").write_text(text)
     lines = text.splitlines()
     first = lines.index("      - email: marco.rossi@acme.example") + 1
@@ -199,17 +247,22 @@ def test_two_entries_that_are_one_person_are_an_error_naming_both(here, api_vers
         assert sandbox.write_requests == []
     for result in (planned, applied):
         assert result.exit_code == 1
-        assert f"ideogram-org.yaml:{first + 1}:9: marco_r and marco.rossi@acme.example (at " \
-               f"ideogram-org.yaml:{first}:9) are the same person" in result.stderr
+        assert (
+            f"ideogram-org.yaml:{first + 1}:9: marco_r and marco.rossi@acme.example (at "
+            f"ideogram-org.yaml:{first}:9) are the same person" in result.stderr
+        )
 
 
-# --- 5. export always validates and plans to no changes ---------------------------------------------
+# --- 5. export always validates and plans to no changes -------------------------------------------
+
 
 def _export_round_trip(url: str) -> tuple[str, int]:
     exported = cli(url, "export", "-o", "exported.yaml")
     assert exported.exit_code == 0, exported.output
     assert CliRunner().invoke(main, ["validate", "-c", "exported.yaml"]).exit_code == 0
-    return Path("exported.yaml").read_text(), cli(url, "plan", "-c", "exported.yaml", "--detailed-exitcode").exit_code
+    return Path("exported.yaml").read_text(), cli(
+        url, "plan", "-c", "exported.yaml", "--detailed-exitcode"
+    ).exit_code
 
 
 def test_export_writes_a_repeated_record_once(here, api_version):
@@ -251,13 +304,18 @@ def test_export_with_no_organization_exits_1_naming_why(here, api_version):
     assert "Traceback" not in result.output
 
 
-# --- 7. listed and ignored --------------------------------------------------------------------------------
+# --- 7. listed and ignored ------------------------------------------------------------------------
+
 
 def test_an_entry_that_ignore_members_also_matches_is_a_warning_naming_its_line(here, api_version):
-    by_email = ACME.replace("      - handle: jules_design\n",
-                            "      - handle: jules_design\n      - email: build-bot@svc.acme.example\n")
-    by_id = ACME.replace("      - handle: jules_design\n",
-                         f"      - handle: jules_design\n      - user_id: {b64id('user_build_bot')}\n")
+    by_email = ACME.replace(
+        "      - handle: jules_design\n",
+        "      - handle: jules_design\n      - email: build-bot@svc.acme.example\n",
+    )
+    by_id = ACME.replace(
+        "      - handle: jules_design\n",
+        f"      - handle: jules_design\n      - user_id: {b64id('user_build_bot')}\n",
+    )
     line = by_email.splitlines().index("      - email: build-bot@svc.acme.example") + 1
     Path("email.yaml").write_text(by_email)
     Path("id.yaml").write_text(by_id)
@@ -266,11 +324,17 @@ def test_an_entry_that_ignore_members_also_matches_is_a_warning_naming_its_line(
         planned = cli(url, "plan", "-c", "email.yaml")
         planned_by_id = cli(url, "plan", "-c", "id.yaml")
     assert validated.exit_code == 0
-    warning = f"email.yaml:{line}:9: warning: build-bot@svc.acme.example is listed, but ignore_members matches it"
+    warning = (
+        f"email.yaml:{line}:9: warning: build-bot@svc.acme.example is listed, but "
+        "ignore_members matches it"
+    )
     assert warning in validated.stderr
     assert warning in planned.stderr and planned.exit_code == 0
-    assert f"id.yaml:{line}:9: warning: {b64id('user_build_bot')} is listed, but ignore_members matches its " \
-           f"live record" in planned_by_id.stderr
+    assert (
+        f"id.yaml:{line}:9: warning: {b64id('user_build_bot')} is listed, but ignore_members "
+        "matches its "
+        f"live record" in planned_by_id.stderr
+    )
 
 
 def test_load_config_keeps_entry_positions_for_later_errors(here):

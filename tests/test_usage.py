@@ -26,7 +26,9 @@ NOW = datetime.now(timezone.utc)
 
 
 def _state(api_version: str, members: int = 40, keys: int = 12):
-    state = generate_state(members=members, keys=keys, seed=21, org_name="acme", api_version=api_version)
+    state = generate_state(
+        members=members, keys=keys, seed=21, org_name="acme", api_version=api_version
+    )
     return state, next(iter(state.organizations.values()))
 
 
@@ -41,10 +43,13 @@ def _own_sums(state, org, start: datetime, end: datetime, by: str) -> dict[str, 
         pattern = row.pattern
         if pattern.kind == "member" and state.api_version == "2025-10":
             continue  # 2025-10 reports API use only
-        key = {"key": pattern.target if pattern.kind == "key" else None,
-               "member": normalise("email", pattern.target) if pattern.kind == "member" else None,
-               "tool": pattern.tool_type, "model": TOOLS[pattern.tool_type][1] or "(none)",
-               "day": (anchor + timedelta(days=row.day)).isoformat()}[by]
+        key = {
+            "key": pattern.target if pattern.kind == "key" else None,
+            "member": normalise("email", pattern.target) if pattern.kind == "member" else None,
+            "tool": pattern.tool_type,
+            "model": TOOLS[pattern.tool_type][1] or "(none)",
+            "day": (anchor + timedelta(days=row.day)).isoformat(),
+        }[by]
         if key is not None:
             sums[key] += row.cents
     return dict(sums)
@@ -58,10 +63,15 @@ def test_usage_totals_equal_the_sandboxs_own_sums(api_version, by):
     report = service.usage(reader, None, (), start, NOW, by, NOW)  # type: ignore[arg-type]
     found = report.organizations[0]
     if by == "member" and api_version == "2025-10":
-        assert found.groups == [] and found.members is None and "does not report usage per person" in \
-            found.members_note
+        assert (
+            found.groups == []
+            and found.members is None
+            and "does not report usage per person" in found.members_note
+        )
         return
-    assert {g.key: g.amount for g in found.groups} == pytest.approx(_own_sums(state, org, start, NOW, by))
+    assert {g.key: g.amount for g in found.groups} == pytest.approx(
+        _own_sums(state, org, start, NOW, by)
+    )
     everything = _own_sums(state, org, start, NOW, "tool")
     assert found.total == pytest.approx(sum(everything.values()))
     # one usage call for the whole window on 2025-10; two on 2026-06 (API use, then web-app use)
@@ -74,11 +84,21 @@ def test_usage_filters_behave_as_the_spec_says(api_version, spec_checker):
     keys = [p.target for p in org.usage if p.kind == "key"]
     start = (NOW - timedelta(days=20)).isoformat()
     with sandbox_http_client(Sandbox(state), spec_checker) as client:
+
         def rows_of(**params):
-            answer = client.get("/manage/api/usage", params={"organization_id": org.organization_id,
-                                                               "segment_by": "DAY", "start_time": start, **params})
+            answer = client.get(
+                "/manage/api/usage",
+                params={
+                    "organization_id": org.organization_id,
+                    "segment_by": "DAY",
+                    "start_time": start,
+                    **params,
+                },
+            )
             assert answer.status_code == 200, answer.text
-            return [row for segment in answer.json()["usage_segments"] for row in segment["tool_usage"]]
+            return [
+                row for segment in answer.json()["usage_segments"] for row in segment["tool_usage"]
+            ]
 
         everything = rows_of()
         assert everything and all(row.get("api_key_id") for row in everything)  # API use by default
@@ -87,20 +107,34 @@ def test_usage_filters_behave_as_the_spec_says(api_version, spec_checker):
         generate = rows_of(tools=["GENERATE"])
         assert all(row["tool_type"] == "GENERATE" for row in generate)
         assert all(row.get("model_version") == "V_3_0" for row in rows_of(model_versions=["V_3_0"]))
-        hourly = client.get("/manage/api/usage", params={"organization_id": org.organization_id,
-                                                         "segment_by": "HOUR", "start_time": start}).json()
+        hourly = client.get(
+            "/manage/api/usage",
+            params={
+                "organization_id": org.organization_id,
+                "segment_by": "HOUR",
+                "start_time": start,
+            },
+        ).json()
         assert sum(len(s["tool_usage"]) for s in hourly["usage_segments"]) == len(everything)
         assert len(hourly["usage_segments"]) > 24 * 20
         ended = rows_of(end_time=(NOW - timedelta(days=10)).isoformat())
         assert 0 < len(ended) < len(everything)
         if api_version == "2026-06":
             web = rows_of(source="APP")
-            assert web and all(row.get("user_email_address") and "api_key_id" not in row for row in web)
-        commits = client.get("/manage/api/spend_commit", params={"organization_id": org.organization_id}).json()
+            assert web and all(
+                row.get("user_email_address") and "api_key_id" not in row for row in web
+            )
+        commits = client.get(
+            "/manage/api/spend_commit", params={"organization_id": org.organization_id}
+        ).json()
         commit = commits["commits"][0]
-        assert 0 < commit["commit_amount_spent"]["amount"] < commit["commit_amount"]["amount"]  # part used
-        credits = client.get("/manage/api/credits", params={"organization_id": org.organization_id,
-                                                            "start_time": start}).json()
+        assert (
+            0 < commit["commit_amount_spent"]["amount"] < commit["commit_amount"]["amount"]
+        )  # part used
+        credits = client.get(
+            "/manage/api/credits",
+            params={"organization_id": org.organization_id, "start_time": start},
+        ).json()
         assert credits["total_spend"]["amount"] > 0
     assert spec_checker.checked >= 8
 
@@ -115,7 +149,8 @@ def test_the_history_is_the_same_for_the_same_seed():
     assert len({p.target for p in first.usage if p.kind == "key"}) < len(active)  # some never used
 
 
-# --- the command -----------------------------------------------------------------------------------
+# --- the command ----------------------------------------------------------------------------------
+
 
 def test_alert_at_exits_2_when_the_projection_reaches_the_share(tmp_path, monkeypatch, api_version):
     monkeypatch.chdir(tmp_path)
@@ -137,8 +172,12 @@ def test_usage_labels_keys_from_the_file_and_writes_csv(tmp_path, monkeypatch):
     uids = list(org.members)
     Path("ideogram-org.yaml").write_text(
         "version: 1\norganizations:\n  acme:\n    members:\n"
-        + "".join(f"      - user_id: {uid}\n" + ("        role: OWNER\n" if i < 2 else "") for i, uid in enumerate(uids))
-        + f"    api_keys:\n      render-farm: {{id: {busy}}}\n")
+        + "".join(
+            f"      - user_id: {uid}\n" + ("        role: OWNER\n" if i < 2 else "")
+            for i, uid in enumerate(uids)
+        )
+        + f"    api_keys:\n      render-farm: {{id: {busy}}}\n"
+    )
     with served(state) as (_, url):
         result = cli(url, "usage", "--output", "csv", "-o", "usage.csv")
     assert result.exit_code == 0, result.output
@@ -161,12 +200,21 @@ def test_usage_json_follows_the_committed_schema(tmp_path, monkeypatch, api_vers
     from reconciler.planning.usage import usage_json_schema
 
     root = Path(__file__).resolve().parent.parent
-    assert json.loads((root / "schemas" / "usage.schema.json").read_text()) == usage_json_schema(), \
-        "run `ideogram-org usage-schema > schemas/usage.schema.json`"
+    assert (
+        json.loads((root / "schemas" / "usage.schema.json").read_text()) == usage_json_schema()
+    ), "run `ideogram-org usage-schema > schemas/usage.schema.json`"
     monkeypatch.chdir(tmp_path)
     with served(_state(api_version)[0]) as (_, url):
         result = cli(url, "usage", "--by", "day", "--output", "json", "-o", "usage.json")
     assert result.exit_code == 0, result.output
-    checked = subprocess.run([str(Path(sys.executable).parent / "check-jsonschema"), "--schemafile",
-                              str(root / "schemas" / "usage.schema.json"), "usage.json"], capture_output=True, text=True)
+    checked = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "check-jsonschema"),
+            "--schemafile",
+            str(root / "schemas" / "usage.schema.json"),
+            "usage.json",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr

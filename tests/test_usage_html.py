@@ -1,4 +1,5 @@
-"""The HTML usage report in a real browser: Playwright driving Debian's chromium (.ci/run installs it)."""
+"""The HTML usage report in a real browser: Playwright driving Debian's chromium (.ci/run installs
+it)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,16 @@ from tests.scenario import cli, served
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 # What this machine's closed network needs (see the workplace notes): no background connections.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +32,10 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"no chromium at {CHROMIUM}: install Debian's chromium (.ci/run does) or set CHROMIUM_PATH")
+        pytest.fail(
+            f"no chromium at {CHROMIUM}: install Debian's chromium (.ci/run does) or set "
+            "CHROMIUM_PATH"
+        )
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         yield launched
@@ -34,7 +46,8 @@ def browser():
 def test_the_report_renders_its_chart_tables_and_gauge(browser, tmp_path, monkeypatch, api_version):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "ideogram-org.yaml").write_text(
-        (Path(__file__).resolve().parent.parent / "examples/acme/ideogram-org.yaml").read_text())
+        (Path(__file__).resolve().parent.parent / "examples/acme/ideogram-org.yaml").read_text()
+    )
     with served(demo_state(api_version)) as (_, url):
         html = cli(url, "usage", "--since", "60d", "--output", "html", "-o", "report.html")
         data = cli(url, "usage", "--since", "60d", "--output", "json")
@@ -51,15 +64,24 @@ def test_the_report_renders_its_chart_tables_and_gauge(browser, tmp_path, monkey
     assert box and box["width"] > 500 and box["height"] > 100
     bars = chart.locator("rect.bar")
     assert bars.count() > 30
-    drawn = bars.evaluate_all("rects => rects.map(r => [r.getBBox().width, r.getBBox().height, "
-                              "Number(r.dataset.cents), r.dataset.key])")
-    assert all(width > 0 for width, _, _, _ in drawn) and any(height > 10 for _, height, _, _ in drawn)
-    assert sum(cents for _, _, cents, _ in drawn) == pytest.approx(acme["total"])  # the picture is the numbers
+    drawn = bars.evaluate_all(
+        "rects => rects.map(r => [r.getBBox().width, r.getBBox().height, "
+        "Number(r.dataset.cents), r.dataset.key])"
+    )
+    assert all(width > 0 for width, _, _, _ in drawn) and any(
+        height > 10 for _, height, _, _ in drawn
+    )
+    assert sum(cents for _, _, cents, _ in drawn) == pytest.approx(
+        acme["total"]
+    )  # the picture is the numbers
     assert float(section.get_attribute("data-total-cents")) == pytest.approx(acme["total"])
-    assert {"ci-pipeline", "marketing-batch"} <= {key for _, _, _, key in drawn}  # labels from the file
+    assert {"ci-pipeline", "marketing-batch"} <= {
+        key for _, _, _, key in drawn
+    }  # labels from the file
     groups = section.locator("table.groups td.amount[data-cents]")
-    assert sum(float(v) for v in groups.evaluate_all("cells => cells.map(c => c.dataset.cents)")) == \
-        pytest.approx(sum(g["amount"] for g in acme["groups"]))
+    assert sum(
+        float(v) for v in groups.evaluate_all("cells => cells.map(c => c.dataset.cents)")
+    ) == pytest.approx(sum(g["amount"] for g in acme["groups"]))
     gauge = section.locator("svg.commit-gauge")
     assert gauge.count() == 1 and (gauge.bounding_box() or {}).get("width", 0) > 0
     spent = section.locator("svg.commit-gauge rect.spent").bounding_box()
@@ -81,10 +103,29 @@ def test_names_from_the_server_are_text_not_markup(browser, tmp_path):
     from reconciler.render.usage_html import render_usage_html
 
     hostile = "<img src=x onerror=alert(1)>"
-    org = OrganizationReport(name=hostile, organization_id="b3Jn", since="2026-11-01", until="2026-11-02", by="key",
-                             currency="USD", total=100, groups=[], keys=[], members=None, daily=[], commit=None)
-    (tmp_path / "r.html").write_text(render_usage_html(UsageReport(
-        generated_at=datetime.now(timezone.utc).isoformat(), organizations=[org], usage_calls=1)))
+    org = OrganizationReport(
+        name=hostile,
+        organization_id="b3Jn",
+        since="2026-11-01",
+        until="2026-11-02",
+        by="key",
+        currency="USD",
+        total=100,
+        groups=[],
+        keys=[],
+        members=None,
+        daily=[],
+        commit=None,
+    )
+    (tmp_path / "r.html").write_text(
+        render_usage_html(
+            UsageReport(
+                generated_at=datetime.now(timezone.utc).isoformat(),
+                organizations=[org],
+                usage_calls=1,
+            )
+        )
+    )
     page = browser.new_page()
     page.goto((tmp_path / "r.html").as_uri())
     assert page.locator("img").count() == 0 and hostile in page.inner_text("h2")

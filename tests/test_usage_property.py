@@ -1,5 +1,6 @@
 """Property: any usage, spend-commit and credits answers the official schemas allow give a usage
-report in every format, and a plan with both usage policies: never a traceback, totals that add up."""
+report in every format, and a plan with both usage policies: never a traceback, totals that add
+up."""
 
 from __future__ import annotations
 
@@ -19,19 +20,39 @@ from reconciler.render.usage_html import render_usage_html
 from tests.test_export_property import from_schema, response_schema
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=timezone.utc)
-# date-times as servers write them: the spec's own examples use seven fractional digits, Z, or a bare date
-MOMENTS = ["2026-11-20T00:00:00+00:00", "2026-11-20T00:00:00.0000000+00:00", "2026-11-21T00:00:00Z",
-           "2026-11-22", "2026-05-10T00:00:00+00:00", "2027-05-09T23:59:59+00:00", "not a date"]
-ORG = {"type": "ENTERPRISE", "name": "acme", "organization_id": "b3Jn", "role": "OWNER", "api_keys": [],
-       "max_num_inflight_requests_permitted": 2}
+# date-times as servers write them: the spec's own examples use seven fractional digits, Z, or a
+# bare date
+MOMENTS = [
+    "2026-11-20T00:00:00+00:00",
+    "2026-11-20T00:00:00.0000000+00:00",
+    "2026-11-21T00:00:00Z",
+    "2026-11-22",
+    "2026-05-10T00:00:00+00:00",
+    "2027-05-09T23:59:59+00:00",
+    "not a date",
+]
+ORG = {
+    "type": "ENTERPRISE",
+    "name": "acme",
+    "organization_id": "b3Jn",
+    "role": "OWNER",
+    "api_keys": [],
+    "max_num_inflight_requests_permitted": 2,
+}
 
 
 def _with_moments(value: Any, draw: st.DrawFn) -> Any:
-    """Put date-times where the schema says format: date-time (the generator writes any text there)."""
+    """Put date-times where the schema says format: date-time (the generator writes any text
+    there)."""
     if isinstance(value, dict):
-        return {k: (draw(st.sampled_from(MOMENTS)) if k in ("segment_start", "segment_end", "commit_start_time",
-                                                            "commit_end_time") else _with_moments(v, draw))
-                for k, v in value.items()}
+        return {
+            k: (
+                draw(st.sampled_from(MOMENTS))
+                if k in ("segment_start", "segment_end", "commit_start_time", "commit_end_time")
+                else _with_moments(v, draw)
+            )
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_with_moments(v, draw) for v in value]
     return value
@@ -39,9 +60,14 @@ def _with_moments(value: Any, draw: st.DrawFn) -> Any:
 
 @st.composite
 def answers(draw: st.DrawFn, version: str) -> dict[str, Any]:
-    found = {name: _with_moments(draw(from_schema(response_schema(version, schema))), draw)
-             for name, schema in (("usage", "GetUsageInfoResponse"), ("commits", "SpendCommitInfoResponse"),
-                                  ("credits", "GetUserCreditsResponse"))}
+    found = {
+        name: _with_moments(draw(from_schema(response_schema(version, schema))), draw)
+        for name, schema in (
+            ("usage", "GetUsageInfoResponse"),
+            ("commits", "SpendCommitInfoResponse"),
+            ("credits", "GetUserCreditsResponse"),
+        )
+    }
     found["members"] = draw(from_schema(response_schema(version, "GetOrganizationMembersResponse")))
     return found
 
@@ -54,10 +80,16 @@ def _reader(version: str, found: dict[str, Any]) -> ApiReader:
         if path == "/manage/api/organization/members":
             return httpx.Response(200, json=found["members"])
         if path == "/manage/api/organization/api_keys":
-            return httpx.Response(404) if version == "2025-10" else httpx.Response(200, json={"api_keys": []})
+            return (
+                httpx.Response(404)
+                if version == "2025-10"
+                else httpx.Response(200, json={"api_keys": []})
+            )
         if path == "/manage/api/usage":
             source = parse_qs(request.url.query.decode()).get("source", ["API"])[0]
-            return httpx.Response(200, json=found["usage"] if source == "API" else {"usage_segments": []})
+            return httpx.Response(
+                200, json=found["usage"] if source == "API" else {"usage_segments": []}
+            )
         if path == "/manage/api/spend_commit":
             return httpx.Response(200, json=found["commits"])
         if path == "/manage/api/credits":
@@ -70,19 +102,28 @@ def _reader(version: str, found: dict[str, Any]) -> ApiReader:
 def _expected_total(found: dict[str, Any]) -> float:
     from reconciler.timestamps import parse_timestamp
 
-    return sum(row["amount"]["amount"] for segment in found["usage"]["usage_segments"]
-               if parse_timestamp(segment["segment_start"]) is not None for row in segment["tool_usage"])
+    return sum(
+        row["amount"]["amount"]
+        for segment in found["usage"]["usage_segments"]
+        if parse_timestamp(segment["segment_start"]) is not None
+        for row in segment["tool_usage"]
+    )
 
 
 @pytest.mark.parametrize("version", ["2025-10", "2026-06"])
 def test_any_spec_valid_usage_answer_gives_a_report_in_every_format(version: str) -> None:
-    @settings(max_examples=80, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=80,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(answers(version))
     def check(found: dict[str, Any]) -> None:
         with _reader(version, found) as reader:
-            report = service.usage(reader, None, (), NOW - timedelta(days=30), NOW, "key", NOW,
-                                   api_version=version)
+            report = service.usage(
+                reader, None, (), NOW - timedelta(days=30), NOW, "key", NOW, api_version=version
+            )
         org = report.organizations[0]
         assert org.total == pytest.approx(_expected_total(found), nan_ok=False)
         for render in (render_usage_text, render_usage_json, render_usage_csv, render_usage_html):
@@ -99,13 +140,20 @@ def test_any_spec_valid_usage_answer_gives_a_plan_with_the_usage_policies(versio
 
     from reconciler.config.loader import LoadedConfig, load_text
 
-    desired = load_text("version: 1\npolicy:\n  idle_keys: {after_days: 5, action: deactivate}\n"
-                        "  dormant_members: {after_days: 5, action: remove}\n  max_removals: 100%\n"
-                        "organizations:\n  acme:\n    members:\n      - {email: a@x.example, role: OWNER}\n", "f.yaml")
+    desired = load_text(
+        "version: 1\npolicy:\n  idle_keys: {after_days: 5, action: deactivate}\n"
+        "  dormant_members: {after_days: 5, action: remove}\n  max_removals: 100%\n"
+        "organizations:\n  acme:\n    members:\n      - {email: a@x.example, role: OWNER}\n",
+        "f.yaml",
+    )
     config = LoadedConfig(path=Path("f.yaml"), desired=desired, sha256="0" * 64)
 
-    @settings(max_examples=60, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @settings(
+        max_examples=60,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(answers(version))
     def check(found: dict[str, Any]) -> None:
         with _reader(version, found) as reader:

@@ -73,13 +73,17 @@ def _adapter(model: type[Model]) -> pydantic.TypeAdapter[Model]:
     if adapter is None:
         adapter = _ADAPTERS[model] = pydantic.TypeAdapter(model)
     return adapter
-Params = dict[str, str | list[str]]  # a list goes out as repeated parameters (OpenAPI form, explode)
+
+
+Params = dict[
+    str, str | list[str]
+]  # a list goes out as repeated parameters (OpenAPI form, explode)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 5            # tries in all, for a read
-    backoff: float = 0.5         # first backoff, doubled each time, with full jitter
+    attempts: int = 5  # tries in all, for a read
+    backoff: float = 0.5  # first backoff, doubled each time, with full jitter
     max_backoff: float = 8.0
     retry_after_cap: float = 60.0  # a longer Retry-After is reported, not waited out
 
@@ -103,7 +107,9 @@ class _SlowCallWatch:
     cheaper than a timer thread per request on the hot path."""
 
     def __init__(self) -> None:
-        self._calls: dict[int, tuple[float, str, str, float]] = {}  # ticket -> (start, method, path, timeout)
+        self._calls: dict[
+            int, tuple[float, str, str, float]
+        ] = {}  # ticket -> (start, method, path, timeout)
         self._lock = threading.Lock()
         self._next = 0
         self._thread: threading.Thread | None = None
@@ -113,7 +119,9 @@ class _SlowCallWatch:
             self._next += 1
             self._calls[self._next] = (time.monotonic(), method, path, timeout)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="slow-call-watch", daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="slow-call-watch", daemon=True
+                )
                 self._thread.start()
             return self._next
 
@@ -126,20 +134,35 @@ class _SlowCallWatch:
             time.sleep(min(0.5, WAITING_NOTICE_SECONDS / 4))
             now = time.monotonic()
             with self._lock:
-                slow = [(t, c) for t, c in self._calls.items() if now - c[0] >= WAITING_NOTICE_SECONDS]
+                slow = [
+                    (t, c) for t, c in self._calls.items() if now - c[0] >= WAITING_NOTICE_SECONDS
+                ]
                 for ticket, _ in slow:
                     del self._calls[ticket]  # one notice per call
             for _, (_, method, path, timeout) in slow:
-                log.warning("still waiting for %s %s after %d s (the limit is %g s: --timeout)", method, path,
-                            WAITING_NOTICE_SECONDS, timeout)
+                log.warning(
+                    "still waiting for %s %s after %d s (the limit is %g s: --timeout)",
+                    method,
+                    path,
+                    WAITING_NOTICE_SECONDS,
+                    timeout,
+                )
 
 
 class ApiReader:
     """Read-only access to the management API."""
 
-    def __init__(self, endpoint: str, token: str, *, transport: httpx.BaseTransport | None = None,
-                 timeout: float = TIMEOUT_SECONDS, retry: RetryPolicy | None = None,
-                 sleep: Callable[[float], None] = time.sleep, inflight_limit: int = 4) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        token: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = TIMEOUT_SECONDS,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        inflight_limit: int = 4,
+    ) -> None:
         self._token = token
         self.endpoint = endpoint
         self.timeout = timeout
@@ -151,13 +174,20 @@ class ApiReader:
         self.inflight_limit = max(1, inflight_limit)
         self._inflight = threading.BoundedSemaphore(self.inflight_limit)
         self._watch = _SlowCallWatch()
-        # Proxies, netrc and custom CAs come from the environment (trust_env) for a real endpoint, so
-        # CONNECT keeps TLS end to end; never for loopback, where a proxy would see the token in clear.
+        # Proxies, netrc and custom CAs come from the environment (trust_env) for a real endpoint,
+        # so
+        # CONNECT keeps TLS end to end; never for loopback, where a proxy would see the token in
+        # clear.
         self._http = httpx.Client(
-            base_url=endpoint, transport=transport, trust_env=not is_loopback(urlsplit(endpoint).hostname or ""),
+            base_url=endpoint,
+            transport=transport,
+            trust_env=not is_loopback(urlsplit(endpoint).hostname or ""),
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json",
-                     "User-Agent": "ideogram-org"},
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "User-Agent": "ideogram-org",
+            },
             follow_redirects=False,
         )
 
@@ -169,8 +199,12 @@ class ApiReader:
     def __enter__(self: Reader) -> Reader:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.close()
 
     def set_inflight_limit(self, limit: int) -> None:
@@ -192,7 +226,8 @@ class ApiReader:
         return self._parse(MembersResponse, response).members
 
     def get_org_keys(self, organization_id: str) -> list[ApiKeyInfo]:
-        """Every key of the organization. 2026-06 only: a 2025-10 server answers 404 (NotFoundError)."""
+        """Every key of the organization. 2026-06 only: a 2025-10 server answers 404
+        (NotFoundError)."""
         response = self._read(GET_ORG_KEYS, params={"organization_id": organization_id})
         return self._parse(ApiKeysResponse, response).api_keys
 
@@ -242,20 +277,45 @@ class ApiReader:
                 response.read()
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 log.info("%s %s: no connection (%s)", method, path, type(exc).__name__)
-                raise NetworkError(f"cannot connect to {self.endpoint}", sent=False, method=method,
-                                   path=path, server_message=self.redact(str(exc))) from None
+                raise NetworkError(
+                    f"cannot connect to {self.endpoint}",
+                    sent=False,
+                    method=method,
+                    path=path,
+                    server_message=self.redact(str(exc)),
+                ) from None
             except httpx.TimeoutException:
-                log.info("%s %s: timed out after %.0f ms", method, path, (time.monotonic() - started) * 1000)
-                raise NetworkError(f"timed out after {self.timeout:g} s waiting for the server (raise the limit "
-                                   f"with --timeout)", sent=True, method=method, path=path) from None
+                log.info(
+                    "%s %s: timed out after %.0f ms",
+                    method,
+                    path,
+                    (time.monotonic() - started) * 1000,
+                )
+                raise NetworkError(
+                    f"timed out after {self.timeout:g} s waiting for the server (raise the limit "
+                    f"with --timeout)",
+                    sent=True,
+                    method=method,
+                    path=path,
+                ) from None
             except httpx.TransportError as exc:
                 log.info("%s %s: connection failed (%s)", method, path, type(exc).__name__)
-                raise NetworkError("the connection failed", sent=True, method=method, path=path,
-                                   server_message=self.redact(str(exc))) from None
+                raise NetworkError(
+                    "the connection failed",
+                    sent=True,
+                    method=method,
+                    path=path,
+                    server_message=self.redact(str(exc)),
+                ) from None
             finally:
                 self._watch.end(ticket)
-            log.info("%s %s -> %d in %.0f ms", method, path, response.status_code,
-                     (time.monotonic() - started) * 1000)
+            log.info(
+                "%s %s -> %d in %.0f ms",
+                method,
+                path,
+                response.status_code,
+                (time.monotonic() - started) * 1000,
+            )
             return response
 
     def _backoff(self, attempt: int, response: httpx.Response | None) -> None:
@@ -265,7 +325,9 @@ class ApiReader:
                 raise self._error(response)
             delay = retry_after
         else:
-            delay = self._random.uniform(0, min(self.retry.max_backoff, self.retry.backoff * 2 ** (attempt - 1)))
+            delay = self._random.uniform(
+                0, min(self.retry.max_backoff, self.retry.backoff * 2 ** (attempt - 1))
+            )
         log.info("retrying in %.2f s (attempt %d of %d)", delay, attempt + 1, self.retry.attempts)
         self._sleep(delay)
 
@@ -276,19 +338,34 @@ class ApiReader:
         kinds: dict[int, tuple[type[ApiError], str]] = {
             400: (BadRequestError, "the server rejected the request (400)"),
             401: (UnauthorizedError, f"the token was refused (401): check {TOKEN_ENV}"),
-            402: (PaymentRequiredError, "payment is required (402): the organization's billing must be "
-                                        "set up before it can create API keys"),
-            403: (ForbiddenError, "not allowed (403): the token's user must be an OWNER of the organization"),
+            402: (
+                PaymentRequiredError,
+                "payment is required (402): the organization's billing must be "
+                "set up before it can create API keys",
+            ),
+            403: (
+                ForbiddenError,
+                "not allowed (403): the token's user must be an OWNER of the organization",
+            ),
             404: (NotFoundError, "not found (404)"),
             429: (RateLimitedError, "rate limited (429) and out of retries"),
         }
         if 300 <= status < 400:
             target = urlsplit(response.headers.get("location", "")).hostname or "an unnamed place"
-            return ApiError(f"the server answered {status}, a redirect to {target}; redirects are never followed, "
-                            f"and nothing is counted as done: check --endpoint", method=method, path=path,
-                            status=status)
-        cls, text = kinds.get(status, (ServerError, f"server error ({status})") if status >= 500
-                              else (ApiError, f"unexpected answer ({status})"))
+            return ApiError(
+                f"the server answered {status}, a redirect to {target}; redirects are never "
+                "followed, "
+                f"and nothing is counted as done: check --endpoint",
+                method=method,
+                path=path,
+                status=status,
+            )
+        cls, text = kinds.get(
+            status,
+            (ServerError, f"server error ({status})")
+            if status >= 500
+            else (ApiError, f"unexpected answer ({status})"),
+        )
         return cls(text, method=method, path=path, status=status, server_message=message)
 
     def _parse(self, model: type[Model], response: httpx.Response) -> Model:
@@ -297,28 +374,42 @@ class ApiReader:
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise ApiError(f"the server's answer does not have the expected shape ({where}: {first['msg']})",
-                           method=response.request.method, path=response.request.url.path,
-                           status=response.status_code) from None
+            raise ApiError(
+                f"the server's answer does not have the expected shape ({where}: {first['msg']})",
+                method=response.request.method,
+                path=response.request.url.path,
+                status=response.status_code,
+            ) from None
 
 
 class ApiClient(ApiReader):
     """Reads and writes. Writes are never retried after the request may have reached the server."""
 
-    def member_call(self, endpoint: Endpoint, organization_id: str,
-                    members: list[LiteMember]) -> MemberCallOutcome:
+    def member_call(
+        self, endpoint: Endpoint, organization_id: str, members: list[LiteMember]
+    ) -> MemberCallOutcome:
         """One add, promote or remove call for a list of members."""
-        response = self._write(endpoint, params={"organization_id": organization_id},
-                               json={"members": [m.body() for m in members]}, tolerate_400=True)
+        response = self._write(
+            endpoint,
+            params={"organization_id": organization_id},
+            json={"members": [m.body() for m in members]},
+            tolerate_400=True,
+        )
         if response.status_code == 204:
             return MemberCallOutcome(tuple(MemberResult(success=True) for _ in members))
         if response.status_code == 400:  # 2025-10: the whole call failed, nothing was applied
-            failed = MemberResult(success=False, message=self.redact(_server_message(response)) or "bad request")
+            failed = MemberResult(
+                success=False, message=self.redact(_server_message(response)) or "bad request"
+            )
             return MemberCallOutcome(tuple(failed for _ in members), rejected_whole=True)
         results = self._parse(MemberOperationResponse, response).results
         if len(results) != len(members):
-            raise ApiError(f"the server answered {len(results)} results for {len(members)} members",
-                           method="POST", path=endpoint.path, status=response.status_code)
+            raise ApiError(
+                f"the server answered {len(results)} results for {len(members)} members",
+                method="POST",
+                path=endpoint.path,
+                status=response.status_code,
+            )
         return MemberCallOutcome(tuple(results))
 
     def add_members(self, organization_id: str, members: list[LiteMember]) -> MemberCallOutcome:
@@ -337,7 +428,9 @@ class ApiClient(ApiReader):
         response = self._write(CREATE_KEY, params={"organization_id": organization_id})
         return self._parse(CreatedKey, response)
 
-    def _write(self, endpoint: Endpoint, *, tolerate_400: bool = False, **kwargs: Any) -> httpx.Response:
+    def _write(
+        self, endpoint: Endpoint, *, tolerate_400: bool = False, **kwargs: Any
+    ) -> httpx.Response:
         attempt = 0
         while True:
             attempt += 1
@@ -353,7 +446,9 @@ class ApiClient(ApiReader):
                 self._backoff(attempt, response)  # refused before acting: safe to send again
                 continue
             if response.status_code >= 300 and not (tolerate_400 and response.status_code == 400):
-                raise self._error(response)  # a 3xx is an error too: a redirected write was not applied
+                raise self._error(
+                    response
+                )  # a 3xx is an error too: a redirected write was not applied
             return response
 
 

@@ -12,18 +12,35 @@ from .credentials import check_endpoint, token_from_environment
 
 
 @overload
-def open_api(*, sandbox: bool = ..., endpoint: str | None = ..., writable: Literal[True],
-             sandbox_state: str | Path = ..., timeout: float = ...) -> ApiClient: ...
+def open_api(
+    *,
+    sandbox: bool = ...,
+    endpoint: str | None = ...,
+    writable: Literal[True],
+    sandbox_state: str | Path = ...,
+    timeout: float = ...,
+) -> ApiClient: ...
 
 
 @overload
-def open_api(*, sandbox: bool = ..., endpoint: str | None = ..., writable: Literal[False] = ...,
-             sandbox_state: str | Path = ..., timeout: float = ...) -> ApiReader: ...
+def open_api(
+    *,
+    sandbox: bool = ...,
+    endpoint: str | None = ...,
+    writable: Literal[False] = ...,
+    sandbox_state: str | Path = ...,
+    timeout: float = ...,
+) -> ApiReader: ...
 
 
-def open_api(*, sandbox: bool = False, endpoint: str | None = None, writable: bool = False,
-             sandbox_state: str | Path = defaults.SANDBOX_STATE,
-             timeout: float = defaults.TIMEOUT_SECONDS) -> ApiReader:
+def open_api(
+    *,
+    sandbox: bool = False,
+    endpoint: str | None = None,
+    writable: bool = False,
+    sandbox_state: str | Path = defaults.SANDBOX_STATE,
+    timeout: float = defaults.TIMEOUT_SECONDS,
+) -> ApiReader:
     """A reader (or, with writable=True, a client) for the real API or the embedded sandbox.
 
     The sandbox keeps its state in `sandbox_state`, created from the demo organization on first

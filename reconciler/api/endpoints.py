@@ -8,7 +8,10 @@ from typing import Literal
 
 ApiVersion = Literal["2025-10", "2026-06"]
 API_VERSIONS: tuple[ApiVersion, ...] = ("2025-10", "2026-06")
-API_VERSION_CHOICES: tuple[str, ...] = ("auto", *API_VERSIONS)  # "auto": tell them apart from the answers
+API_VERSION_CHOICES: tuple[str, ...] = (
+    "auto",
+    *API_VERSIONS,
+)  # "auto": tell them apart from the answers
 BOTH: frozenset[ApiVersion] = frozenset(API_VERSIONS)
 
 
@@ -29,19 +32,37 @@ class Endpoint:
 
 GET_PROFILES = Endpoint("get_api_profiles", "GET", "/manage/api/profiles")
 GET_MEMBERS = Endpoint("get_organization_members", "GET", "/manage/api/organization/members")
-GET_ORG_KEYS = Endpoint("get_api_keys_v2", "GET", "/manage/api/organization/api_keys", frozenset({"2026-06"}))
+GET_ORG_KEYS = Endpoint(
+    "get_api_keys_v2", "GET", "/manage/api/organization/api_keys", frozenset({"2026-06"})
+)
 ADD_MEMBERS = Endpoint("add_organization_members", "POST", "/manage/api/organization/add_members")
-PROMOTE_MEMBERS = Endpoint("promote_organization_members", "POST", "/manage/api/organization/promote_members")
-REMOVE_MEMBERS = Endpoint("remove_organization_members", "POST", "/manage/api/organization/remove_members")
-DEACTIVATE_KEY = Endpoint("deactivate_organization_api_key", "POST", "/manage/api/organization/deactivate_api_key")
+PROMOTE_MEMBERS = Endpoint(
+    "promote_organization_members", "POST", "/manage/api/organization/promote_members"
+)
+REMOVE_MEMBERS = Endpoint(
+    "remove_organization_members", "POST", "/manage/api/organization/remove_members"
+)
+DEACTIVATE_KEY = Endpoint(
+    "deactivate_organization_api_key", "POST", "/manage/api/organization/deactivate_api_key"
+)
 CREATE_KEY = Endpoint("create_api_key_v2", "POST", "/manage/api/api_keys_v2")
 GET_USAGE = Endpoint("get_usage_info", "GET", "/manage/api/usage")
 GET_SPEND_COMMIT = Endpoint("get_user_spend_commit_info", "GET", "/manage/api/spend_commit")
 GET_CREDITS = Endpoint("get_user_credits", "GET", "/manage/api/credits")
 
-ENDPOINTS: tuple[Endpoint, ...] = (GET_PROFILES, GET_MEMBERS, GET_ORG_KEYS, ADD_MEMBERS, PROMOTE_MEMBERS,
-                                   REMOVE_MEMBERS, DEACTIVATE_KEY, CREATE_KEY, GET_USAGE, GET_SPEND_COMMIT,
-                                   GET_CREDITS)
+ENDPOINTS: tuple[Endpoint, ...] = (
+    GET_PROFILES,
+    GET_MEMBERS,
+    GET_ORG_KEYS,
+    ADD_MEMBERS,
+    PROMOTE_MEMBERS,
+    REMOVE_MEMBERS,
+    DEACTIVATE_KEY,
+    CREATE_KEY,
+    GET_USAGE,
+    GET_SPEND_COMMIT,
+    GET_CREDITS,
+)
 BY_ROUTE: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in ENDPOINTS}
 BY_OPERATION: dict[str, Endpoint] = {e.operation_id: e for e in ENDPOINTS}
 MEMBER_WRITES: tuple[Endpoint, ...] = (ADD_MEMBERS, PROMOTE_MEMBERS, REMOVE_MEMBERS)

@@ -36,14 +36,17 @@ def _describe(profiles: Iterable[ApiProfile]) -> str:
     return ", ".join(seen) if seen else "no enterprise organizations"
 
 
-def match_organizations(desired: DesiredState, profiles: list[ApiProfile],
-                        only: Iterable[str] = ()) -> dict[str, ApiProfile]:
+def match_organizations(
+    desired: DesiredState, profiles: list[ApiProfile], only: Iterable[str] = ()
+) -> dict[str, ApiProfile]:
     """Desired organization (local name) -> the profile it means: by id, else by profile name."""
     selected = list(only)
     unknown = [name for name in selected if name not in desired.organizations]
     if unknown:
-        raise UsageError(f"--org {unknown[0]!r} is not in the desired-state file "
-                         f"(it has: {', '.join(desired.organizations)})")
+        raise UsageError(
+            f"--org {unknown[0]!r} is not in the desired-state file "
+            f"(it has: {', '.join(desired.organizations)})"
+        )
     matched: dict[str, ApiProfile] = {}
     for local_name, org in desired.organizations.items():
         if selected and local_name not in selected:
@@ -53,21 +56,28 @@ def match_organizations(desired: DesiredState, profiles: list[ApiProfile],
             what = f"id {org.id}"
         else:
             wanted = (org.name or local_name).casefold()
-            candidates = [p for p in profiles if p.name.casefold() == wanted and p.type != "INDIVIDUAL"]
+            candidates = [
+                p for p in profiles if p.name.casefold() == wanted and p.type != "INDIVIDUAL"
+            ]
             what = f"profile name {org.name or local_name!r}"
         found = _unique_enterprise(candidates)
         strange = [p for p in candidates if p.type not in KNOWN_PROFILE_TYPES]
         if not found and strange:
             raise OrganizationNotFoundError(
-                f"organization {local_name!r} ({what}) is a profile of type {strange[0].type!r}, which this "
-                f"version of ideogram-org does not know: it manages ENTERPRISE organizations only")
+                f"organization {local_name!r} ({what}) is a profile of type {strange[0].type!r}, "
+                "which this "
+                f"version of ideogram-org does not know: it manages ENTERPRISE organizations only"
+            )
         if not found:
             raise OrganizationNotFoundError(
-                f"organization {local_name!r} ({what}) is not among the organizations this token can see: "
-                f"{_describe(profiles)}")
+                f"organization {local_name!r} ({what}) is not among the organizations this token "
+                "can see: "
+                f"{_describe(profiles)}"
+            )
         if len(found) > 1:
             raise OrganizationNotFoundError(
-                f"organization {local_name!r} ({what}) matches {len(found)} profiles; give its id")
+                f"organization {local_name!r} ({what}) matches {len(found)} profiles; give its id"
+            )
         matched[local_name] = found[0]
     return matched
 
@@ -79,18 +89,23 @@ class _Probe:
         self.keys, self.readable = keys, readable
 
 
-def _detect_version(reader: ApiReader, matched: dict[str, ApiProfile], saw_full_name: bool,
-                    api_version: str) -> tuple[str, dict[str, _Probe]]:
+def _detect_version(
+    reader: ApiReader, matched: dict[str, ApiProfile], saw_full_name: bool, api_version: str
+) -> tuple[str, dict[str, _Probe]]:
     """The version the server speaks, at the cost of at most one call (the probe).
 
     `full_name` on a member record proves 2026-06, but its absence proves nothing (it is optional
-    there). Without that proof, the organization key list, which only 2026-06 has, is asked for once:
+    there). Without that proof, the organization key list, which only 2026-06 has, is asked for
+    once:
     a 404 means 2025-10, an answer (or a 403: the call exists) means 2026-06.
     """
     if api_version == "2025-10":
         if saw_full_name:
-            raise UsageError("--api-version 2025-10, but the server's member records carry full_name, which only "
-                             "2026-06 has: drop --api-version (auto) or pass 2026-06")
+            raise UsageError(
+                "--api-version 2025-10, but the server's member records carry full_name, which "
+                "only "
+                "2026-06 has: drop --api-version (auto) or pass 2026-06"
+            )
         return api_version, {}
     if api_version == "2026-06" or saw_full_name:
         return "2026-06", {}
@@ -110,9 +125,12 @@ def _org_keys(reader: ApiReader, profile: ApiProfile, forced: bool) -> _Probe:
         return _Probe(reader.get_org_keys(profile.organization_id), True)
     except NotFoundError as exc:
         if forced:
-            raise UsageError(f"--api-version 2026-06, but the server answered 404 to {exc.method} {exc.path}: it "
-                             f"does not speak 2026-06 (or organization {profile.name!r} is gone); drop "
-                             f"--api-version (auto) or pass 2025-10") from None
+            raise UsageError(
+                f"--api-version 2026-06, but the server answered 404 to {exc.method} {exc.path}: "
+                "it "
+                f"does not speak 2026-06 (or organization {profile.name!r} is gone); drop "
+                f"--api-version (auto) or pass 2025-10"
+            ) from None
         raise
     except ForbiddenError:
         return _Probe(None, False)
@@ -122,13 +140,16 @@ _ROLE_PRECEDENCE = {"OWNER": 0, "MEMBER": 1}  # any other role outranks both: it
 
 
 def _unique_members(records: list[OrganizationMember]) -> tuple[list[LiveMember], list[str]]:
-    """One member per user id. A server that lists someone twice with two roles is taken at the lower
+    """One member per user id. A server that lists someone twice with two roles is taken at the
+    lower
     known role: counting an owner too few never lets a removal break min_owners."""
     by_id: dict[str, LiveMember] = {}
     members: list[LiveMember] = []
     repeated: list[str] = []
     for record in records:
-        member = LiveMember(record.user_id, record.email_address, record.display_handle, record.role)
+        member = LiveMember(
+            record.user_id, record.email_address, record.display_handle, record.role
+        )
         if not record.user_id:
             members.append(member)
             continue
@@ -142,18 +163,25 @@ def _unique_members(records: list[OrganizationMember]) -> tuple[list[LiveMember]
     return list(by_id.values()) + members, repeated
 
 
-def _live_organization(local_name: str, profile: ApiProfile, members: list[OrganizationMember],
-                       probe: _Probe | None) -> LiveOrganization:
+def _live_organization(
+    local_name: str, profile: ApiProfile, members: list[OrganizationMember], probe: _Probe | None
+) -> LiveOrganization:
     keys: dict[str, ApiKeyInfo] = {k.api_key_id: k for k in profile.api_keys}
     for key in (probe.keys or []) if probe else []:
         keys[key.api_key_id] = key
     unique, repeated = _unique_members(members)
     return LiveOrganization(
-        name=local_name, organization_id=profile.organization_id, profile_name=profile.name,
-        caller_role=profile.role, inflight_limit=profile.max_num_inflight_requests_permitted,
-        members=tuple(unique), repeated=tuple(dict.fromkeys(repeated)),
-        keys=tuple(LiveKey(k.api_key_id, k.redacted_api_key, k.status or "", k.creation_time)
-                   for k in keys.values()),
+        name=local_name,
+        organization_id=profile.organization_id,
+        profile_name=profile.name,
+        caller_role=profile.role,
+        inflight_limit=profile.max_num_inflight_requests_permitted,
+        members=tuple(unique),
+        repeated=tuple(dict.fromkeys(repeated)),
+        keys=tuple(
+            LiveKey(k.api_key_id, k.redacted_api_key, k.status or "", k.creation_time)
+            for k in keys.values()
+        ),
     )
 
 
@@ -175,20 +203,29 @@ class _ReadProgress:
     def _watch(self) -> None:
         assert self.report is not None
         while not self.finished.wait(READ_PROGRESS_AFTER):
-            self.report(f"reading: {self.done} of {self.total} organization(s) read, "
-                        f"{time.monotonic() - self.start:.0f} s so far")
+            self.report(
+                f"reading: {self.done} of {self.total} organization(s) read, "
+                f"{time.monotonic() - self.start:.0f} s so far"
+            )
 
     def close(self) -> None:
         self.finished.set()
 
 
-def read_organizations(reader: ApiReader, matched: dict[str, ApiProfile],
-                       api_version: str = "auto", progress: Callable[[str], None] | None = None) -> LiveState:
-    """Members of every organization concurrently, then the org key lists where the server has them."""
+def read_organizations(
+    reader: ApiReader,
+    matched: dict[str, ApiProfile],
+    api_version: str = "auto",
+    progress: Callable[[str], None] | None = None,
+) -> LiveState:
+    """Members of every organization concurrently, then the org key lists where the server has
+    them."""
     if api_version not in API_VERSION_CHOICES:
         raise UsageError(f"api version must be one of {', '.join(API_VERSION_CHOICES)}")
     if matched:
-        reader.set_inflight_limit(min(p.max_num_inflight_requests_permitted for p in matched.values()))
+        reader.set_inflight_limit(
+            min(p.max_num_inflight_requests_permitted for p in matched.values())
+        )
     warnings: list[str] = []  # a caller who is not OWNER shows in the plan, as blocked changes
     workers = max(1, min(len(matched), READ_WORKERS))
     watch = _ReadProgress(progress, len(matched))
@@ -208,28 +245,50 @@ def read_organizations(reader: ApiReader, matched: dict[str, ApiProfile],
         if detected == "2026-06":
             rest = [name for name in matched if name not in probes]
             forced = api_version == "2026-06"
-            probes.update(zip(rest, pool.map(lambda n: _org_keys(reader, matched[n], forced), rest), strict=True))
+            probes.update(
+                zip(
+                    rest,
+                    pool.map(lambda n: _org_keys(reader, matched[n], forced), rest),
+                    strict=True,
+                )
+            )
     for name, probe in probes.items():
         if not probe.readable:
-            warnings.append(f"the key list of {name!r} cannot be read (403): only the keys on your profile are "
-                            f"known")
-    organizations = {name: _live_organization(name, profile, members[name], probes.get(name))
-                     for name, profile in matched.items()}
+            warnings.append(
+                f"the key list of {name!r} cannot be read (403): only the keys on your profile are "
+                f"known"
+            )
+    organizations = {
+        name: _live_organization(name, profile, members[name], probes.get(name))
+        for name, profile in matched.items()
+    }
     return LiveState(organizations=organizations, api_version=detected, warnings=tuple(warnings))
 
 
-def read_live_state(reader: ApiReader, desired: DesiredState, only: Iterable[str] = (),
-                    api_version: str = "auto", progress: Callable[[str], None] | None = None) -> LiveState:
+def read_live_state(
+    reader: ApiReader,
+    desired: DesiredState,
+    only: Iterable[str] = (),
+    api_version: str = "auto",
+    progress: Callable[[str], None] | None = None,
+) -> LiveState:
     profiles = reader.get_profiles()
-    return read_organizations(reader, match_organizations(desired, profiles, only), api_version, progress)
+    return read_organizations(
+        reader, match_organizations(desired, profiles, only), api_version, progress
+    )
 
 
 def select_profiles(profiles: list[ApiProfile], only: Iterable[str] = ()) -> dict[str, ApiProfile]:
-    """Enterprise profiles by profile name, optionally only those named (by name or id): for export."""
+    """Enterprise profiles by profile name, optionally only those named (by name or id): for
+    export."""
     wanted = [o.casefold() for o in only]
     chosen: dict[str, ApiProfile] = {}
     for profile in _unique_enterprise(profiles):
-        if wanted and profile.name.casefold() not in wanted and profile.organization_id.casefold() not in wanted:
+        if (
+            wanted
+            and profile.name.casefold() not in wanted
+            and profile.organization_id.casefold() not in wanted
+        ):
             continue
         base = "".join(c for c in profile.name if c.isprintable()).strip() or "organization"
         name, number = base, 1
@@ -238,7 +297,7 @@ def select_profiles(profiles: list[ApiProfile], only: Iterable[str] = ()) -> dic
             name = f"{base}-{number}"
         chosen[name] = profile
     if wanted and not chosen:
-        raise OrganizationNotFoundError(f"no organization named {', '.join(only)}; this token can see: "
-                                        f"{_describe(profiles)}")
+        raise OrganizationNotFoundError(
+            f"no organization named {', '.join(only)}; this token can see: {_describe(profiles)}"
+        )
     return chosen
-

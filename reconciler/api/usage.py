@@ -20,11 +20,22 @@ def _stamp(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
-def read_usage(reader: ApiReader, org: LiveOrganization, api_version: str, start: datetime, end: datetime,
-               spend: bool = False) -> OrganizationUsage:
-    """The organization's use between `start` and `end` (and, with `spend`, its commits and credits)."""
-    base: Params = {"organization_id": org.organization_id, "segment_by": "DAY", "start_time": _stamp(start),
-                    "end_time": _stamp(end)}
+def read_usage(
+    reader: ApiReader,
+    org: LiveOrganization,
+    api_version: str,
+    start: datetime,
+    end: datetime,
+    spend: bool = False,
+) -> OrganizationUsage:
+    """The organization's use between `start` and `end` (and, with `spend`, its commits and
+    credits)."""
+    base: Params = {
+        "organization_id": org.organization_id,
+        "segment_by": "DAY",
+        "start_time": _stamp(start),
+        "end_time": _stamp(end),
+    }
     per_person = api_version == "2026-06"
     records: list[UsageRecord] = []
     for source in ("API", "APP") if per_person else (None,):
@@ -35,30 +46,64 @@ def read_usage(reader: ApiReader, org: LiveOrganization, api_version: str, start
             if moment is None:
                 continue  # not a date-time: the spec promises one; nothing is guessed from it
             day = moment.astimezone(timezone.utc).date()
-            records += [UsageRecord(day=day, api_key_id=row.api_key_id or None, email=row.user_email_address or None,
-                                    tool_type=row.tool_type, model_version=row.model_version or None,
-                                    amount=row.amount.amount, currency=row.amount.currency_code)
-                        for row in segment.tool_usage]
+            records += [
+                UsageRecord(
+                    day=day,
+                    api_key_id=row.api_key_id or None,
+                    email=row.user_email_address or None,
+                    tool_type=row.tool_type,
+                    model_version=row.model_version or None,
+                    amount=row.amount.amount,
+                    currency=row.amount.currency_code,
+                )
+                for row in segment.tool_usage
+            ]
     commits: tuple[CommitInfo, ...] = ()
     credits = None
     if spend:
         commits = _commits(reader, org.organization_id)
-        found = reader.fetch(GET_CREDITS, CreditsResponse, {"organization_id": org.organization_id,
-                                                             "start_time": _stamp(start), "end_time": _stamp(end)})
+        found = reader.fetch(
+            GET_CREDITS,
+            CreditsResponse,
+            {
+                "organization_id": org.organization_id,
+                "start_time": _stamp(start),
+                "end_time": _stamp(end),
+            },
+        )
         credits = found.available_credits.amount if found.available_credits else None
-    return OrganizationUsage(name=org.name, organization_id=org.organization_id, start=start, end=end,
-                             records=tuple(records), per_person=per_person, commits=commits,
-                             available_credits=credits)
+    return OrganizationUsage(
+        name=org.name,
+        organization_id=org.organization_id,
+        start=start,
+        end=end,
+        records=tuple(records),
+        per_person=per_person,
+        commits=commits,
+        available_credits=credits,
+    )
 
 
 def _commits(reader: ApiReader, organization_id: str) -> tuple[CommitInfo, ...]:
-    answer = reader.fetch(GET_SPEND_COMMIT, SpendCommitResponse, {"organization_id": organization_id})
+    answer = reader.fetch(
+        GET_SPEND_COMMIT, SpendCommitResponse, {"organization_id": organization_id}
+    )
     found = []
     for commit in answer.commits:
-        start, end = parse_timestamp(commit.commit_start_time), parse_timestamp(commit.commit_end_time)
+        start, end = (
+            parse_timestamp(commit.commit_start_time),
+            parse_timestamp(commit.commit_end_time),
+        )
         if start is None or end is None:
             continue
-        found.append(CommitInfo(amount=commit.commit_amount.amount, spent=commit.commit_amount_spent.amount,
-                                start=start, end=end, postpaid=commit.is_postpaid_commit,
-                                currency=commit.commit_amount.currency_code))
+        found.append(
+            CommitInfo(
+                amount=commit.commit_amount.amount,
+                spent=commit.commit_amount_spent.amount,
+                start=start,
+                end=end,
+                postpaid=commit.is_postpaid_commit,
+                currency=commit.commit_amount.currency_code,
+            )
+        )
     return tuple(found)

@@ -111,7 +111,7 @@ class ToolUsage:
     amount: Price
     tool_type: str  # an enum that grew between versions (OTHER in 2026-06): read as text
     model_version: str | None = None
-    api_key_id: str | None = None          # required in 2025-10; in 2026-06 present for API use
+    api_key_id: str | None = None  # required in 2025-10; in 2026-06 present for API use
     user_email_address: str | None = None  # 2026-06 only: web-app use
 
 

@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 def main(ctx: click.Context) -> None:
     """Org-as-code for Ideogram enterprise organizations.
 
-    Keep members, owners and API keys in a YAML file; `plan` shows what would change, `apply` does it.
+    Keep members, owners and API keys in a YAML file; `plan` shows what would change, `apply` does
+    it.
     """
     if ctx.invoked_subcommand != "sandbox":
         # A command is short and its data (a file, an organization: millions of objects at 1,000,000
@@ -83,7 +84,10 @@ def validate(files: tuple[str, ...], config_path: str, output: str) -> None:
             continue
         warn_all(str(w) for w in loaded.warnings)
         orgs = loaded.desired.organizations
-        err(f"{path}: valid ({len(orgs)} organization(s), {sum(len(o.members) for o in orgs.values())} member(s))")
+        err(
+            f"{path}: valid ({len(orgs)} organization(s), "
+            f"{sum(len(o.members) for o in orgs.values())} member(s))"
+        )
     if output == "json":
         click.echo(json.dumps(problems, indent=2))
     if problems:
@@ -95,13 +99,27 @@ def validate(files: tuple[str, ...], config_path: str, output: str) -> None:
 @config_option
 @org_option
 @output_option("text", "json", "markdown")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Save the plan for `apply PLANFILE`.")
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 for errors.")
+@click.option(
+    "--out", "out_path", type=click.Path(dir_okay=False), help="Save the plan for `apply PLANFILE`."
+)
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 for errors."
+)
 @full_option
 @api_options
 @handle_errors
-def plan(config_path: str, orgs: tuple[str, ...], output: str, out_path: str | None, detailed_exitcode: bool,
-         full: bool, sandbox: bool, endpoint: str | None, api_version: str, timeout: float) -> None:
+def plan(
+    config_path: str,
+    orgs: tuple[str, ...],
+    output: str,
+    out_path: str | None,
+    detailed_exitcode: bool,
+    full: bool,
+    sandbox: bool,
+    endpoint: str | None,
+    api_version: str,
+    timeout: float,
+) -> None:
     """Show what apply would change, without changing anything."""
     from .. import service
     from ..api.connect import open_api
@@ -121,9 +139,13 @@ def plan(config_path: str, orgs: tuple[str, ...], output: str, out_path: str | N
         err(f"plan saved to {out_path}")
     where = common.target_args(sandbox)
     if not result.safe:
-        err("error: the plan is unsafe (see the top of the plan); apply will refuse it.\nNext: change the file, or "
-            f"approve exactly this plan: {common.prog()} apply {where}{out_path or common.config_args()} "
-            f"--allow-unsafe {result.plan_hash[:12]}")
+        err(
+            "error: the plan is unsafe (see the top of the plan); apply will refuse it.\nNext: "
+            "change the file, or "
+            f"approve exactly this plan: {common.prog()} apply "
+            f"{where}{out_path or common.config_args()} "
+            f"--allow-unsafe {result.plan_hash[:12]}"
+        )
         sys.exit(EXIT_ERROR)
     if output == "text" or out_path:
         err(_next_step(result, sandbox, where, out_path))
@@ -133,25 +155,47 @@ def plan(config_path: str, orgs: tuple[str, ...], output: str, out_path: str | N
 
 def _next_step(result: Plan, sandbox: bool, where: str, out_path: str | None) -> str:
     if not result.changes:
-        return "Nothing to apply." + ("" if not result.blocked else " Blocked items need a person (see above).")
+        return "Nothing to apply." + (
+            "" if not result.blocked else " Blocked items need a person (see above)."
+        )
     if out_path:
-        step = f"Next: {common.prog()} apply {where}{out_path}   (applies exactly this plan, or refuses if it went stale)"
+        step = (
+            f"Next: {common.prog()} apply {where}{out_path}   (applies exactly this plan, or "
+            "refuses if it went stale)"
+        )
     else:
-        step = f"Next: {common.prog()} apply {where}{common.config_args()}   (shows this plan again and asks y/N)"
+        step = (
+            f"Next: {common.prog()} apply {where}{common.config_args()}   (shows this plan "
+            "again and asks y/N)"
+        )
     if sandbox:
-        step += (f"\nAgainst the real API: export {defaults.TOKEN_ENV}=<a management token of an OWNER> and run the "
-                 f"same command without --sandbox.")
+        step += (
+            f"\nAgainst the real API: export {defaults.TOKEN_ENV}=<a management token of an "
+            "OWNER> and run the "
+            f"same command without --sandbox."
+        )
     return step
 
 
 @main.command()
 @org_option
-@click.option("-o", "--out", "out_path", type=click.Path(dir_okay=False),
-              help="Write the file here instead of stdout.")
+@click.option(
+    "-o",
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    help="Write the file here instead of stdout.",
+)
 @api_options
 @handle_errors
-def export(orgs: tuple[str, ...], out_path: str | None, sandbox: bool, endpoint: str | None, api_version: str,
-           timeout: float) -> None:
+def export(
+    orgs: tuple[str, ...],
+    out_path: str | None,
+    sandbox: bool,
+    endpoint: str | None,
+    api_version: str,
+    timeout: float,
+) -> None:
     """Write the live organization(s) as a desired-state file that plans to no changes."""
     from .. import service
     from ..api.connect import open_api
@@ -171,9 +215,17 @@ def export(orgs: tuple[str, ...], out_path: str | None, sandbox: bool, endpoint:
 @output_option("text", "json", "markdown")
 @api_options
 @handle_errors
-def drift(config_path: str, orgs: tuple[str, ...], output: str, sandbox: bool, endpoint: str | None,
-          api_version: str, timeout: float) -> None:
-    """Report where the live organization differs from the file. Read-only. Exit 0 in sync, 2 drift."""
+def drift(
+    config_path: str,
+    orgs: tuple[str, ...],
+    output: str,
+    sandbox: bool,
+    endpoint: str | None,
+    api_version: str,
+    timeout: float,
+) -> None:
+    """Report where the live organization differs from the file. Read-only. Exit 0 in sync, 2
+    drift."""
     from .. import service
     from ..api.connect import open_api
     from ..render.drift import DRIFT_RENDERERS
@@ -189,10 +241,13 @@ def drift(config_path: str, orgs: tuple[str, ...], output: str, sandbox: bool, e
 
 # --- applying -------------------------------------------------------------------------------------
 
+
 def _confirm(changes: int) -> None:
     if not common.stdin_is_terminal():
-        raise UsageError("no terminal to confirm on: review the plan, then pass --auto-approve, or "
-                         "save it with `plan --out FILE` and run `apply FILE`")
+        raise UsageError(
+            "no terminal to confirm on: review the plan, then pass --auto-approve, or "
+            "save it with `plan --out FILE` and run `apply FILE`"
+        )
     if not click.confirm(f"Apply these {changes} change(s)?", default=False, err=True):
         err("Nothing was applied.")
         sys.exit(EXIT_ERROR)
@@ -202,26 +257,69 @@ def _confirm(changes: int) -> None:
 @click.argument("plan_file", required=False, type=click.Path(dir_okay=False))
 @config_option
 @org_option
-@click.option("--auto-approve", is_flag=True, help="Apply without asking (needed without a terminal).")
-@click.option("--dry-run", is_flag=True, help="Print the exact calls that would be sent; send no write.")
-@click.option("--allow-unsafe", metavar="PLAN_HASH", help="Approve this unsafe plan, named by its hash (8+ chars).")
-@click.option("--audit-log", default=defaults.AUDIT_LOG, show_default=True, envvar=defaults.AUDIT_LOG_ENV,
-              type=click.Path(dir_okay=False), help="Append-only, hash-chained record of every write.")
-@click.option("--secrets-file", type=click.Path(dir_okay=False),
-              help="Where the secrets of new keys go (mode 0600); required when the plan creates keys.")
-@click.option("--chunk-size", type=click.IntRange(1, 10_000), default=defaults.CHUNK_SIZE, show_default=True,
-              help="Members per add/promote/remove call.")
-@click.option("--lock-timeout", type=click.FloatRange(0, 86_400), default=0, show_default=True, metavar="SECONDS",
-              help="Wait this long for another apply of the same organization on this machine, then give up.")
+@click.option(
+    "--auto-approve", is_flag=True, help="Apply without asking (needed without a terminal)."
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print the exact calls that would be sent; send no write."
+)
+@click.option(
+    "--allow-unsafe",
+    metavar="PLAN_HASH",
+    help="Approve this unsafe plan, named by its hash (8+ chars).",
+)
+@click.option(
+    "--audit-log",
+    default=defaults.AUDIT_LOG,
+    show_default=True,
+    envvar=defaults.AUDIT_LOG_ENV,
+    type=click.Path(dir_okay=False),
+    help="Append-only, hash-chained record of every write.",
+)
+@click.option(
+    "--secrets-file",
+    type=click.Path(dir_okay=False),
+    help="Where the secrets of new keys go (mode 0600); required when the plan creates keys.",
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(1, 10_000),
+    default=defaults.CHUNK_SIZE,
+    show_default=True,
+    help="Members per add/promote/remove call.",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(0, 86_400),
+    default=0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait this long for another apply of the same organization on this machine, then give up.",
+)
 @output_option("text", "json")
 @full_option
 @api_options
 @handle_errors
 @click.pass_context
-def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tuple[str, ...], auto_approve: bool,
-          dry_run: bool, allow_unsafe: str | None, audit_log: str, secrets_file: str | None, chunk_size: int,
-          lock_timeout: float, output: str, full: bool, sandbox: bool, endpoint: str | None, api_version: str,
-          timeout: float) -> None:
+def apply(
+    ctx: click.Context,
+    plan_file: str | None,
+    config_path: str,
+    orgs: tuple[str, ...],
+    auto_approve: bool,
+    dry_run: bool,
+    allow_unsafe: str | None,
+    audit_log: str,
+    secrets_file: str | None,
+    chunk_size: int,
+    lock_timeout: float,
+    output: str,
+    full: bool,
+    sandbox: bool,
+    endpoint: str | None,
+    api_version: str,
+    timeout: float,
+) -> None:
     """Carry out a plan: from the file (after a y/N), or exactly a saved PLAN_FILE."""
     from .. import service
     from ..api.connect import open_api
@@ -229,11 +327,21 @@ def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tup
     from ..planning.plan import Plan
     from ..render.plan import render_text
 
-    options = service.ApplyOptions(audit_log=audit_log, chunk_size=chunk_size, secrets_file=secrets_file,
-                                   dry_run=dry_run, api_version=api_version, progress=err, lock_timeout=lock_timeout)
+    options = service.ApplyOptions(
+        audit_log=audit_log,
+        chunk_size=chunk_size,
+        secrets_file=secrets_file,
+        dry_run=dry_run,
+        api_version=api_version,
+        progress=err,
+        lock_timeout=lock_timeout,
+    )
     saved = Plan.load(plan_file) if plan_file else None
     if saved is not None:
-        explicit = ctx.get_parameter_source("config_path") not in (None, click.core.ParameterSource.DEFAULT)
+        explicit = ctx.get_parameter_source("config_path") not in (
+            None,
+            click.core.ParameterSource.DEFAULT,
+        )
         config = _load(config_path if explicit else saved.desired_file)
     else:
         config = _load(config_path)
@@ -242,8 +350,11 @@ def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tup
             planned = service.recheck_saved(client, saved, config, api_version)
         else:
             planned = service.plan(client, config, orgs, api_version, progress=err)
-            click.echo(render_text(planned.plan, colour=common.colour(sys.stderr), full=full), err=True,
-                       color=common.colour(sys.stderr))
+            click.echo(
+                render_text(planned.plan, colour=common.colour(sys.stderr), full=full),
+                err=True,
+                color=common.colour(sys.stderr),
+            )
         warn_all(planned.warnings)
         planned.plan.ensure_safe(allow_unsafe)
         if saved is None and not planned.plan.changes:
@@ -254,7 +365,9 @@ def apply(ctx: click.Context, plan_file: str | None, config_path: str, orgs: tup
         try:
             with common.graceful_stop(options.stop), common.call_progress() as on_call:
                 planned = planned.without_live()
-                report = service.apply(client, planned, dataclasses.replace(options, on_call=on_call))
+                report = service.apply(
+                    client, planned, dataclasses.replace(options, on_call=on_call)
+                )
         except ApplyInterrupted as interrupted:
             _finish_apply(interrupted.report, output, full, interrupted=True)
             return
@@ -267,8 +380,18 @@ def _nothing_to_apply(plan: Plan, output: str, dry_run: bool) -> None:
 
     err("Nothing to apply." + (f" {blocked_line(len(plan.blocked))}" if plan.blocked else ""))
     if output == "json":
-        click.echo(json.dumps({"plan_hash": plan.plan_hash, "results": [], "write_calls": 0, "dry_run": dry_run,
-                               "blocked": len(plan.blocked)}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "plan_hash": plan.plan_hash,
+                    "results": [],
+                    "write_calls": 0,
+                    "dry_run": dry_run,
+                    "blocked": len(plan.blocked),
+                },
+                indent=2,
+            )
+        )
     if any(isinstance(item, ChangeBlocked) for item in plan.blocked):
         sys.exit(EXIT_ERROR)  # the caller may change nothing here: what was asked cannot be done
 
@@ -282,8 +405,11 @@ def _finish_apply(report: Report, output: str, full: bool, interrupted: bool = F
         err(f"wrote {len(report.new_key_ids)} new key id(s) into the desired file; commit it")
     if interrupted:
         not_sent = report.not_sent if isinstance(report, ApplyReport) else 0
-        err(f"Interrupted: the calls above were sent and are on record; {not_sent} change(s) were not sent. Plan "
-            f"again to see what is left.")
+        err(
+            f"Interrupted: the calls above were sent and are on record; {not_sent} change(s) were "
+            "not sent. Plan "
+            f"again to see what is left."
+        )
         sys.exit(EXIT_INTERRUPTED)
     if report.failed:
         sys.exit(EXIT_ERROR)
@@ -296,36 +422,64 @@ def audit() -> None:
 
 @audit.command("verify")
 @click.argument("path", default=defaults.AUDIT_LOG, type=click.Path(dir_okay=False))
-@click.option("--head", "head", metavar="HASH", help="A head hash apply printed: exit 1 unless the chain still "
-                                                   "holds that record (catches records cut off the end).")
+@click.option(
+    "--head",
+    "head",
+    metavar="HASH",
+    help="A head hash apply printed: exit 1 unless the chain still "
+    "holds that record (catches records cut off the end).",
+)
 @handle_errors
 def audit_verify(path: str, head: str | None) -> None:
-    """Check the hash chain (and HMACs with IDEOGRAM_AUDIT_KEY); name torn tails, unfinished runs and
+    """Check the hash chain (and HMACs with IDEOGRAM_AUDIT_KEY); name torn tails, unfinished runs
+    and
     writes whose outcome is unknown."""
     from ..execution.audit import verify_log
 
     if not Path(path).exists() and head:
-        raise UsageError(f"{path}: no audit log, yet a head was recorded: the log was deleted or moved")
+        raise UsageError(
+            f"{path}: no audit log, yet a head was recorded: the log was deleted or moved"
+        )
     found = verify_log(path)
     for problem in found.problems:
         err(f"{path}: {problem}")
     for run in found.unfinished_runs:
-        err(f"{path}: warning: run {run} started and never ended (a crash or a kill); the next apply settles it")
+        err(
+            f"{path}: warning: run {run} started and never ended (a crash or a kill); the next "
+            "apply settles it"
+        )
     for intent in found.unknown_outcomes:
-        err(f"{path}: warning: unknown outcome of {intent.get('action')} in {intent.get('organization')} "
-            f"({', '.join(map(str, intent.get('targets', [])))}): sent, never answered on record")
+        err(
+            f"{path}: warning: unknown outcome of {intent.get('action')} in "
+            f"{intent.get('organization')} "
+            f"({', '.join(map(str, intent.get('targets', [])))}): sent, never answered on record"
+        )
     failed = False
     if found.problems:
-        err(f"error: {path}: the audit log was tampered with ({len(found.problems)} problem(s) in {found.records} "
-            f"record(s))")
+        err(
+            f"error: {path}: the audit log was tampered with ({len(found.problems)} problem(s) in "
+            f"{found.records} "
+            f"record(s))"
+        )
         failed = True
     if found.torn_tail is not None:
-        err(f"error: {path}: line {found.torn_tail} is a torn record (a crash or a full disk, not tampering); seal "
-            f"it with `{common.prog()} audit repair {path}`")
+        err(
+            f"error: {path}: line {found.torn_tail} is a torn record (a crash or a full disk, not "
+            "tampering); seal "
+            f"it with `{common.prog()} audit repair {path}`"
+        )
         failed = True
-    if head and not any(h.startswith(head) for h in found.hashes) or head is not None and len(head) < 8:
-        err(f"error: {path}: the record {head} is not in the chain: records were cut off the end, or the log was "
-            f"replaced")
+    if (
+        head
+        and not any(h.startswith(head) for h in found.hashes)
+        or head is not None
+        and len(head) < 8
+    ):
+        err(
+            f"error: {path}: the record {head} is not in the chain: records were cut off the end, "
+            "or the log was "
+            f"replaced"
+        )
         failed = True
     if failed:
         sys.exit(EXIT_ERROR)
@@ -336,7 +490,8 @@ def audit_verify(path: str, head: str | None) -> None:
 @click.argument("path", default=defaults.AUDIT_LOG, type=click.Path(dir_okay=False))
 @handle_errors
 def audit_repair(path: str) -> None:
-    """Seal a torn last record with a repair record that keeps its bytes; nothing before is rewritten."""
+    """Seal a torn last record with a repair record that keeps its bytes; nothing before is
+    rewritten."""
     from ..execution.audit import repair_log
 
     click.echo(f"{path}: {repair_log(path)}")
@@ -365,5 +520,8 @@ def show(plan_file: str, output: str, full: bool) -> None:
         click.echo(render_text(saved, colour=common.colour(), full=full), color=common.colour())
     else:
         click.echo(PLAN_RENDERERS[output](saved))
-    err(f"saved {saved.created_at} from {saved.desired_file}; apply checks it against the live organization "
-        f"before sending anything")
+    err(
+        f"saved {saved.created_at} from {saved.desired_file}; apply checks it against the live "
+        "organization "
+        f"before sending anything"
+    )

@@ -26,7 +26,8 @@ def stdin_is_terminal() -> bool:
 
 
 def err(message: str) -> None:
-    """A message on stderr; whatever it quotes from the file or the server cannot drive the terminal."""
+    """A message on stderr; whatever it quotes from the file or the server cannot drive the
+    terminal."""
     from ..render.escape import visible
 
     click.echo(visible(message, keep_newlines=True), err=True)
@@ -55,7 +56,16 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 _SIZE = re.compile(r"^\s*(\d+)\s*(|B|KB|KiB|MB|MiB|GB|GiB)\s*$", re.IGNORECASE)
-_UNITS = {"": 1, "b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "gb": 1000**3, "gib": 1024**3}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1000,
+    "kib": 1024,
+    "mb": 1000**2,
+    "mib": 1024**2,
+    "gb": 1000**3,
+    "gib": 1024**3,
+}
 
 
 def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
@@ -70,25 +80,54 @@ def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
 def max_file_size(ctx: click.Context | None = None) -> int:
     """The --max-file-size of the command being run (16 MiB unless raised)."""
     ctx = ctx or click.get_current_context(silent=True)
-    return int(ctx.meta.get("max_file_size", defaults.MAX_FILE_BYTES)) if ctx else defaults.MAX_FILE_BYTES
+    return (
+        int(ctx.meta.get("max_file_size", defaults.MAX_FILE_BYTES))
+        if ctx
+        else defaults.MAX_FILE_BYTES
+    )
 
 
 def config_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    func = click.option("--max-file-size", default="16MiB", show_default=True, expose_value=False,
-                        callback=_size, is_eager=True,
-                        help="Refuse a desired-state file larger than this (a guard against hostile input).")(func)
+    func = click.option(
+        "--max-file-size",
+        default="16MiB",
+        show_default=True,
+        expose_value=False,
+        callback=_size,
+        is_eager=True,
+        help="Refuse a desired-state file larger than this (a guard against hostile input).",
+    )(func)
     return click.option(
-        "-c", "--config", "config_path", envvar=defaults.CONFIG_ENV, default=defaults.CONFIG_FILE,
-        show_default=True, show_envvar=True, type=click.Path(dir_okay=False),
-        help="The desired-state file.")(func)
+        "-c",
+        "--config",
+        "config_path",
+        envvar=defaults.CONFIG_ENV,
+        default=defaults.CONFIG_FILE,
+        show_default=True,
+        show_envvar=True,
+        type=click.Path(dir_okay=False),
+        help="The desired-state file.",
+    )(func)
 
 
 def output_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
-        func = click.option("--no-color", is_flag=True, expose_value=False, callback=_no_color, is_eager=True,
-                            help="No colour, even on a terminal (NO_COLOR in the environment does the same).")(func)
-        return click.option("--output", "output", type=click.Choice(choices), default=choices[0],
-                            show_default=True, help="Format of what goes to stdout.")(func)
+        func = click.option(
+            "--no-color",
+            is_flag=True,
+            expose_value=False,
+            callback=_no_color,
+            is_eager=True,
+            help="No colour, even on a terminal (NO_COLOR in the environment does the same).",
+        )(func)
+        return click.option(
+            "--output",
+            "output",
+            type=click.Choice(choices),
+            default=choices[0],
+            show_default=True,
+            help="Format of what goes to stdout.",
+        )(func)
 
     return decorate
 
@@ -96,16 +135,43 @@ def output_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[...,
 def api_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """How to reach the API. The token comes only from IDEOGRAM_TOKEN, never from a flag."""
     options = [
-        click.option("--sandbox", is_flag=True,
-                     help=f"Use the built-in sandbox (state in ./{defaults.SANDBOX_STATE}): no token, no network."),
-        click.option("--endpoint", envvar=defaults.ENDPOINT_ENV, show_envvar=True, default=None,
-                     help=f"API base URL [default: {defaults.ENDPOINT}]."),
-        click.option("--api-version", type=click.Choice(API_VERSION_CHOICES), default="auto", show_default=True,
-                     help="Spec version the server speaks; auto tells them apart without extra calls."),
-        click.option("--timeout", type=click.FloatRange(0.1, 600), default=defaults.TIMEOUT_SECONDS,
-                     show_default=True, help="Seconds to wait for each answer."),
-        click.option("-v", "--verbose", is_flag=True, expose_value=False, callback=_verbose, is_eager=True,
-                     help="Log every call (method, path, status, milliseconds, retries) to stderr; never the token."),
+        click.option(
+            "--sandbox",
+            is_flag=True,
+            help=f"Use the built-in sandbox (state in ./{defaults.SANDBOX_STATE}): no token, no "
+            "network.",
+        ),
+        click.option(
+            "--endpoint",
+            envvar=defaults.ENDPOINT_ENV,
+            show_envvar=True,
+            default=None,
+            help=f"API base URL [default: {defaults.ENDPOINT}].",
+        ),
+        click.option(
+            "--api-version",
+            type=click.Choice(API_VERSION_CHOICES),
+            default="auto",
+            show_default=True,
+            help="Spec version the server speaks; auto tells them apart without extra calls.",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(0.1, 600),
+            default=defaults.TIMEOUT_SECONDS,
+            show_default=True,
+            help="Seconds to wait for each answer.",
+        ),
+        click.option(
+            "-v",
+            "--verbose",
+            is_flag=True,
+            expose_value=False,
+            callback=_verbose,
+            is_eager=True,
+            help="Log every call (method, path, status, milliseconds, retries) to stderr; never "
+            "the token.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -113,8 +179,13 @@ def api_options(func: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(func)
     def refuse_conflicts(*args: Any, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
-        if kwargs.get("sandbox") and ctx.get_parameter_source("endpoint") == click.core.ParameterSource.COMMANDLINE:
-            raise click.UsageError("--sandbox and --endpoint exclude each other: the sandbox has no endpoint")
+        if (
+            kwargs.get("sandbox")
+            and ctx.get_parameter_source("endpoint") == click.core.ParameterSource.COMMANDLINE
+        ):
+            raise click.UsageError(
+                "--sandbox and --endpoint exclude each other: the sandbox has no endpoint"
+            )
         return func(*args, **kwargs)
 
     return refuse_conflicts
@@ -146,13 +217,18 @@ class _Stderr:
 
 @contextlib.contextmanager
 def graceful_stop(stop: threading.Event) -> Iterator[None]:
-    """While apply runs: the first Ctrl-C or SIGTERM asks it to send no new call and to let the calls in
+    """While apply runs: the first Ctrl-C or SIGTERM asks it to send no new call and to let the
+    calls in
     flight finish (each bounded by --timeout); a second one stops at once."""
+
     def handle(signum: int, frame: Any) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        err("Stopping: no new call is sent; waiting for the calls in flight (press Ctrl-C again to stop at once).")
+        err(
+            "Stopping: no new call is sent; waiting for the calls in flight (press Ctrl-C again "
+            "to stop at once)."
+        )
 
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -166,7 +242,8 @@ def graceful_stop(stop: threading.Event) -> Iterator[None]:
 
 
 def prog() -> str:
-    """How the user ran this program, so that a hint names a command that works where it is printed."""
+    """How the user ran this program, so that a hint names a command that works where it is
+    printed."""
     typed = sys.argv[0] if sys.argv else ""
     return typed if os.path.basename(typed) == "ideogram-org" else "ideogram-org"
 
@@ -174,7 +251,10 @@ def prog() -> str:
 def config_args() -> str:
     """`-c FILE` when the user gave one, so that a hint reads the same file."""
     ctx = click.get_current_context(silent=True)
-    if ctx is None or ctx.get_parameter_source("config_path") != click.core.ParameterSource.COMMANDLINE:
+    if (
+        ctx is None
+        or ctx.get_parameter_source("config_path") != click.core.ParameterSource.COMMANDLINE
+    ):
         return ""
     return f"-c {ctx.params['config_path']}"
 
@@ -184,7 +264,10 @@ def target_args(sandbox: bool) -> str:
     ctx = click.get_current_context(silent=True)
     if sandbox:
         return "--sandbox "
-    if ctx is not None and ctx.get_parameter_source("endpoint") == click.core.ParameterSource.COMMANDLINE:
+    if (
+        ctx is not None
+        and ctx.get_parameter_source("endpoint") == click.core.ParameterSource.COMMANDLINE
+    ):
         return f"--endpoint {ctx.params['endpoint']} "
     return ""
 
@@ -212,6 +295,7 @@ def call_progress() -> Iterator[Callable[[int, int, str], None] | None]:
         return
     lock = threading.Lock()  # calls start on several threads
     with click.progressbar(length=1, label="applying", file=sys.stderr, show_pos=True) as bar:
+
         def on_call(done: int, total: int, _what: str) -> None:
             with lock:
                 bar.length = max(total, done, 1)
@@ -221,14 +305,22 @@ def call_progress() -> Iterator[Callable[[int, int, str], None] | None]:
 
 
 def full_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--full", is_flag=True,
-                        help="Every line, however many: a large plan otherwise shows ten of each kind and counts "
-                             "the rest.")(func)
+    return click.option(
+        "--full",
+        is_flag=True,
+        help="Every line, however many: a large plan otherwise shows ten of each kind and counts "
+        "the rest.",
+    )(func)
 
 
 def org_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--org", "orgs", multiple=True, metavar="NAME",
-                        help="Only this organization (repeatable). Default: all in the file.")(func)
+    return click.option(
+        "--org",
+        "orgs",
+        multiple=True,
+        metavar="NAME",
+        help="Only this organization (repeatable). Default: all in the file.",
+    )(func)
 
 
 def warn_all(warnings: Iterable[str]) -> None:

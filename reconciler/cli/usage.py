@@ -21,30 +21,65 @@ def parse_moment(text: str, now: datetime, option: str) -> datetime:
     """`30d` (the start of the day 30 days ago), a date (its start, UTC) or an ISO date-time."""
     found = _DAYS.match(text)
     if found:
-        return datetime.combine(now.date() - timedelta(days=int(found[1])), datetime.min.time(), timezone.utc)
+        return datetime.combine(
+            now.date() - timedelta(days=int(found[1])), datetime.min.time(), timezone.utc
+        )
     moment = parse_timestamp(text)
     if moment is None:
-        raise UsageError(f"{option} {text!r}: give a number of days (30d), a date (2026-10-01) or an ISO date-time")
+        raise UsageError(
+            f"{option} {text!r}: give a number of days (30d), a date (2026-10-01) or an ISO "
+            "date-time"
+        )
     return moment
 
 
 @click.command()
 @config_option
 @org_option
-@click.option("--since", default="30d", show_default=True, help="Start: 30d, a date, or an ISO date-time.")
+@click.option(
+    "--since", default="30d", show_default=True, help="Start: 30d, a date, or an ISO date-time."
+)
 @click.option("--until", default=None, help="End (default: now): a date or an ISO date-time.")
-@click.option("--by", type=click.Choice(["key", "member", "tool", "model", "day"]), default="key",
-              show_default=True, help="Group the spend by this.")
-@click.option("--output", type=click.Choice(["text", "json", "csv", "html"]), default="text", show_default=True)
-@click.option("-o", "out_path", type=click.Path(dir_okay=False), help="Write the report to this file.")
-@click.option("--alert-at", metavar="PERCENT", help="Exit 2 when an organization's projected spend reaches this "
-                                                   "share of its spend commit (e.g. 90%).")
+@click.option(
+    "--by",
+    type=click.Choice(["key", "member", "tool", "model", "day"]),
+    default="key",
+    show_default=True,
+    help="Group the spend by this.",
+)
+@click.option(
+    "--output",
+    type=click.Choice(["text", "json", "csv", "html"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "-o", "out_path", type=click.Path(dir_okay=False), help="Write the report to this file."
+)
+@click.option(
+    "--alert-at",
+    metavar="PERCENT",
+    help="Exit 2 when an organization's projected spend reaches this "
+    "share of its spend commit (e.g. 90%).",
+)
 @api_options
 @handle_errors
 @click.pass_context
-def usage(ctx: click.Context, config_path: str, orgs: tuple[str, ...], since: str, until: str | None, by: str,
-          output: str, out_path: str | None, alert_at: str | None, sandbox: bool, endpoint: str | None,
-          api_version: str, timeout: float) -> None:
+def usage(
+    ctx: click.Context,
+    config_path: str,
+    orgs: tuple[str, ...],
+    since: str,
+    until: str | None,
+    by: str,
+    output: str,
+    out_path: str | None,
+    alert_at: str | None,
+    sandbox: bool,
+    endpoint: str | None,
+    api_version: str,
+    timeout: float,
+) -> None:
     """Spend and last use, read-only. Keys are shown by their labels in the file when it exists."""
     from .. import service
     from ..api.connect import open_api
@@ -55,18 +90,37 @@ def usage(ctx: click.Context, config_path: str, orgs: tuple[str, ...], since: st
     from ..safe_files import write_atomic
 
     now = datetime.now(timezone.utc)
-    start, end = parse_moment(since, now, "--since"), parse_moment(until, now, "--until") if until else now
+    start, end = (
+        parse_moment(since, now, "--since"),
+        parse_moment(until, now, "--until") if until else now,
+    )
     if start >= end:
         raise UsageError(f"--since {since} is not before --until {until or 'now'}")
     threshold = alert_share(alert_at) if alert_at is not None else None
     explicit = ctx.get_parameter_source("config_path") != click.core.ParameterSource.DEFAULT
-    config = load_config(config_path, max_bytes=common.max_file_size()) \
-        if explicit or Path(config_path).exists() else None
+    config = (
+        load_config(config_path, max_bytes=common.max_file_size())
+        if explicit or Path(config_path).exists()
+        else None
+    )
     with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout) as reader:
-        report = service.usage(reader, config, orgs, start, end, by, now, api_version,  # type: ignore[arg-type]
-                               progress=err)
-    render = {"text": render_usage_text, "json": render_usage_json, "csv": render_usage_csv,
-              "html": render_usage_html}[output]
+        report = service.usage(
+            reader,
+            config,
+            orgs,
+            start,
+            end,
+            by,  # type: ignore[arg-type]
+            now,
+            api_version,
+            progress=err,
+        )
+    render = {
+        "text": render_usage_text,
+        "json": render_usage_json,
+        "csv": render_usage_csv,
+        "html": render_usage_html,
+    }[output]
     text = render(report)
     if out_path:
         write_atomic(out_path, text if text.endswith("\n") else text + "\n", what="usage report")

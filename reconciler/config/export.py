@@ -21,8 +21,10 @@ from ..live_state import LiveMember, LiveOrganization, LiveState
 from .fast_yaml import yaml_scalar
 from .models import KNOWN_KEY_STATUSES, KNOWN_ROLES, ApiKeySpec, Member, Organization
 
-SCHEMA_MODELINE = ("# yaml-language-server: $schema=https://github.com/ideogram-org/ideogram-org/raw/main/"
-                   "schemas/ideogram-org.schema.json")
+SCHEMA_MODELINE = (
+    "# yaml-language-server: $schema=https://github.com/ideogram-org/ideogram-org/raw/main/"
+    "schemas/ideogram-org.schema.json"
+)
 
 
 class ExportError(ReconcilerError):
@@ -39,7 +41,8 @@ def _values(member: LiveMember) -> dict[IdentifierField, str]:
 
 
 def _usable(field: IdentifierField, value: str) -> bool:
-    """Whether the loader would accept this identifier: the same model decides, so the file validates."""
+    """Whether the loader would accept this identifier: the same model decides, so the file
+    validates."""
     if not value:
         return False
     try:
@@ -49,7 +52,9 @@ def _usable(field: IdentifierField, value: str) -> bool:
     return True
 
 
-def _identifier(member: LiveMember, taken: Counter[tuple[str, str]]) -> tuple[IdentifierField, str] | None:
+def _identifier(
+    member: LiveMember, taken: Counter[tuple[str, str]]
+) -> tuple[IdentifierField, str] | None:
     """The identifier to list a member by: email, else handle, else user id; never one another
     member of the organization shares (the planner would match the wrong one)."""
     for field in IDENTIFIER_FIELDS:
@@ -59,21 +64,33 @@ def _identifier(member: LiveMember, taken: Counter[tuple[str, str]]) -> tuple[Id
     return None
 
 
-Entry = tuple[IdentifierField, str, bool]  # the identifier to list a member by, and whether an OWNER
+Entry = tuple[
+    IdentifierField, str, bool
+]  # the identifier to list a member by, and whether an OWNER
 
 
 def _member_entries(org: LiveOrganization, policy: dict[str, Any], notes: list[str]) -> list[Entry]:
     members = list(dict.fromkeys(org.members))  # two identical records are one
-    notes += [f"the server listed user {printable(user_id)} more than once; written once" for user_id in org.repeated]
-    taken: Counter[tuple[str, str]] = Counter((field, normalise(field, value)) for member in members
-                                              for field, value in _values(member).items() if value)
+    notes += [
+        f"the server listed user {printable(user_id)} more than once; written once"
+        for user_id in org.repeated
+    ]
+    taken: Counter[tuple[str, str]] = Counter(
+        (field, normalise(field, value))
+        for member in members
+        for field, value in _values(member).items()
+        if value
+    )
     entries: list[tuple[bool, str, Entry]] = []  # (not an owner, sort key, entry)
     ignore: list[str] = []
     for member in members:
         if member.role not in KNOWN_ROLES:
             name = member.email or member.handle
-            notes.append(f"{printable(name or member.user_id)} has role {printable(member.role)!r}, which this "
-                         f"version does not know: " + ("ignored" if name else "members are not pruned"))
+            notes.append(
+                f"{printable(name or member.user_id)} has role {printable(member.role)!r}, which "
+                "this "
+                f"version does not know: " + ("ignored" if name else "members are not pruned")
+            )
             if name:
                 ignore.append(glob.escape(name))
             else:
@@ -81,8 +98,10 @@ def _member_entries(org: LiveOrganization, policy: dict[str, Any], notes: list[s
             continue
         chosen = _identifier(member, taken)
         if chosen is None:
-            raise ExportError(f"organization {org.name!r}: a member record (user id {member.user_id!r}) has no "
-                              f"identifier a desired-state file can hold on its own; nothing was written")
+            raise ExportError(
+                f"organization {org.name!r}: a member record (user id {member.user_id!r}) has no "
+                f"identifier a desired-state file can hold on its own; nothing was written"
+            )
         entry = (chosen[0], chosen[1], member.role == "OWNER")
         entries.append((member.role != "OWNER", normalise(chosen[0], chosen[1]), entry))
     if ignore:
@@ -90,30 +109,46 @@ def _member_entries(org: LiveOrganization, policy: dict[str, Any], notes: list[s
     sequence = [entry for _, _, entry in sorted(entries, key=lambda item: (item[0], item[1]))]
     if all(not_owner for not_owner, _, _ in entries):
         policy["min_owners"] = 0
-        notes.append("the organization has no OWNER: min_owners is 0 so that this file is valid; raise it once "
-                     "an owner is listed")
+        notes.append(
+            "the organization has no OWNER: min_owners is 0 so that this file is valid; raise it "
+            "once "
+            "an owner is listed"
+        )
     return sequence
 
 
-def _key_entries(org: LiveOrganization, bound: set[str], notes: list[str]) -> list[tuple[str, str, str]]:
+def _key_entries(
+    org: LiveOrganization, bound: set[str], notes: list[str]
+) -> list[tuple[str, str, str]]:
     """(id, status, comment) of each key the file can list."""
     keys: list[tuple[str, str, str]] = []
     for key in sorted(org.keys, key=lambda k: (k.status != "ACTIVE", k.api_key_id)):
         if key.status not in KNOWN_KEY_STATUSES:
-            notes.append(f"key {printable(key.api_key_id)} has status {printable(key.status or 'null')!r}, which "
-                         f"this version does not know: left out (plan reports it)")
+            notes.append(
+                f"key {printable(key.api_key_id)} has status {printable(key.status or 'null')!r}, "
+                "which "
+                f"this version does not know: left out (plan reports it)"
+            )
             continue
         if key.api_key_id in bound:
-            notes.append(f"key {printable(key.api_key_id)} is listed by another organization too: left out here")
+            notes.append(
+                f"key {printable(key.api_key_id)} is listed by another organization too: left out "
+                "here"
+            )
             continue
         try:
             ApiKeySpec.model_validate({"id": key.api_key_id, "status": key.status})
         except pydantic.ValidationError:
-            notes.append(f"key id {printable(key.api_key_id)!r} cannot be written as a key id: left out")
+            notes.append(
+                f"key id {printable(key.api_key_id)!r} cannot be written as a key id: left out"
+            )
             continue
         bound.add(key.api_key_id)
-        comment = f"{key.redacted}, created {key.creation_time or 'unknown'}" \
-            if key.redacted or key.creation_time else ""
+        comment = (
+            f"{key.redacted}, created {key.creation_time or 'unknown'}"
+            if key.redacted or key.creation_time
+            else ""
+        )
         keys.append((key.api_key_id, key.status, printable(comment)))
     return keys
 
@@ -124,21 +159,28 @@ def _organization_lines(name: str, org: LiveOrganization, bound: set[str]) -> li
     try:
         Organization.model_validate({"id": org.organization_id})
     except pydantic.ValidationError:
-        raise ExportError(f"organization {org.name!r} has an id no desired-state file can hold "
-                          f"({printable(org.organization_id)!r}): it cannot be exported") from None
+        raise ExportError(
+            f"organization {org.name!r} has an id no desired-state file can hold "
+            f"({printable(org.organization_id)!r}): it cannot be exported"
+        ) from None
     policy: dict[str, Any] = {}
     notes: list[str] = []
     members = _member_entries(org, policy, notes)
     keys = _key_entries(org, bound, notes)
-    lines = [f"  {yaml_scalar(name)}:", *(f"    # {line}" for note in notes for line in note.splitlines()),
-             f"    id: {yaml_scalar(org.organization_id)}"]
+    lines = [
+        f"  {yaml_scalar(name)}:",
+        *(f"    # {line}" for note in notes for line in note.splitlines()),
+        f"    id: {yaml_scalar(org.organization_id)}",
+    ]
     if policy:
         lines.append("    policy:")
         for field, value in policy.items():
             if isinstance(value, list):
                 lines += [f"      {field}:", *(f"        - {yaml_scalar(item)}" for item in value)]
             else:
-                lines.append(f"      {field}: {str(value).lower() if isinstance(value, bool) else value}")
+                lines.append(
+                    f"      {field}: {str(value).lower() if isinstance(value, bool) else value}"
+                )
     lines.append("    members:" if members else "    members: []")
     for field, value, owner in members:
         lines.append(f"      - {field}: {yaml_scalar(value)}")
@@ -148,14 +190,18 @@ def _organization_lines(name: str, org: LiveOrganization, bound: set[str]) -> li
         lines.append("    api_keys:")
         for key_id, status, comment in keys:
             label = yaml_scalar(key_id)
-            lines += [f"      {label}:" + (f"  # {comment}" if comment else ""),
-                      f"        id: {label}", f"        status: {status}"]
+            lines += [
+                f"      {label}:" + (f"  # {comment}" if comment else ""),
+                f"        id: {label}",
+                f"        status: {status}",
+            ]
     return lines
 
 
 def render_export(live: LiveState, now: datetime | None = None) -> str:
     """Written line by line rather than through ruamel's emitter, which took 20 s for 100,000
-    members; every scalar goes through `yaml_scalar`, which quotes whatever is not a plain string."""
+    members; every scalar goes through `yaml_scalar`, which quotes whatever is not a plain
+    string."""
     if not live.organizations:
         raise ExportError("this token sees no enterprise organization: there is nothing to export")
     stamp = (now or datetime.now(timezone.utc)).isoformat(timespec="seconds")

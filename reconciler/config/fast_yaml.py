@@ -26,13 +26,16 @@ from ruamel.yaml.nodes import ScalarNode
 
 MAX_DEPTH = 64
 
-_STOP = r"\s#,:\[\]{}"  # never inside a plain scalar here: whitespace, comment, flow and key indicators
+_STOP = (
+    r"\s#,:\[\]{}"  # never inside a plain scalar here: whitespace, comment, flow and key indicators
+)
 _PLAIN = rf"(?:[^{_STOP}\-?!&*|>'\"%@`.][^{_STOP}]*|-[^{_STOP}]+)(?: +[^{_STOP}]+)*"
 _QUOTED = r"'(?:[^']|'')*'|\"[^\"\\]*\""
 _SCALAR = rf"(?:{_QUOTED}|{_PLAIN})"
 _COMMENT = r"(?: +#.*)?"
 _LINE = re.compile(  # indent, "- ", then key and value, or an item alone
-    rf"( *)(- +)?(?:({_SCALAR}):(?: +({_SCALAR}|\{{[^{{}}#]*\}}|\[\]))?|({_SCALAR})) *{_COMMENT}")
+    rf"( *)(- +)?(?:({_SCALAR}):(?: +({_SCALAR}|\{{[^{{}}#]*\}}|\[\]))?|({_SCALAR})) *{_COMMENT}"
+)
 _FLOW_PAIR = re.compile(rf" *(?P<key>{_SCALAR}): +(?P<value>{_SCALAR}) *")
 _PLAIN_DECIMAL = re.compile(r"0|[1-9][0-9]*")
 
@@ -48,7 +51,9 @@ class _Line:
     dash: bool
     dash_indent: int
     key: Any = None
-    value: Any = None  # a scalar, {} or [] written on the line; _NOTHING when the line ends after "key:"
+    value: Any = (
+        None  # a scalar, {} or [] written on the line; _NOTHING when the line ends after "key:"
+    )
     item: Any = None
     kind: str = ""  # "entry" (key: ...) or "item" (a scalar alone)
 
@@ -128,7 +133,9 @@ def _split_lines(text: str) -> Iterator[str]:
     while start <= end:
         stop = text.find("\n", start)
         stop = end if stop < 0 else stop
-        yield text[start:stop - 1] if stop > start and text[stop - 1] == "\r" else text[start:stop]
+        yield (
+            text[start : stop - 1] if stop > start and text[stop - 1] == "\r" else text[start:stop]
+        )
         start = stop + 1
 
 
@@ -206,7 +213,11 @@ class _Reader:
         if following is None:
             return None
         if following.dash:
-            return self.sequence(following.dash_indent, path) if following.dash_indent >= indent else None
+            return (
+                self.sequence(following.dash_indent, path)
+                if following.dash_indent >= indent
+                else None
+            )
         if following.indent > indent:
             return self.mapping(following.indent, path)
         return None
@@ -224,8 +235,12 @@ class _Reader:
             else:
                 self.advance()
                 following = self.peek()
-                if following is not None and (following.indent > indent and not following.dash
-                                              or following.dash and following.dash_indent > indent):
+                if following is not None and (
+                    following.indent > indent
+                    and not following.dash
+                    or following.dash
+                    and following.dash_indent > indent
+                ):
                     raise NotSimple(f"line {following.number}")
                 out.append(line.item)
         if line is not None and line.indent > indent and not line.dash:
@@ -239,7 +254,8 @@ _PLAIN_ONLY = re.compile(_PLAIN)
 
 def yaml_scalar(value: str) -> str:
     """`value` as YAML that reads back as exactly this string: plain when this reader (and so
-    ruamel) would take it as a string, else double-quoted with every unprintable character escaped."""
+    ruamel) would take it as a string, else double-quoted with every unprintable character
+    escaped."""
     global _WRITER_RESOLVER
     if _WRITER_RESOLVER is None:
         _WRITER_RESOLVER = _Resolver()
@@ -260,7 +276,9 @@ def yaml_scalar(value: str) -> str:
     return '"' + "".join(escaped) + '"'
 
 
-def read_simple_yaml(text: str) -> tuple[dict[str, Any], dict[tuple[Any, ...], list[tuple[int, int]]]] | None:
+def read_simple_yaml(
+    text: str,
+) -> tuple[dict[str, Any], dict[tuple[Any, ...], list[tuple[int, int]]]] | None:
     """The document as plain data and the (line, column) of every sequence item by the sequence's
     path, or None when the text is outside the subset (then ruamel reads it)."""
     try:

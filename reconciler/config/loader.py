@@ -1,7 +1,8 @@
 """Loading the desired-state file: YAML text -> validated `DesiredState`, or every problem at once.
 
 ruamel.yaml gives a line and column for every node; pydantic validates the plain data; each pydantic
-error's location is walked back through the YAML tree, so every problem reads `FILE:LINE:COL: message`.
+error's location is walked back through the YAML tree, so every problem reads `FILE:LINE:COL:
+message`.
 A valid file in the plain block style is read by `fast_yaml` instead, forty times faster; a file it
 cannot read, or one with any problem, goes through ruamel, so problems read exactly the same.
 """
@@ -34,17 +35,21 @@ class LoadedConfig:
     path: Path
     desired: DesiredState
     sha256: str  # of the file's bytes: a saved plan is stale once this changes
-    member_positions: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # by organization
+    member_positions: dict[str, list[tuple[int, int]]] = field(
+        default_factory=dict
+    )  # by organization
     warnings: tuple[Problem, ...] = ()  # located, like errors, but the file is still valid
     max_bytes: int = MAX_FILE_BYTES  # the size limit it was loaded under
 
     def locate_member(self, organization: str, index: int) -> tuple[int, int]:
-        """Line and column of an organization's member entry (1-based), for errors found after loading."""
+        """Line and column of an organization's member entry (1-based), for errors found after
+        loading."""
         positions = self.member_positions.get(organization, [])
         return positions[index] if 0 <= index < len(positions) else (1, 1)
 
 
 # --- pydantic errors -> located problems ---------------------------------------------------------
+
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -99,8 +104,9 @@ def _describe(path: Path_) -> str:
     return text or "the file"
 
 
-def _validation_problems(exc: pydantic.ValidationError, data: Any, positions: Positions,
-                         filename: str) -> list[Problem]:
+def _validation_problems(
+    exc: pydantic.ValidationError, data: Any, positions: Positions, filename: str
+) -> list[Problem]:
     problems: dict[Path_, Problem] = {}
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
@@ -112,7 +118,9 @@ def _validation_problems(exc: pydantic.ValidationError, data: Any, positions: Po
             message = f"unknown field {name!r}"
             model = _model_at(loc[:-1])
             if model is not None:
-                close = difflib.get_close_matches(str(name), list(model.model_fields), n=1, cutoff=0.6)
+                close = difflib.get_close_matches(
+                    str(name), list(model.model_fields), n=1, cutoff=0.6
+                )
                 if close:
                     message += f"; did you mean {close[0]!r}?"
                 else:
@@ -123,27 +131,36 @@ def _validation_problems(exc: pydantic.ValidationError, data: Any, positions: Po
             message = f"missing required field {loc[-1]!r}" + (f" in {where}" if path else "")
         else:
             line, col = positions.of_value(path)
-            field = path[-1] if path else None
-            text = error["msg"].removeprefix("Value error, ")
-            if field in _FRIENDLY and len(loc) > len(path):  # a union's alternatives all failed
-                message = _FRIENDLY[field]
-            elif field == "version":
-                message = f"unsupported version {error.get('input')!r}; this tool reads version 1"
-            elif loc and loc[-1] == "[key]":
-                message = f"the name {loc[-2]!r} in {_describe(path[:-1])}: {text}"
-            elif kind.startswith(("value_error", "assertion_error")) or not path:
-                message = f"{_describe(path)}: {text}" if path and isinstance(path[-1], str) and \
-                    "valid email" not in text else text
-            else:
-                got = error.get("input")
-                message = f"{_describe(path)}: {text}"
-                if not isinstance(got, (dict, list)):
-                    message += f", got {got!r}"
-        problems.setdefault(path if kind != "extra_forbidden" else loc, Problem(filename, line, col, message))
+            message = _value_message(error, loc, path)
+        problems.setdefault(
+            path if kind != "extra_forbidden" else loc, Problem(filename, line, col, message)
+        )
     return list(problems.values())
 
 
+def _value_message(error: Any, loc: tuple[Any, ...], path: Path_) -> str:
+    """What a value that failed validation is told, in the words of the file, not of pydantic."""
+    kind = error["type"]
+    field = path[-1] if path else None
+    text = error["msg"].removeprefix("Value error, ")
+    if field in _FRIENDLY and len(loc) > len(path):  # a union's alternatives all failed
+        return _FRIENDLY[field]
+    if field == "version":
+        return f"unsupported version {error.get('input')!r}; this tool reads version 1"
+    if loc and loc[-1] == "[key]":
+        return f"the name {loc[-2]!r} in {_describe(path[:-1])}: {text}"
+    if kind.startswith(("value_error", "assertion_error")) or not path:
+        located = path and isinstance(path[-1], str) and "valid email" not in text
+        return f"{_describe(path)}: {text}" if located else text
+    got = error.get("input")
+    message = f"{_describe(path)}: {text}"
+    if not isinstance(got, (dict, list)):
+        message += f", got {got!r}"
+    return message
+
+
 # --- checks that span entries ---------------------------------------------------------------------
+
 
 def _member_identity(entry: Any) -> Identity | None:
     if not isinstance(entry, dict):
@@ -171,62 +188,90 @@ def _cross_entry_problems(data: Any, positions: Positions, filename: str) -> lis
     top_policy = data.get("policy") if isinstance(data, dict) else None
     key_owners: dict[str, tuple[str, str]] = {}
     for org_name, org in _iter_organizations(data):
-        org_path = ("organizations", org_name)
         members = org.get("members")
-        seen: dict[Identity, int] = {}
-        owners = 0
         if isinstance(members, list):
-            for index, entry in enumerate(members):
-                if isinstance(entry, dict) and entry.get("role") == "OWNER":
-                    owners += 1
-                key = _member_identity(entry)
-                if key is None:
-                    continue
-                if key in seen:
-                    first = members[seen[key]]
-                    first_line, first_col = positions.of_value((*org_path, "members", seen[key]))
-                    line, col = positions.of_value((*org_path, "members", index))
-                    problems.append(Problem(
-                        filename, line, col,
-                        f"member {key[0]} {entry[key[0]]!r} is the same person as {key[0]} {first[key[0]]!r} "
-                        f"at {filename}:{first_line}:{first_col} in organization {org_name!r}: list each "
-                        f"person once"))
-                else:
-                    seen[key] = index
+            problems += _same_person_twice(org_name, members, positions, filename)
+            problems += _unreachable_min_owners(org_name, org, top_policy, positions, filename)
         keys = org.get("api_keys")
         if isinstance(keys, dict):
-            for label, spec in keys.items():
-                key_id = spec.get("id") if isinstance(spec, dict) else None
-                if not isinstance(key_id, str):
-                    continue
-                if key_id in key_owners:
-                    first_org, first_label = key_owners[key_id]
-                    line, col = positions.of_value((*org_path, "api_keys", label, "id"))
-                    problems.append(Problem(
-                        filename, line, col,
-                        f"key id {key_id!r} is bound to two labels: {first_label!r} "
-                        f"(organization {first_org!r}) and {label!r}"))
-                else:
-                    key_owners[key_id] = (org_name, label)
-        # min_owners must be reachable by the owners the file lists
-        org_policy = org.get("policy")
-        min_owners, min_path = 1, None
-        for policy, path in ((top_policy, ("policy",)), (org_policy, (*org_path, "policy"))):
-            if isinstance(policy, dict) and isinstance(policy.get("min_owners"), int) \
-                    and not isinstance(policy.get("min_owners"), bool):
-                min_owners, min_path = policy["min_owners"], (*path, "min_owners")
-        if isinstance(members, list) and owners < min_owners:
-            line, col = positions.of_value(min_path) if min_path else positions.of_key(org_path)
-            problems.append(Problem(
-                filename, line, col,
-                f"organization {org_name!r} lists {owners} OWNER(s) but min_owners is {min_owners}: "
-                f"the plan could never be safe"))
+            problems += _key_ids_bound_twice(org_name, keys, key_owners, positions, filename)
     return problems
+
+
+def _same_person_twice(
+    org_name: str, members: list[Any], positions: Positions, filename: str
+) -> list[Problem]:
+    problems: list[Problem] = []
+    org_path = ("organizations", org_name)
+    seen: dict[Identity, int] = {}
+    for index, entry in enumerate(members):
+        key = _member_identity(entry)
+        if key is None:
+            continue
+        if key not in seen:
+            seen[key] = index
+            continue
+        first = members[seen[key]]
+        first_line, first_col = positions.of_value((*org_path, "members", seen[key]))
+        line, col = positions.of_value((*org_path, "members", index))
+        message = (
+            f"member {key[0]} {entry[key[0]]!r} is the same person as {key[0]} "
+            f"{first[key[0]]!r} at {filename}:{first_line}:{first_col} in organization "
+            f"{org_name!r}: list each person once"
+        )
+        problems.append(Problem(filename, line, col, message))
+    return problems
+
+
+def _key_ids_bound_twice(
+    org_name: str,
+    keys: dict[str, Any],
+    key_owners: dict[str, tuple[str, str]],
+    positions: Positions,
+    filename: str,
+) -> list[Problem]:
+    problems: list[Problem] = []
+    for label, spec in keys.items():
+        key_id = spec.get("id") if isinstance(spec, dict) else None
+        if not isinstance(key_id, str):
+            continue
+        if key_id not in key_owners:
+            key_owners[key_id] = (org_name, label)
+            continue
+        first_org, first_label = key_owners[key_id]
+        line, col = positions.of_value(("organizations", org_name, "api_keys", label, "id"))
+        message = (
+            f"key id {key_id!r} is bound to two labels: {first_label!r} "
+            f"(organization {first_org!r}) and {label!r}"
+        )
+        problems.append(Problem(filename, line, col, message))
+    return problems
+
+
+def _unreachable_min_owners(
+    org_name: str, org: dict[str, Any], top_policy: Any, positions: Positions, filename: str
+) -> list[Problem]:
+    """min_owners must be reachable by the owners the file lists."""
+    org_path = ("organizations", org_name)
+    owners = sum(1 for e in org["members"] if isinstance(e, dict) and e.get("role") == "OWNER")
+    min_owners, min_path = 1, None
+    for policy, path in ((top_policy, ("policy",)), (org.get("policy"), (*org_path, "policy"))):
+        value = policy.get("min_owners") if isinstance(policy, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            min_owners, min_path = value, (*path, "min_owners")
+    if owners >= min_owners:
+        return []
+    line, col = positions.of_value(min_path) if min_path else positions.of_key(org_path)
+    message = (
+        f"organization {org_name!r} lists {owners} OWNER(s) but min_owners is {min_owners}: "
+        f"the plan could never be safe"
+    )
+    return [Problem(filename, line, col, message)]
 
 
 def _source_at(text: str, line: int, col: int) -> str:
     lines = text.splitlines()
-    source = lines[line - 1][col - 1:] if 0 < line <= len(lines) else ""
+    source = lines[line - 1][col - 1 :] if 0 < line <= len(lines) else ""
     return source.split("#", 1)[0].strip()
 
 
@@ -239,7 +284,9 @@ def load_text(text: str, filename: str) -> DesiredState:
     return _load(text, filename)[0]
 
 
-MemberPositions = dict[str, list[tuple[int, int]]]  # organization -> (line, column) of each member entry
+MemberPositions = dict[
+    str, list[tuple[int, int]]
+]  # organization -> (line, column) of each member entry
 
 
 def _load(text: str, filename: str) -> tuple[DesiredState, MemberPositions]:
@@ -249,9 +296,13 @@ def _load(text: str, filename: str) -> tuple[DesiredState, MemberPositions]:
     if fast is not None:
         return fast
     desired, positions = _load_located(text, filename)
-    return desired, {name: [positions.of_value(("organizations", name, "members", index))
-                            for index in range(len(org.members))]
-                     for name, org in desired.organizations.items()}
+    return desired, {
+        name: [
+            positions.of_value(("organizations", name, "members", index))
+            for index in range(len(org.members))
+        ]
+        for name, org in desired.organizations.items()
+    }
 
 
 def _load_fast(text: str) -> tuple[DesiredState, MemberPositions] | None:
@@ -260,7 +311,9 @@ def _load_fast(text: str) -> tuple[DesiredState, MemberPositions] | None:
         return None
     data, items = read
     version = data.get("version", 1)
-    if type(version) is not int or version != 1:  # the fast reader reads an int only from plain decimal
+    if (
+        type(version) is not int or version != 1
+    ):  # the fast reader reads an int only from plain decimal
         return None
     try:
         desired = DesiredState.model_validate(data)
@@ -268,20 +321,39 @@ def _load_fast(text: str) -> tuple[DesiredState, MemberPositions] | None:
         return None
     if _cross_entry_problems(data, Positions(), ""):
         return None
-    return desired, {name: items.get(("organizations", name, "members"), []) for name in desired.organizations}
+    return desired, {
+        name: items.get(("organizations", name, "members"), []) for name in desired.organizations
+    }
 
 
 def _load_located(text: str, filename: str) -> tuple[DesiredState, Positions]:
     data, positions = parse_yaml(text, filename)
     if not isinstance(data, dict):
         line, col = positions.of_value(())
-        raise ConfigError([Problem(filename, line, col,
-                                   "the file must be a mapping with 'version' and 'organizations'")])
+        raise ConfigError(
+            [
+                Problem(
+                    filename,
+                    line,
+                    col,
+                    "the file must be a mapping with 'version' and 'organizations'",
+                )
+            ]
+        )
     version = data.get("version", None)
     if "version" in data and not _is_version_one(version, text, positions.of_value(("version",))):
         line, col = positions.of_value(("version",))
-        raise ConfigError([Problem(filename, line, col, f"unsupported version {_source_at(text, line, col)}; "
-                                                        f"this tool reads version 1 (written as 1)")])
+        raise ConfigError(
+            [
+                Problem(
+                    filename,
+                    line,
+                    col,
+                    f"unsupported version {_source_at(text, line, col)}; "
+                    f"this tool reads version 1 (written as 1)",
+                )
+            ]
+        )
     problems: list[Problem] = []
     desired: DesiredState | None = None
     try:
@@ -294,21 +366,32 @@ def _load_located(text: str, filename: str) -> tuple[DesiredState, Positions]:
     return desired, positions
 
 
-def _listed_but_ignored(desired: DesiredState, members: MemberPositions, filename: str) -> list[Problem]:
-    """Entries that ignore_members also matches: the entry is then never acted on, which surprises."""
+def _listed_but_ignored(
+    desired: DesiredState, members: MemberPositions, filename: str
+) -> list[Problem]:
+    """Entries that ignore_members also matches: the entry is then never acted on, which
+    surprises."""
     warnings = []
     for name, org in desired.organizations.items():
         patterns = desired.effective_policy(name).ignore_members
         for index, member in enumerate(org.members):
             if patterns and matches_glob(patterns, member.email, member.handle):
                 line, col = members[name][index]
-                warnings.append(Problem(filename, line, col, f"warning: {member.label} is listed, but "
-                                        f"ignore_members matches it too: it is never added, changed or removed"))
+                warnings.append(
+                    Problem(
+                        filename,
+                        line,
+                        col,
+                        f"warning: {member.label} is listed, but "
+                        f"ignore_members matches it too: it is never added, changed or removed",
+                    )
+                )
     return warnings
 
 
 def reload_if_changed(config: LoadedConfig) -> LoadedConfig:
-    """The same file again, validated anew only if its bytes changed (say, a key id written back)."""
+    """The same file again, validated anew only if its bytes changed (say, a key id written
+    back)."""
     try:
         unchanged = hashlib.sha256(config.path.read_bytes()).hexdigest() == config.sha256
     except OSError:
@@ -322,20 +405,39 @@ def load_config(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> LoadedConf
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise ConfigError([Problem(str(path), 1, 1, f"the file is {size:,} bytes, over the limit of "
-                                                        f"{max_bytes:,}; raise it with --max-file-size")])
+            raise ConfigError(
+                [
+                    Problem(
+                        str(path),
+                        1,
+                        1,
+                        f"the file is {size:,} bytes, over the limit of "
+                        f"{max_bytes:,}; raise it with --max-file-size",
+                    )
+                ]
+            )
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise UsageError(f"{path}: no such file (give one with -c/--config or IDEOGRAM_ORG_CONFIG)") from None
+        raise UsageError(
+            f"{path}: no such file (give one with -c/--config or IDEOGRAM_ORG_CONFIG)"
+        ) from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(str(path), 1, 1, f"the file is not UTF-8 text ({exc.reason})")]) from None
+        raise ConfigError(
+            [Problem(str(path), 1, 1, f"the file is not UTF-8 text ({exc.reason})")]
+        ) from None
     desired, members = _load(text, str(path))
-    return LoadedConfig(path=path, desired=desired, sha256=hashlib.sha256(raw).hexdigest(), member_positions=members,
-                        warnings=tuple(_listed_but_ignored(desired, members, str(path))), max_bytes=max_bytes)
+    return LoadedConfig(
+        path=path,
+        desired=desired,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        member_positions=members,
+        warnings=tuple(_listed_but_ignored(desired, members, str(path))),
+        max_bytes=max_bytes,
+    )
 
 
 __all__ = ["LoadedConfig", "load_config", "load_text", "reload_if_changed"]

@@ -48,13 +48,14 @@ def _visible_name(value: str) -> str:
         raise ValueError(f"{value!r} must not start or end with whitespace")
     for char in value:
         if unicodedata.category(char) in HIDDEN_CATEGORIES:
-            raise ValueError(f"{value!r} holds an invisible or control character (U+{ord(char):04X})")
+            raise ValueError(
+                f"{value!r} holds an invisible or control character (U+{ord(char):04X})"
+            )
     return value
 
 
 # Handles, user ids, key ids, labels and names: what a reviewer reads is what the tool compares.
 Name = Annotated[str, AfterValidator(_visible_name), StringConstraints(pattern=r"^\S(.*\S)?$")]
-
 
 
 # An ASCII dot-atom local part: email-validator accepts every one of these, so the per-address
@@ -78,8 +79,14 @@ def check_email(value: str) -> str:
     """`value` if email-validator accepts it, else ValueError with its reason. Fast for plain
     ASCII addresses, which 100,000-member files are made of."""
     local, at, domain = value.rpartition("@")
-    if at and len(value) <= EMAIL_MAX_LENGTH and len(local) <= LOCAL_PART_MAX_LENGTH and domain.isascii() \
-            and _DOT_ATOM.fullmatch(local) and _domain_is_valid(domain):
+    if (
+        at
+        and len(value) <= EMAIL_MAX_LENGTH
+        and len(local) <= LOCAL_PART_MAX_LENGTH
+        and domain.isascii()
+        and _DOT_ATOM.fullmatch(local)
+        and _domain_is_valid(domain)
+    ):
         return value
     from email_validator import EmailNotValidError, validate_email
 
@@ -98,32 +105,46 @@ class Policy(_Strict):
     """Safety and pruning rules. Set at top level as defaults, and per organization to override."""
 
     prune_members: bool | None = Field(
-        default=None, description="Remove live members the file does not list. Default true.")
+        default=None, description="Remove live members the file does not list. Default true."
+    )
     prune_api_keys: bool | None = Field(
         default=None,
         description="Deactivate live ACTIVE keys the file does not list. Default false, because "
-                    "deactivation cannot be undone: unlisted keys are only reported.")
+        "deactivation cannot be undone: unlisted keys are only reported.",
+    )
     min_owners: int | None = Field(
-        default=None, ge=0, description="Fewest OWNERs the organization may have at any moment. Default 1.")
+        default=None,
+        ge=0,
+        description="Fewest OWNERs the organization may have at any moment. Default 1.",
+    )
     max_removals: int | Percentage | None = Field(
         default=None,
         description="Most members one plan may remove: a count, or a percentage of current members "
-                    "('25%'). A percentage applies only to organizations of 10 or more members. "
-                    "Default 25%.")
+        "('25%'). A percentage applies only to organizations of 10 or more members. "
+        "Default 25%.",
+    )
     max_key_deactivations: int | Percentage | None = Field(
         default=None,
-        description="Most keys one plan may deactivate (deactivation cannot be undone): a count, or a "
-                    "percentage of the organization's ACTIVE keys ('25%'), which always allows at least 2. "
-                    "Default 25%.")
+        description="Most keys one plan may deactivate (deactivation cannot be undone): a count, "
+        "or a "
+        "percentage of the organization's ACTIVE keys ('25%'), which always allows at least 2. "
+        "Default 25%.",
+    )
     protected_members: list[Name] | None = Field(
-        default=None, description="Emails, handles or user ids that are never removed.")
+        default=None, description="Emails, handles or user ids that are never removed."
+    )
     ignore_members: list[Name] | None = Field(
         default=None,
-        description="Glob patterns on email or handle (case-insensitive). Matching members are never "
-                    "touched and never reported, e.g. service accounts.")
-    idle_keys: IdleKeysPolicy | None = Field(default=None, description="Opt in to judging keys by their usage.")
+        description="Glob patterns on email or handle (case-insensitive). Matching members are "
+        "never "
+        "touched and never reported, e.g. service accounts.",
+    )
+    idle_keys: IdleKeysPolicy | None = Field(
+        default=None, description="Opt in to judging keys by their usage."
+    )
     dormant_members: DormantMembersPolicy | None = Field(
-        default=None, description="Opt in to judging members by their web-app activity.")
+        default=None, description="Opt in to judging members by their web-app activity."
+    )
 
     @field_validator("max_removals", "max_key_deactivations")
     @classmethod
@@ -138,18 +159,25 @@ class IdleKeysPolicy(_Strict):
 
     after_days: int = Field(ge=1, description="Days without usage after which a key is idle.")
     action: Literal["report", "deactivate"] = Field(
-        default="report", description="report, or deactivate (unlisted keys only: a key the file lists as "
-                                      "ACTIVE is always only reported). Deactivations count against "
-                                      "max_key_deactivations.")
+        default="report",
+        description="report, or deactivate (unlisted keys only: a key the file lists as "
+        "ACTIVE is always only reported). Deactivations count against "
+        "max_key_deactivations.",
+    )
 
 
 class DormantMembersPolicy(_Strict):
-    """Members with no web-app activity for `after_days` days (needs API 2026-06, which reports it)."""
+    """Members with no web-app activity for `after_days` days (needs API 2026-06, which reports
+    it)."""
 
-    after_days: int = Field(ge=1, description="Days without activity after which a member is dormant.")
+    after_days: int = Field(
+        ge=1, description="Days without activity after which a member is dormant."
+    )
     action: Literal["report", "remove"] = Field(
-        default="report", description="report, or remove: a removal the file already asks for (prune_members, "
-                                      "not listed) is marked dormant. Dormancy alone removes nobody.")
+        default="report",
+        description="report, or remove: a removal the file already asks for (prune_members, "
+        "not listed) is marked dormant. Dormancy alone removes nobody.",
+    )
 
 
 class EffectivePolicy(BaseModel):
@@ -174,7 +202,9 @@ class EffectivePolicy(BaseModel):
     @property
     def usage_days(self) -> int:
         """Days of usage the rules need to look back."""
-        return max(rule.after_days for rule in (self.idle_keys, self.dormant_members) if rule is not None)
+        return max(
+            rule.after_days for rule in (self.idle_keys, self.dormant_members) if rule is not None
+        )
 
     @classmethod
     def merge(cls, *layers: Policy | None) -> EffectivePolicy:
@@ -207,13 +237,20 @@ class Member(_Strict):
     """A person in an organization, identified by exactly one of email, handle or user_id."""
 
     model_config = ConfigDict(
-        extra="forbid", strict=True, frozen=True,
-        json_schema_extra={"oneOf": [{"required": ["email"]}, {"required": ["handle"]},
-                                     {"required": ["user_id"]}]},
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        json_schema_extra={
+            "oneOf": [{"required": ["email"]}, {"required": ["handle"]}, {"required": ["user_id"]}]
+        },
     )
 
-    email: Name | None = Field(default=None, description="Email address (compared case-insensitively).")
-    handle: Name | None = Field(default=None, description="Ideogram display handle (compared case-insensitively).")
+    email: Name | None = Field(
+        default=None, description="Email address (compared case-insensitively)."
+    )
+    handle: Name | None = Field(
+        default=None, description="Ideogram display handle (compared case-insensitively)."
+    )
     user_id: Name | None = Field(default=None, description="Base64 Ideogram user id.")
     role: Role = Field(default="MEMBER", description="OWNER or MEMBER. Default MEMBER.")
 
@@ -229,8 +266,10 @@ class Member(_Strict):
         given = [name for name in ("email", "handle", "user_id") if getattr(self, name) is not None]
         if len(given) != 1:
             if given:
-                raise ValueError(f"a member is identified by exactly one of email, handle, user_id; "
-                                 f"this one has {' and '.join(given)}")
+                raise ValueError(
+                    f"a member is identified by exactly one of email, handle, user_id; "
+                    f"this one has {' and '.join(given)}"
+                )
             raise ValueError("a member needs one of email, handle, user_id")
         return self
 
@@ -249,10 +288,13 @@ class Member(_Strict):
 
 
 class ApiKeySpec(_Strict):
-    """A key the organization keeps. The mapping's key is a local label: Ideogram keys have no names."""
+    """A key the organization keeps. The mapping's key is a local label: Ideogram keys have no
+    names."""
 
-    id: Name | None = Field(default=None,
-                            description="The api_key_id this label is bound to. Omit it to ask for a new key.")
+    id: Name | None = Field(
+        default=None,
+        description="The api_key_id this label is bound to. Omit it to ask for a new key.",
+    )
     status: KeyStatus = Field(default="ACTIVE", description="ACTIVE or DISABLED. Default ACTIVE.")
 
     @model_validator(mode="after")
@@ -263,12 +305,16 @@ class ApiKeySpec(_Strict):
 
 
 class Organization(_Strict):
-    id: Name | None = Field(default=None,
-                            description="Base64 organization id. Without it the organization is matched "
-                                        "by profile name.")
-    name: Name | None = Field(default=None,
-                             description="Profile name to match when no id is given. Default: the "
-                                         "organization's key in this file.")
+    id: Name | None = Field(
+        default=None,
+        description="Base64 organization id. Without it the organization is matched "
+        "by profile name.",
+    )
+    name: Name | None = Field(
+        default=None,
+        description="Profile name to match when no id is given. Default: the "
+        "organization's key in this file.",
+    )
     policy: Policy | None = None
     members: list[Member] = Field(default_factory=list)
     api_keys: dict[Name, ApiKeySpec] = Field(default_factory=dict)
@@ -277,13 +323,18 @@ class Organization(_Strict):
 class DesiredState(_Strict):
     """The whole file."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True,
-                              title="ideogram-org desired state (format version 1)")
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        title="ideogram-org desired state (format version 1)",
+    )
 
     version: Literal[1] = Field(description="Format version of this file. Only 1 exists.")
     policy: Policy | None = None
     organizations: dict[Name, Organization] = Field(
-        description="Organizations by local name.", min_length=1)
+        description="Organizations by local name.", min_length=1
+    )
 
     def effective_policy(self, org_name: str) -> EffectivePolicy:
         return EffectivePolicy.merge(self.policy, self.organizations[org_name].policy)
@@ -292,4 +343,3 @@ class DesiredState(_Strict):
 def desired_state_json_schema() -> dict[str, Any]:
     schema = DesiredState.model_json_schema()
     return {"$schema": JSON_SCHEMA_DIALECT, "$id": SCHEMA_ID, **schema}
-

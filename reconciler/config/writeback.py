@@ -1,6 +1,7 @@
 """Writing the id of a new key back into the desired-state file.
 
-The id is written into the YAML in place: ruamel.yaml's round-trip parser finds the entry, and the `id:`
+The id is written into the YAML in place: ruamel.yaml's round-trip parser finds the entry, and the
+`id:`
 line is inserted into the text at that spot, so comments, key order, quoting and indentation stay
 exactly as the user wrote them and the file differs only by the added lines.
 """
@@ -30,16 +31,22 @@ def write_key_ids(path: str | Path, new_ids: dict[tuple[str, str], str]) -> None
             keys = document["organizations"][organization]["api_keys"]
             entry = keys[label]
         except (KeyError, TypeError):
-            raise ReconcilerError(f"cannot write key id {key_id} back: {organization}.api_keys.{label} is no "
-                                  f"longer in {path}; add `id: {key_id}` to it by hand") from None
+            raise ReconcilerError(
+                f"cannot write key id {key_id} back: {organization}.api_keys.{label} is no "
+                f"longer in {path}; add `id: {key_id}` to it by hand"
+            ) from None
         if not isinstance(entry, CommentedMap) or "id" in entry:
-            raise ReconcilerError(f"cannot write key id {key_id} back into {path} for {label}: add it by hand")
+            raise ReconcilerError(
+                f"cannot write key id {key_id} back into {path} for {label}: add it by hand"
+            )
         if entry.fa.flow_style() or not entry:
             line, column = keys.lc.value(label)  # the opening brace
             inner = f"id: {key_id}" + (", " if entry else "")
             edits.append((line, column + 1, inner, True))
         else:
-            edits.append((entry.lc.line, entry.lc.col, f"{' ' * entry.lc.col}id: {key_id}\n", False))
+            edits.append(
+                (entry.lc.line, entry.lc.col, f"{' ' * entry.lc.col}id: {key_id}\n", False)
+            )
     for line, column, insertion, inline in sorted(edits, reverse=True):
         if inline:
             lines[line] = lines[line][:column] + insertion + lines[line][column:]
@@ -49,5 +56,7 @@ def write_key_ids(path: str | Path, new_ids: dict[tuple[str, str], str]) -> None
     check = YAML(typ="safe").load(new_text)
     for (organization, label), key_id in new_ids.items():
         if check["organizations"][organization]["api_keys"][label].get("id") != key_id:
-            raise ReconcilerError(f"could not write key id {key_id} into {path} safely; add it by hand")
+            raise ReconcilerError(
+                f"could not write key id {key_id} into {path} safely; add it by hand"
+            )
     write_atomic(path, new_text, what="desired-state file")

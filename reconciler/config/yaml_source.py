@@ -21,8 +21,10 @@ from ruamel.yaml.scalarint import ScalarInt
 from ..errors import ConfigError, Problem
 
 Path_ = tuple[Any, ...]
-MAX_DEPTH = 64              # nesting of mappings and lists; the file needs 5
-ALIAS_EXPANSION_FACTOR = 4  # expanded nodes may be at most this many times the document's own, plus slack
+MAX_DEPTH = 64  # nesting of mappings and lists; the file needs 5
+ALIAS_EXPANSION_FACTOR = (
+    4  # expanded nodes may be at most this many times the document's own, plus slack
+)
 ALIAS_EXPANSION_SLACK = 1_000
 
 
@@ -49,9 +51,15 @@ class _Refused(Exception):
 
 
 def _describe_type(node: Any) -> str:
-    return {"CommentedSeq": "a list", "CommentedKeySeq": "a list", "CommentedMap": "a mapping",
-            "CommentedKeyMap": "a mapping", "NoneType": "null", "CommentedOrderedMap": "!!omap",
-            "CommentedSet": "!!set"}.get(type(node).__name__, type(node).__name__)
+    return {
+        "CommentedSeq": "a list",
+        "CommentedKeySeq": "a list",
+        "CommentedMap": "a mapping",
+        "CommentedKeyMap": "a mapping",
+        "NoneType": "null",
+        "CommentedOrderedMap": "!!omap",
+        "CommentedSet": "!!set",
+    }.get(type(node).__name__, type(node).__name__)
 
 
 class _Converter:
@@ -65,7 +73,9 @@ class _Converter:
     def convert(self, node: Any, path: Path_) -> Any:
         self.budget -= 1
         if self.budget < 0:
-            raise _Refused(path, "YAML aliases expand to far more nodes than the file holds (an alias bomb?)")
+            raise _Refused(
+                path, "YAML aliases expand to far more nodes than the file holds (an alias bomb?)"
+            )
         if len(path) > MAX_DEPTH:
             raise _Refused(path, f"the document is nested more than {MAX_DEPTH} levels deep")
         if isinstance(node, CommentedMap | CommentedSeq):
@@ -76,15 +86,20 @@ class _Converter:
             return node if type(node) in (bool, str, float) or node is None else _plain_scalar(node)
         if isinstance(node, int):
             if not _plain_decimal(node):
-                raise _Refused(path, "write numbers in plain decimal (no hex, octal, binary, underscores or "
-                                     "leading zeros)")
+                raise _Refused(
+                    path,
+                    "write numbers in plain decimal (no hex, octal, binary, underscores or "
+                    "leading zeros)",
+                )
             return int(node)
         raise _Refused(path, f"unsupported YAML value ({type(node).__name__}): use a string")
 
     def _collection(self, node: CommentedMap | CommentedSeq, path: Path_) -> Any:
         tag = getattr(getattr(node, "tag", None), "value", None)
         if tag is not None or type(node) not in (CommentedMap, CommentedSeq):
-            raise _Refused(path, f"explicit YAML tags are not supported ({tag or _describe_type(node)})")
+            raise _Refused(
+                path, f"explicit YAML tags are not supported ({tag or _describe_type(node)})"
+            )
         if id(node) in self.active:
             raise _Refused(path, "recursive YAML alias")
         self.active.add(id(node))
@@ -105,11 +120,17 @@ class _Converter:
             child = (*path, key) if isinstance(key, str) else (*path, repr(key))
             self._locate(node, key, child, is_map=True)
             if type(key) is not str:
-                raise _Refused(child, f"mapping keys must be plain strings, not {_describe_type(key)}", at_key=True)
+                raise _Refused(
+                    child,
+                    f"mapping keys must be plain strings, not {_describe_type(key)}",
+                    at_key=True,
+                )
             out[key] = self.convert(node[key], child)
         return out
 
-    def _locate(self, node: CommentedMap | CommentedSeq, key: Any, child: Path_, is_map: bool) -> None:
+    def _locate(
+        self, node: CommentedMap | CommentedSeq, key: Any, child: Path_, is_map: bool
+    ) -> None:
         try:
             if is_map:
                 kl, kc = node.lc.key(key)
@@ -192,7 +213,9 @@ def _syntax_problem(exc: MarkedYAMLError, filename: str) -> Problem:
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     if isinstance(exc, DuplicateKeyError):
         found = re.search(r'duplicate key "(.*?)"', exc.problem or "")
-        return Problem(filename, line, col, f'duplicate key "{found[1] if found else "?"}" in a mapping')
+        return Problem(
+            filename, line, col, f'duplicate key "{found[1] if found else "?"}" in a mapping'
+        )
     message = " ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
     return Problem(filename, line, col, f"YAML syntax error: {message.replace(chr(10), ' ')}")
 
@@ -202,7 +225,13 @@ def parse_yaml(text: str, filename: str) -> tuple[Any, Positions]:
     positions = Positions()
     too_deep = _flow_too_deep(text)
     if too_deep:
-        raise ConfigError([Problem(filename, *too_deep, f"the document is nested more than {MAX_DEPTH} levels deep")])
+        raise ConfigError(
+            [
+                Problem(
+                    filename, *too_deep, f"the document is nested more than {MAX_DEPTH} levels deep"
+                )
+            ]
+        )
     try:
         document = _yaml().load(text)
     except MarkedYAMLError as exc:
@@ -216,7 +245,9 @@ def parse_yaml(text: str, filename: str) -> tuple[Any, Positions]:
     try:
         data = _Converter(positions, budget).convert(document, ())
     except _Refused as refused:
-        line, col = positions.of_key(refused.path) if refused.at_key else positions.of_value(refused.path)
+        line, col = (
+            positions.of_key(refused.path) if refused.at_key else positions.of_value(refused.path)
+        )
         raise ConfigError([Problem(filename, line, col, refused.message)]) from None
     except RecursionError:
         raise ConfigError([Problem(filename, 1, 1, "the document is nested too deeply")]) from None

@@ -29,22 +29,40 @@ Replan = Callable[[], tuple[Plan, LiveState]]  # read the organization again and
 
 
 def preflight(plan: Plan, config_path: Path, audit: AuditLog, secrets: SecretsFile | None) -> None:
-    """Everything a write will need, checked before the first one: one clear line if anything is missing."""
+    """Everything a write will need, checked before the first one: one clear line if anything is
+    missing."""
     audit.check_writable()
     if any(isinstance(c, KeyCreate) for c in plan.changes):
         if secrets is None:
-            raise UsageError("the plan creates API keys, whose secrets are shown only once: pass --secrets-file PATH")
+            raise UsageError(
+                "the plan creates API keys, whose secrets are shown only once: pass "
+                "--secrets-file PATH"
+            )
         secrets.check()
         folder = config_path.parent if str(config_path.parent) else Path(".")
         if not os.access(config_path, os.W_OK) or not os.access(folder, os.W_OK):
-            raise UsageError(f"{config_path}: cannot be written, and the ids of new keys go back into it; nothing "
-                             f"was sent")
+            raise UsageError(
+                f"{config_path}: cannot be written, and the ids of new keys go back into it; "
+                "nothing "
+                f"was sent"
+            )
 
 
-def apply_plan(client: ApiClient, plan: Plan, config_path: Path, *, replan: Replan, audit: AuditLog,
-               baseline: LiveState | None = None, chunk_size: int = CHUNK_SIZE, secrets: SecretsFile | None = None,
-               progress: Callable[[str], None] = lambda _line: None, verify: bool = True,
-               stop: threading.Event | None = None, on_call: OnCall | None = None) -> ApplyReport:
+def apply_plan(
+    client: ApiClient,
+    plan: Plan,
+    config_path: Path,
+    *,
+    replan: Replan,
+    audit: AuditLog,
+    baseline: LiveState | None = None,
+    chunk_size: int = CHUNK_SIZE,
+    secrets: SecretsFile | None = None,
+    progress: Callable[[str], None] = lambda _line: None,
+    verify: bool = True,
+    stop: threading.Event | None = None,
+    on_call: OnCall | None = None,
+) -> ApplyReport:
     """Carry out `plan`. The caller has already judged it safe (or approved) and fresh.
 
     `baseline` is the organization as read just before the first write: a key that shows up
@@ -52,21 +70,37 @@ def apply_plan(client: ApiClient, plan: Plan, config_path: Path, *, replan: Repl
     if chunk_size < 1:
         raise UsageError("--chunk-size must be at least 1")
     preflight(plan, config_path, audit, secrets)
-    run = Executor(client, plan, config_path, audit, secrets, progress, stop or threading.Event(), on_call)
+    run = Executor(
+        client, plan, config_path, audit, secrets, progress, stop or threading.Event(), on_call
+    )
     run.chunk_size = chunk_size
-    audit.append("run.start", plan_hash=plan.plan_hash, changes=len(plan.changes),
-                 organizations=[o.name for o in plan.organizations])
+    audit.append(
+        "run.start",
+        plan_hash=plan.plan_hash,
+        changes=len(plan.changes),
+        organizations=[o.name for o in plan.organizations],
+    )
     try:
         _rounds(run, plan, replan, progress, baseline)
     except (KeyboardInterrupt, StopRequested):
         run.report.results = [run.final[i] for i in sorted(run.final)]
-        audit.append("run.interrupted", plan_hash=plan.plan_hash, counts=run.report.counts(),
-                     write_calls=run.report.write_calls, unsettled=len(plan.changes) - len(run.final))
+        audit.append(
+            "run.interrupted",
+            plan_hash=plan.plan_hash,
+            counts=run.report.counts(),
+            write_calls=run.report.write_calls,
+            unsettled=len(plan.changes) - len(run.final),
+        )
         run.report.audit_path, run.report.audit_head = str(audit.path), audit.head
         run.report.not_sent = len(plan.changes) - len(run.final)
         raise ApplyInterrupted(run.report) from None
     run.report.results = [run.final[i] for i in sorted(run.final)]
-    audit.append("run.end", plan_hash=plan.plan_hash, counts=run.report.counts(), write_calls=run.report.write_calls)
+    audit.append(
+        "run.end",
+        plan_hash=plan.plan_hash,
+        counts=run.report.counts(),
+        write_calls=run.report.write_calls,
+    )
     run.report.audit_path, run.report.audit_head = str(audit.path), audit.head
     if verify:
         try:
@@ -77,27 +111,39 @@ def apply_plan(client: ApiClient, plan: Plan, config_path: Path, *, replan: Repl
     return run.report
 
 
-def _rounds(run: Executor, plan: Plan, replan: Replan, progress: Callable[[str], None],
-            baseline: LiveState | None) -> None:
+def _rounds(
+    run: Executor,
+    plan: Plan,
+    replan: Replan,
+    progress: Callable[[str], None],
+    baseline: LiveState | None,
+) -> None:
     todo = list(range(len(plan.changes)))
     for round_number in range(1, MAX_APPLY_ROUNDS + 1):
         run.execute(todo)
         if not run.pending or round_number == MAX_APPLY_ROUNDS:
             break
-        progress(f"{len(run.pending)} change(s) have an unknown outcome: re-reading the organization")
+        progress(
+            f"{len(run.pending)} change(s) have an unknown outcome: re-reading the organization"
+        )
         try:
             fresh, live = replan()
         except ReconcilerError as exc:
             for i, (state, message) in list(run.pending.items()):
-                run.settle(i, "failed" if state == "unknown" else "skipped",
-                           f"{message}; re-reading to learn the outcome failed: {exc}")
+                run.settle(
+                    i,
+                    "failed" if state == "unknown" else "skipped",
+                    f"{message}; re-reading to learn the outcome failed: {exc}",
+                )
             break
         todo = _still_needed(run, plan, fresh, live, baseline)
     for i, (state, message) in list(run.pending.items()):
         run.settle(i, "failed" if state == "unknown" else "skipped", message)
 
 
-def _still_needed(run: Executor, plan: Plan, fresh: Plan, live: LiveState, baseline: LiveState | None) -> list[int]:
+def _still_needed(
+    run: Executor, plan: Plan, fresh: Plan, live: LiveState, baseline: LiveState | None
+) -> list[int]:
     """Settle what the re-read shows done; return what the next round must still send.
 
     A key that appeared after an ambiguous create has no saved secret (the answer never arrived):
@@ -109,27 +155,43 @@ def _still_needed(run: Executor, plan: Plan, fresh: Plan, live: LiveState, basel
     for i, (state, message) in sorted(run.pending.items()):
         change = plan.changes[i]
         if isinstance(change, KeyCreate) and state == "unknown" and baseline is None:
-            run.settle(i, "failed", f"{message}; a key may have been created without its secret reaching us: look "
-                                    f"for an unmanaged key in the next plan")
+            run.settle(
+                i,
+                "failed",
+                f"{message}; a key may have been created without its secret reaching us: look "
+                f"for an unmanaged key in the next plan",
+            )
         elif isinstance(change, KeyCreate) and state == "unknown":
             for key_id in orphans.pop(change.organization, []):
-                run.progress(f"key {key_id} appeared without its secret reaching us: "
-                             + run.deactivate_orphan(change.organization, key_id))
+                run.progress(
+                    f"key {key_id} appeared without its secret reaching us: "
+                    + run.deactivate_orphan(change.organization, key_id)
+                )
             todo.append(i)
         elif any(same_target(change, c) for c in fresh.changes):
             todo.append(i)
         else:
-            run.settle(i, "applied", "confirmed by re-reading the organization" if state == "unknown"
-                       else "already in place")
+            run.settle(
+                i,
+                "applied",
+                "confirmed by re-reading the organization"
+                if state == "unknown"
+                else "already in place",
+            )
     return todo
 
 
-def _unexplained_keys(baseline: LiveState, live: LiveState, created: dict[str, str]) -> dict[str, list[str]]:
-    """Per organization: ACTIVE keys that were not there before the run and that it did not make (and save)."""
+def _unexplained_keys(
+    baseline: LiveState, live: LiveState, created: dict[str, str]
+) -> dict[str, list[str]]:
+    """Per organization: ACTIVE keys that were not there before the run and that it did not make
+    (and save)."""
     answer: dict[str, list[str]] = {}
     for name, org in live.organizations.items():
         before = baseline.organizations.get(name)
         known = {k.api_key_id for k in before.keys} if before else set()
         known |= set(created)
-        answer[name] = [k.api_key_id for k in org.keys if k.api_key_id not in known and k.status == "ACTIVE"]
+        answer[name] = [
+            k.api_key_id for k in org.keys if k.api_key_id not in known and k.status == "ACTIVE"
+        ]
     return answer

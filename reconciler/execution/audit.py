@@ -3,7 +3,8 @@
 What each check proves (compare CloudTrail's log file validation):
 - The hash chain: editing, removing or reordering a record breaks the chain at that line.
 - A recorded head (`apply` prints the log's head hash; `audit verify --head HASH`): cutting records
-  off the end, or emptying or replacing the file, loses that record, which the chain alone cannot see.
+  off the end, or emptying or replacing the file, loses that record, which the chain alone cannot
+  see.
 - The keyed chain (`IDEOGRAM_AUDIT_KEY`): every record also carries an HMAC of its hash, so whoever
   lacks the key cannot rewrite the log and recompute a consistent chain.
 
@@ -37,7 +38,8 @@ GENESIS = "0" * 64
 
 
 class TornLogError(ReconcilerError):
-    """The log ends in half a record (a crash or a full disk): it must be sealed before anything is added."""
+    """The log ends in half a record (a crash or a full disk): it must be sealed before anything is
+    added."""
 
 
 def canonical(record: dict[str, Any]) -> bytes:
@@ -46,7 +48,9 @@ def canonical(record: dict[str, Any]) -> bytes:
 
 def record_hash(record: dict[str, Any]) -> str:
     """sha256 over the canonical JSON of everything in the record but its own hash and HMAC."""
-    return hashlib.sha256(canonical({k: v for k, v in record.items() if k not in ("hash", "hmac")})).hexdigest()
+    return hashlib.sha256(
+        canonical({k: v for k, v in record.items() if k not in ("hash", "hmac")})
+    ).hexdigest()
 
 
 def record_hmac(key: str, digest: str) -> str:
@@ -80,16 +84,22 @@ def _tail(handle: BinaryIO) -> tuple[str, bytes]:
         try:
             return str(json.loads(line)["hash"]), torn
         except (ValueError, KeyError, TypeError):
-            raise ReconcilerError("the audit log's last record is damaged; run `ideogram-org audit verify`"
-                                  ) from None
+            raise ReconcilerError(
+                "the audit log's last record is damaged; run `ideogram-org audit verify`"
+            ) from None
     return GENESIS, torn
 
 
 class AuditLog:
     """Appends records for one run. Every record carries the run id and the actor."""
 
-    def __init__(self, path: str | Path = AUDIT_LOG, run_id: str | None = None,
-                 actor: str | None = None, key: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path = AUDIT_LOG,
+        run_id: str | None = None,
+        actor: str | None = None,
+        key: str | None = None,
+    ) -> None:
         self.path = Path(path)
         self.run_id = run_id or uuid.uuid4().hex
         self.actor = actor or current_actor()
@@ -97,16 +107,24 @@ class AuditLog:
         self.head = ""
 
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
-        record = {"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "run_id": self.run_id,
-                  "actor": self.actor, "event": event, **fields}
+        record = {
+            "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "run_id": self.run_id,
+            "actor": self.actor,
+            "event": event,
+            **fields,
+        }
         fd = open_for_append(self.path, what="audit log", mode=0o640, readable=True)
         with os.fdopen(fd, "rb+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 previous, torn = _tail(handle)
                 if torn:
-                    raise TornLogError(f"{self.path}: the last record is torn (a crash or a full disk); nothing was "
-                                       f"added. Seal it with `ideogram-org audit repair {self.path}`")
+                    raise TornLogError(
+                        f"{self.path}: the last record is torn (a crash or a full disk); nothing "
+                        "was "
+                        f"added. Seal it with `ideogram-org audit repair {self.path}`"
+                    )
                 record["prev_hash"] = previous
                 record["hash"] = record_hash(record)
                 if self.key:
@@ -117,7 +135,9 @@ class AuditLog:
                     handle.flush()
                     os.fsync(handle.fileno())
                 except OSError as exc:
-                    raise FileWriteError(f"{self.path}: cannot append to the audit log ({exc.strerror})") from None
+                    raise FileWriteError(
+                        f"{self.path}: cannot append to the audit log ({exc.strerror})"
+                    ) from None
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
         self.head = record["hash"]
@@ -128,12 +148,15 @@ class AuditLog:
         fd = open_for_append(self.path, what="audit log", mode=0o640, readable=True)
         with os.fdopen(fd, "rb") as handle:
             if _tail(handle)[1]:
-                raise TornLogError(f"{self.path}: the last record is torn (a crash or a full disk); seal it with "
-                                   f"`ideogram-org audit repair {self.path}` before applying")
+                raise TornLogError(
+                    f"{self.path}: the last record is torn (a crash or a full disk); seal it with "
+                    f"`ideogram-org audit repair {self.path}` before applying"
+                )
 
 
 def repair_log(path: str | Path) -> str:
-    """Seal a torn last line: end it, then append a repair record that keeps its bytes as evidence and
+    """Seal a torn last line: end it, then append a repair record that keeps its bytes as evidence
+    and
     chains onto the last whole record. Nothing written before is changed. Returns what was done."""
     fd = open_for_append(path, what="audit log", mode=0o640, readable=True)
     with os.fdopen(fd, "rb+") as handle:
@@ -145,9 +168,14 @@ def repair_log(path: str | Path) -> str:
             handle.seek(0)
             torn_line = handle.read().count(b"\n") + 1
             record: dict[str, Any] = {
-                "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "run_id": uuid.uuid4().hex,
-                "actor": current_actor(), "event": "audit.repair", "torn_line": torn_line,
-                "torn_bytes": base64.b64encode(torn).decode(), "prev_hash": previous}
+                "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+                "run_id": uuid.uuid4().hex,
+                "actor": current_actor(),
+                "event": "audit.repair",
+                "torn_line": torn_line,
+                "torn_bytes": base64.b64encode(torn).decode(),
+                "prev_hash": previous,
+            }
             record["hash"] = record_hash(record)
             key = os.environ.get(AUDIT_KEY_ENV)
             if key:
@@ -158,7 +186,10 @@ def repair_log(path: str | Path) -> str:
             os.fsync(handle.fileno())
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-    return f"sealed a torn record at line {torn_line} ({len(torn)} bytes kept as evidence in the repair record)"
+    return (
+        f"sealed a torn record at line {torn_line} ({len(torn)} bytes kept as evidence in the "
+        "repair record)"
+    )
 
 
 @dataclass(frozen=True)
@@ -178,8 +209,11 @@ class Verification:
     problems: list[AuditProblem] = field(default_factory=list)
     torn_tail: int | None = None  # line of a torn last record: a crash, not tampering
     unfinished_runs: list[str] = field(default_factory=list)  # started, never ended
-    unknown_outcomes: list[dict[str, Any]] = field(default_factory=list)  # intents without outcome or settlement
-    # keys a run created (secret saved) but was killed before writing back: api_key_id -> (organization, label)
+    unknown_outcomes: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # intents without outcome or settlement
+    # keys a run created (secret saved) but was killed before writing back: api_key_id ->
+    # (organization, label)
     unbound_keys: dict[str, tuple[str, str]] = field(default_factory=dict)
     head: str = GENESIS
     hashes: set[str] = field(default_factory=set)
@@ -196,7 +230,8 @@ def _parse(raw: bytes) -> dict[str, Any] | None:
 
 
 def verify_log(path: str | Path, key: str | None = None) -> Verification:
-    """Check the chain (and, with a key, every HMAC); name torn tails, unfinished runs, unknown outcomes."""
+    """Check the chain (and, with a key, every HMAC); name torn tails, unfinished runs, unknown
+    outcomes."""
     key = key if key is not None else os.environ.get(AUDIT_KEY_ENV) or None
     lines = read_bytes(path, what="audit log").split(b"\n")
     ends_whole = lines[-1] == b""
@@ -210,8 +245,12 @@ def verify_log(path: str | Path, key: str | None = None) -> Verification:
         record = _parse(raw)
         if record is None:
             following = _parse(lines[number]) if number < len(lines) else None
-            if following and following.get("event") == "audit.repair" and following.get("torn_line") == number \
-                    and base64.b64decode(following.get("torn_bytes", "")) == raw:
+            if (
+                following
+                and following.get("event") == "audit.repair"
+                and following.get("torn_line") == number
+                and base64.b64decode(following.get("torn_bytes", "")) == raw
+            ):
                 continue  # sealed by a repair record, which chains onto the record before
             if number == len(lines) and not ends_whole:
                 result.torn_tail = number
@@ -221,13 +260,26 @@ def verify_log(path: str | Path, key: str | None = None) -> Verification:
             continue
         result.records += 1
         if record_hash(record) != record["hash"]:
-            result.problems.append(AuditProblem(number, "the record was edited (its hash does not match its content)"))
+            result.problems.append(
+                AuditProblem(number, "the record was edited (its hash does not match its content)")
+            )
         elif previous is not None and record["prev_hash"] != previous:
-            result.problems.append(AuditProblem(
-                number, "the chain is broken: a record before this one was removed, added or reordered"))
-        if key and not hmac.compare_digest(str(record.get("hmac", "")), record_hmac(key, record["hash"])):
-            result.problems.append(AuditProblem(number, "the record's HMAC does not match IDEOGRAM_AUDIT_KEY: it was "
-                                                        "written without the key, or rewritten"))
+            result.problems.append(
+                AuditProblem(
+                    number,
+                    "the chain is broken: a record before this one was removed, added or reordered",
+                )
+            )
+        if key and not hmac.compare_digest(
+            str(record.get("hmac", "")), record_hmac(key, record["hash"])
+        ):
+            result.problems.append(
+                AuditProblem(
+                    number,
+                    "the record's HMAC does not match IDEOGRAM_AUDIT_KEY: it was "
+                    "written without the key, or rewritten",
+                )
+            )
         previous = record["hash"]
         result.head = record["hash"]
         result.hashes.add(record["hash"])
@@ -237,8 +289,12 @@ def verify_log(path: str | Path, key: str | None = None) -> Verification:
     return result
 
 
-def _track(record: dict[str, Any], found: Verification, runs: dict[str, bool],
-           intents: dict[str, dict[str, Any]]) -> None:
+def _track(
+    record: dict[str, Any],
+    found: Verification,
+    runs: dict[str, bool],
+    intents: dict[str, dict[str, Any]],
+) -> None:
     event = record.get("event")
     if event == "run.start":
         runs[str(record.get("run_id"))] = False
@@ -248,11 +304,17 @@ def _track(record: dict[str, Any], found: Verification, runs: dict[str, bool],
         intents[record["hash"]] = record
     elif event in ("write", "write.settled"):
         intents.pop(str(record.get("intent")), None)
-    if event == "write" and record.get("action") == "key.create" and record.get("outcome") == "ok" \
-            and not record.get("message"):
+    if (
+        event == "write"
+        and record.get("action") == "key.create"
+        and record.get("outcome") == "ok"
+        and not record.get("message")
+    ):
         for result in record.get("results") or []:
-            found.unbound_keys[str(result.get("api_key_id"))] = (str(record.get("organization")),
-                                                                 str(result.get("target")))
+            found.unbound_keys[str(result.get("api_key_id"))] = (
+                str(record.get("organization")),
+                str(result.get("target")),
+            )
     elif event == "key.bound":
         for key in record.get("keys") or []:
             found.unbound_keys.pop(str(key.get("api_key_id")), None)

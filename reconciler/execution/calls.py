@@ -37,7 +37,10 @@ from .secrets import SecretsFile
 Pending = Literal["unknown", "deferred"]  # unknown: the call may have acted; deferred: not sent yet
 MemberAction = Literal["member.add", "member.promote", "member.remove"]
 MEMBER_ENDPOINTS: dict[MemberAction, Endpoint] = {
-    "member.add": ADD_MEMBERS, "member.promote": PROMOTE_MEMBERS, "member.remove": REMOVE_MEMBERS}
+    "member.add": ADD_MEMBERS,
+    "member.promote": PROMOTE_MEMBERS,
+    "member.remove": REMOVE_MEMBERS,
+}
 T = TypeVar("T")
 OnCall = Callable[[int, int, str], None]  # (calls begun, calls planned, what): e.g. a progress bar
 
@@ -56,7 +59,7 @@ def lite_member(member: MemberRef) -> LiteMember:
 
 
 def chunks(items: list[T], size: int) -> list[list[T]]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def member_of(change: Change) -> MemberRef:
@@ -68,16 +71,26 @@ def member_of(change: Change) -> MemberRef:
 class CallSender:
     """The bookkeeping of one apply run and the calls that change it."""
 
-    def __init__(self, client: ApiClient, plan: Plan, config_path: Path, audit: AuditLog,
-                 secrets: SecretsFile | None, progress: Callable[[str], None], stop: threading.Event,
-                 on_call: OnCall | None = None) -> None:
+    def __init__(
+        self,
+        client: ApiClient,
+        plan: Plan,
+        config_path: Path,
+        audit: AuditLog,
+        secrets: SecretsFile | None,
+        progress: Callable[[str], None],
+        stop: threading.Event,
+        on_call: OnCall | None = None,
+    ) -> None:
         self.client, self.plan, self.changes = client, plan, plan.changes
         self.config_path, self.audit, self.secrets = config_path, audit, secrets
         self.progress, self.stop, self.on_call = progress, stop, on_call
         self.report = ApplyReport(run_id=audit.run_id, plan_hash=plan.plan_hash)
-        self.final: dict[int, ItemResult] = {}      # index in plan.changes -> settled result
+        self.final: dict[int, ItemResult] = {}  # index in plan.changes -> settled result
         self.pending: dict[int, tuple[Pending, str]] = {}
-        self.owner_delta: dict[str, int] = {}  # organization -> confirmed promotions minus owner removals
+        self.owner_delta: dict[
+            str, int
+        ] = {}  # organization -> confirmed promotions minus owner removals
         self.calls_planned = 0
         self.calls_done = 0
         self.created: dict[str, str] = {}  # api_key_id -> organization, keys this run made
@@ -93,9 +106,13 @@ class CallSender:
             if outcome != "applied":
                 return
             if isinstance(change, MemberPromote):
-                self.owner_delta[change.organization] = self.owner_delta.get(change.organization, 0) + 1
+                self.owner_delta[change.organization] = (
+                    self.owner_delta.get(change.organization, 0) + 1
+                )
             elif isinstance(change, MemberRemove) and change.current_role == "OWNER":
-                self.owner_delta[change.organization] = self.owner_delta.get(change.organization, 0) - 1
+                self.owner_delta[change.organization] = (
+                    self.owner_delta.get(change.organization, 0) - 1
+                )
 
     def hold(self, index: int, state: Pending, message: str) -> None:
         with self._lock:
@@ -111,23 +128,47 @@ class CallSender:
             if self.on_call is not None:
                 self.on_call(self.calls_done, self.calls_planned, description)
             elif self.calls_planned >= 10 or self.calls_done % 50 == 0:
-                self.progress(f"[{self.calls_done}/{self.calls_planned}] {description}")  # one line per batch
-        record = self.audit.append("write.intent", organization=organization, action=action, targets=targets,
-                                   plan_hash=self.plan.plan_hash)
+                self.progress(
+                    f"[{self.calls_done}/{self.calls_planned}] {description}"
+                )  # one line per batch
+        record = self.audit.append(
+            "write.intent",
+            organization=organization,
+            action=action,
+            targets=targets,
+            plan_hash=self.plan.plan_hash,
+        )
         return str(record["hash"])
 
-    def finish(self, intent: str, action: str, organization: str, targets: list[str], outcome: str,
-               message: str = "", results: list[dict[str, object]] | None = None) -> None:
+    def finish(
+        self,
+        intent: str,
+        action: str,
+        organization: str,
+        targets: list[str],
+        outcome: str,
+        message: str = "",
+        results: list[dict[str, object]] | None = None,
+    ) -> None:
         """After a call: its outcome, chained to the intent."""
-        fields: dict[str, object] = {"intent": intent, "organization": organization, "action": action,
-                                     "targets": targets, "outcome": outcome, "message": message,
-                                     "plan_hash": self.plan.plan_hash}
+        fields: dict[str, object] = {
+            "intent": intent,
+            "organization": organization,
+            "action": action,
+            "targets": targets,
+            "outcome": outcome,
+            "message": message,
+            "plan_hash": self.plan.plan_hash,
+        }
         if results is not None:
             fields["results"] = results
         self.audit.append("write", **fields)
 
-    def call_failed(self, exc: ApiError, intent: str, action: str, organization: str, indexes: list[int]) -> None:
-        """Settle or hold the items of a failed call. Ambiguous when the request may have been acted on:
+    def call_failed(
+        self, exc: ApiError, intent: str, action: str, organization: str, indexes: list[int]
+    ) -> None:
+        """Settle or hold the items of a failed call. Ambiguous when the request may have been
+        acted on:
         a timeout or dropped connection after sending, or a 5xx. Those wait for a re-read."""
         ambiguous = isinstance(exc, ServerError) or (isinstance(exc, NetworkError) and exc.sent)
         for i in indexes:
@@ -135,24 +176,42 @@ class CallSender:
                 self.hold(i, "unknown", str(exc))
             else:
                 self.settle(i, "failed", str(exc))
-        self.finish(intent, action, organization, [target_of(self.changes[i]) for i in indexes],
-                    "unknown" if ambiguous else "failed", str(exc))
+        self.finish(
+            intent,
+            action,
+            organization,
+            [target_of(self.changes[i]) for i in indexes],
+            "unknown" if ambiguous else "failed",
+            str(exc),
+        )
 
     # --- member calls ---------------------------------------------------------------------------
 
-    def member_call(self, action: MemberAction, org_id: str, organization: str, indexes: list[int]) -> None:
+    def member_call(
+        self, action: MemberAction, org_id: str, organization: str, indexes: list[int]
+    ) -> None:
         endpoint = MEMBER_ENDPOINTS[action]
         refs = [member_of(self.changes[i]) for i in indexes]
         labels = [ref.label for ref in refs]
-        intent = self.begin(action, organization, labels, f"{action} {organization}: {len(indexes)} member(s)")
+        intent = self.begin(
+            action, organization, labels, f"{action} {organization}: {len(indexes)} member(s)"
+        )
         try:
             outcome = self.client.member_call(endpoint, org_id, [lite_member(ref) for ref in refs])
         except ApiError as exc:
             self.call_failed(exc, intent, action, organization, indexes)
             return
         if outcome.rejected_whole and len(indexes) > 1:
-            # 2025-10 refused the whole call for someone in it: nothing happened; send each half again
-            self.finish(intent, action, organization, labels, "failed", "refused as a whole; split in halves")
+            # 2025-10 refused the whole call for someone in it: nothing happened; send each half
+            # again
+            self.finish(
+                intent,
+                action,
+                organization,
+                labels,
+                "failed",
+                "refused as a whole; split in halves",
+            )
             middle = len(indexes) // 2
             self.member_call(action, org_id, organization, indexes[:middle])
             self.member_call(action, org_id, organization, indexes[middle:])
@@ -160,18 +219,29 @@ class CallSender:
         rows: list[dict[str, object]] = []
         for i, label, result in zip(indexes, labels, outcome.results, strict=True):
             self.settle(i, "applied" if result.success else "failed", result.message or "")
-            rows.append({"target": label, "success": result.success, "message": result.message or ""})
+            rows.append(
+                {"target": label, "success": result.success, "message": result.message or ""}
+            )
         successes = sum(1 for r in outcome.results if r.success)
         verdict = "ok" if successes == len(rows) else ("failed" if successes == 0 else "partial")
         self.finish(intent, action, organization, labels, verdict, results=rows)
 
-    def member_calls(self, action: MemberAction, org_id: str, organization: str, indexes: list[int],
-                     chunk_size: int) -> None:
-        """The chunks of one kind go out concurrently, within the inflight limit: adds, promotions and
+    def member_calls(
+        self,
+        action: MemberAction,
+        org_id: str,
+        organization: str,
+        indexes: list[int],
+        chunk_size: int,
+    ) -> None:
+        """The chunks of one kind go out concurrently, within the inflight limit: adds, promotions
+        and
         removals of non-owners cannot take owners below the minimum in any order (owner removals go
         one at a time, each after a read, through `member_call`)."""
-        self.concurrently(lambda chunk: self.member_call(action, org_id, organization, chunk),
-                          chunks(indexes, chunk_size))
+        self.concurrently(
+            lambda chunk: self.member_call(action, org_id, organization, chunk),
+            chunks(indexes, chunk_size),
+        )
 
     def concurrently(self, work: Callable[[T], None], items: list[T]) -> None:
         """`work` on every item, at most the inflight limit at once. On a stop, the calls in flight
@@ -180,8 +250,10 @@ class CallSender:
             for item in items:
                 work(item)
             return
-        pool = ThreadPoolExecutor(max_workers=max(1, min(len(items), self.client.inflight_limit)),
-                                  thread_name_prefix="call")
+        pool = ThreadPoolExecutor(
+            max_workers=max(1, min(len(items), self.client.inflight_limit)),
+            thread_name_prefix="call",
+        )
         try:
             list(pool.map(work, items))
         except BaseException:
@@ -197,56 +269,107 @@ class CallSender:
             change = self.changes[i]
             assert isinstance(change, KeyCreate) and self.secrets is not None
             label = change.key_label
-            intent = self.begin("key.create", organization, [label], f"key.create {organization}: {label}")
+            intent = self.begin(
+                "key.create", organization, [label], f"key.create {organization}: {label}"
+            )
             try:
                 created = self.client.create_key(org_id)
             except ApiError as exc:
-                # An ambiguous failure is not sent again unless a re-read shows that no key appeared: a
+                # An ambiguous failure is not sent again unless a re-read shows that no key
+                # appeared: a
                 # second call could make a second key, whose secret nobody would ever see.
                 self.call_failed(exc, intent, "key.create", organization, [i])
                 continue
             self.created[created.api_key_id] = organization
             try:
-                self.secrets.write(organization, label, created.api_key_id, created.api_key.get_secret_value(),
-                                   created.creation_time)
+                self.secrets.write(
+                    organization,
+                    label,
+                    created.api_key_id,
+                    created.api_key.get_secret_value(),
+                    created.creation_time,
+                )
             except (OSError, ReconcilerError) as exc:
-                self.finish(intent, "key.create", organization, [label], "ok", "the secret could not be saved",
-                            results=[{"target": label, "success": True, "api_key_id": created.api_key_id}])
-                self.settle(i, "failed", f"new key {created.api_key_id} was created but its secret could not be "
-                                         f"saved ({exc}); " + self.deactivate_orphan(organization, created.api_key_id))
+                self.finish(
+                    intent,
+                    "key.create",
+                    organization,
+                    [label],
+                    "ok",
+                    "the secret could not be saved",
+                    results=[{"target": label, "success": True, "api_key_id": created.api_key_id}],
+                )
+                self.settle(
+                    i,
+                    "failed",
+                    f"new key {created.api_key_id} was created but its secret could not be "
+                    f"saved ({exc}); " + self.deactivate_orphan(organization, created.api_key_id),
+                )
                 continue
             new_ids[(organization, label)] = created.api_key_id
-            self.settle(i, "applied", f"new key {created.api_key_id}; secret written to {self.secrets.path}")
-            self.finish(intent, "key.create", organization, [label], "ok", results=[
-                {"target": label, "success": True, "api_key_id": created.api_key_id}])
+            self.settle(
+                i, "applied", f"new key {created.api_key_id}; secret written to {self.secrets.path}"
+            )
+            self.finish(
+                intent,
+                "key.create",
+                organization,
+                [label],
+                "ok",
+                results=[{"target": label, "success": True, "api_key_id": created.api_key_id}],
+            )
         if new_ids:
             self.report.new_key_ids.update(new_ids)
             try:
                 write_key_ids(self.config_path, new_ids)
             except ReconcilerError as exc:
-                self.progress(f"error: {exc}. The new ids are in {self.secrets.path if self.secrets else 'the log'};"
-                              f" write them into the file by hand before the next apply")
+                self.progress(
+                    f"error: {exc}. The new ids are in "
+                    f"{self.secrets.path if self.secrets else 'the log'};"
+                    f" write them into the file by hand before the next apply"
+                )
                 raise
-            self.audit.append("key.bound", keys=[{"organization": o, "label": label, "api_key_id": key_id}
-                                                 for (o, label), key_id in new_ids.items()])
+            self.audit.append(
+                "key.bound",
+                keys=[
+                    {"organization": o, "label": label, "api_key_id": key_id}
+                    for (o, label), key_id in new_ids.items()
+                ],
+            )
 
     def deactivate_orphan(self, organization: str, key_id: str) -> str:
         """Deactivate a live key whose secret nobody holds; say what came of it."""
-        intent = self.begin("key.deactivate", organization, [key_id], f"key.deactivate {organization}: {key_id}")
+        intent = self.begin(
+            "key.deactivate", organization, [key_id], f"key.deactivate {organization}: {key_id}"
+        )
         try:
             self.client.deactivate_key(key_id)
         except ApiError as exc:
             self.finish(intent, "key.deactivate", organization, [key_id], "failed", str(exc))
-            return f"deactivating it failed ({exc}): key {key_id} is ACTIVE with no saved secret, deactivate it by hand"
-        self.finish(intent, "key.deactivate", organization, [key_id], "ok", "no saved secret: deactivated at once")
+            return (
+                f"deactivating it failed ({exc}): key {key_id} is ACTIVE with no saved "
+                "secret, deactivate it by hand"
+            )
+        self.finish(
+            intent,
+            "key.deactivate",
+            organization,
+            [key_id],
+            "ok",
+            "no saved secret: deactivated at once",
+        )
         return f"key {key_id} was deactivated at once, so no live key lacks its secret"
 
     def deactivate_keys(self, organization: str, indexes: list[int]) -> None:
         def one(i: int) -> None:
             change = self.changes[i]
             assert isinstance(change, KeyDeactivate)
-            intent = self.begin("key.deactivate", organization, [change.key_id],
-                                f"key.deactivate {organization}: {change.key_id}")
+            intent = self.begin(
+                "key.deactivate",
+                organization,
+                [change.key_id],
+                f"key.deactivate {organization}: {change.key_id}",
+            )
             try:
                 self.client.deactivate_key(change.key_id)
             except ApiError as exc:

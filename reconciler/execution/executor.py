@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import json
 
-from ..api.endpoints import ADD_MEMBERS, CREATE_KEY, DEACTIVATE_KEY, PROMOTE_MEMBERS, REMOVE_MEMBERS, Endpoint
+from ..api.endpoints import (
+    ADD_MEMBERS,
+    CREATE_KEY,
+    DEACTIVATE_KEY,
+    PROMOTE_MEMBERS,
+    REMOVE_MEMBERS,
+    Endpoint,
+)
 from ..defaults import CHUNK_SIZE
 from ..errors import ApiError
 from ..planning.changes import (
@@ -40,24 +47,43 @@ def dry_run_calls(plan: Plan, chunk_size: int) -> list[str]:
         removals = [c for c in mine if isinstance(c, MemberRemove)]
         batches: list[tuple[Endpoint, list[MemberChange]]] = [
             (ADD_MEMBERS, [c for c in mine if isinstance(c, MemberAdd)]),
-            (PROMOTE_MEMBERS, [c for c in mine if isinstance(c, MemberPromote)])]
+            (PROMOTE_MEMBERS, [c for c in mine if isinstance(c, MemberPromote)]),
+        ]
         for endpoint, batch in batches:
             calls += _member_calls(endpoint, org.organization_id, batch, chunk_size)
-        calls += [f"{CREATE_KEY.method} {CREATE_KEY.path}?organization_id={org.organization_id}"
-                  for c in mine if isinstance(c, KeyCreate)]
-        calls += _member_calls(REMOVE_MEMBERS, org.organization_id,
-                               [c for c in removals if c.current_role != "OWNER"], chunk_size)
-        calls += _member_calls(REMOVE_MEMBERS, org.organization_id,
-                               [c for c in removals if c.current_role == "OWNER"], 1)  # one by one, each after a read
-        calls += [f"{DEACTIVATE_KEY.method} {DEACTIVATE_KEY.path}?api_key_id={c.key_id}"
-                  for c in mine if isinstance(c, KeyDeactivate)]
+        calls += [
+            f"{CREATE_KEY.method} {CREATE_KEY.path}?organization_id={org.organization_id}"
+            for c in mine
+            if isinstance(c, KeyCreate)
+        ]
+        calls += _member_calls(
+            REMOVE_MEMBERS,
+            org.organization_id,
+            [c for c in removals if c.current_role != "OWNER"],
+            chunk_size,
+        )
+        calls += _member_calls(
+            REMOVE_MEMBERS,
+            org.organization_id,
+            [c for c in removals if c.current_role == "OWNER"],
+            1,
+        )  # one by one, each after a read
+        calls += [
+            f"{DEACTIVATE_KEY.method} {DEACTIVATE_KEY.path}?api_key_id={c.key_id}"
+            for c in mine
+            if isinstance(c, KeyDeactivate)
+        ]
     return calls
 
 
-def _member_calls(endpoint: Endpoint, org_id: str, batch: list[MemberChange], chunk_size: int) -> list[str]:
-    return [f"{endpoint.method} {endpoint.path}?organization_id={org_id} "
-            + json.dumps({"members": [lite_member(c.member).body() for c in chunk]})
-            for chunk in chunks(batch, chunk_size)]
+def _member_calls(
+    endpoint: Endpoint, org_id: str, batch: list[MemberChange], chunk_size: int
+) -> list[str]:
+    return [
+        f"{endpoint.method} {endpoint.path}?organization_id={org_id} "
+        + json.dumps({"members": [lite_member(c.member).body() for c in chunk]})
+        for chunk in chunks(batch, chunk_size)
+    ]
 
 
 class Executor(CallSender):
@@ -70,7 +96,9 @@ class Executor(CallSender):
         for i in todo:
             by_org.setdefault(self.changes[i].organization, []).append(i)
         summaries = {s.name: s for s in self.plan.organizations}
-        self.calls_planned = self.calls_done + sum(self._count_calls(indexes) for indexes in by_org.values())
+        self.calls_planned = self.calls_done + sum(
+            self._count_calls(indexes) for indexes in by_org.values()
+        )
         for organization, indexes in by_org.items():
             self.execute_organization(summaries[organization], indexes)
 
@@ -78,16 +106,26 @@ class Executor(CallSender):
         organization, org_id = summary.name, summary.organization_id
         if summary.caller_role != "OWNER":
             for i in indexes:
-                self.settle(i, "failed", f"you are {summary.caller_role} of {organization}, not OWNER: "
-                                         f"the API refuses every change")
+                self.settle(
+                    i,
+                    "failed",
+                    f"you are {summary.caller_role} of {organization}, not OWNER: "
+                    f"the API refuses every change",
+                )
             return
         size = self.chunk_size
-        self.member_calls("member.add", org_id, organization, _of_type(self.changes, indexes, MemberAdd), size)
-        self.member_calls("member.promote", org_id, organization, self._promotions_ready(indexes), size)
+        self.member_calls(
+            "member.add", org_id, organization, _of_type(self.changes, indexes, MemberAdd), size
+        )
+        self.member_calls(
+            "member.promote", org_id, organization, self._promotions_ready(indexes), size
+        )
         self.create_keys(org_id, organization, _of_type(self.changes, indexes, KeyCreate))
         removals = _of_type(self.changes, indexes, MemberRemove)
         owners = [i for i in removals if self._current_role(i) == "OWNER"]
-        self.member_calls("member.remove", org_id, organization, [i for i in removals if i not in owners], size)
+        self.member_calls(
+            "member.remove", org_id, organization, [i for i in removals if i not in owners], size
+        )
         for i in owners:
             self._remove_owner(summary, i)
         self.deactivate_keys(organization, _of_type(self.changes, indexes, KeyDeactivate))
@@ -96,18 +134,30 @@ class Executor(CallSender):
         """One owner at a time, each after a fresh read shows that min_owners will still hold."""
         confirmed = summary.owners_before + self.owner_delta.get(summary.name, 0)
         if confirmed - 1 < summary.min_owners:
-            self.hold(index, "deferred", f"not removed: it would leave fewer than min_owners ({summary.min_owners}) "
-                                         f"owners while earlier promotions are unconfirmed")
+            self.hold(
+                index,
+                "deferred",
+                f"not removed: it would leave fewer than min_owners ({summary.min_owners}) "
+                f"owners while earlier promotions are unconfirmed",
+            )
             return
         try:
-            fresh = sum(1 for m in self.client.get_members(summary.organization_id) if m.role == "OWNER")
+            fresh = sum(
+                1 for m in self.client.get_members(summary.organization_id) if m.role == "OWNER"
+            )
         except ApiError as exc:
-            self.hold(index, "deferred", f"not removed: the owner count could not be read first ({exc})")
+            self.hold(
+                index, "deferred", f"not removed: the owner count could not be read first ({exc})"
+            )
             return
         if fresh - 1 < summary.min_owners:
-            self.settle(index, "skipped", f"not removed: a fresh read shows {fresh} owner(s), and removing one would "
-                                          f"leave fewer than min_owners ({summary.min_owners}); another apply may "
-                                          f"have removed one")
+            self.settle(
+                index,
+                "skipped",
+                f"not removed: a fresh read shows {fresh} owner(s), and removing one would "
+                f"leave fewer than min_owners ({summary.min_owners}); another apply may "
+                f"have removed one",
+            )
             return
         self.member_call("member.remove", summary.organization_id, summary.name, [index])
 
@@ -116,7 +166,8 @@ class Executor(CallSender):
         return change.current_role if isinstance(change, MemberRemove) else ""
 
     def _promotions_ready(self, indexes: list[int]) -> list[int]:
-        """Promotions whose member is known to be in the organization; the rest wait or are skipped."""
+        """Promotions whose member is known to be in the organization; the rest wait or are
+        skipped."""
         ready = []
         for i in _of_type(self.changes, indexes, MemberPromote):
             change = self.changes[i]
@@ -131,12 +182,21 @@ class Executor(CallSender):
         return ready
 
     def _add_for(self, promotion: MemberPromote) -> int | None:
-        return next((j for j, other in enumerate(self.changes)
-                     if isinstance(other, MemberAdd) and other.member == promotion.member
-                     and other.organization_id == promotion.organization_id), None)
+        return next(
+            (
+                j
+                for j, other in enumerate(self.changes)
+                if isinstance(other, MemberAdd)
+                and other.member == promotion.member
+                and other.organization_id == promotion.organization_id
+            ),
+            None,
+        )
 
     def _count_calls(self, indexes: list[int]) -> int:
-        per_member_kind = [len(_of_type(self.changes, indexes, kind)) for kind in (MemberAdd, MemberPromote,
-                                                                                   MemberRemove)]
+        per_member_kind = [
+            len(_of_type(self.changes, indexes, kind))
+            for kind in (MemberAdd, MemberPromote, MemberRemove)
+        ]
         keys = len(_of_type(self.changes, indexes, (KeyCreate, KeyDeactivate)))
         return sum(-(-count // self.chunk_size) for count in per_member_kind) + keys

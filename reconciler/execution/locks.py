@@ -42,18 +42,24 @@ def _holder(handle: IO[str]) -> str:
         info = json.loads(handle.read() or "{}")
     except ValueError:
         return "an unknown process"
-    return f"pid {info.get('pid')} on {info.get('host')}, started {info.get('started')} in {info.get('cwd')}"
+    return (
+        f"pid {info.get('pid')} on {info.get('host')}, started {info.get('started')} in "
+        f"{info.get('cwd')}"
+    )
 
 
 @contextlib.contextmanager
-def organization_locks(endpoint: str, organization_ids: list[str], timeout: float = 0.0) -> Iterator[None]:
+def organization_locks(
+    endpoint: str, organization_ids: list[str], timeout: float = 0.0
+) -> Iterator[None]:
     """Hold the locks of these organizations (in a fixed order, so two applies never deadlock)."""
     folder = lock_dir()
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     with contextlib.ExitStack() as stack:
         for org_id in sorted(set(organization_ids)):
             name = hashlib.sha256(f"{endpoint}\0{org_id}".encode()).hexdigest()[:32]
-            handle = stack.enter_context(open(folder / f"{name}.lock", "a+", encoding="utf-8"))  # noqa: SIM115
+            # noqa: SIM115
+            handle = stack.enter_context(open(folder / f"{name}.lock", "a+", encoding="utf-8"))
             deadline = time.monotonic() + timeout
             while True:
                 try:
@@ -61,12 +67,23 @@ def organization_locks(endpoint: str, organization_ids: list[str], timeout: floa
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
-                        raise LockedError(f"another apply holds the lock of organization {org_id} ({_holder(handle)});"
-                                          f" nothing was sent. Wait for it, or pass --lock-timeout SECONDS") from None
+                        raise LockedError(
+                            f"another apply holds the lock of organization {org_id} "
+                            f"({_holder(handle)});"
+                            f" nothing was sent. Wait for it, or pass --lock-timeout SECONDS"
+                        ) from None
                     time.sleep(0.1)
             handle.seek(0)
             handle.truncate()
-            handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "cwd": os.getcwd(),
-                                     "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}))
+            handle.write(
+                json.dumps(
+                    {
+                        "pid": os.getpid(),
+                        "host": socket.gethostname(),
+                        "cwd": os.getcwd(),
+                        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    }
+                )
+            )
             handle.flush()
         yield

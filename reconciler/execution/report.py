@@ -20,9 +20,14 @@ class ItemResult:
 
     def as_dict(self) -> dict[str, Any]:
         change = self.change
-        return {"action": change.action, "organization": change.organization, "target": target_of(change),
-                "key_id": change.key_id if isinstance(change, KeyDeactivate) else None,
-                "outcome": self.outcome, "message": self.message}
+        return {
+            "action": change.action,
+            "organization": change.organization,
+            "target": target_of(change),
+            "key_id": change.key_id if isinstance(change, KeyDeactivate) else None,
+            "outcome": self.outcome,
+            "message": self.message,
+        }
 
 
 @dataclass
@@ -33,7 +38,9 @@ class ApplyReport:
     plan_hash: str
     results: list[ItemResult] = field(default_factory=list)
     remaining: list[Change] = field(default_factory=list)
-    remaining_blocked: list[Blocked] = field(default_factory=list)  # what apply may not do, still there
+    remaining_blocked: list[Blocked] = field(
+        default_factory=list
+    )  # what apply may not do, still there
     verification_error: str = ""
     new_key_ids: dict[tuple[str, str], str] = field(default_factory=dict)
     write_calls: int = 0
@@ -56,17 +63,29 @@ class ApplyReport:
         return counts
 
     def as_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "plan_hash": self.plan_hash, "dry_run": False, "calls": [],
-                "results": [r.as_dict() for r in self.results], "counts": self.counts(),
-                "write_calls": self.write_calls, "audit_log": self.audit_path, "audit_head": self.audit_head,
-                "verification": {"remaining_changes": len(self.remaining),
-                                 "remaining_blocked": len(self.remaining_blocked),
-                                 "error": self.verification_error or None, "converged": self.converged}}
+        return {
+            "run_id": self.run_id,
+            "plan_hash": self.plan_hash,
+            "dry_run": False,
+            "calls": [],
+            "results": [r.as_dict() for r in self.results],
+            "counts": self.counts(),
+            "write_calls": self.write_calls,
+            "audit_log": self.audit_path,
+            "audit_head": self.audit_head,
+            "verification": {
+                "remaining_changes": len(self.remaining),
+                "remaining_blocked": len(self.remaining_blocked),
+                "error": self.verification_error or None,
+                "converged": self.converged,
+            },
+        }
 
 
 @dataclass
 class DryRunReport:
-    """A dry run: the exact calls apply would send, in order. Nothing was sent, so nothing converged."""
+    """A dry run: the exact calls apply would send, in order. Nothing was sent, so nothing
+    converged."""
 
     plan_hash: str
     calls: list[str] = field(default_factory=list)
@@ -75,17 +94,29 @@ class DryRunReport:
     failed = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"run_id": None, "plan_hash": self.plan_hash, "dry_run": True, "calls": self.calls,
-                "results": [], "counts": {outcome: 0 for outcome in OUTCOMES}, "write_calls": 0,
-                "verification": {"remaining_changes": self.pending, "remaining_blocked": None, "error": None,
-                                 "converged": False}}
+        return {
+            "run_id": None,
+            "plan_hash": self.plan_hash,
+            "dry_run": True,
+            "calls": self.calls,
+            "results": [],
+            "counts": {outcome: 0 for outcome in OUTCOMES},
+            "write_calls": 0,
+            "verification": {
+                "remaining_changes": self.pending,
+                "remaining_blocked": None,
+                "error": None,
+                "converged": False,
+            },
+        }
 
 
 Report = ApplyReport | DryRunReport
 
 
 class ApplyInterrupted(ReconcilerError):
-    """Ctrl-C or SIGTERM during apply: no new call was sent after it; the report says what was done."""
+    """Ctrl-C or SIGTERM during apply: no new call was sent after it; the report says what was
+    done."""
 
     exit_code = 130
 

@@ -27,18 +27,29 @@ class SecretsFile:
         if self.path.exists():
             mode = stat.S_IMODE(self.path.stat().st_mode)
             if mode & 0o077:
-                raise UsageError(f"{self.path}: secrets file is readable by others (mode {mode:o}); "
-                                 f"chmod 600 it first")
+                raise UsageError(
+                    f"{self.path}: secrets file is readable by others (mode {mode:o}); "
+                    f"chmod 600 it first"
+                )
         parent = self.path.parent if str(self.path.parent) else Path(".")
         if not parent.is_dir():
             raise UsageError(f"{self.path}: its folder does not exist")
 
-    def write(self, organization: str, label: str, api_key_id: str, secret: str, creation_time: str) -> None:
+    def write(
+        self, organization: str, label: str, api_key_id: str, secret: str, creation_time: str
+    ) -> None:
         fd = open_for_append(self.path, what="secrets file", mode=0o600)
         os.fchmod(fd, 0o600)
-        line = json.dumps({"organization": organization, "label": label, "api_key_id": api_key_id,
-                           "api_key": secret, "creation_time": creation_time,
-                           "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        line = json.dumps(
+            {
+                "organization": organization,
+                "label": label,
+                "api_key_id": api_key_id,
+                "api_key": secret,
+                "creation_time": creation_time,
+                "written_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+        )
         with os.fdopen(fd, "a") as handle:
             handle.write(line + "\n")
             handle.flush()

@@ -16,7 +16,13 @@ from ..identity import Identity
 
 Action = Literal["member.add", "member.promote", "member.remove", "key.deactivate", "key.create"]
 # The order apply sends changes in, per organization: owners only grow before anyone is removed.
-APPLY_ORDER: tuple[Action, ...] = ("member.add", "member.promote", "key.create", "member.remove", "key.deactivate")
+APPLY_ORDER: tuple[Action, ...] = (
+    "member.add",
+    "member.promote",
+    "key.create",
+    "member.remove",
+    "key.deactivate",
+)
 
 
 class _Data(BaseModel):
@@ -64,8 +70,12 @@ class MemberAdd(_Change):
 class MemberPromote(_Change):
     action: Literal["member.promote"] = "member.promote"
     member: MemberRef
-    after_add: bool = Field(default=False, description="A promotion of someone this plan adds first.")
-    irreversible: Literal[True] = Field(default=True, description="The API has no call to demote an owner.")
+    after_add: bool = Field(
+        default=False, description="A promotion of someone this plan adds first."
+    )
+    irreversible: Literal[True] = Field(
+        default=True, description="The API has no call to demote an owner."
+    )
 
     @property
     def subject(self) -> str:
@@ -94,8 +104,12 @@ class KeyCreate(_Change):
 class KeyDeactivate(_Change):
     action: Literal["key.deactivate"] = "key.deactivate"
     key_id: str
-    key_label: str | None = Field(default=None, description="The file's label; none for an unlisted key.")
-    irreversible: Literal[True] = Field(default=True, description="A deactivated key cannot be made ACTIVE again.")
+    key_label: str | None = Field(
+        default=None, description="The file's label; none for an unlisted key."
+    )
+    irreversible: Literal[True] = Field(
+        default=True, description="A deactivated key cannot be made ACTIVE again."
+    )
 
     @property
     def subject(self) -> str:
@@ -108,7 +122,9 @@ Change = Annotated[MemberChange | KeyChange, Field(discriminator="action")]
 
 
 class MemberBlocked(_Data):
-    kind: Literal["member.demote", "member.remove_protected", "member.unknown_role", "member.remove_unproven"]
+    kind: Literal[
+        "member.demote", "member.remove_protected", "member.unknown_role", "member.remove_unproven"
+    ]
     organization: str
     organization_id: str
     member: MemberRef
@@ -133,7 +149,8 @@ class KeyBlocked(_Data):
 
 
 class ChangeBlocked(_Data):
-    """A change the plan would make but the caller may not: a MEMBER cannot change an organization."""
+    """A change the plan would make but the caller may not: a MEMBER cannot change an
+    organization."""
 
     kind: Literal["caller.not_owner"] = "caller.not_owner"
     organization: str
@@ -157,8 +174,11 @@ class UnmanagedKey(_Data):
     key_id: str
     redacted: str
     creation_time: str = ""
-    status: str = Field(default="ACTIVE", description="ACTIVE, or a status this tool does not know (never "
-                                                      "changed); '' when the server sent none.")
+    status: str = Field(
+        default="ACTIVE",
+        description="ACTIVE, or a status this tool does not know (never "
+        "changed); '' when the server sent none.",
+    )
 
 
 def key_subject(key_id: str | None, label: str | None) -> str:
@@ -184,7 +204,8 @@ def same_target(left: MemberChange | KeyChange, right: MemberChange | KeyChange)
         return left.key_label == right.key_label
     if isinstance(left, KeyDeactivate) and isinstance(right, KeyDeactivate):
         return left.key_id == right.key_id
-    if isinstance(left, MemberAdd | MemberPromote | MemberRemove) and \
-            isinstance(right, MemberAdd | MemberPromote | MemberRemove):
+    if isinstance(left, MemberAdd | MemberPromote | MemberRemove) and isinstance(
+        right, MemberAdd | MemberPromote | MemberRemove
+    ):
         return left.member.same_person(right.member)
     return False

@@ -54,8 +54,10 @@ class ReportedKey(_Data):
     redacted: str
     status: str
     creation_time: str
-    drift: bool = Field(description="True where the organization's file has an api_keys section: the key is "
-                                    "then a difference; elsewhere it is only reported.")
+    drift: bool = Field(
+        description="True where the organization's file has an api_keys section: the key is "
+        "then a difference; elsewhere it is only reported."
+    )
 
 
 class DriftReport(_Data):
@@ -77,7 +79,9 @@ class DriftReport(_Data):
     @classmethod
     def from_plan(cls, plan: Plan) -> DriftReport:
         differences = []
-        new_owners = [c.member for c in plan.changes if isinstance(c, MemberPromote) and c.after_add]
+        new_owners = [
+            c.member for c in plan.changes if isinstance(c, MemberPromote) and c.after_add
+        ]
         for change in plan.changes:
             if isinstance(change, MemberPromote) and change.after_add:
                 continue  # part of the add it follows
@@ -86,26 +90,66 @@ class DriftReport(_Data):
                 desired = f"listed as {'OWNER' if change.member in new_owners else 'MEMBER'}"
             if isinstance(change, MemberRemove):
                 live = change.current_role
-            differences.append(Difference(organization=change.organization, kind=change.action,
-                                          subject=change.subject, live=live, desired=desired, fixable=True,
-                                          fix=f"apply would {change.action.split('.')[1]}: {change.reason}"))
+            differences.append(
+                Difference(
+                    organization=change.organization,
+                    kind=change.action,
+                    subject=change.subject,
+                    live=live,
+                    desired=desired,
+                    fixable=True,
+                    fix=f"apply would {change.action.split('.')[1]}: {change.reason}",
+                )
+            )
         for item in plan.blocked:
-            live, desired = LIVE_VS_FILE[item.change.action if isinstance(item, ChangeBlocked) else item.kind]
-            differences.append(Difference(organization=item.organization, kind=item.kind, subject=item.subject,
-                                          live=live, desired=desired, fixable=False, fix=item.reason))
+            live, desired = LIVE_VS_FILE[
+                item.change.action if isinstance(item, ChangeBlocked) else item.kind
+            ]
+            differences.append(
+                Difference(
+                    organization=item.organization,
+                    kind=item.kind,
+                    subject=item.subject,
+                    live=live,
+                    desired=desired,
+                    fixable=False,
+                    fix=item.reason,
+                )
+            )
         managing = {o.name for o in plan.organizations if o.manages_keys}
-        keys = [ReportedKey(organization=k.organization, key_id=k.key_id, redacted=k.redacted, status=k.status,
-                            creation_time=k.creation_time, drift=k.organization in managing and k.status == "ACTIVE")
-                for k in plan.unmanaged_keys]
+        keys = [
+            ReportedKey(
+                organization=k.organization,
+                key_id=k.key_id,
+                redacted=k.redacted,
+                status=k.status,
+                creation_time=k.creation_time,
+                drift=k.organization in managing and k.status == "ACTIVE",
+            )
+            for k in plan.unmanaged_keys
+        ]
         for key in keys:
             if key.drift:
-                differences.append(Difference(
-                    organization=key.organization, kind="key.unmanaged", subject=f"key {key.key_id} ({key.redacted})",
-                    live="ACTIVE", desired="not listed", fixable=False,
-                    fix="an ACTIVE key the file's api_keys does not list: list it, or set prune_api_keys to have "
-                        "apply deactivate it"))
-        return cls(in_sync=not differences, plan_hash=plan.plan_hash, organizations=[o.name for o in plan.organizations],
-                   differences=differences, unmanaged_keys=keys)
+                differences.append(
+                    Difference(
+                        organization=key.organization,
+                        kind="key.unmanaged",
+                        subject=f"key {key.key_id} ({key.redacted})",
+                        live="ACTIVE",
+                        desired="not listed",
+                        fixable=False,
+                        fix="an ACTIVE key the file's api_keys does not list: list it, or set "
+                        "prune_api_keys to have "
+                        "apply deactivate it",
+                    )
+                )
+        return cls(
+            in_sync=not differences,
+            plan_hash=plan.plan_hash,
+            organizations=[o.name for o in plan.organizations],
+            differences=differences,
+            unmanaged_keys=keys,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
@@ -113,4 +157,8 @@ class DriftReport(_Data):
 
 def drift_json_schema() -> dict[str, Any]:
     schema = DriftReport.model_json_schema()
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": DRIFT_SCHEMA_ID, **schema}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": DRIFT_SCHEMA_ID,
+        **schema,
+    }

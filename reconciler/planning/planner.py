@@ -1,4 +1,5 @@
-"""The planner: desired x live x policy -> Plan. A pure function: no I/O, no clock but the Plan's stamp.
+"""The planner: desired x live x policy -> Plan. A pure function: no I/O, no clock but the Plan's
+stamp.
 
 Set arithmetic in the manner of peribolos: index the live members by every identifier, walk the
 desired members once, and what is left over on the live side is a candidate for removal.
@@ -60,7 +61,9 @@ class _LiveIndex:
         by_email: dict[str, LiveMember] = {}
         by_handle: dict[str, LiveMember] = {}
         by_user_id: dict[str, LiveMember] = {}
-        for member in members:  # member.identities, unrolled: this loop runs a million times at 1,000,000
+        for (
+            member
+        ) in members:  # member.identities, unrolled: this loop runs a million times at 1,000,000
             if member.email:
                 by_email.setdefault(normalise("email", member.email), member)
             if member.handle:
@@ -109,9 +112,13 @@ _FIELD_NAMES = {"email": "email", "handle": "handle", "user_id": "user id"}
 
 
 def _unknown_role(live: LiveMember, where: _Where) -> MemberBlocked:
-    return MemberBlocked(kind="member.unknown_role", member=_ref_of_live(live),
-                         reason=f"the server gives role {live.role!r}, which this version of ideogram-org does not "
-                                f"know (it might outrank OWNER): the member is never changed", **where)
+    return MemberBlocked(
+        kind="member.unknown_role",
+        member=_ref_of_live(live),
+        reason=f"the server gives role {live.role!r}, which this version of ideogram-org does not "
+        f"know (it might outrank OWNER): the member is never changed",
+        **where,
+    )
 
 
 def _unprovable_removal(live: LiveMember, unmatched_by_field: dict[str, list[Member]]) -> str:
@@ -122,23 +129,39 @@ def _unprovable_removal(live: LiveMember, unmatched_by_field: dict[str, list[Mem
     """
     if not live.identities:
         return "the server's record has no user id, email or handle: it cannot be named in a call"
-    present = {"email": bool(live.email), "handle": bool(live.handle), "user_id": bool(live.user_id)}
-    fields = [field for field, entries in unmatched_by_field.items() if entries and not present[field]]
+    present = {
+        "email": bool(live.email),
+        "handle": bool(live.handle),
+        "user_id": bool(live.user_id),
+    }
+    fields = [
+        field for field, entries in unmatched_by_field.items() if entries and not present[field]
+    ]
     if not fields:
         return ""
     entries = [entry for field in fields for entry in unmatched_by_field[field]]
-    names = ", ".join(entry.label for entry in entries[:3]) + (f" or {len(entries) - 3} more" if len(entries) > 3
-                                                               else "")
+    names = ", ".join(entry.label for entry in entries[:3]) + (
+        f" or {len(entries) - 3} more" if len(entries) > 3 else ""
+    )
     missing = " or ".join(_FIELD_NAMES[field] for field in fields)
-    return (f"not matched to the file, but the server's record has no {missing}: cannot tell whether it is "
-            f"{names} (listed in the file); it is never removed on a guess")
+    return (
+        f"not matched to the file, but the server's record has no {missing}: cannot tell whether "
+        "it is "
+        f"{names} (listed in the file); it is never removed on a guess"
+    )
 
 
 class _OrganizationPlanner:
     """Plans one organization; each method handles one part of the diff."""
 
-    def __init__(self, name: str, desired: Organization, policy: EffectivePolicy, live: LiveOrganization,
-                 index: _LiveIndex | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        desired: Organization,
+        policy: EffectivePolicy,
+        live: LiveOrganization,
+        index: _LiveIndex | None = None,
+    ) -> None:
         self.name, self.desired, self.policy, self.live = name, desired, policy, live
         self.index = index or _LiveIndex(live.members)
         self.org_id = live.organization_id
@@ -146,7 +169,9 @@ class _OrganizationPlanner:
         self.changes: list[Change] = []
         self.blocked: list[Blocked] = []
         self.unmanaged: list[UnmanagedKey] = []
-        self.matched: set[int] = set()  # ids of the live records the file lists (a user id may be empty)
+        self.matched: set[int] = (
+            set()
+        )  # ids of the live records the file lists (a user id may be empty)
         self.unmatched: list[Member] = []  # entries of the file that match no live member
         self.removals = 0
         self.owner_removals = 0
@@ -154,30 +179,58 @@ class _OrganizationPlanner:
     def listed_members(self) -> None:
         index = self.index
         common = self.where
-        ignored = self.policy.ignore_members  # tested before the call: this loop runs once per entry
-        for member, found in zip(self.desired.members, index.resolve(self.desired.members), strict=True):
+        ignored = (
+            self.policy.ignore_members
+        )  # tested before the call: this loop runs once per entry
+        for member, found in zip(
+            self.desired.members, index.resolve(self.desired.members), strict=True
+        ):
             if found is not None:
                 self.matched.add(id(found))
-            if ignored and matches_glob(ignored, member.email, member.handle,
-                                        found.email if found else None, found.handle if found else None):
+            if ignored and matches_glob(
+                ignored,
+                member.email,
+                member.handle,
+                found.email if found else None,
+                found.handle if found else None,
+            ):
                 continue
             if found is not None and found.role not in KNOWN_ROLES:
                 self.blocked.append(_unknown_role(found, self.where))
             elif found is None:
                 self.unmatched.append(member)
                 ref = _ref_of_entry(member)
-                self.changes.append(MemberAdd(member=ref, reason="listed in the file, not in the organization",
-                                              **common))
+                self.changes.append(
+                    MemberAdd(
+                        member=ref, reason="listed in the file, not in the organization", **common
+                    )
+                )
                 if member.role == "OWNER":
-                    self.changes.append(MemberPromote(member=ref, after_add=True, reason="listed as OWNER; new "
-                                                      "members join as MEMBER", **common))
+                    self.changes.append(
+                        MemberPromote(
+                            member=ref,
+                            after_add=True,
+                            reason="listed as OWNER; new members join as MEMBER",
+                            **common,
+                        )
+                    )
             elif member.role == "OWNER" and found.role == "MEMBER":
-                self.changes.append(MemberPromote(member=_ref_of_live(found), reason="listed as OWNER, is MEMBER",
-                                                  **common))
+                self.changes.append(
+                    MemberPromote(
+                        member=_ref_of_live(found), reason="listed as OWNER, is MEMBER", **common
+                    )
+                )
             elif member.role == "MEMBER" and found.role == "OWNER":
-                self.blocked.append(MemberBlocked(
-                    kind="member.demote", member=_ref_of_live(found), reason="listed as MEMBER, is OWNER: the API "
-                    "has no call to demote an owner; demote by hand in Ideogram, or list them as OWNER", **common))
+                self.blocked.append(
+                    MemberBlocked(
+                        kind="member.demote",
+                        member=_ref_of_live(found),
+                        reason="listed as MEMBER, is OWNER: the API "
+                        "has no call to demote an owner; demote by hand in Ideogram, or list them "
+                        "as OWNER",
+                        **common,
+                    )
+                )
 
     def unlisted_members(self) -> None:
         if not self.policy.prune_members:
@@ -196,16 +249,26 @@ class _OrganizationPlanner:
                 continue
             unproven = _unprovable_removal(live, unmatched_by_field)
             if unproven:
-                self.blocked.append(MemberBlocked(kind="member.remove_unproven", member=ref, reason=unproven,
-                                                  **common))
+                self.blocked.append(
+                    MemberBlocked(
+                        kind="member.remove_unproven", member=ref, reason=unproven, **common
+                    )
+                )
                 continue
             if any(ref.matches(name) for name in self.policy.protected_members):
-                self.blocked.append(MemberBlocked(
-                    kind="member.remove_protected", member=ref,
-                    reason="not in the file, but protected by policy: it is never removed", **common))
+                self.blocked.append(
+                    MemberBlocked(
+                        kind="member.remove_protected",
+                        member=ref,
+                        reason="not in the file, but protected by policy: it is never removed",
+                        **common,
+                    )
+                )
                 continue
             role: Role = "OWNER" if live.role == "OWNER" else "MEMBER"
-            self.changes.append(MemberRemove(member=ref, current_role=role, reason="not in the file", **common))
+            self.changes.append(
+                MemberRemove(member=ref, current_role=role, reason="not in the file", **common)
+            )
             self.removals += 1
             self.owner_removals += role == "OWNER"
 
@@ -215,80 +278,155 @@ class _OrganizationPlanner:
         listed: set[str] = set()
         for label, spec in self.desired.api_keys.items():
             if spec.id is None:
-                self.changes.append(KeyCreate(key_label=label, reason="listed without an id: a new key", **common))
+                self.changes.append(
+                    KeyCreate(key_label=label, reason="listed without an id: a new key", **common)
+                )
                 continue
             listed.add(spec.id)
             key = live_keys.get(spec.id)
             if key is None:
-                self.blocked.append(KeyBlocked(
-                    kind="key.missing", key_id=spec.id, key_label=label, reason="no key with this id exists in "
-                    "the organization; fix the id or remove the entry", **common))
+                self.blocked.append(
+                    KeyBlocked(
+                        kind="key.missing",
+                        key_id=spec.id,
+                        key_label=label,
+                        reason="no key with this id exists in "
+                        "the organization; fix the id or remove the entry",
+                        **common,
+                    )
+                )
             elif key.status not in KNOWN_KEY_STATUSES:
-                self.blocked.append(KeyBlocked(
-                    kind="key.unknown_status", key_id=spec.id, key_label=label,
-                    reason=f"the server gives status {key.status or 'null'!r}, which this version of ideogram-org "
-                           f"does not know: the key is never changed", **common))
+                self.blocked.append(
+                    KeyBlocked(
+                        kind="key.unknown_status",
+                        key_id=spec.id,
+                        key_label=label,
+                        reason=f"the server gives status {key.status or 'null'!r}, which this "
+                        "version of ideogram-org "
+                        f"does not know: the key is never changed",
+                        **common,
+                    )
+                )
             elif spec.status == "DISABLED" and key.status == "ACTIVE":
-                self.changes.append(KeyDeactivate(key_id=spec.id, key_label=label, reason="listed as DISABLED",
-                                                  **common))
+                self.changes.append(
+                    KeyDeactivate(
+                        key_id=spec.id, key_label=label, reason="listed as DISABLED", **common
+                    )
+                )
             elif spec.status == "ACTIVE" and key.status == "DISABLED":
-                self.blocked.append(KeyBlocked(
-                    kind="key.reactivate", key_id=spec.id, key_label=label, reason="listed as ACTIVE, is "
-                    "DISABLED: a deactivated key cannot be reactivated; list it as DISABLED, or add a new key "
-                    "without an id", **common))
+                self.blocked.append(
+                    KeyBlocked(
+                        kind="key.reactivate",
+                        key_id=spec.id,
+                        key_label=label,
+                        reason="listed as ACTIVE, is "
+                        "DISABLED: a deactivated key cannot be reactivated; list it as DISABLED, "
+                        "or add a new key "
+                        "without an id",
+                        **common,
+                    )
+                )
         for key in self.live.keys:
             if key.api_key_id in listed or key.status == "DISABLED":
                 continue
             if key.status != "ACTIVE":  # unknown or null: reported, never deactivated
-                self.unmanaged.append(UnmanagedKey(key_id=key.api_key_id, redacted=key.redacted, status=key.status,
-                                                   creation_time=key.creation_time, **common))
+                self.unmanaged.append(
+                    UnmanagedKey(
+                        key_id=key.api_key_id,
+                        redacted=key.redacted,
+                        status=key.status,
+                        creation_time=key.creation_time,
+                        **common,
+                    )
+                )
             elif self.policy.prune_api_keys:
-                self.changes.append(KeyDeactivate(key_id=key.api_key_id,
-                                                  reason="ACTIVE and not in the file (prune_api_keys)", **common))
+                self.changes.append(
+                    KeyDeactivate(
+                        key_id=key.api_key_id,
+                        reason="ACTIVE and not in the file (prune_api_keys)",
+                        **common,
+                    )
+                )
             else:
-                self.unmanaged.append(UnmanagedKey(key_id=key.api_key_id, redacted=key.redacted,
-                                                   creation_time=key.creation_time, **common))
+                self.unmanaged.append(
+                    UnmanagedKey(
+                        key_id=key.api_key_id,
+                        redacted=key.redacted,
+                        creation_time=key.creation_time,
+                        **common,
+                    )
+                )
 
     def summary(self) -> OrganizationSummary:
         owners_before = sum(1 for m in self.live.members if m.role == "OWNER")
         promotions = sum(1 for c in self.changes if isinstance(c, MemberPromote))
         active_keys = sum(1 for k in self.live.keys if k.status == "ACTIVE")
         return OrganizationSummary(
-            name=self.name, organization_id=self.org_id, profile_name=self.live.profile_name,
-            caller_role=self.live.caller_role, members_before=len(self.live.members), owners_before=owners_before,
-            owners_after=owners_before + promotions - self.owner_removals, min_owners=self.policy.min_owners,
-            removals=self.removals, removal_limit=self.policy.removal_limit(len(self.live.members)),
+            name=self.name,
+            organization_id=self.org_id,
+            profile_name=self.live.profile_name,
+            caller_role=self.live.caller_role,
+            members_before=len(self.live.members),
+            owners_before=owners_before,
+            owners_after=owners_before + promotions - self.owner_removals,
+            min_owners=self.policy.min_owners,
+            removals=self.removals,
+            removal_limit=self.policy.removal_limit(len(self.live.members)),
             key_deactivations=sum(1 for c in self.changes if isinstance(c, KeyDeactivate)),
             key_deactivation_limit=self.policy.key_deactivation_limit(active_keys),
             protected_members=list(self.policy.protected_members),
-            manages_keys="api_keys" in self.desired.model_fields_set)
+            manages_keys="api_keys" in self.desired.model_fields_set,
+        )
 
     def caller_cannot_write(self) -> None:
-        """A MEMBER (or a role this version does not know) can change nothing: every change is blocked."""
-        reason = (f"you are {self.live.caller_role} of {self.name}; only an OWNER can change it, so apply sends "
-                  f"nothing for this organization")
-        self.blocked = [ChangeBlocked(change=change, reason=reason, **self.where) for change in self.changes] \
-            + self.blocked
+        """A MEMBER (or a role this version does not know) can change nothing: every change is
+        blocked."""
+        reason = (
+            f"you are {self.live.caller_role} of {self.name}; only an OWNER can change it, so "
+            "apply sends "
+            f"nothing for this organization"
+        )
+        self.blocked = [
+            ChangeBlocked(change=change, reason=reason, **self.where) for change in self.changes
+        ] + self.blocked
         self.changes = []
         self.removals = self.owner_removals = 0
 
 
-OrganizationPlan = tuple[OrganizationSummary, list[Change], list[Blocked], list[UnmanagedKey], PlanUsage | None]
+OrganizationPlan = tuple[
+    OrganizationSummary, list[Change], list[Blocked], list[UnmanagedKey], PlanUsage | None
+]
 
 
 def _usage_findings(planner: _OrganizationPlanner, facts: UsageFacts) -> PlanUsage:
     name, policy, desired, live = planner.name, planner.policy, planner.desired, planner.live
-    planner.changes, planner.unmanaged, idle = usage_rules.idle_keys(name, policy, desired, live, facts,
-                                                                     planner.changes, planner.unmanaged)
-    planner.changes, dormant, skipped = usage_rules.dormant_members(name, policy, desired, live, facts,
-                                                                    planner.changes)
+    planner.changes, planner.unmanaged, idle = usage_rules.idle_keys(
+        name, policy, desired, live, facts, planner.changes, planner.unmanaged
+    )
+    planner.changes, dormant, skipped = usage_rules.dormant_members(
+        name, policy, desired, live, facts, planner.changes
+    )
     keys, members = usage_rules.notes(name, live, facts, planner.changes, planner.unmanaged)
-    return PlanUsage(since=facts.since.isoformat(), today=facts.today.isoformat(), currency=facts.currency,
-                     keys=keys, members=members, idle_keys=idle, dormant_members=dormant, not_evaluated=skipped)
+    return PlanUsage(
+        since=facts.since.isoformat(),
+        today=facts.today.isoformat(),
+        currency=facts.currency,
+        keys=keys,
+        members=members,
+        idle_keys=idle,
+        dormant_members=dormant,
+        not_evaluated=skipped,
+    )
 
 
-def plan_organization(name: str, desired: Organization, policy: EffectivePolicy, live: LiveOrganization,
-                      index: _LiveIndex | None = None, facts: UsageFacts | None = None) -> OrganizationPlan:
+def plan_organization(
+    name: str,
+    desired: Organization,
+    policy: EffectivePolicy,
+    live: LiveOrganization,
+    index: _LiveIndex | None = None,
+    facts: UsageFacts | None = None,
+) -> OrganizationPlan:
     """One organization's summary, changes (in apply order), blocked items, unmanaged keys and,
     when usage was read, what it showed."""
     planner = _OrganizationPlanner(name, desired, policy, live, index)
@@ -305,11 +443,18 @@ def plan_organization(name: str, desired: Organization, policy: EffectivePolicy,
     return planner.summary(), changes, blocked, unmanaged, found
 
 
-Locate = Callable[[str, int], tuple[int, int]]  # (organization, member index) -> (line, column) in the file
+Locate = Callable[
+    [str, int], tuple[int, int]
+]  # (organization, member index) -> (line, column) in the file
 
 
-def same_person_problems(desired: DesiredState, live: LiveState, desired_file: str,
-                         locate: Locate, indexes: dict[str, _LiveIndex] | None = None) -> list[Problem]:
+def same_person_problems(
+    desired: DesiredState,
+    live: LiveState,
+    desired_file: str,
+    locate: Locate,
+    indexes: dict[str, _LiveIndex] | None = None,
+) -> list[Problem]:
     """Two entries of one organization that name the same live person, say by email and by handle.
 
     The file cannot show this (it needs the live records), and a plan made from it would act on
@@ -331,16 +476,30 @@ def same_person_problems(desired: DesiredState, live: LiveState, desired_file: s
             first = first_entry[id(found)]
             line, col = locate(name, position)
             first_line, first_col = locate(name, first)
-            problems.append(Problem(desired_file, line, col, (
-                f"{member.label} and {organization.members[first].label} (at {desired_file}:{first_line}:"
-                f"{first_col}) are the same person in organization {name!r} (user id {found.user_id or 'none'}): list "
-                f"each person once")))
+            problems.append(
+                Problem(
+                    desired_file,
+                    line,
+                    col,
+                    (
+                        f"{member.label} and {organization.members[first].label} (at "
+                        f"{desired_file}:{first_line}:"
+                        f"{first_col}) are the same person in organization {name!r} (user id "
+                        f"{found.user_id or 'none'}): list "
+                        f"each person once"
+                    ),
+                )
+            )
     return problems
 
 
-def listed_but_ignored(desired: DesiredState, live: LiveState, desired_file: str, locate: Locate) -> list[Problem]:
-    """Entries that ignore_members matches only through the live record (say, listed by user id): the
-    entry is then never acted on. The loader warns about entries the patterns match by themselves."""
+def listed_but_ignored(
+    desired: DesiredState, live: LiveState, desired_file: str, locate: Locate
+) -> list[Problem]:
+    """Entries that ignore_members matches only through the live record (say, listed by user id):
+    the
+    entry is then never acted on. The loader warns about entries the patterns match by
+    themselves."""
     warnings = []
     for name, organization in desired.organizations.items():
         patterns = desired.effective_policy(name).ignore_members
@@ -353,15 +512,31 @@ def listed_but_ignored(desired: DesiredState, live: LiveState, desired_file: str
                 continue
             if matches_glob(patterns, found.email, found.handle):
                 line, col = locate(name, position)
-                warnings.append(Problem(desired_file, line, col, (
-                    f"warning: {member.label} is listed, but ignore_members matches its live record "
-                    f"({found.email or found.handle}): it is never added, changed or removed")))
+                warnings.append(
+                    Problem(
+                        desired_file,
+                        line,
+                        col,
+                        (
+                            f"warning: {member.label} is listed, but ignore_members matches its "
+                            "live record "
+                            f"({found.email or found.handle}): it is never added, changed or "
+                            "removed"
+                        ),
+                    )
+                )
     return warnings
 
 
-def compute_plan(desired: DesiredState, live: LiveState, *, desired_file: str, desired_hash: str,
-                 locate: Locate = lambda _organization, _index: (1, 1),
-                 usage: dict[str, UsageFacts] | None = None) -> Plan:
+def compute_plan(
+    desired: DesiredState,
+    live: LiveState,
+    *,
+    desired_file: str,
+    desired_hash: str,
+    locate: Locate = lambda _organization, _index: (1, 1),
+    usage: dict[str, UsageFacts] | None = None,
+) -> Plan:
     """Plan every organization the live state holds, in the order of the desired file.
 
     Raises ConfigError when two entries of the file turn out to be one live person.
@@ -379,16 +554,28 @@ def compute_plan(desired: DesiredState, live: LiveState, *, desired_file: str, d
         if name not in live.organizations:
             continue  # not selected with --org
         summary, org_changes, org_blocked, org_unmanaged, org_usage = plan_organization(
-            name, organization, desired.effective_policy(name), live.organizations[name], indexes[name],
-            (usage or {}).get(name))
+            name,
+            organization,
+            desired.effective_policy(name),
+            live.organizations[name],
+            indexes[name],
+            (usage or {}).get(name),
+        )
         summaries.append(summary)
         changes += org_changes
         blocked += org_blocked
         unmanaged += org_unmanaged
         found += [org_usage] if org_usage else []
     return Plan(
-        desired_file=desired_file, desired_hash=desired_hash, live_fingerprint=live.fingerprint(),
-        api_version=live.api_version, plan_hash=hash_changes(changes), organizations=summaries,
-        changes=changes, blocked=blocked, unmanaged_keys=unmanaged, violations=check_safety(summaries),
+        desired_file=desired_file,
+        desired_hash=desired_hash,
+        live_fingerprint=live.fingerprint(),
+        api_version=live.api_version,
+        plan_hash=hash_changes(changes),
+        organizations=summaries,
+        changes=changes,
+        blocked=blocked,
+        unmanaged_keys=unmanaged,
+        violations=check_safety(summaries),
         usage=merge_usage(found),
     )

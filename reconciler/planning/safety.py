@@ -25,8 +25,11 @@ class OrganizationSummary(BaseModel):
     key_deactivations: int = 0
     key_deactivation_limit: int | None = None
     protected_members: list[str] = Field(default_factory=list)
-    manages_keys: bool = Field(default=False, description="The file has an api_keys section for it: an unlisted "
-                                                          "ACTIVE key is then drift.")
+    manages_keys: bool = Field(
+        default=False,
+        description="The file has an api_keys section for it: an unlisted "
+        "ACTIVE key is then drift.",
+    )
 
 
 class Violation(BaseModel):
@@ -38,7 +41,8 @@ class Violation(BaseModel):
 
 
 def check_safety(organizations: list[OrganizationSummary]) -> list[Violation]:
-    """Owners taken below min_owners, or more removals or key deactivations than allowed, in any organization.
+    """Owners taken below min_owners, or more removals or key deactivations than allowed, in any
+    organization.
 
     An organization already below min_owners is not the plan's doing: only a plan that lowers the
     owner count below the minimum breaks the rule.
@@ -48,17 +52,34 @@ def check_safety(organizations: list[OrganizationSummary]) -> list[Violation]:
     violations: list[Violation] = []
     for org in organizations:
         if org.owners_after < org.min_owners and org.owners_after < org.owners_before:
-            violations.append(Violation(
-                rule="min_owners", organization=org.name,
-                message=f"{org.name}: owners would fall to {org.owners_after}, below min_owners {org.min_owners}"))
+            violations.append(
+                Violation(
+                    rule="min_owners",
+                    organization=org.name,
+                    message=f"{org.name}: owners would fall to {org.owners_after}, below "
+                    f"min_owners {org.min_owners}",
+                )
+            )
         if org.removal_limit is not None and org.removals > org.removal_limit:
-            violations.append(Violation(
-                rule="max_removals", organization=org.name,
-                message=f"{org.name}: {org.removals} removals exceed max_removals "
-                        f"({org.removal_limit} of {org.members_before} members)"))
-        if org.key_deactivation_limit is not None and org.key_deactivations > org.key_deactivation_limit:
-            violations.append(Violation(
-                rule="max_key_deactivations", organization=org.name,
-                message=f"{org.name}: {org.key_deactivations} key deactivations exceed max_key_deactivations "
-                        f"({org.key_deactivation_limit}); a deactivated key cannot be brought back"))
+            violations.append(
+                Violation(
+                    rule="max_removals",
+                    organization=org.name,
+                    message=f"{org.name}: {org.removals} removals exceed max_removals "
+                    f"({org.removal_limit} of {org.members_before} members)",
+                )
+            )
+        if (
+            org.key_deactivation_limit is not None
+            and org.key_deactivations > org.key_deactivation_limit
+        ):
+            violations.append(
+                Violation(
+                    rule="max_key_deactivations",
+                    organization=org.name,
+                    message=f"{org.name}: {org.key_deactivations} key deactivations exceed "
+                    "max_key_deactivations "
+                    f"({org.key_deactivation_limit}); a deactivated key cannot be brought back",
+                )
+            )
     return violations

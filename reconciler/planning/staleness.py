@@ -32,15 +32,27 @@ def explain_differences(saved: Plan, fresh: Plan, limit: int = 20) -> list[str]:
         if old is None:
             lines.append(f"{org.name}: organization now read as well")
         elif (old.members_before, old.owners_before) != (org.members_before, org.owners_before):
-            lines.append(f"{org.name}: {old.members_before} members, {old.owners_before} owner(s) when planned; "
-                         f"now {org.members_before} members, {org.owners_before} owner(s)")
-    lines += [f"{name}: organization no longer read" for name in before.keys() - {o.name for o in fresh.organizations}]
+            lines.append(
+                f"{org.name}: {old.members_before} members, {old.owners_before} owner(s) when "
+                "planned; "
+                f"now {org.members_before} members, {org.owners_before} owner(s)"
+            )
+    lines += [
+        f"{name}: organization no longer read"
+        for name in before.keys() - {o.name for o in fresh.organizations}
+    ]
     fresh_keys = {_key(c) for c in fresh.changes}
     saved_keys = {_key(c) for c in saved.changes}
-    lines += [f"{c.organization}: no longer needed: {c.action} {c.subject}" for c in saved.changes
-              if _key(c) not in fresh_keys]
-    lines += [f"{c.organization}: needed now, not in the saved plan: {c.action} {c.subject}" for c in fresh.changes
-              if _key(c) not in saved_keys]
+    lines += [
+        f"{c.organization}: no longer needed: {c.action} {c.subject}"
+        for c in saved.changes
+        if _key(c) not in fresh_keys
+    ]
+    lines += [
+        f"{c.organization}: needed now, not in the saved plan: {c.action} {c.subject}"
+        for c in fresh.changes
+        if _key(c) not in saved_keys
+    ]
     if not lines:
         lines.append("the changes are the same, but members' records or keys moved on")
     if len(lines) > limit:
@@ -55,32 +67,48 @@ def ensure_fresh(saved: Plan, config: LoadedConfig, fresh: Plan) -> None:
     if config.sha256 != saved.desired_hash:
         problems.append(f"the desired file {config.path} changed since the plan was made")
     if fresh.live_fingerprint != saved.live_fingerprint:
-        problems.append("the live organization changed since the plan was made"
-                        + "".join(f"\n  {line}" for line in explain_differences(saved, fresh)))
+        problems.append(
+            "the live organization changed since the plan was made"
+            + "".join(f"\n  {line}" for line in explain_differences(saved, fresh))
+        )
     if problems:
-        raise StalePlanError("stale plan, nothing was sent: " + "; ".join(problems)
-                             + "\nRun `ideogram-org plan` again and review the new plan.")
+        raise StalePlanError(
+            "stale plan, nothing was sent: "
+            + "; ".join(problems)
+            + "\nRun `ideogram-org plan` again and review the new plan."
+        )
 
 
-def recheck_saved_plan(saved: Plan, config: LoadedConfig, live: LiveState,
-                       usage: dict[str, UsageFacts] | None = None) -> Plan:
+def recheck_saved_plan(
+    saved: Plan, config: LoadedConfig, live: LiveState, usage: dict[str, UsageFacts] | None = None
+) -> Plan:
     """The saved plan, recomputed from its inputs: fresh, and judged on its own changes.
 
     A plan file is only a claim. After the freshness check its inputs are the same as when it was
     made, so the planner must give the same hash; the recomputed plan's safety verdict is the one
     that counts, whatever the file says about itself.
     """
-    fresh = compute_plan(config.desired, live, desired_file=str(config.path), desired_hash=config.sha256,
-                         locate=config.locate_member, usage=usage)
+    fresh = compute_plan(
+        config.desired,
+        live,
+        desired_file=str(config.path),
+        desired_hash=config.sha256,
+        locate=config.locate_member,
+        usage=usage,
+    )
     ensure_fresh(saved, config, fresh)
     if fresh.plan_hash != saved.plan_hash and (saved.usage or fresh.usage):
-        raise StalePlanError("stale plan, nothing was sent: usage moved since the plan was made (a key or member "
-                             "judged idle then is not now, or the reverse)"
-                             + "".join(f"\n  {line}" for line in explain_differences(saved, fresh))
-                             + "\nRun `ideogram-org plan` again and review the new plan.")
+        raise StalePlanError(
+            "stale plan, nothing was sent: usage moved since the plan was made (a key or member "
+            "judged idle then is not now, or the reverse)"
+            + "".join(f"\n  {line}" for line in explain_differences(saved, fresh))
+            + "\nRun `ideogram-org plan` again and review the new plan."
+        )
     if fresh.plan_hash != saved.plan_hash:
-        raise StalePlanError("the plan file does not match what its own inputs give today (was it edited, or "
-                             "made by another version of ideogram-org?); nothing was sent. Run plan again.")
+        raise StalePlanError(
+            "the plan file does not match what its own inputs give today (was it edited, or "
+            "made by another version of ideogram-org?); nothing was sent. Run plan again."
+        )
     return fresh
 
 

@@ -21,8 +21,10 @@ from ..identity import normalise
 GroupBy = Literal["key", "member", "tool", "model", "day"]
 GROUP_BY: tuple[GroupBy, ...] = ("key", "member", "tool", "model", "day")
 SPEND_DAYS = 30  # "30-day spend" in plans
-NOT_PER_PERSON = ("the server (API 2025-10) does not report usage per person: member activity is unknown, "
-                  "and nothing is judged from it")
+NOT_PER_PERSON = (
+    "the server (API 2025-10) does not report usage per person: member activity is unknown, "
+    "and nothing is judged from it"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +103,14 @@ def _tally(records: tuple[UsageRecord, ...], since: date | None = None) -> _Tall
 def facts_of(usage: OrganizationUsage, today: date) -> UsageFacts:
     tally = _tally(usage.records, since=today - timedelta(days=SPEND_DAYS - 1))
     currency = next((r.currency for r in usage.records), "USD")
-    return UsageFacts(since=usage.start.date(), today=today, key_last_used=tally.last_key,
-                      key_spend={k: v for k, v in tally.key_amount.items() if v},
-                      member_last_active=tally.last_member if usage.per_person else None, currency=currency)
+    return UsageFacts(
+        since=usage.start.date(),
+        today=today,
+        key_last_used=tally.last_key,
+        key_spend={k: v for k, v in tally.key_amount.items() if v},
+        member_last_active=tally.last_member if usage.per_person else None,
+        currency=currency,
+    )
 
 
 def idle_since(last_used: date | None, since: date, today: date, after_days: int) -> date | None:
@@ -115,10 +122,13 @@ def idle_since(last_used: date | None, since: date, today: date, after_days: int
 
 # --- the report -----------------------------------------------------------------------------------
 
+
 class Group(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    key: str = Field(description="What the rows are grouped by: a key id, an email, a tool, a model or a day.")
+    key: str = Field(
+        description="What the rows are grouped by: a key id, an email, a tool, a model or a day."
+    )
     label: str = Field(description="The key's label in the file, else the same as key.")
     amount: float
     share: float = Field(description="Of the organization's total, 0 to 1.")
@@ -151,7 +161,9 @@ class DaySpend(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     day: str
-    by_key: dict[str, float] = Field(description="Spend by key label (web-app use under 'web app').")
+    by_key: dict[str, float] = Field(
+        description="Spend by key label (web-app use under 'web app')."
+    )
 
 
 class OrganizationReport(BaseModel):
@@ -166,7 +178,9 @@ class OrganizationReport(BaseModel):
     total: float
     groups: list[Group]
     keys: list[LastUse]
-    members: list[LastUse] | None = Field(description="null when the server does not report use per person.")
+    members: list[LastUse] | None = Field(
+        description="null when the server does not report use per person."
+    )
     members_note: str = ""
     daily: list[DaySpend]
     commit: CommitStatus | None
@@ -186,9 +200,12 @@ class UsageReport(BaseModel):
 
     def alert(self, threshold: float) -> list[str]:
         """The organizations whose projected spend reaches `threshold` (a share) of their commit."""
-        return [f"{o.name}: projected {o.commit.projected / 100:,.2f} {o.currency} is "
-                f"{o.commit.projected_share:.0%} of the commit ({o.commit.amount / 100:,.2f})"
-                for o in self.organizations if o.commit and o.commit.projected_share >= threshold]
+        return [
+            f"{o.name}: projected {o.commit.projected / 100:,.2f} {o.currency} is "
+            f"{o.commit.projected_share:.0%} of the commit ({o.commit.amount / 100:,.2f})"
+            for o in self.organizations
+            if o.commit and o.commit.projected_share >= threshold
+        ]
 
 
 def alert_share(text: str) -> float:
@@ -216,18 +233,35 @@ def commit_status(commits: tuple[CommitInfo, ...], now: datetime) -> CommitStatu
     for commit in commits:
         if commit.start <= now <= commit.end:
             length = (commit.end - commit.start).total_seconds()
-            elapsed = max(1e-9, min(1.0, (now - commit.start).total_seconds() / length)) if length > 0 else 1.0
+            elapsed = (
+                max(1e-9, min(1.0, (now - commit.start).total_seconds() / length))
+                if length > 0
+                else 1.0
+            )
             projected = commit.spent / elapsed
-            return CommitStatus(amount=commit.amount, spent=commit.spent, start=commit.start.isoformat(),
-                                end=commit.end.isoformat(), postpaid=commit.postpaid, elapsed_share=elapsed,
-                                projected=projected,
-                                projected_share=projected / commit.amount if commit.amount > 0 else 0.0)
+            return CommitStatus(
+                amount=commit.amount,
+                spent=commit.spent,
+                start=commit.start.isoformat(),
+                end=commit.end.isoformat(),
+                postpaid=commit.postpaid,
+                elapsed_share=elapsed,
+                projected=projected,
+                projected_share=projected / commit.amount if commit.amount > 0 else 0.0,
+            )
     return None
 
 
-def report(usage: OrganizationUsage, by: GroupBy, now: datetime, key_labels: dict[str, str],
-           key_ids: list[str], member_emails: list[str]) -> OrganizationReport:
-    """One organization's spend per group, last use per key and member, daily spend by key, commit."""
+def report(
+    usage: OrganizationUsage,
+    by: GroupBy,
+    now: datetime,
+    key_labels: dict[str, str],
+    key_ids: list[str],
+    member_emails: list[str],
+) -> OrganizationReport:
+    """One organization's spend per group, last use per key and member, daily spend by key,
+    commit."""
     sums: dict[str, float] = defaultdict(float)
     daily: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     total = 0.0
@@ -235,29 +269,62 @@ def report(usage: OrganizationUsage, by: GroupBy, now: datetime, key_labels: dic
         total += record.amount
         for group in _group_key(record, by):
             sums[group] += record.amount
-        label = key_labels.get(record.api_key_id, record.api_key_id) if record.api_key_id else "web app"
+        label = (
+            key_labels.get(record.api_key_id, record.api_key_id) if record.api_key_id else "web app"
+        )
         daily[record.day.isoformat()][label] += record.amount
     tally = _tally(usage.records)
     last_key, last_member = tally.last_key, tally.last_member
     key_amount, member_amount = tally.key_amount, tally.member_amount
     last = last_key if by == "key" else last_member if by == "member" else {}
-    groups = [Group(key=k, label=key_labels.get(k, k) if by == "key" else k, amount=v,
-                    share=v / total if total else 0.0, last_used=last[k].isoformat() if k in last else None)
-              for k, v in sorted(sums.items(), key=lambda item: (-item[1], item[0]))]
-    keys = [LastUse(id=k, label=key_labels.get(k, k), last_used=last_key[k].isoformat() if k in last_key else None,
-                    amount=key_amount.get(k, 0.0)) for k in dict.fromkeys([*key_ids, *last_key])]
-    members = [LastUse(id=e, label=e, last_used=last_member[e].isoformat() if e in last_member else None,
-                       amount=member_amount.get(e, 0.0))
-               for e in dict.fromkeys([*(normalise("email", m) for m in member_emails if m), *last_member])]
-    days = [(usage.start.date() + timedelta(days=n)).isoformat()
-            for n in range((usage.end.date() - usage.start.date()).days + 1)]
+    groups = [
+        Group(
+            key=k,
+            label=key_labels.get(k, k) if by == "key" else k,
+            amount=v,
+            share=v / total if total else 0.0,
+            last_used=last[k].isoformat() if k in last else None,
+        )
+        for k, v in sorted(sums.items(), key=lambda item: (-item[1], item[0]))
+    ]
+    keys = [
+        LastUse(
+            id=k,
+            label=key_labels.get(k, k),
+            last_used=last_key[k].isoformat() if k in last_key else None,
+            amount=key_amount.get(k, 0.0),
+        )
+        for k in dict.fromkeys([*key_ids, *last_key])
+    ]
+    members = [
+        LastUse(
+            id=e,
+            label=e,
+            last_used=last_member[e].isoformat() if e in last_member else None,
+            amount=member_amount.get(e, 0.0),
+        )
+        for e in dict.fromkeys([*(normalise("email", m) for m in member_emails if m), *last_member])
+    ]
+    days = [
+        (usage.start.date() + timedelta(days=n)).isoformat()
+        for n in range((usage.end.date() - usage.start.date()).days + 1)
+    ]
     return OrganizationReport(
-        name=usage.name, organization_id=usage.organization_id, since=usage.start.isoformat(),
-        until=usage.end.isoformat(), by=by, currency=next((r.currency for r in usage.records), "USD"),
-        total=total, groups=groups, keys=keys, members=members if usage.per_person else None,
+        name=usage.name,
+        organization_id=usage.organization_id,
+        since=usage.start.isoformat(),
+        until=usage.end.isoformat(),
+        by=by,
+        currency=next((r.currency for r in usage.records), "USD"),
+        total=total,
+        groups=groups,
+        keys=keys,
+        members=members if usage.per_person else None,
         members_note="" if usage.per_person else NOT_PER_PERSON,
         daily=[DaySpend(day=day, by_key=dict(daily.get(day, {}))) for day in days],
-        commit=commit_status(usage.commits, now), available_credits=usage.available_credits)
+        commit=commit_status(usage.commits, now),
+        available_credits=usage.available_credits,
+    )
 
 
 USAGE_SCHEMA_ID = "https://github.com/ideogram-org/ideogram-org/raw/main/schemas/usage.schema.json"
@@ -265,4 +332,8 @@ USAGE_SCHEMA_ID = "https://github.com/ideogram-org/ideogram-org/raw/main/schemas
 
 def usage_json_schema() -> dict[str, Any]:
     schema = UsageReport.model_json_schema()
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": USAGE_SCHEMA_ID, **schema}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": USAGE_SCHEMA_ID,
+        **schema,
+    }

@@ -13,8 +13,11 @@ OUTCOME_ORDER = ["failed", "skipped", "applied"]  # what needs attention first
 
 
 def blocked_line(count: int) -> str:
-    return (f"{count} blocked item(s) remain, which apply cannot do (see the plan); drift will keep reporting "
-            f"them until the file or the organization changes.")
+    return (
+        f"{count} blocked item(s) remain, which apply cannot do (see the plan); drift will keep "
+        "reporting "
+        f"them until the file or the organization changes."
+    )
 
 
 def _verification_line(report: ApplyReport) -> str:
@@ -25,13 +28,18 @@ def _verification_line(report: ApplyReport) -> str:
         parts.append(f"{len(report.remaining)} change(s) remain; run apply again to finish.")
     if report.remaining_blocked:
         parts.append(blocked_line(len(report.remaining_blocked)))
-    return "Verification read: " + (" ".join(parts) if parts else "the organization matches the file.")
+    return "Verification read: " + (
+        " ".join(parts) if parts else "the organization matches the file."
+    )
 
 
 def _totals_line(report: ApplyReport) -> str:
     counts = report.counts()
-    return (f"Apply: {counts['applied']} applied, {counts['failed']} failed, {counts['skipped']} skipped, "
-            f"in {report.write_calls} write call(s).")
+    return (
+        f"Apply: {counts['applied']} applied, {counts['failed']} failed, {counts['skipped']} "
+        "skipped, "
+        f"in {report.write_calls} write call(s)."
+    )
 
 
 def _result_line(result: ItemResult) -> str:
@@ -57,15 +65,21 @@ def render_apply_text(report: Report, full: bool = False) -> str:
             lines.append(f"{outcome} {action}: {len(results)}")
             lines += [f"  {_result_line(result)}" for result in results[:PLAN_GROUP_SHOWN]]
             if len(results) > PLAN_GROUP_SHOWN:
-                lines.append(f"  ... and {len(results) - PLAN_GROUP_SHOWN} more (--full shows every line; the "
-                             f"audit log has each)")
+                lines.append(
+                    f"  ... and {len(results) - PLAN_GROUP_SHOWN} more (--full shows every line; "
+                    "the "
+                    f"audit log has each)"
+                )
     lines += [_totals_line(report), _audit_line(report), _verification_line(report)]
     return "\n".join(lines)
 
 
 def _audit_line(report: ApplyReport) -> str:
-    return (f"Audit log: {report.audit_path}, head {report.audit_head} (keep it: `audit verify --head` detects "
-            f"records cut off after it)")
+    return (
+        f"Audit log: {report.audit_path}, head {report.audit_head} (keep it: `audit verify "
+        "--head` detects "
+        f"records cut off after it)"
+    )
 
 
 def render_apply_json(report: Report) -> str:
@@ -74,10 +88,27 @@ def render_apply_json(report: Report) -> str:
 
 def render_apply_markdown(report: Report) -> str:
     if isinstance(report, DryRunReport):
-        return "### ideogram-org apply (dry run)\n\n" + "\n".join(f"- {md_code(call)}" for call in report.calls)
-    lines = ["### ideogram-org apply", "", f"Plan `{report.plan_hash}`", "",
-             "| outcome | action | target | message |", "| --- | --- | --- | --- |"]
-    lines += [f"| {r['outcome']} | {r['action']} | {md_code(r['target'])} | {md_code(r['message'])} |"
-              for r in (item.as_dict() for item in report.results)]
-    lines += ["", _totals_line(report), "", f"Audit log head: `{report.audit_head}`", "", _verification_line(report)]
+        return "### ideogram-org apply (dry run)\n\n" + "\n".join(
+            f"- {md_code(call)}" for call in report.calls
+        )
+    lines = [
+        "### ideogram-org apply",
+        "",
+        f"Plan `{report.plan_hash}`",
+        "",
+        "| outcome | action | target | message |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {r['outcome']} | {r['action']} | {md_code(r['target'])} | {md_code(r['message'])} |"
+        for r in (item.as_dict() for item in report.results)
+    ]
+    lines += [
+        "",
+        _totals_line(report),
+        "",
+        f"Audit log head: `{report.audit_head}`",
+        "",
+        _verification_line(report),
+    ]
     return "\n".join(lines)

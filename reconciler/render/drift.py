@@ -15,14 +15,25 @@ DRIFT_MARKER = "<!-- ideogram-org drift -->"
 def render_drift_text(report: DriftReport) -> str:
     if not report.drifted:
         return visible(f"In sync: {', '.join(report.organizations)} match(es) the file.")
-    lines = [f"Drift: {len(report.differences)} difference(s) between the live organization and the file."]
+    lines = [
+        f"Drift: {len(report.differences)} difference(s) between the live organization and the "
+        "file."
+    ]
     for d in report.differences:
         verdict = "fixable" if d.fixable else "NOT fixable"
-        lines.append(visible(f"  {d.organization}: {d.subject}: live {d.live}, file {d.desired} [{verdict}] {d.fix}"))
+        lines.append(
+            visible(
+                f"  {d.organization}: {d.subject}: live {d.live}, file {d.desired} [{verdict}] "
+                f"{d.fix}"
+            )
+        )
     reported = [k for k in report.unmanaged_keys if not k.drift]
     if reported:
-        lines.append(f"{len(reported)} unmanaged key(s) in organizations whose file lists no keys are reported by "
-                     f"plan, not counted as drift.")
+        lines.append(
+            f"{len(reported)} unmanaged key(s) in organizations whose file lists no keys are "
+            "reported by "
+            f"plan, not counted as drift."
+        )
     return "\n".join(lines)
 
 
@@ -35,11 +46,18 @@ def render_drift_markdown(report: DriftReport, limit: int = MARKDOWN_LIMIT) -> s
     if not report.drifted:
         return "\n".join(head + ["**In sync.** The live organization matches the file."])
     fixable = sum(d.fixable for d in report.differences)
-    head += [f"**{len(report.differences)} difference(s)** between the live organization and the file: "
-             f"{fixable} that apply can fix, {len(report.differences) - fixable} that need a person.", "",
-             "| organization | subject | live | file | fixable | detail |", "| --- | --- | --- | --- | --- | --- |"]
-    rows = [f"| {md_code(d.organization)} | {md_code(d.subject)} | {d.live} | {d.desired} | "
-            f"{'yes' if d.fixable else 'no'} | {md_code(d.fix)} |" for d in report.differences]
+    head += [
+        f"**{len(report.differences)} difference(s)** between the live organization and the file: "
+        f"{fixable} that apply can fix, {len(report.differences) - fixable} that need a person.",
+        "",
+        "| organization | subject | live | file | fixable | detail |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    rows = [
+        f"| {md_code(d.organization)} | {md_code(d.subject)} | {d.live} | {d.desired} | "
+        f"{'yes' if d.fixable else 'no'} | {md_code(d.fix)} |"
+        for d in report.differences
+    ]
     text = "\n".join(head + rows)
     if len(text) <= limit:
         return text
@@ -49,7 +67,13 @@ def render_drift_markdown(report: DriftReport, limit: int = MARKDOWN_LIMIT) -> s
             break
         kept.append(row)
         used += len(row) + 1
-    return "\n".join(head + kept + ["", f"... {len(rows) - len(kept)} more difference(s) not shown"])
+    return "\n".join(
+        head + kept + ["", f"... {len(rows) - len(kept)} more difference(s) not shown"]
+    )
 
 
-DRIFT_RENDERERS: dict[str, Callable[[DriftReport], str]] = {"text": render_drift_text, "json": render_drift_json, "markdown": render_drift_markdown}
+DRIFT_RENDERERS: dict[str, Callable[[DriftReport], str]] = {
+    "text": render_drift_text,
+    "json": render_drift_json,
+    "markdown": render_drift_markdown,
+}

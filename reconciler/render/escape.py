@@ -16,13 +16,23 @@ HIDDEN = ("Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn")
 
 def _escape(char: str) -> str:
     code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    return (
+        f"\\x{code:02x}"
+        if code < 0x100
+        else f"\\u{code:04x}"
+        if code < 0x10000
+        else f"\\U{code:08x}"
+    )
 
 
 def visible(text: str, keep_newlines: bool = False) -> str:
     """Text with every control, format or separator character shown as an escape."""
-    return "".join(char if (keep_newlines and char == "\n") or unicodedata.category(char) not in HIDDEN
-                   else _escape(char) for char in text)
+    return "".join(
+        char
+        if (keep_newlines and char == "\n") or unicodedata.category(char) not in HIDDEN
+        else _escape(char)
+        for char in text
+    )
 
 
 def md_code(text: str) -> str:

@@ -23,23 +23,33 @@ def _head(plan: Plan) -> list[str]:
         head += ["> [!CAUTION]", "> **Unsafe plan: apply will refuse it.**"]
         head += [f"> - {md_code(violation.message)}" for violation in plan.violations]
         head.append("")
-    head.append(f"**{summary_line(plan)}**" if plan.has_differences else "**No changes.** The organization "
-                "matches the file.")
+    head.append(
+        f"**{summary_line(plan)}**"
+        if plan.has_differences
+        else "**No changes.** The organization matches the file."
+    )
     if plan.unmanaged_keys:
         head.append(f"\n{len(plan.unmanaged_keys)} unmanaged key(s) reported, not changed.")
     head += ["", f"Plan hash: `{plan.plan_hash}`", ""]
     for org in plan.organizations:
-        head.append(f"- {md_code(org.name)}: {org.members_before} members, {org.owners_before} owner(s) -> "
-                    f"{org.owners_after}; you are {org.caller_role}")
+        head.append(
+            f"- {md_code(org.name)}: {org.members_before} members, {org.owners_before} owner(s) -> "
+            f"{org.owners_after}; you are {org.caller_role}"
+        )
     return head
 
 
 def _section(kind: str, rows: list[Row], shown: int) -> list[str]:
     lines = [f"<details open><summary>{SECTION_TITLES[kind]}: {len(rows)}</summary>", "", "```diff"]
-    lines += [visible(f"{symbol} {subject}  {what}".rstrip()) for symbol, subject, what in rows[:shown]]
+    lines += [
+        visible(f"{symbol} {subject}  {what}".rstrip()) for symbol, subject, what in rows[:shown]
+    ]
     if shown < len(rows):
-        lines.append(f"... {len(rows) - shown} more {SECTION_TITLES[kind]} not shown; run `ideogram-org plan "
-                     f"--full` for every line")
+        lines.append(
+            f"... {len(rows) - shown} more {SECTION_TITLES[kind]} not shown; run `ideogram-org "
+            "plan "
+            f"--full` for every line"
+        )
     return lines + ["```", "", "</details>"]
 
 
@@ -59,7 +69,10 @@ def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     text = _render(head, parts, longest)
     if len(text) <= limit:
         return text
-    low, high = 0, longest  # the largest cap that fits: a cap shortens only the sections longer than it
+    low, high = (
+        0,
+        longest,
+    )  # the largest cap that fits: a cap shortens only the sections longer than it
     while low < high:
         middle = (low + high + 1) // 2
         if len(_render(head, parts, middle)) <= limit:
@@ -67,4 +80,4 @@ def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
         else:
             high = middle - 1
     text = _render(head, parts, low)
-    return text if len(text) <= limit else text[:limit - 40] + "\n... (cut to fit a comment)"
+    return text if len(text) <= limit else text[: limit - 40] + "\n... (cut to fit a comment)"

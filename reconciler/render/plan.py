@@ -27,8 +27,13 @@ from .usage import money
 
 MARKER_PREFIX = "<!-- ideogram-org plan:"
 
-SYMBOLS = {"member.add": "+", "key.create": "+", "member.promote": "~", "member.remove": "-",
-           "key.deactivate": "-"}
+SYMBOLS = {
+    "member.add": "+",
+    "key.create": "+",
+    "member.promote": "~",
+    "member.remove": "-",
+    "key.deactivate": "-",
+}
 COLOURS = {"+": "green", "~": "yellow", "-": "red", "!": "magenta", "?": "cyan"}
 
 
@@ -42,8 +47,9 @@ def _what_happens(change: Change) -> str:
     if isinstance(change, MemberAdd):
         return "add (joins as MEMBER)"
     if isinstance(change, MemberPromote):
-        return ("promote to OWNER after adding" if change.after_add else "promote MEMBER -> OWNER") + \
-            " (irreversible: the API cannot demote)"
+        return (
+            "promote to OWNER after adding" if change.after_add else "promote MEMBER -> OWNER"
+        ) + " (irreversible: the API cannot demote)"
     if isinstance(change, MemberRemove):
         return f"remove {change.current_role}: {change.reason}"
     if isinstance(change, KeyCreate):
@@ -54,7 +60,11 @@ def _what_happens(change: Change) -> str:
 
 def describe_change(change: Change, notes: UsageNotes | None = None) -> tuple[str, str, str]:
     """(symbol, subject, what happens) for one change; with `notes`, what usage showed of it."""
-    return SYMBOLS[change.action], change.subject, _what_happens(change) + (notes.of_change(change) if notes else "")
+    return (
+        SYMBOLS[change.action],
+        change.subject,
+        _what_happens(change) + (notes.of_change(change) if notes else ""),
+    )
 
 
 class UsageNotes:
@@ -64,7 +74,9 @@ class UsageNotes:
         usage = plan.usage
         self.currency = usage.currency if usage else "USD"
         self.keys = {(k.organization, k.key_id): k for k in usage.keys} if usage else {}
-        self.members = {(m.organization, m.member.user_id): m for m in usage.members} if usage else {}
+        self.members = (
+            {(m.organization, m.member.user_id): m for m in usage.members} if usage else {}
+        )
 
     def of_key(self, organization: str, key_id: str) -> str:
         use = self.keys.get((organization, key_id))
@@ -90,10 +102,17 @@ def usage_lines(plan: Plan) -> list[str]:
     if usage is None:
         return []
     lines = [f"Usage read from {usage.since} to {usage.today}:"]
-    lines += [f"  idle {key_subject(k.key_id, k.key_label)} in {k.organization}: no usage since {k.no_usage_since}"
-              f" ({k.outcome})" for k in usage.idle_keys]
-    lines += [f"  dormant member {d.member.label} in {d.organization}: no activity since {d.no_activity_since}"
-              + (" (listed in the file: reported)" if d.listed else "") for d in usage.dormant_members]
+    lines += [
+        f"  idle {key_subject(k.key_id, k.key_label)} in {k.organization}: no usage since "
+        f"{k.no_usage_since}"
+        f" ({k.outcome})"
+        for k in usage.idle_keys
+    ]
+    lines += [
+        f"  dormant member {d.member.label} in {d.organization}: no activity since "
+        f"{d.no_activity_since}" + (" (listed in the file: reported)" if d.listed else "")
+        for d in usage.dormant_members
+    ]
     lines += [f"  {note}" for note in usage.not_evaluated]
     return lines if len(lines) > 1 else lines + ["  no idle key, no dormant member"]
 
@@ -104,41 +123,74 @@ def describe_blocked(item: Blocked) -> tuple[str, str, str]:
 
 def summary_line(plan: Plan) -> str:
     c = plan.counts()
-    parts = [f"{c['member.add']} to add", f"{c['member.promote']} to promote", f"{c['member.remove']} to remove",
-             f"{c['key.deactivate']} key{'s' if c['key.deactivate'] != 1 else ''} to deactivate",
-             f"{c['key.create']} key{'s' if c['key.create'] != 1 else ''} to create", f"{c['blocked']} blocked"]
+    parts = [
+        f"{c['member.add']} to add",
+        f"{c['member.promote']} to promote",
+        f"{c['member.remove']} to remove",
+        f"{c['key.deactivate']} key{'s' if c['key.deactivate'] != 1 else ''} to deactivate",
+        f"{c['key.create']} key{'s' if c['key.create'] != 1 else ''} to create",
+        f"{c['blocked']} blocked",
+    ]
     return "Plan: " + ", ".join(parts) + "."
 
 
 def _unmanaged_row(key: UnmanagedKey, notes: UsageNotes | None = None) -> tuple[str, str, str]:
     if key.status == "ACTIVE":
-        what = "unmanaged: ACTIVE and not in the file; list it, or set prune_api_keys to deactivate it"
+        what = (
+            "unmanaged: ACTIVE and not in the file; list it, or set prune_api_keys to deactivate it"
+        )
     else:
-        what = f"unmanaged: status {key.status or 'null'} is unknown to this version; reported, never changed"
-    return "?", f"key {key.key_id} ({key.redacted})", what + (notes.of_key(key.organization, key.key_id) if notes
-                                                                else "")
+        what = (
+            f"unmanaged: status {key.status or 'null'} is unknown to this version; reported, "
+            "never changed"
+        )
+    return (
+        "?",
+        f"key {key.key_id} ({key.redacted})",
+        what + (notes.of_key(key.organization, key.key_id) if notes else ""),
+    )
 
 
 Row = tuple[str, str, str]  # symbol, subject, what happens
 # Kinds from the most to the least dangerous: what a reviewer must see first when not all fits.
-RISK_ORDER = ("blocked", "member.remove", "key.deactivate", "member.promote", "member.add", "key.create",
-              "unmanaged")
-SECTION_TITLES = {"blocked": "blocked", "member.remove": "removals", "key.deactivate": "key deactivations",
-                  "member.promote": "promotions", "member.add": "additions", "key.create": "key creations",
-                  "unmanaged": "unmanaged keys", "usage": "usage findings"}
+RISK_ORDER = (
+    "blocked",
+    "member.remove",
+    "key.deactivate",
+    "member.promote",
+    "member.add",
+    "key.create",
+    "unmanaged",
+)
+SECTION_TITLES = {
+    "blocked": "blocked",
+    "member.remove": "removals",
+    "key.deactivate": "key deactivations",
+    "member.promote": "promotions",
+    "member.add": "additions",
+    "key.create": "key creations",
+    "unmanaged": "unmanaged keys",
+    "usage": "usage findings",
+}
 
 
-def sections(plan: Plan, organization: str | None = None,
-             notes: UsageNotes | None = None) -> list[tuple[str, list[Row]]]:
+def sections(
+    plan: Plan, organization: str | None = None, notes: UsageNotes | None = None
+) -> list[tuple[str, list[Row]]]:
     """The plan's rows by kind, in RISK_ORDER, for one organization or all; empty kinds left out."""
     notes = notes or UsageNotes(plan)
     rows: dict[str, list[Row]] = {kind: [] for kind in RISK_ORDER}
     for change in plan.changes:
         if organization is None or change.organization == organization:
             rows[change.action].append(describe_change(change, notes))
-    rows["blocked"] = [describe_blocked(b) for b in plan.blocked if organization in (None, b.organization)]
-    rows["unmanaged"] = [_unmanaged_row(k, notes) for k in plan.unmanaged_keys
-                         if organization in (None, k.organization)]
+    rows["blocked"] = [
+        describe_blocked(b) for b in plan.blocked if organization in (None, b.organization)
+    ]
+    rows["unmanaged"] = [
+        _unmanaged_row(k, notes)
+        for k in plan.unmanaged_keys
+        if organization in (None, k.organization)
+    ]
     return [(kind, found) for kind, found in rows.items() if found]
 
 
@@ -165,11 +217,17 @@ def _plan_lines(plan: Plan, paint: Callable[[str, str], str], full: bool = True)
     lines += [summary_line(plan), ""]
     notes = UsageNotes(plan)
     for org in plan.organizations:
-        lines.append(visible(f"Organization {org.name} ({org.organization_id}): {org.members_before} members, "
-                             f"{org.owners_before} owner(s) -> {org.owners_after}; you are {org.caller_role}"))
+        lines.append(
+            visible(
+                f"Organization {org.name} ({org.organization_id}): {org.members_before} members, "
+                f"{org.owners_before} owner(s) -> {org.owners_after}; you are {org.caller_role}"
+            )
+        )
         rows = [describe_change(c, notes) for c in plan.changes if c.organization == org.name]
         rows += [describe_blocked(b) for b in plan.blocked if b.organization == org.name]
-        rows += [_unmanaged_row(k, notes) for k in plan.unmanaged_keys if k.organization == org.name]
+        rows += [
+            _unmanaged_row(k, notes) for k in plan.unmanaged_keys if k.organization == org.name
+        ]
         if not rows:
             lines.append("  (no changes)")
         if full or len(rows) <= PLAN_GROUP_THRESHOLD:
@@ -179,8 +237,10 @@ def _plan_lines(plan: Plan, paint: Callable[[str, str], str], full: bool = True)
                 lines.append(f"  {SECTION_TITLES[kind]}: {len(group)}")
                 _row_lines(group[:PLAN_GROUP_SHOWN], show)
                 if len(group) > PLAN_GROUP_SHOWN:
-                    lines.append(f"    ... and {len(group) - PLAN_GROUP_SHOWN} more {SECTION_TITLES[kind]} "
-                                 f"(--full shows every line)")
+                    lines.append(
+                        f"    ... and {len(group) - PLAN_GROUP_SHOWN} more {SECTION_TITLES[kind]} "
+                        f"(--full shows every line)"
+                    )
         lines.append("")
     if plan.usage is not None:
         lines += [*(visible(line) for line in usage_lines(plan)), ""]
@@ -207,4 +267,8 @@ def _markdown(plan: Plan) -> str:
     return render_markdown(plan)
 
 
-PLAN_RENDERERS: dict[str, Callable[[Plan], str]] = {"text": render_text, "json": render_json, "markdown": _markdown}
+PLAN_RENDERERS: dict[str, Callable[[Plan], str]] = {
+    "text": render_text,
+    "json": render_json,
+    "markdown": _markdown,
+}

@@ -18,31 +18,59 @@ def commit_line(org: OrganizationReport) -> str:
     commit = org.commit
     if commit is None:
         return "  commit: none active"
-    return (f"  commit: {money(commit.amount, org.currency)} from {commit.start[:10]} to {commit.end[:10]}"
-            f"{' (postpaid)' if commit.postpaid else ''}: spent {money(commit.spent, org.currency)} "
-            f"({commit.spent / commit.amount if commit.amount else 0:.0%}); {commit.elapsed_share:.0%} of the "
-            f"period gone; projected {money(commit.projected, org.currency)} ({commit.projected_share:.0%})")
+    return (
+        f"  commit: {money(commit.amount, org.currency)} from {commit.start[:10]} to "
+        f"{commit.end[:10]}"
+        f"{' (postpaid)' if commit.postpaid else ''}: spent {money(commit.spent, org.currency)} "
+        f"({commit.spent / commit.amount if commit.amount else 0:.0%}); "
+        f"{commit.elapsed_share:.0%} of the "
+        f"period gone; projected {money(commit.projected, org.currency)} "
+        f"({commit.projected_share:.0%})"
+    )
 
 
 def _organization_text(org: OrganizationReport) -> list[str]:
-    lines = [visible(f"Organization {org.name} ({org.organization_id}): {org.since[:10]} to {org.until[:10]}, "
-                     f"total {money(org.total, org.currency)}"), f"  by {org.by}:"]
-    labels = [g.label for g in org.groups] + [k.label for k in org.keys] + [m.label for m in org.members or []]
+    lines = [
+        visible(
+            f"Organization {org.name} ({org.organization_id}): {org.since[:10]} to "
+            f"{org.until[:10]}, "
+            f"total {money(org.total, org.currency)}"
+        ),
+        f"  by {org.by}:",
+    ]
+    labels = (
+        [g.label for g in org.groups]
+        + [k.label for k in org.keys]
+        + [m.label for m in org.members or []]
+    )
     width = min(48, max((len(visible(label)) for label in labels), default=0))
     for group in org.groups:
         last = f"  last used {group.last_used}" if group.last_used else ""
-        lines.append(visible(f"    {group.label.ljust(width)}  {money(group.amount, org.currency):>16}  "
-                             f"{group.share:>4.0%}{last}"))
+        lines.append(
+            visible(
+                f"    {group.label.ljust(width)}  {money(group.amount, org.currency):>16}  "
+                f"{group.share:>4.0%}{last}"
+            )
+        )
     if not org.groups:
-        lines.append(f"    {org.members_note}" if org.by == "member" and org.members is None
-                     else "    (no usage in this window)")
+        lines.append(
+            f"    {org.members_note}"
+            if org.by == "member" and org.members is None
+            else "    (no usage in this window)"
+        )
     lines.append("  keys, last used:")
-    lines += [visible(f"    {key.label:<{width}}  {key.last_used or 'not in this window'}") for key in org.keys]
+    lines += [
+        visible(f"    {key.label:<{width}}  {key.last_used or 'not in this window'}")
+        for key in org.keys
+    ]
     if org.members is None:
         lines.append(f"  members: {org.members_note}")
     else:
         lines.append("  members, last active on the web app:")
-        lines += [visible(f"    {m.label:<{width}}  {m.last_used or 'not in this window'}") for m in org.members]
+        lines += [
+            visible(f"    {m.label:<{width}}  {m.last_used or 'not in this window'}")
+            for m in org.members
+        ]
     lines.append(commit_line(org))
     if org.available_credits is not None:
         lines.append(f"  available credits: {money(org.available_credits, org.currency)}")
@@ -63,7 +91,8 @@ def render_usage_json(report: UsageReport) -> str:
 
 
 def _cell(text: str) -> str:
-    """A spreadsheet must not run a label as a formula (CSV injection): such text is quoted with '."""
+    """A spreadsheet must not run a label as a formula (CSV injection): such text is quoted with
+    '."""
     return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
@@ -71,22 +100,44 @@ def render_usage_csv(report: UsageReport) -> str:
     """One row per group: for spreadsheets (amounts in currency units, not cents)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["organization", "by", "key", "label", "amount", "currency", "share", "last_used"])
+    writer.writerow(
+        ["organization", "by", "key", "label", "amount", "currency", "share", "last_used"]
+    )
     for org in report.organizations:
         for group in org.groups:
-            writer.writerow([_cell(org.name), org.by, _cell(group.key), _cell(group.label),
-                             f"{group.amount / 100:.2f}", org.currency, f"{group.share:.4f}", group.last_used or ""])
+            writer.writerow(
+                [
+                    _cell(org.name),
+                    org.by,
+                    _cell(group.key),
+                    _cell(group.label),
+                    f"{group.amount / 100:.2f}",
+                    org.currency,
+                    f"{group.share:.4f}",
+                    group.last_used or "",
+                ]
+            )
     return out.getvalue()
 
 
-def render_usage_markdown(report: UsageReport, heading: str = "### ideogram-org usage", top: int = 10) -> str:
+def render_usage_markdown(
+    report: UsageReport, heading: str = "### ideogram-org usage", top: int = 10
+) -> str:
     """For a job summary or the drift issue: totals, the biggest spenders, the commit."""
     lines = [heading, ""]
     for org in report.organizations:
-        lines += [f"**{md_code(org.name)}**: {money(org.total, org.currency)} from {org.since[:10]} to "
-                  f"{org.until[:10]}", "", f"| {org.by} | amount | share | last used |", "| --- | --- | --- | --- |"]
-        lines += [f"| {md_code(g.label)} | {money(g.amount, org.currency)} | {g.share:.0%} | {g.last_used or ''} |"
-                  for g in org.groups[:top]]
+        lines += [
+            f"**{md_code(org.name)}**: {money(org.total, org.currency)} from {org.since[:10]} to "
+            f"{org.until[:10]}",
+            "",
+            f"| {org.by} | amount | share | last used |",
+            "| --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {md_code(g.label)} | {money(g.amount, org.currency)} | {g.share:.0%} | "
+            f"{g.last_used or ''} |"
+            for g in org.groups[:top]
+        ]
         if len(org.groups) > top:
             lines.append(f"| ... {len(org.groups) - top} more | | | |")
         lines += ["", commit_line(org).strip(), ""]

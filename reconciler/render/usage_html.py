@@ -14,7 +14,17 @@ from ..planning.usage import OrganizationReport, UsageReport
 from .usage import commit_line, money
 
 CHART_WIDTH, CHART_HEIGHT, MOST_KEYS = 900, 240, 8
-PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f"]
+PALETTE = [
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+]
 
 
 @dataclass(frozen=True)
@@ -37,7 +47,8 @@ class Chart:
 
 
 def chart(org: OrganizationReport) -> Chart:
-    """Daily spend stacked by key: the keys that spent most get their own colour, the rest 'other'."""
+    """Daily spend stacked by key: the keys that spent most get their own colour, the rest
+    'other'."""
     totals: dict[str, float] = {}
     for day in org.daily:
         for key, cents in day.by_key.items():
@@ -56,18 +67,39 @@ def chart(org: OrganizationReport) -> Chart:
         for key, cents in parts.items():
             height = cents / peak * CHART_HEIGHT
             stacked += height
-            bars.append(Bar(day=day.day, key=key, cents=cents, x=index * width, y=CHART_HEIGHT - stacked,
-                            width=max(1.0, width - 1), height=height, colour=colours.get(key, PALETTE[-1])))
-    legend = [(key, colours[key]) for key in named] + ([("other", PALETTE[-1])] if len(totals) > MOST_KEYS else [])
+            bars.append(
+                Bar(
+                    day=day.day,
+                    key=key,
+                    cents=cents,
+                    x=index * width,
+                    y=CHART_HEIGHT - stacked,
+                    width=max(1.0, width - 1),
+                    height=height,
+                    colour=colours.get(key, PALETTE[-1]),
+                )
+            )
+    legend = [(key, colours[key]) for key in named] + (
+        [("other", PALETTE[-1])] if len(totals) > MOST_KEYS else []
+    )
     return Chart(bars=bars, legend=legend, peak=peak)
 
 
 def render_usage_html(report: UsageReport) -> str:
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    environment = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"),
-                              autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
+    environment = Environment(
+        loader=FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     environment.filters["money"] = money
     template = environment.get_template("usage.html.j2")
-    return template.render(report=report, charts={o.organization_id: chart(o) for o in report.organizations},
-                           commit_line=commit_line, width=CHART_WIDTH, height=CHART_HEIGHT)
+    return template.render(
+        report=report,
+        charts={o.organization_id: chart(o) for o in report.organizations},
+        commit_line=commit_line,
+        width=CHART_WIDTH,
+        height=CHART_HEIGHT,
+    )

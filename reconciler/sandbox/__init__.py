@@ -8,6 +8,16 @@ from .state import DEFAULT_TOKEN, SandboxState, generate_state
 from .transport import SANDBOX_BASE_URL, SandboxTransport
 
 __all__ = [
-    "API_VERSIONS", "DEFAULT_TOKEN", "Faults", "Mutation", "SANDBOX_BASE_URL", "Sandbox", "SandboxResponse",
-    "SandboxServer", "SandboxState", "SandboxTransport", "WriteRequest", "generate_state",
+    "API_VERSIONS",
+    "DEFAULT_TOKEN",
+    "Faults",
+    "Mutation",
+    "SANDBOX_BASE_URL",
+    "Sandbox",
+    "SandboxResponse",
+    "SandboxServer",
+    "SandboxState",
+    "SandboxTransport",
+    "WriteRequest",
+    "generate_state",
 ]

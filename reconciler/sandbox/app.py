@@ -30,7 +30,7 @@ class SandboxResponse:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
-    drop: bool = False       # close the connection without an answer
+    drop: bool = False  # close the connection without an answer
     timed_out: bool = False  # slower than the client's timeout (in-process only)
 
 
@@ -55,8 +55,11 @@ class WriteRequest:
 
 
 def _json(status: int, payload: Any, headers: dict[str, str] | None = None) -> SandboxResponse:
-    return SandboxResponse(status, json.dumps(payload).encode(),
-                           {"content-type": "application/json", **(headers or {})})
+    return SandboxResponse(
+        status,
+        json.dumps(payload).encode(),
+        {"content-type": "application/json", **(headers or {})},
+    )
 
 
 def _error(status: int, detail: str, headers: dict[str, str] | None = None) -> SandboxResponse:
@@ -75,8 +78,12 @@ class _MemberFailure(Exception):
 class Sandbox:
     """A stateful fake of the Ideogram management API."""
 
-    def __init__(self, state: SandboxState, faults: Faults | None = None,
-                 on_change: Callable[[SandboxState], None] | None = None) -> None:
+    def __init__(
+        self,
+        state: SandboxState,
+        faults: Faults | None = None,
+        on_change: Callable[[SandboxState], None] | None = None,
+    ) -> None:
         self.state = state
         self.faults = faults or Faults()
         self.on_change = on_change  # e.g. save the state file after each accepted write
@@ -92,11 +99,15 @@ class Sandbox:
             endpoints.GET_PROFILES: self._get_profiles,
             endpoints.GET_MEMBERS: self._get_members,
             endpoints.GET_ORG_KEYS: self._get_org_keys,
-            endpoints.ADD_MEMBERS: lambda query, body: self._member_operation(endpoints.ADD_MEMBERS, query, body),
-            endpoints.PROMOTE_MEMBERS: lambda query, body: self._member_operation(endpoints.PROMOTE_MEMBERS,
-                                                                                  query, body),
-            endpoints.REMOVE_MEMBERS: lambda query, body: self._member_operation(endpoints.REMOVE_MEMBERS,
-                                                                                 query, body),
+            endpoints.ADD_MEMBERS: lambda query, body: self._member_operation(
+                endpoints.ADD_MEMBERS, query, body
+            ),
+            endpoints.PROMOTE_MEMBERS: lambda query, body: self._member_operation(
+                endpoints.PROMOTE_MEMBERS, query, body
+            ),
+            endpoints.REMOVE_MEMBERS: lambda query, body: self._member_operation(
+                endpoints.REMOVE_MEMBERS, query, body
+            ),
             endpoints.DEACTIVATE_KEY: self._deactivate_key,
             endpoints.CREATE_KEY: self._create_key,
             endpoints.GET_USAGE: self._usage,
@@ -116,10 +127,17 @@ class Sandbox:
         counts = [m.owners_after for m in self.mutations if m.organization_id == organization_id]
         return min([org.owners(), *counts]) if counts else org.owners()
 
-    # --- the entry point ----------------------------------------------------------------------------
+    # --- the entry point --------------------------------------------------------------------------
 
-    def handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes,
-               client_timeout: float | None = None) -> SandboxResponse:
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes,
+        client_timeout: float | None = None,
+    ) -> SandboxResponse:
         with self.lock:
             self.requests.append((method, path))
             if self._inflight >= self.state.inflight_limit:
@@ -133,16 +151,43 @@ class Sandbox:
             with self.lock:
                 self._inflight -= 1
 
-    def _handle(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes,
-                client_timeout: float | None) -> SandboxResponse:
+    def _route(self, method: str, path: str) -> Endpoint | SandboxResponse:
+        """The endpoint a request names in this version, or the 404 or 405 a server gives."""
         endpoint = BY_ROUTE.get((method, path))
-        if endpoint is None:
-            allowed = sorted(e.method for e in BY_ROUTE.values() if e.path == path and e.exists_in(self.api_version))
-            if allowed:
-                return _error(405, f"method {method} not allowed", {"allow": ", ".join(allowed)})
-            return _error(404, f"no such endpoint: {method} {path}")
-        if not endpoint.exists_in(self.api_version):
-            return _error(404, f"no such endpoint: {method} {path}")
+        if endpoint is not None and endpoint.exists_in(self.api_version):
+            return endpoint
+        allowed = sorted(
+            e.method for e in BY_ROUTE.values() if e.path == path and e.exists_in(self.api_version)
+        )
+        if endpoint is None and allowed:
+            return _error(405, f"method {method} not allowed", {"allow": ", ".join(allowed)})
+        return _error(404, f"no such endpoint: {method} {path}")
+
+    def _record_write(
+        self, operation: str, query: dict[str, str], body: bytes, response: SandboxResponse
+    ) -> None:
+        try:
+            parsed_body = json.loads(body) if body else None
+        except ValueError:
+            parsed_body = None
+        self.write_requests.append(
+            WriteRequest(operation, dict(query), parsed_body, response.status)
+        )
+        if response.status < 300 and self.on_change:
+            self.on_change(self.state)
+
+    def _handle(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, str],
+        headers: dict[str, str],
+        body: bytes,
+        client_timeout: float | None,
+    ) -> SandboxResponse:
+        endpoint = self._route(method, path)
+        if isinstance(endpoint, SandboxResponse):
+            return endpoint
         operation = endpoint.operation_id
         decision: Decision = self.faults.decide(operation)
         if decision.latency:
@@ -160,13 +205,7 @@ class Sandbox:
             except _Reject as rejected:
                 response = rejected.response
             if endpoint.writes:
-                try:
-                    parsed_body = json.loads(body) if body else None
-                except ValueError:
-                    parsed_body = None
-                self.write_requests.append(WriteRequest(operation, dict(query), parsed_body, response.status))
-                if response.status < 300 and self.on_change:
-                    self.on_change(self.state)
+                self._record_write(operation, query, body, response)
         if decision.slow:
             if client_timeout is not None and decision.slow >= client_timeout:
                 time.sleep(min(client_timeout, 0.05))
@@ -176,7 +215,7 @@ class Sandbox:
         response.drop = decision.drop
         return response
 
-    # --- helpers ------------------------------------------------------------------------------------
+    # --- helpers ----------------------------------------------------------------------------------
 
     def _organization(self, query: dict[str, str], missing_status: int = 404) -> Organization:
         org = self.state.organizations.get(query.get("organization_id", ""))
@@ -191,59 +230,90 @@ class Sandbox:
             raise _Reject(_error(403, "not authorized: must be an organization owner"))
 
     def _member_view(self, user: User, role: str) -> dict[str, Any]:
-        view: dict[str, Any] = {"user_id": user.user_id, "display_handle": user.display_handle,
-                "email_address": user.email_address, "avatar_url": user.avatar_url, "role": role}
+        view: dict[str, Any] = {
+            "user_id": user.user_id,
+            "display_handle": user.display_handle,
+            "email_address": user.email_address,
+            "avatar_url": user.avatar_url,
+            "role": role,
+        }
         if self.api_version == "2026-06" and not self.state.omit_full_name:
             view["full_name"] = user.full_name
         return view
 
     @staticmethod
     def _key_view(key: ApiKey) -> dict[str, Any]:
-        return {"api_key_id": key.api_key_id, "redacted_api_key": key.redacted_api_key,
-                "creation_time": key.creation_time, "status": key.status}
+        return {
+            "api_key_id": key.api_key_id,
+            "redacted_api_key": key.redacted_api_key,
+            "creation_time": key.creation_time,
+            "status": key.status,
+        }
 
-    def _record(self, operation: str, org: Organization, target: str, owners: int | None = None) -> None:
+    def _record(
+        self, operation: str, org: Organization, target: str, owners: int | None = None
+    ) -> None:
         """`owners`, when the caller tracks it: counting 100,000 members per change made a member
         call cost a tenth of a second."""
-        self.mutations.append(Mutation(operation, org.organization_id, target,
-                                       org.owners() if owners is None else owners))
+        self.mutations.append(
+            Mutation(
+                operation, org.organization_id, target, org.owners() if owners is None else owners
+            )
+        )
 
-    # --- reads --------------------------------------------------------------------------------------
+    # --- reads ------------------------------------------------------------------------------------
 
     def _get_profiles(self, query: dict[str, str], body: bytes) -> SandboxResponse:
         caller = self.state.caller_user_id
         user = self.state.users.get(caller)
-        profiles = [{
-            "type": "INDIVIDUAL", "name": user.display_handle if user else "personal",
-            "avatar_url": user.avatar_url if user else "https://ideogram.ai/avatars/none.png",
-            "organization_id": "", "role": "OWNER", "api_keys": [], "is_metronome_2_user": False,
-            "max_num_inflight_requests_permitted": self.state.inflight_limit,
-        }]
+        profiles = [
+            {
+                "type": "INDIVIDUAL",
+                "name": user.display_handle if user else "personal",
+                "avatar_url": user.avatar_url if user else "https://ideogram.ai/avatars/none.png",
+                "organization_id": "",
+                "role": "OWNER",
+                "api_keys": [],
+                "is_metronome_2_user": False,
+                "max_num_inflight_requests_permitted": self.state.inflight_limit,
+            }
+        ]
         for org in self.state.organizations.values():
             if caller in org.members:
-                profiles.append({
-                    "type": org.profile_type, "name": org.name,
-                    "avatar_url": f"https://ideogram.ai/orgs/{org.organization_id}.png",
-                    "organization_id": org.organization_id, "role": org.members[caller],
-                    "api_keys": [self._key_view(k) for k in org.api_keys.values() if k.api_key_id not in org.others_keys],
-                    "is_metronome_2_user": False,
-                    "max_num_inflight_requests_permitted": self.state.inflight_limit,
-                })
+                profiles.append(
+                    {
+                        "type": org.profile_type,
+                        "name": org.name,
+                        "avatar_url": f"https://ideogram.ai/orgs/{org.organization_id}.png",
+                        "organization_id": org.organization_id,
+                        "role": org.members[caller],
+                        "api_keys": [
+                            self._key_view(k)
+                            for k in org.api_keys.values()
+                            if k.api_key_id not in org.others_keys
+                        ],
+                        "is_metronome_2_user": False,
+                        "max_num_inflight_requests_permitted": self.state.inflight_limit,
+                    }
+                )
         return _json(200, {"profiles": profiles})
 
     def _get_members(self, query: dict[str, str], body: bytes) -> SandboxResponse:
         org = self._organization(query)
         users = self.state.users
         members = [self._member_view(users[uid], role) for uid, role in org.members.items()]
-        members += [self._member_view(users[uid], org.members[uid]) for uid in org.repeated_members
-                    if uid in org.members]
+        members += [
+            self._member_view(users[uid], org.members[uid])
+            for uid in org.repeated_members
+            if uid in org.members
+        ]
         return _json(200, {"members": members})
 
     def _get_org_keys(self, query: dict[str, str], body: bytes) -> SandboxResponse:
         org = self._organization(query)
         return _json(200, {"api_keys": [self._key_view(k) for k in org.api_keys.values()]})
 
-    # --- usage (sandbox/usage.py) --------------------------------------------------------------------
+    # --- usage (sandbox/usage.py) -----------------------------------------------------------------
 
     def _window(self, query: dict[str, str]) -> tuple[date, datetime, datetime]:
         try:
@@ -257,19 +327,35 @@ class Sandbox:
         if query.get("segment_by") not in ("DAY", "HOUR"):
             return _error(400, "segment_by must be DAY or HOUR")
         anchor, start, end = self._window(query)
-        return _json(200, {"usage_segments": usage.segments(anchor, self.state.seed, org.usage, self.api_version,
-                                                            usage.lists_of(query), start, end,
-                                                            query["segment_by"] == "HOUR")})
+        return _json(
+            200,
+            {
+                "usage_segments": usage.segments(
+                    anchor,
+                    self.state.seed,
+                    org.usage,
+                    self.api_version,
+                    usage.lists_of(query),
+                    start,
+                    end,
+                    query["segment_by"] == "HOUR",
+                )
+            },
+        )
 
     def _spending(self, query: dict[str, str], commits: bool) -> SandboxResponse:
         org = self._organization(query)
         self._require_owner(org)
-        anchor, start, end = self._window(query if not commits else {"start_time": "1970-01-01T00:00:00Z"})
+        anchor, start, end = self._window(
+            query if not commits else {"start_time": "1970-01-01T00:00:00Z"}
+        )
         if commits:
-            return _json(200, usage.commits_answer(anchor, self.state.seed, org.usage, org.commit, end))
+            return _json(
+                200, usage.commits_answer(anchor, self.state.seed, org.usage, org.commit, end)
+            )
         return _json(200, usage.credits_answer(anchor, self.state.seed, org.usage, start, end))
 
-    # --- member writes ------------------------------------------------------------------------------
+    # --- member writes ----------------------------------------------------------------------------
 
     @staticmethod
     def _parse_members(body: bytes) -> list[dict[str, Any]]:
@@ -288,15 +374,18 @@ class Sandbox:
         members: list[dict[str, Any]] = payload["members"]
         return members
 
-    def _member_step(self, operation: str, org: Organization, entry: dict[str, Any],
-                     inject: bool = True) -> tuple[str, int] | None:
+    def _member_step(
+        self, operation: str, org: Organization, entry: dict[str, Any], inject: bool = True
+    ) -> tuple[str, int] | None:
         """Apply one member of a call to `org`; returns the user_id changed and the change in the
         owner count, None for a no-op."""
         if inject and self.faults.member_fails(operation, json.dumps(entry, sort_keys=True)):
             raise _MemberFailure("temporary failure processing this member, try again")
         if not any(k in entry for k in ("user_id", "display_handle", "email_address")):
             raise _MemberFailure("member has no user_id, display_handle or email_address")
-        user = self.state.find_user(entry.get("user_id"), entry.get("email_address"), entry.get("display_handle"))
+        user = self.state.find_user(
+            entry.get("user_id"), entry.get("email_address"), entry.get("display_handle")
+        )
         if user is None:
             raise _MemberFailure("no Ideogram user matches this member")
         role = org.members.get(user.user_id)
@@ -319,7 +408,9 @@ class Sandbox:
         del org.members[user.user_id]
         return user.user_id, -1 if role == "OWNER" else 0
 
-    def _member_operation(self, endpoint: Endpoint, query: dict[str, str], body: bytes) -> SandboxResponse:
+    def _member_operation(
+        self, endpoint: Endpoint, query: dict[str, str], body: bytes
+    ) -> SandboxResponse:
         operation = endpoint.operation_id
         org = self._organization(query)
         self._require_owner(org)
@@ -340,8 +431,9 @@ class Sandbox:
             results.append({"success": True})
         return _json(200, {"results": results})
 
-    def _member_operation_all_or_nothing(self, operation: str, org: Organization,
-                                         entries: list[dict[str, Any]]) -> SandboxResponse:
+    def _member_operation_all_or_nothing(
+        self, operation: str, org: Organization, entries: list[dict[str, Any]]
+    ) -> SandboxResponse:
         before = dict(org.members)
         changed: list[str] = []
         for index, entry in enumerate(entries):
@@ -361,7 +453,7 @@ class Sandbox:
             self._record(operation, org, user_id, owners)
         return SandboxResponse(204)
 
-    # --- key writes ---------------------------------------------------------------------------------
+    # --- key writes -------------------------------------------------------------------------------
 
     def _deactivate_key(self, query: dict[str, str], body: bytes) -> SandboxResponse:
         key_id = query.get("api_key_id")
@@ -388,8 +480,13 @@ class Sandbox:
             return _error(402, "payment is required before creating an API key")
         secret = secrets.token_urlsafe(48)
         created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-        key = ApiKey(api_key_id=random_id(self._rng), redacted_api_key=secret[:4] + "•" * 13,
-                     creation_time=created)
+        key = ApiKey(
+            api_key_id=random_id(self._rng),
+            redacted_api_key=secret[:4] + "•" * 13,
+            creation_time=created,
+        )
         org.api_keys[key.api_key_id] = key
         self._record(endpoints.CREATE_KEY.operation_id, org, key.api_key_id)
-        return _json(200, {"api_key": secret, "api_key_id": key.api_key_id, "creation_time": created})
+        return _json(
+            200, {"api_key": secret, "api_key_id": key.api_key_id, "creation_time": created}
+        )

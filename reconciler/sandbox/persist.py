@@ -22,12 +22,20 @@ MAX_DELAY_SECONDS = 10.0
 
 
 class DebouncedSaver:
-    def __init__(self, state: SandboxState, path: str | Path, lock: Any, quiet: float = QUIET_SECONDS,
-                 max_delay: float = MAX_DELAY_SECONDS) -> None:
+    def __init__(
+        self,
+        state: SandboxState,
+        path: str | Path,
+        lock: Any,
+        quiet: float = QUIET_SECONDS,
+        max_delay: float = MAX_DELAY_SECONDS,
+    ) -> None:
         self.state, self.path, self.lock = state, Path(path), lock
         self.quiet, self.max_delay = quiet, max_delay
         self._last_write = self._first_unsaved = 0.0
-        self.users = [asdict(u) for u in state.users.values()]  # a served sandbox never changes its users
+        self.users = [
+            asdict(u) for u in state.users.values()
+        ]  # a served sandbox never changes its users
         self.saves = 0
         self._dirty = threading.Event()
         self._stopping = threading.Event()

@@ -18,9 +18,13 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "ideogram-sandbox"
-        disable_nagle_algorithm = True  # TCP_NODELAY: a small answer goes out at once, not 40 ms later
+        disable_nagle_algorithm = (
+            True  # TCP_NODELAY: a small answer goes out at once, not 40 ms later
+        )
 
-        def log_message(self, format: str, *args: Any) -> None:  # quiet: requests carry bearer tokens
+        def log_message(
+            self, format: str, *args: Any
+        ) -> None:  # quiet: requests carry bearer tokens
             return
 
         def _serve(self) -> None:

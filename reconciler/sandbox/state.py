@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from ..api.endpoints import API_VERSIONS
-from .usage import MEMBER_HISTORY_LIMIT, Commit, UsagePattern, key_pattern, member_pattern, part_used_commit
+from .usage import (
+    MEMBER_HISTORY_LIMIT,
+    Commit,
+    UsagePattern,
+    key_pattern,
+    member_pattern,
+    part_used_commit,
+)
 
 DEFAULT_TOKEN = "sandbox-token"
 
@@ -57,13 +64,21 @@ class Organization:
     api_keys: dict[str, ApiKey] = field(default_factory=dict)
     payment_required: bool = False  # creating a key answers 402 while this is set
     profile_type: str = "ENTERPRISE"  # tests may set a type no spec has
-    usage: list[UsagePattern] = field(default_factory=list)  # the usage history, as patterns (sandbox/usage.py)
+    usage: list[UsagePattern] = field(
+        default_factory=list
+    )  # the usage history, as patterns (sandbox/usage.py)
     commit: Commit | None = None
-    repeated_members: list[str] = field(default_factory=list)  # user ids the member list sends twice
-    others_keys: list[str] = field(default_factory=list)  # key ids of other owners: not on the caller's profile
+    repeated_members: list[str] = field(
+        default_factory=list
+    )  # user ids the member list sends twice
+    others_keys: list[str] = field(
+        default_factory=list
+    )  # key ids of other owners: not on the caller's profile
 
     def owners(self) -> int:
-        return list(self.members.values()).count("OWNER")  # C speed: this runs per call at 100,000 members
+        return list(self.members.values()).count(
+            "OWNER"
+        )  # C speed: this runs per call at 100,000 members
 
 
 @dataclass
@@ -116,20 +131,31 @@ class SandboxState:
     # --- persistence ---------------------------------------------------------------------------
 
     def to_dict(self, include_users: bool = True) -> dict[str, Any]:
-        """The state as saved; without users (a served sandbox never changes them) it is quick enough
+        """The state as saved; without users (a served sandbox never changes them) it is quick
+        enough
         to take while requests wait."""
         return {
-            "api_version": self.api_version, "token": self.token, "caller_user_id": self.caller_user_id,
-            "inflight_limit": self.inflight_limit, "seed": self.seed, "omit_full_name": self.omit_full_name,
+            "api_version": self.api_version,
+            "token": self.token,
+            "caller_user_id": self.caller_user_id,
+            "inflight_limit": self.inflight_limit,
+            "seed": self.seed,
+            "omit_full_name": self.omit_full_name,
             "usage_anchor": self.usage_anchor,
             "users": [asdict(u) for u in self.users.values()] if include_users else [],
             "organizations": [
-                {"organization_id": o.organization_id, "name": o.name, "payment_required": o.payment_required,
-                 "profile_type": o.profile_type, "repeated_members": o.repeated_members,
-                 "others_keys": o.others_keys,
-                 "usage": [asdict(p) for p in o.usage], "commit": asdict(o.commit) if o.commit else None,
-                 "members": [{"user_id": uid, "role": role} for uid, role in o.members.items()],
-                 "api_keys": [asdict(k) for k in o.api_keys.values()]}
+                {
+                    "organization_id": o.organization_id,
+                    "name": o.name,
+                    "payment_required": o.payment_required,
+                    "profile_type": o.profile_type,
+                    "repeated_members": o.repeated_members,
+                    "others_keys": o.others_keys,
+                    "usage": [asdict(p) for p in o.usage],
+                    "commit": asdict(o.commit) if o.commit else None,
+                    "members": [{"user_id": uid, "role": role} for uid, role in o.members.items()],
+                    "api_keys": [asdict(k) for k in o.api_keys.values()],
+                }
                 for o in self.organizations.values()
             ],
         }
@@ -140,19 +166,28 @@ class SandboxState:
         orgs = {}
         for o in data.get("organizations", []):
             orgs[o["organization_id"]] = Organization(
-                organization_id=o["organization_id"], name=o["name"],
+                organization_id=o["organization_id"],
+                name=o["name"],
                 payment_required=o.get("payment_required", False),
-                profile_type=o.get("profile_type", "ENTERPRISE"), repeated_members=o.get("repeated_members", []),
+                profile_type=o.get("profile_type", "ENTERPRISE"),
+                repeated_members=o.get("repeated_members", []),
                 others_keys=o.get("others_keys", []),
                 usage=[UsagePattern(**p) for p in o.get("usage", [])],
                 commit=Commit(**o["commit"]) if o.get("commit") else None,
                 members={m["user_id"]: m["role"] for m in o.get("members", [])},
-                api_keys={k["api_key_id"]: ApiKey(**k) for k in o.get("api_keys", [])})
-        return cls(api_version=data.get("api_version", "2026-06"), token=data.get("token", DEFAULT_TOKEN),
-                   caller_user_id=data.get("caller_user_id", ""),
-                   inflight_limit=data.get("inflight_limit", 10), users=users, organizations=orgs,
-                   seed=data.get("seed", 0), omit_full_name=data.get("omit_full_name", False),
-                   usage_anchor=data.get("usage_anchor", ""))
+                api_keys={k["api_key_id"]: ApiKey(**k) for k in o.get("api_keys", [])},
+            )
+        return cls(
+            api_version=data.get("api_version", "2026-06"),
+            token=data.get("token", DEFAULT_TOKEN),
+            caller_user_id=data.get("caller_user_id", ""),
+            inflight_limit=data.get("inflight_limit", 10),
+            users=users,
+            organizations=orgs,
+            seed=data.get("seed", 0),
+            omit_full_name=data.get("omit_full_name", False),
+            usage_anchor=data.get("usage_anchor", ""),
+        )
 
     def save(self, path: str | Path) -> None:
         write_state(self.to_dict(), path)
@@ -173,39 +208,108 @@ def write_state(data: dict[str, Any], path: str | Path) -> None:
 
 # --- generated organizations ---------------------------------------------------------------------
 
-FIRST = ["ada", "ben", "chen", "dana", "eli", "fatima", "gus", "hana", "ivan", "jun", "kira", "liam", "mei",
-         "nora", "omar", "pia", "quinn", "rosa", "sven", "tara", "uma", "vik", "wen", "xena", "yusuf", "zoe"]
-LAST = ["adams", "berg", "costa", "diaz", "eng", "fischer", "garcia", "huang", "ito", "jensen", "kim",
-        "lopez", "moreau", "nakamura", "okafor", "patel", "quist", "rossi", "silva", "tanaka", "ueda",
-        "varga", "weber", "xu", "yilmaz", "zhou"]
+FIRST = [
+    "ada",
+    "ben",
+    "chen",
+    "dana",
+    "eli",
+    "fatima",
+    "gus",
+    "hana",
+    "ivan",
+    "jun",
+    "kira",
+    "liam",
+    "mei",
+    "nora",
+    "omar",
+    "pia",
+    "quinn",
+    "rosa",
+    "sven",
+    "tara",
+    "uma",
+    "vik",
+    "wen",
+    "xena",
+    "yusuf",
+    "zoe",
+]
+LAST = [
+    "adams",
+    "berg",
+    "costa",
+    "diaz",
+    "eng",
+    "fischer",
+    "garcia",
+    "huang",
+    "ito",
+    "jensen",
+    "kim",
+    "lopez",
+    "moreau",
+    "nakamura",
+    "okafor",
+    "patel",
+    "quist",
+    "rossi",
+    "silva",
+    "tanaka",
+    "ueda",
+    "varga",
+    "weber",
+    "xu",
+    "yilmaz",
+    "zhou",
+]
 EPOCH = datetime(2025, 1, 6, 9, 0, tzinfo=timezone.utc)
 
 
 def _person(index: int, rng: random.Random, domain: str) -> User:
     first, last = rng.choice(FIRST), rng.choice(LAST)
     handle = f"{first}_{last}{index}"
-    return User(user_id=b64id(f"user_{handle}"), display_handle=handle,
-                email_address=f"{first}.{last}{index}@{domain}", full_name=f"{first.title()} {last.title()}")
+    return User(
+        user_id=b64id(f"user_{handle}"),
+        display_handle=handle,
+        email_address=f"{first}.{last}{index}@{domain}",
+        full_name=f"{first.title()} {last.title()}",
+    )
 
 
 def make_key(rng: random.Random, age_days: float, status: str = "ACTIVE") -> ApiKey:
     secret_head = base64.b32encode(rng.randbytes(5)).decode()[:4]
     created = (EPOCH + timedelta(days=age_days)).isoformat()
-    return ApiKey(api_key_id=random_id(rng), redacted_api_key=secret_head + "•" * 13, creation_time=created,
-                  status=status)
+    return ApiKey(
+        api_key_id=random_id(rng),
+        redacted_api_key=secret_head + "•" * 13,
+        creation_time=created,
+        status=status,
+    )
 
 
-def generate_state(members: int = 25, keys: int = 5, seed: int = 0, api_version: str = "2026-06",
-                   org_name: str = "Acme", outsiders: int | None = None, owners: int = 2,
-                   token: str = DEFAULT_TOKEN, inflight_limit: int = 10,
-                   usage_anchor: date | None = None) -> SandboxState:
+def generate_state(
+    members: int = 25,
+    keys: int = 5,
+    seed: int = 0,
+    api_version: str = "2026-06",
+    org_name: str = "Acme",
+    outsiders: int | None = None,
+    owners: int = 2,
+    token: str = DEFAULT_TOKEN,
+    inflight_limit: int = 10,
+    usage_anchor: date | None = None,
+) -> SandboxState:
     """A realistic organization, the same for the same arguments (its usage history ends on
     `usage_anchor`, by default today). Scales to 1,000,000 members."""
     if members < 1:
         raise ValueError("an organization needs at least one member: its owner")
     rng = random.Random(seed)
     domain = f"{org_name.lower().replace(' ', '')}.example"
-    state = SandboxState(api_version=api_version, token=token, inflight_limit=inflight_limit, seed=seed)
+    state = SandboxState(
+        api_version=api_version, token=token, inflight_limit=inflight_limit, seed=seed
+    )
     org = Organization(organization_id=b64id(f"org_{org_name.lower()}"), name=org_name)
     outsiders = max(10, members // 10) if outsiders is None else outsiders
     for index in range(members + outsiders):
@@ -224,10 +328,14 @@ def generate_state(members: int = 25, keys: int = 5, seed: int = 0, api_version:
 
 def add_usage_history(state: SandboxState, org: Organization, anchor: date) -> None:
     """Patterns for the organization's ACTIVE keys and members, and a part-used spend commit."""
-    rng = random.Random(f"usage:{state.seed}:{org.organization_id}")  # its own dice: ids stay as they were
+    rng = random.Random(
+        f"usage:{state.seed}:{org.organization_id}"
+    )  # its own dice: ids stay as they were
     state.usage_anchor = anchor.isoformat()
     found = [key_pattern(rng, k.api_key_id) for k in org.api_keys.values() if k.status == "ACTIVE"]
-    found += [member_pattern(rng, state.users[uid].email_address)
-              for uid in list(org.members)[:MEMBER_HISTORY_LIMIT]]
+    found += [
+        member_pattern(rng, state.users[uid].email_address)
+        for uid in list(org.members)[:MEMBER_HISTORY_LIMIT]
+    ]
     org.usage = [p for p in found if p is not None]
     org.commit = part_used_commit(anchor, state.seed, org.usage)

@@ -21,4 +21,6 @@ def load_or_create_sandbox_state(path: str | Path = DEFAULT_SANDBOX_STATE) -> Sa
     try:
         return SandboxState.load(path)
     except (ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"{path}: not a sandbox state file ({exc}); delete it to start again") from None
+        raise UsageError(
+            f"{path}: not a sandbox state file ({exc}); delete it to start again"
+        ) from None

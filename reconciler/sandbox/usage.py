@@ -16,7 +16,9 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Literal
 
 HISTORY_DAYS = 120
-TOOLS: dict[str, tuple[str, str | None]] = {  # tool type -> (full tool name, model version; None: not sent)
+TOOLS: dict[
+    str, tuple[str, str | None]
+] = {  # tool type -> (full tool name, model version; None: not sent)
     "GENERATE": ("Image Generation V3", "V_3_1"),
     "REMIX": ("Remix V3", "V_3_0"),
     "EDIT": ("Edit V3", "V_3_1"),
@@ -28,11 +30,11 @@ TOOLS: dict[str, tuple[str, str | None]] = {  # tool type -> (full tool name, mo
 @dataclass
 class UsagePattern:
     kind: Literal["key", "member"]
-    target: str        # an api_key_id, or a member's email address
-    first_day: int     # day offsets from the anchor, both inclusive
+    target: str  # an api_key_id, or a member's email address
+    first_day: int  # day offsets from the anchor, both inclusive
     last_day: int
-    every: int         # used on about one day in `every`
-    daily_cents: int   # a day's spend is 50% to 150% of this
+    every: int  # used on about one day in `every`
+    daily_cents: int  # a day's spend is 50% to 150% of this
     tool_type: str = "GENERATE"
 
 
@@ -56,24 +58,33 @@ class UsageRow:
     cents: int
 
 
-def rows(patterns: list[UsagePattern], seed: int, first_day: int, last_day: int) -> Iterator[UsageRow]:
+def rows(
+    patterns: list[UsagePattern], seed: int, first_day: int, last_day: int
+) -> Iterator[UsageRow]:
     """Every row of the history between two day offsets, both inclusive."""
     for day in range(first_day, last_day + 1):
         for pattern in patterns:
             if pattern.first_day <= day <= pattern.last_day:
                 mix = _hash(seed, pattern.target, day)
                 if mix % pattern.every == 0:
-                    yield UsageRow(day, mix % 24, pattern, pattern.daily_cents * (50 + mix % 101) // 100)
+                    yield UsageRow(
+                        day, mix % 24, pattern, pattern.daily_cents * (50 + mix % 101) // 100
+                    )
 
 
 def window(query: dict[str, str], anchor_text: str) -> tuple[date, datetime, datetime]:
     """The anchor day and a request's start_time and end_time (now when absent), or ValueError."""
     try:
         start = datetime.fromisoformat(query["start_time"].replace("Z", "+00:00"))
-        end = datetime.fromisoformat(query["end_time"].replace("Z", "+00:00")) if "end_time" in query \
+        end = (
+            datetime.fromisoformat(query["end_time"].replace("Z", "+00:00"))
+            if "end_time" in query
             else datetime.now(timezone.utc)
+        )
     except (KeyError, ValueError):
-        raise ValueError("start_time (and end_time, if given) must be ISO 8601 date-times") from None
+        raise ValueError(
+            "start_time (and end_time, if given) must be ISO 8601 date-times"
+        ) from None
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("start_time and end_time need a time zone")
     return (date.fromisoformat(anchor_text) if anchor_text else end.date()), start, end
@@ -87,36 +98,62 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
 
-def segments(anchor: date, seed: int, patterns: list[UsagePattern], version: str, query: dict[str, list[str]],
-             start: datetime, end: datetime, hourly: bool) -> list[dict[str, Any]]:
+def segments(
+    anchor: date,
+    seed: int,
+    patterns: list[UsagePattern],
+    version: str,
+    query: dict[str, list[str]],
+    start: datetime,
+    end: datetime,
+    hourly: bool,
+) -> list[dict[str, Any]]:
     """`usage_segments` for the window, every DAY (or HOUR) in it, empty ones too."""
     source = (query.get("source") or ["API"])[0] if version == "2026-06" else "API"
     keys, tools = set(query.get("api_key_ids", [])), set(query.get("tools", []))
-    models, emails = set(query.get("model_versions", [])), {e.lower() for e in query.get("user_emails", [])}
-    wanted = [p for p in patterns if (p.kind == "key") == (source == "API")
-              and (not keys or p.kind == "key" and p.target in keys) and (not tools or p.tool_type in tools)
-              and (not models or TOOLS[p.tool_type][1] in models)
-              and (not emails or p.kind == "member" and p.target.lower() in emails)]
+    models, emails = (
+        set(query.get("model_versions", [])),
+        {e.lower() for e in query.get("user_emails", [])},
+    )
+    wanted = [
+        p
+        for p in patterns
+        if (p.kind == "key") == (source == "API")
+        and (not keys or p.kind == "key" and p.target in keys)
+        and (not tools or p.tool_type in tools)
+        and (not models or TOOLS[p.tool_type][1] in models)
+        and (not emails or p.kind == "member" and p.target.lower() in emails)
+    ]
     by_slot: dict[tuple[int, int], list[dict[str, Any]]] = {}
     for row in rows(wanted, seed, day_of(anchor, start), day_of(anchor, end)):
         moment = datetime.combine(anchor + timedelta(days=row.day), time(row.hour), timezone.utc)
         if start <= moment <= end:
-            by_slot.setdefault((row.day, row.hour if hourly else 0), []).append(_tool_usage(row, version))
+            by_slot.setdefault((row.day, row.hour if hourly else 0), []).append(
+                _tool_usage(row, version)
+            )
     out = []
     step = timedelta(hours=1) if hourly else timedelta(days=1)
     slot = datetime.combine(start.astimezone(timezone.utc).date(), time(0), timezone.utc)
     while slot <= end:
         key = (day_of(anchor, slot), slot.hour if hourly else 0)
-        out.append({"segment_start": _iso(slot), "segment_end": _iso(slot + step - timedelta(seconds=1)),
-                    "tool_usage": by_slot.get(key, [])})
+        out.append(
+            {
+                "segment_start": _iso(slot),
+                "segment_end": _iso(slot + step - timedelta(seconds=1)),
+                "tool_usage": by_slot.get(key, []),
+            }
+        )
         slot += step
     return out
 
 
 def _tool_usage(row: UsageRow, version: str) -> dict[str, Any]:
     name, model = TOOLS[row.pattern.tool_type]
-    item: dict[str, Any] = {"full_tool_name": name, "amount": {"amount": row.cents, "currency_code": "USD"},
-                            "tool_type": row.pattern.tool_type}
+    item: dict[str, Any] = {
+        "full_tool_name": name,
+        "amount": {"amount": row.cents, "currency_code": "USD"},
+        "tool_type": row.pattern.tool_type,
+    }
     if model is not None:
         item["model_version"] = model
     if row.pattern.kind == "key":
@@ -126,7 +163,9 @@ def _tool_usage(row: UsageRow, version: str) -> dict[str, Any]:
     return item
 
 
-def spend_between(anchor: date, seed: int, patterns: list[UsagePattern], start: datetime, end: datetime) -> int:
+def spend_between(
+    anchor: date, seed: int, patterns: list[UsagePattern], start: datetime, end: datetime
+) -> int:
     """Cents spent in the window, API and web app together (what credits and commits count)."""
     total = 0
     for row in rows(patterns, seed, day_of(anchor, start), day_of(anchor, end)):
@@ -136,29 +175,41 @@ def spend_between(anchor: date, seed: int, patterns: list[UsagePattern], start: 
     return total
 
 
-def commits_answer(anchor: date, seed: int, patterns: list[UsagePattern], commit: Commit | None,
-                   now: datetime) -> dict[str, Any]:
+def commits_answer(
+    anchor: date, seed: int, patterns: list[UsagePattern], commit: Commit | None, now: datetime
+) -> dict[str, Any]:
     if commit is None:
         return {"commits": []}
     start = datetime.combine(anchor + timedelta(days=commit.start_day), time(0), timezone.utc)
     end = datetime.combine(anchor + timedelta(days=commit.end_day), time(23, 59, 59), timezone.utc)
     spent = spend_between(anchor, seed, patterns, start, min(now, end))
-    return {"commits": [{"commit_amount": {"amount": commit.amount_cents, "currency_code": "USD"},
-                         "commit_amount_spent": {"amount": spent, "currency_code": "USD"},
-                         "commit_start_time": _iso(start), "commit_end_time": _iso(end),
-                         "is_postpaid_commit": commit.postpaid}]}
+    return {
+        "commits": [
+            {
+                "commit_amount": {"amount": commit.amount_cents, "currency_code": "USD"},
+                "commit_amount_spent": {"amount": spent, "currency_code": "USD"},
+                "commit_start_time": _iso(start),
+                "commit_end_time": _iso(end),
+                "is_postpaid_commit": commit.postpaid,
+            }
+        ]
+    }
 
 
-def credits_answer(anchor: date, seed: int, patterns: list[UsagePattern], start: datetime,
-                   end: datetime) -> dict[str, Any]:
+def credits_answer(
+    anchor: date, seed: int, patterns: list[UsagePattern], start: datetime, end: datetime
+) -> dict[str, Any]:
     total = spend_between(anchor, seed, patterns, start, end)
     days = max(1, (end.date() - start.date()).days + 1)
-    return {"total_spend": {"amount": total, "currency_code": "USD"},
-            "average_daily_spend": {"amount": round(total / days, 2), "currency_code": "USD"},
-            "available_credits": {"amount": 250_000, "currency_code": "USD"}}
+    return {
+        "total_spend": {"amount": total, "currency_code": "USD"},
+        "average_daily_spend": {"amount": round(total / days, 2), "currency_code": "USD"},
+        "available_credits": {"amount": 250_000, "currency_code": "USD"},
+    }
 
 
 # --- generated histories --------------------------------------------------------------------------
+
 
 def key_pattern(rng: random.Random, key_id: str) -> UsagePattern | None:
     """Half the keys busy, a fifth now and then, some idle for months, the rest never used."""
@@ -169,7 +220,9 @@ def key_pattern(rng: random.Random, key_id: str) -> UsagePattern | None:
     if draw < 0.7:
         return UsagePattern("key", key_id, -HISTORY_DAYS, 0, 4, rng.randint(100, 2000), tool)
     if draw < 0.85:
-        return UsagePattern("key", key_id, -HISTORY_DAYS, -rng.randint(95, 115), 2, rng.randint(100, 1000), tool)
+        return UsagePattern(
+            "key", key_id, -HISTORY_DAYS, -rng.randint(95, 115), 2, rng.randint(100, 1000), tool
+        )
     return None
 
 
@@ -181,19 +234,29 @@ def member_pattern(rng: random.Random, email: str) -> UsagePattern | None:
     if draw < 0.6:
         return UsagePattern("member", email, -HISTORY_DAYS, 0, 9, rng.randint(50, 400))
     if draw < 0.8:
-        return UsagePattern("member", email, -HISTORY_DAYS, -rng.randint(92, 110), 5, rng.randint(50, 400))
+        return UsagePattern(
+            "member", email, -HISTORY_DAYS, -rng.randint(92, 110), 5, rng.randint(50, 400)
+        )
     return None
 
 
 def part_used_commit(anchor: date, seed: int, patterns: list[UsagePattern]) -> Commit:
-    """A yearly commit started 200 days ago, sized so that the pace so far would spend about 80% of it."""
+    """A yearly commit started 200 days ago, sized so that the pace so far would spend about 80% of
+    it."""
     start = datetime.combine(anchor - timedelta(days=200), time(0), timezone.utc)
-    so_far = spend_between(anchor, seed, patterns, start, datetime.combine(anchor, time(23, 59, 59), timezone.utc))
-    return Commit(amount_cents=max(100_000, round(so_far * 365 / 200 / 0.8 / 100) * 100), start_day=-200,
-                  end_day=164)
+    so_far = spend_between(
+        anchor, seed, patterns, start, datetime.combine(anchor, time(23, 59, 59), timezone.utc)
+    )
+    return Commit(
+        amount_cents=max(100_000, round(so_far * 365 / 200 / 0.8 / 100) * 100),
+        start_day=-200,
+        end_day=164,
+    )
 
 
-MEMBER_HISTORY_LIMIT = 20_000  # members with a web-app history; beyond it the state file would balloon
+MEMBER_HISTORY_LIMIT = (
+    20_000  # members with a web-app history; beyond it the state file would balloon
+)
 
 
 class Query(dict[str, str]):
@@ -213,4 +276,12 @@ def lists_of(query: dict[str, str]) -> dict[str, list[str]]:
     return found if isinstance(found, dict) else {name: [value] for name, value in query.items()}
 
 
-__all__ = ["Commit", "Query", "UsagePattern", "commits_answer", "credits_answer", "lists_of", "segments"]
+__all__ = [
+    "Commit",
+    "Query",
+    "UsagePattern",
+    "commits_answer",
+    "credits_answer",
+    "lists_of",
+    "segments",
+]
