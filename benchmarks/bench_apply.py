@@ -25,7 +25,7 @@ from pathlib import Path
 from reconciler import service
 from reconciler.api.client import ApiClient
 from reconciler.config.loader import load_config
-from reconciler.execution.report import ApplyReport
+from reconciler.model.report import ApplyReport
 from reconciler.sandbox import (
     SANDBOX_BASE_URL,
     Faults,
@@ -134,7 +134,7 @@ def _additions_file(workdir: Path, state) -> Path:
 
 
 def _timed_additions(workdir: Path, with_intents: bool) -> float:
-    from reconciler.execution.audit import AuditLog
+    from reconciler.store.audit import AuditLog
 
     state = generate_state(members=2, keys=0, seed=1, org_name="acme", outsiders=1000)
     path = _additions_file(workdir, state)

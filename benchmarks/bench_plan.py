@@ -18,7 +18,7 @@ import time
 import tracemalloc
 
 from reconciler.config.models import DesiredState
-from reconciler.live_state import LiveKey, LiveMember, LiveOrganization, LiveState
+from reconciler.model.live import LiveKey, LiveMember, LiveOrganization, LiveState
 from reconciler.planning.planner import compute_plan
 
 ORG_ID = "b3JnX2JlbmNo"

@@ -6,6 +6,7 @@ CONFIG_FILE = "ideogram-org.yaml"
 MAX_FILE_BYTES = (
     16 * 1024 * 1024
 )  # a desired-state file larger than this is refused (--max-file-size)
+MAX_PLAN_FILE_BYTES = 256 * 1024 * 1024  # a plan file larger than this is refused
 CONFIG_ENV = "IDEOGRAM_ORG_CONFIG"
 AUDIT_LOG = "ideogram-org.audit.jsonl"
 AUDIT_LOG_ENV = "IDEOGRAM_ORG_AUDIT_LOG"

@@ -21,18 +21,20 @@ from typing import Any
 
 from . import defaults, service
 from .api.client import ApiReader
-from .api.connect import open_api
 from .config.loader import LoadedConfig, load_config
 from .errors import ReconcilerError, UsageError
-from .execution.report import ApplyReport
-from .planning.changes import KeyCreate
-from .planning.plan import Plan
-from .planning.usage import SPEND_DAYS, UsageReport, alert_share
+from .model.changes import KeyCreate
+from .model.plan import Plan, ReviewedPlan
+from .model.report import ApplyReport
+from .model.usage import SPEND_DAYS, UsageReport
+from .planning.usage import alert_share
 from .render.apply import render_apply_markdown
 from .render.drift import render_drift_markdown
 from .render.markdown import render_markdown
-from .render.plan import MARKER_PREFIX, summary_line
+from .render.rows import MARKER_PREFIX, summary_line
 from .render.usage import render_usage_markdown
+from .service.connect import open_api
+from .store.plan_file import save_plan
 
 DRIFT_ISSUE_TITLE = "ideogram-org: the organization drifted from the file"
 CHECK_RUN_NAME = "ideogram-org plan"
@@ -306,7 +308,7 @@ def _record_check_run(context: ActionContext, gh: Gh, plan: Plan) -> None:
 def _publish_plan(context: ActionContext, plan: Plan, changes: bool) -> None:
     """Save the plan for later steps and name it in the outputs."""
     plan_path = context.temp / "ideogram-org-plan.json"
-    plan.save(plan_path)
+    save_plan(plan, plan_path)
     context.set_output("changes", str(changes).lower())
     context.set_output("plan-json", str(plan_path))
     context.set_output("plan-hash", plan.plan_hash)
@@ -387,7 +389,7 @@ def _apply(context: ActionContext, gh: Gh) -> int:
         options = service.ApplyOptions(
             audit_log=context.audit_log, progress=lambda line: print(line, file=sys.stderr)
         )
-        report = service.apply(client, planned, options)
+        report = service.apply(client, planned, options, ReviewedPlan(reviewed))
     context.summary(render_apply_markdown(report))
     if isinstance(report, ApplyReport):
         context.set_output("audit-head", report.audit_head)

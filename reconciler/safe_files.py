@@ -82,10 +82,11 @@ def open_for_append(path: str | Path, *, what: str, mode: int, readable: bool = 
         raise FileWriteError(f"{path}: cannot open the {what} ({exc.strerror})") from None
 
 
-def read_bytes(path: str | Path, *, what: str) -> bytes:
-    """The file's bytes, refusing a symbolic link."""
+def read_bytes(path: str | Path, *, what: str, max_bytes: int | None = None) -> bytes:
+    """The file's bytes, refusing a symbolic link, anything but a regular file (a FIFO would hang
+    the read, /dev/zero never end) and, with `max_bytes`, a file larger than that."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise UsageError(
@@ -93,4 +94,9 @@ def read_bytes(path: str | Path, *, what: str) -> bytes:
             ) from None
         raise ReconcilerError(f"{path}: cannot read the {what} ({exc.strerror})") from None
     with os.fdopen(fd, "rb") as handle:
-        return handle.read()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ReconcilerError(f"{path}: the {what} is not a regular file")
+        data = handle.read() if max_bytes is None else handle.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ReconcilerError(f"{path}: the {what} is larger than {max_bytes} bytes; refusing it")
+    return data

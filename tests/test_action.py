@@ -12,7 +12,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from reconciler.github_action import DRIFT_ISSUE_TITLE
-from reconciler.render.plan import MARKER_PREFIX
+from reconciler.render.rows import MARKER_PREFIX
 from reconciler.sandbox import Sandbox, SandboxServer
 from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
 from reconciler.sandbox.state import b64id

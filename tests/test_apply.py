@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.execution.audit import verify_log
 from reconciler.sandbox import Faults
+from reconciler.store.audit import verify_log
 from tests.scenario import TOKEN, cli, scenario, served, write_file
 
 ORDER = [

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.execution.audit import verify_log
 from reconciler.sandbox import Faults
+from reconciler.store.audit import verify_log
 from tests.scenario import TOKEN, cli, scenario, served, write_file
 
 PROFILES = {  # rates a bad day might have; reads get 5 tries, so 5 failures in a row are rare

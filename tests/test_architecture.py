@@ -20,8 +20,8 @@ LONG_FUNCTIONS: dict[str, str] = {}
     "module",
     [
         "reconciler.planning.planner",
-        "reconciler.planning.plan",
-        "reconciler.planning.drift",
+        "reconciler.model.plan",
+        "reconciler.model.drift",
         "reconciler.planning.staleness",
         "reconciler.render.plan",
         "reconciler.render.drift",

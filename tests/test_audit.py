@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import main
-from reconciler.execution.audit import GENESIS, AuditLog, record_hash, verify_log
+from reconciler.store.audit import GENESIS, AuditLog, record_hash, verify_log
 
 
 def _write(path: Path, count: int = 5) -> list[dict]:

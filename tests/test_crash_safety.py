@@ -21,9 +21,9 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import main
-from reconciler.execution.audit import AuditLog, verify_log
 from reconciler.sandbox import Faults, generate_state
 from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
+from reconciler.store.audit import AuditLog, verify_log
 from tests.scenario import TOKEN, cli, scenario, served, write_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +106,7 @@ def org_member(handle: str) -> str:
 
 
 def test_a_second_apply_on_the_same_organization_fails_at_once_naming_the_holder(here):
-    from reconciler.execution.locks import organization_locks
+    from reconciler.store.locks import organization_locks
 
     Path("ideogram-org.yaml").write_text(ACME)
     with served(demo_state()) as (sandbox, url):
@@ -250,7 +250,7 @@ def test_apply_refuses_a_torn_log_before_any_write(here):
 
 
 def test_a_keyed_chain_cannot_be_rewritten_without_the_key(here, monkeypatch):
-    from reconciler.execution.audit import canonical, record_hash
+    from reconciler.store.audit import canonical, record_hash
 
     monkeypatch.setenv("IDEOGRAM_AUDIT_KEY", "k3y")
     path = here / "audit.jsonl"
@@ -301,7 +301,7 @@ def test_unfinished_runs_and_unknown_outcomes_are_named_and_settled_by_the_next_
 
 
 def test_a_secret_that_cannot_be_saved_leaves_no_live_key(here, api_version, monkeypatch):
-    from reconciler.execution import secrets
+    from reconciler.delivery import secrets_file as secrets
 
     def full(self, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from reconciler.api.client import ApiClient, ApiReader
-from reconciler.api.connect import open_api
 from reconciler.sandbox.demo import demo_state
+from reconciler.service.connect import open_api
 from tests.scenario import cli, served
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -162,7 +162,7 @@ def test_drift_reports_an_unlisted_active_key_with_its_id(here, api_version):
 
 
 def test_the_committed_drift_schema_is_up_to_date():
-    from reconciler.planning.drift import drift_json_schema
+    from reconciler.model.drift import drift_json_schema
 
     assert json.loads((ROOT / "schemas" / "drift.schema.json").read_text()) == drift_json_schema()
 

@@ -18,7 +18,7 @@ from reconciler.api.client import ApiClient
 from reconciler.cli import main
 from reconciler.config.loader import load_config, load_text
 from reconciler.errors import ConfigError
-from reconciler.execution.report import ApplyReport
+from reconciler.model.report import ApplyReport
 from reconciler.sandbox import SANDBOX_BASE_URL, Sandbox, SandboxTransport
 from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
 from reconciler.sandbox.state import b64id

@@ -11,10 +11,11 @@ from click.testing import CliRunner
 
 from reconciler.cli import main
 from reconciler.defaults import MARKDOWN_LIMIT
-from reconciler.planning.plan import Plan, plan_json_schema
+from reconciler.model.plan import plan_json_schema
 from reconciler.render.markdown import render_markdown
 from reconciler.render.plan import render_text
 from reconciler.sandbox.demo import demo_state
+from reconciler.store.plan_file import load_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 ACME = str(ROOT / "examples" / "acme" / "ideogram-org.yaml")
@@ -82,7 +83,7 @@ def test_committed_plan_schema_is_up_to_date():
 def test_plan_file_holds_what_apply_needs(workdir, tmp_path):
     result = run("plan", "-c", ACME, "--sandbox", "--out", str(tmp_path / "p.json"))
     assert result.exit_code == 0
-    saved = Plan.load(tmp_path / "p.json")
+    saved = load_plan(tmp_path / "p.json")
     jsonschema.validate(json.loads((tmp_path / "p.json").read_text()), PLAN_SCHEMA)
     assert saved.desired_hash and saved.live_fingerprint and saved.tool_version and saved.created_at
     assert "live_snapshot" not in json.loads(
@@ -100,7 +101,7 @@ def test_an_edited_plan_file_is_refused(workdir, tmp_path):
     from reconciler.errors import ReconcilerError
 
     with pytest.raises(ReconcilerError, match="edited"):
-        Plan.load(tmp_path / "p.json")
+        load_plan(tmp_path / "p.json")
 
 
 def test_markdown_summary_first_and_folded_details(workdir):
@@ -123,8 +124,8 @@ def test_unsafe_plan_is_shown_at_the_top_and_exits_1(workdir, tmp_path):
 
 def test_colour_only_on_request_and_never_with_no_color(workdir, monkeypatch):
     from reconciler import service
-    from reconciler.api.connect import open_api
     from reconciler.config.loader import load_config
+    from reconciler.service.connect import open_api
 
     with open_api(sandbox=True) as reader:
         plan = service.plan(reader, load_config(ACME)).plan
@@ -145,9 +146,9 @@ def _big_plan(members: int, removed: int, added: int):
     """A plan over a generated organization: the first `removed` plain members left out of the
     file, `added` outsiders put in."""
     from reconciler import service
-    from reconciler.api.connect import open_api
     from reconciler.config.loader import load_config
     from reconciler.sandbox import generate_state
+    from reconciler.service.connect import open_api
 
     state = generate_state(members=members, keys=0, seed=5, org_name="acme", outsiders=added)
     state.save(".ideogram-sandbox.json")

@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 import pytest
 
 from reconciler.config.loader import load_text
-from reconciler.live_state import LiveKey, LiveMember, LiveOrganization, LiveState
-from reconciler.planning.changes import Change, MemberBlocked, target_of
+from reconciler.errors import UnsafePlanError
+from reconciler.model.changes import Change, MemberBlocked, target_of
+from reconciler.model.live import LiveKey, LiveMember, LiveOrganization, LiveState
+from reconciler.model.plan import AllowUnsafe, NoApproval, ReviewedPlan
+from reconciler.model.safety import OrganizationSummary, check_safety
 from reconciler.planning.planner import compute_plan
-from reconciler.planning.safety import OrganizationSummary, check_safety
 
 ORG_ID = "b3JnX3Rlc3Q"
 
@@ -325,7 +327,6 @@ def test_same_inputs_same_hash_and_order() -> None:
 
 
 def test_unsafe_plan_needs_an_approval_naming_it() -> None:
-    from reconciler.errors import UnsafePlanError
 
     plan = plan_for(
         desired(
@@ -337,20 +338,29 @@ def test_unsafe_plan_needs_an_approval_naming_it() -> None:
     )
     assert not plan.safe
     with pytest.raises(UnsafePlanError) as refused:
-        plan.ensure_safe(None)
+        plan.ensure_approved(NoApproval())
     assert str(refused.value) == (
         f"the plan is unsafe: {plan.violations[0].message}. to approve this exact plan, "
         f"pass --allow-unsafe {plan.plan_hash[:12]}"
     )
     with pytest.raises(UnsafePlanError, match="at least 8"):
-        plan.ensure_safe(plan.plan_hash[:6])
+        plan.ensure_approved(AllowUnsafe(plan.plan_hash[:6]))
     with pytest.raises(UnsafePlanError) as refused:
-        plan.ensure_safe("0123456789ab")
+        plan.ensure_approved(AllowUnsafe("0123456789ab"))
     assert str(refused.value).endswith(
         f"--allow-unsafe '0123456789ab' does not match this plan ({plan.plan_hash[:12]})"
     )
-    plan.ensure_safe(plan.plan_hash[:8])
-    plan.ensure_safe(plan.plan_hash)
+    plan.ensure_approved(AllowUnsafe(plan.plan_hash[:8]))
+    plan.ensure_approved(AllowUnsafe(plan.plan_hash))
+    with pytest.raises(UnsafePlanError, match="approve this exact plan"):
+        plan.ensure_approved(ReviewedPlan(plan.plan_hash))  # a review approves no unsafety
+
+
+def test_a_reviewed_plan_must_be_the_plan_applied() -> None:
+    plan = plan_for(desired(OWNER), live_state([member("owner", "OWNER")]))
+    plan.ensure_approved(ReviewedPlan(plan.plan_hash))
+    with pytest.raises(UnsafePlanError, match="is not this plan"):
+        plan.ensure_approved(ReviewedPlan("f" * 64))
 
 
 # --- cases that pin the planner's arithmetic (each kills a mutant that survived before) -----------

@@ -16,7 +16,7 @@ import pytest
 
 from reconciler import service
 from reconciler.api.client import ApiReader
-from reconciler.identity import normalise
+from reconciler.model.identity import normalise
 from reconciler.sandbox import SANDBOX_BASE_URL, Sandbox, SandboxTransport, generate_state
 from reconciler.sandbox.usage import TOOLS, day_of, rows
 from tests.conftest import sandbox_http_client
@@ -197,7 +197,7 @@ def test_usage_json_follows_the_committed_schema(tmp_path, monkeypatch, api_vers
     import subprocess
     import sys
 
-    from reconciler.planning.usage import usage_json_schema
+    from reconciler.model.usage import usage_json_schema
 
     root = Path(__file__).resolve().parent.parent
     assert (

@@ -99,7 +99,7 @@ def test_the_report_renders_its_chart_tables_and_gauge(browser, tmp_path, monkey
 def test_names_from_the_server_are_text_not_markup(browser, tmp_path):
     from datetime import datetime, timezone
 
-    from reconciler.planning.usage import OrganizationReport, UsageReport
+    from reconciler.model.usage import OrganizationReport, UsageReport
     from reconciler.render.usage_html import render_usage_html
 
     hostile = "<img src=x onerror=alert(1)>"

@@ -12,10 +12,10 @@ from datetime import date, timedelta
 import pytest
 
 from reconciler.config.models import DesiredState
-from reconciler.live_state import LiveKey, LiveMember, LiveOrganization, LiveState
-from reconciler.planning.changes import KeyDeactivate, MemberRemove
+from reconciler.model.changes import KeyDeactivate, MemberRemove
+from reconciler.model.live import LiveKey, LiveMember, LiveOrganization, LiveState
+from reconciler.model.usage import UsageFacts
 from reconciler.planning.planner import compute_plan
-from reconciler.planning.usage import UsageFacts
 from tests.scenario import cli, served
 
 TODAY = date(2026, 11, 26)

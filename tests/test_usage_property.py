@@ -100,7 +100,7 @@ def _reader(version: str, found: dict[str, Any]) -> ApiReader:
 
 
 def _expected_total(found: dict[str, Any]) -> float:
-    from reconciler.timestamps import parse_timestamp
+    from reconciler.model.timestamps import parse_timestamp
 
     return sum(
         row["amount"]["amount"]

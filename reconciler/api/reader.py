@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ..config.models import DesiredState
 from ..defaults import READ_PROGRESS_AFTER, READ_WORKERS
 from ..errors import ForbiddenError, NotFoundError, OrganizationNotFoundError, UsageError
-from ..live_state import LiveKey, LiveMember, LiveOrganization, LiveState
+from ..model.live import LiveKey, LiveMember, LiveOrganization, LiveState
 from .client import ApiReader
 from .endpoints import API_VERSION_CHOICES
 from .wire import ApiKeyInfo, ApiProfile, OrganizationMember

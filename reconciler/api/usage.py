@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from ..live_state import LiveOrganization
-from ..planning.usage import CommitInfo, OrganizationUsage, UsageRecord
-from ..timestamps import parse_timestamp
+from ..model.live import LiveOrganization
+from ..model.timestamps import parse_timestamp
+from ..model.usage import CommitInfo, OrganizationUsage, UsageRecord
 from .client import ApiReader, Params
 from .endpoints import GET_CREDITS, GET_SPEND_COMMIT, GET_USAGE
 from .wire import CreditsResponse, SpendCommitResponse, UsageResponse

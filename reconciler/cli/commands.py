@@ -35,8 +35,8 @@ from .common import (
 
 if TYPE_CHECKING:
     from ..config.loader import LoadedConfig
-    from ..execution.report import Report
-    from ..planning.plan import Plan
+    from ..model.plan import Plan
+    from ..model.report import Report
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -122,8 +122,10 @@ def plan(
 ) -> None:
     """Show what apply would change, without changing anything."""
     from .. import service
-    from ..api.connect import open_api
-    from ..render.plan import PLAN_RENDERERS, render_text
+    from ..render.plan import render_text
+    from ..render.registry import renderer
+    from ..service.connect import open_api
+    from ..store.plan_file import save_plan
 
     config = _load(config_path)  # a broken file fails before any token or network is needed
     with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout) as reader:
@@ -133,9 +135,9 @@ def plan(
     if output == "text":
         click.echo(render_text(result, colour=common.colour(), full=full), color=common.colour())
     else:
-        click.echo(PLAN_RENDERERS[output](result))
+        click.echo(renderer("plan", output)(result))
     if out_path:
-        result.save(out_path)
+        save_plan(result, out_path)
         err(f"plan saved to {out_path}")
     where = common.target_args(sandbox)
     if not result.safe:
@@ -198,7 +200,7 @@ def export(
 ) -> None:
     """Write the live organization(s) as a desired-state file that plans to no changes."""
     from .. import service
-    from ..api.connect import open_api
+    from ..service.connect import open_api
 
     with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout) as reader:
         text = service.export(reader, orgs, api_version, progress=err)
@@ -227,14 +229,14 @@ def drift(
     """Report where the live organization differs from the file. Read-only. Exit 0 in sync, 2
     drift."""
     from .. import service
-    from ..api.connect import open_api
-    from ..render.drift import DRIFT_RENDERERS
+    from ..render.registry import renderer
+    from ..service.connect import open_api
 
     config = _load(config_path)
     with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout, writable=False) as reader:
         result = service.drift(reader, config, orgs, api_version, progress=err)
     warn_all(result.planned.warnings)
-    click.echo(DRIFT_RENDERERS[output](result.report))
+    click.echo(renderer("drift", output)(result.report))
     if result.report.drifted:
         sys.exit(EXIT_CHANGES)
 
@@ -322,10 +324,11 @@ def apply(
 ) -> None:
     """Carry out a plan: from the file (after a y/N), or exactly a saved PLAN_FILE."""
     from .. import service
-    from ..api.connect import open_api
-    from ..execution.report import ApplyInterrupted
-    from ..planning.plan import Plan
+    from ..model.plan import AllowUnsafe, NoApproval
+    from ..model.report import ApplyInterrupted
     from ..render.plan import render_text
+    from ..service.connect import open_api
+    from ..store.plan_file import load_plan
 
     options = service.ApplyOptions(
         audit_log=audit_log,
@@ -336,7 +339,7 @@ def apply(
         progress=err,
         lock_timeout=lock_timeout,
     )
-    saved = Plan.load(plan_file) if plan_file else None
+    saved = load_plan(plan_file) if plan_file else None
     if saved is not None:
         explicit = ctx.get_parameter_source("config_path") not in (
             None,
@@ -356,7 +359,8 @@ def apply(
                 color=common.colour(sys.stderr),
             )
         warn_all(planned.warnings)
-        planned.plan.ensure_safe(allow_unsafe)
+        approval = AllowUnsafe(allow_unsafe) if allow_unsafe else NoApproval()
+        planned.plan.ensure_approved(approval)  # before asking: the service would refuse it too
         if saved is None and not planned.plan.changes:
             _nothing_to_apply(planned.plan, output, dry_run)
             return
@@ -366,7 +370,7 @@ def apply(
             with common.graceful_stop(options.stop), common.call_progress() as on_call:
                 planned = planned.without_live()
                 report = service.apply(
-                    client, planned, dataclasses.replace(options, on_call=on_call)
+                    client, planned, dataclasses.replace(options, on_call=on_call), approval
                 )
         except ApplyInterrupted as interrupted:
             _finish_apply(interrupted.report, output, full, interrupted=True)
@@ -375,7 +379,7 @@ def apply(
 
 
 def _nothing_to_apply(plan: Plan, output: str, dry_run: bool) -> None:
-    from ..planning.changes import ChangeBlocked
+    from ..model.changes import ChangeBlocked
     from ..render.apply import blocked_line
 
     err("Nothing to apply." + (f" {blocked_line(len(plan.blocked))}" if plan.blocked else ""))
@@ -397,7 +401,7 @@ def _nothing_to_apply(plan: Plan, output: str, dry_run: bool) -> None:
 
 
 def _finish_apply(report: Report, output: str, full: bool, interrupted: bool = False) -> None:
-    from ..execution.report import ApplyReport
+    from ..model.report import ApplyReport
     from ..render.apply import render_apply_json, render_apply_text
 
     click.echo(render_apply_json(report) if output == "json" else render_apply_text(report, full))
@@ -434,7 +438,7 @@ def audit_verify(path: str, head: str | None) -> None:
     """Check the hash chain (and HMACs with IDEOGRAM_AUDIT_KEY); name torn tails, unfinished runs
     and
     writes whose outcome is unknown."""
-    from ..execution.audit import verify_log
+    from ..store.audit import verify_log
 
     if not Path(path).exists() and head:
         raise UsageError(
@@ -492,7 +496,7 @@ def audit_verify(path: str, head: str | None) -> None:
 def audit_repair(path: str) -> None:
     """Seal a torn last record with a repair record that keeps its bytes; nothing before is
     rewritten."""
-    from ..execution.audit import repair_log
+    from ..store.audit import repair_log
 
     click.echo(f"{path}: {repair_log(path)}")
 
@@ -512,14 +516,15 @@ def github_action() -> None:
 @handle_errors
 def show(plan_file: str, output: str, full: bool) -> None:
     """Show a saved plan, as `plan` printed it. Reads no organization: apply checks it again."""
-    from ..planning.plan import Plan
-    from ..render.plan import PLAN_RENDERERS, render_text
+    from ..render.plan import render_text
+    from ..render.registry import renderer
+    from ..store.plan_file import load_plan
 
-    saved = Plan.load(plan_file)
+    saved = load_plan(plan_file)
     if output == "text":
         click.echo(render_text(saved, colour=common.colour(), full=full), color=common.colour())
     else:
-        click.echo(PLAN_RENDERERS[output](saved))
+        click.echo(renderer("plan", output)(saved))
     err(
         f"saved {saved.created_at} from {saved.desired_file}; apply checks it against the live "
         "organization "

@@ -18,7 +18,7 @@ def schema() -> None:
 @click.command("drift-schema")
 def drift_schema() -> None:
     """Print the JSON Schema of `drift --output json`."""
-    from ..planning.drift import drift_json_schema
+    from ..model.drift import drift_json_schema
 
     click.echo(json.dumps(drift_json_schema(), indent=2))
 
@@ -26,7 +26,7 @@ def drift_schema() -> None:
 @click.command("usage-schema")
 def usage_schema() -> None:
     """Print the JSON Schema of `usage --output json`."""
-    from ..planning.usage import usage_json_schema
+    from ..model.usage import usage_json_schema
 
     click.echo(json.dumps(usage_json_schema(), indent=2))
 
@@ -34,6 +34,6 @@ def usage_schema() -> None:
 @click.command("plan-schema")
 def plan_schema() -> None:
     """Print the JSON Schema of `plan --output json` and of plan files."""
-    from ..planning.plan import plan_json_schema
+    from ..model.plan import plan_json_schema
 
     click.echo(json.dumps(plan_json_schema(), indent=2))

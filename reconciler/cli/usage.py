@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from ..timestamps import parse_timestamp
+from ..model.timestamps import parse_timestamp
 from . import common
 from .common import EXIT_CHANGES, api_options, config_option, err, handle_errors, org_option
 
@@ -82,12 +82,12 @@ def usage(
 ) -> None:
     """Spend and last use, read-only. Keys are shown by their labels in the file when it exists."""
     from .. import service
-    from ..api.connect import open_api
     from ..config.loader import load_config
     from ..planning.usage import alert_share
     from ..render.usage import render_usage_csv, render_usage_json, render_usage_text
     from ..render.usage_html import render_usage_html
     from ..safe_files import write_atomic
+    from ..service.connect import open_api
 
     now = datetime.now(timezone.utc)
     start, end = (

@@ -16,10 +16,10 @@ import pydantic
 
 from .. import __version__
 from ..errors import ReconcilerError
-from ..identity import IDENTIFIER_FIELDS, IdentifierField, normalise
-from ..live_state import LiveMember, LiveOrganization, LiveState
+from ..model.identity import IDENTIFIER_FIELDS, IdentifierField, normalise
+from ..model.live import KNOWN_KEY_STATUSES, KNOWN_ROLES, LiveMember, LiveOrganization, LiveState
 from .fast_yaml import yaml_scalar
-from .models import KNOWN_KEY_STATUSES, KNOWN_ROLES, ApiKeySpec, Member, Organization
+from .models import ApiKeySpec, Member, Organization
 
 SCHEMA_MODELINE = (
     "# yaml-language-server: $schema=https://github.com/ideogram-org/ideogram-org/raw/main/"

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from ..defaults import MAX_FILE_BYTES
 from ..errors import ConfigError, Problem, UsageError
-from ..identity import IDENTIFIER_FIELDS, Identity, identity, matches_glob
+from ..model.identity import IDENTIFIER_FIELDS, Identity, identity, matches_glob
 from .fast_yaml import read_simple_yaml
 from .models import DesiredState
 from .yaml_source import Path_, Positions, parse_yaml

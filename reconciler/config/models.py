@@ -23,16 +23,12 @@ from pydantic import (
 )
 
 from .. import defaults
-from ..identity import Identity, identity
+from ..model.identity import Identity, identity
+from ..model.live import KeyStatus, Role
 
 SCHEMA_ID = "https://github.com/ideogram-org/ideogram-org/raw/main/schemas/ideogram-org.schema.json"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
-Role = Literal["OWNER", "MEMBER"]
-KeyStatus = Literal["ACTIVE", "DISABLED"]
-# What this version knows; the server may send others, which the tool reports and never acts on.
-KNOWN_ROLES: tuple[Role, ...] = ("OWNER", "MEMBER")
-KNOWN_KEY_STATUSES: tuple[KeyStatus, ...] = ("ACTIVE", "DISABLED")
 Percentage = Annotated[str, StringConstraints(pattern=r"^(100|[1-9]?[0-9])%$")]
 # Unicode categories no identifier may hold: control, format (zero-width, BOM, bidi), line and
 # paragraph separators. They hide characters from a reviewer, or move the cursor of their terminal.

@@ -15,15 +15,15 @@ from pathlib import Path
 
 from ..api.client import ApiClient
 from ..defaults import CHUNK_SIZE, MAX_APPLY_ROUNDS
+from ..delivery.secrets_file import SecretsFile
 from ..errors import ReconcilerError, UsageError
-from ..live_state import LiveState
-from ..planning.changes import KeyCreate, same_target
-from ..planning.plan import Plan
-from .audit import AuditLog
+from ..model.changes import KeyCreate, same_target
+from ..model.live import LiveState
+from ..model.plan import Plan
+from ..model.report import ApplyInterrupted, ApplyReport
+from ..store.audit import AuditLog
 from .calls import OnCall, StopRequested
 from .executor import Executor
-from .report import ApplyInterrupted, ApplyReport
-from .secrets import SecretsFile
 
 Replan = Callable[[], tuple[Plan, LiveState]]  # read the organization again and plan afresh
 
@@ -59,20 +59,18 @@ def apply_plan(
     chunk_size: int = CHUNK_SIZE,
     secrets: SecretsFile | None = None,
     progress: Callable[[str], None] = lambda _line: None,
-    verify: bool = True,
     stop: threading.Event | None = None,
     on_call: OnCall | None = None,
 ) -> ApplyReport:
-    """Carry out `plan`. The caller has already judged it safe (or approved) and fresh.
+    """Carry out `plan`. The caller has already judged it safe (or approved) and fresh; it binds
+    the keys the report says were made, and reads the organization again to verify.
 
     `baseline` is the organization as read just before the first write: a key that shows up
     later, which this run did not make, came from a create whose answer was lost."""
     if chunk_size < 1:
         raise UsageError("--chunk-size must be at least 1")
     preflight(plan, config_path, audit, secrets)
-    run = Executor(
-        client, plan, config_path, audit, secrets, progress, stop or threading.Event(), on_call
-    )
+    run = Executor(client, plan, audit, secrets, progress, stop or threading.Event(), on_call)
     run.chunk_size = chunk_size
     audit.append(
         "run.start",
@@ -102,12 +100,6 @@ def apply_plan(
         write_calls=run.report.write_calls,
     )
     run.report.audit_path, run.report.audit_head = str(audit.path), audit.head
-    if verify:
-        try:
-            after = replan()[0]
-            run.report.remaining, run.report.remaining_blocked = after.changes, after.blocked
-        except ReconcilerError as exc:
-            run.report.verification_error = f"the verification read failed: {exc}"
     return run.report
 
 

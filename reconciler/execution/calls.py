@@ -12,35 +12,28 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Literal, TypeVar
 
 from ..api.client import ApiClient
-from ..api.endpoints import ADD_MEMBERS, PROMOTE_MEMBERS, REMOVE_MEMBERS, Endpoint
 from ..api.wire import LiteMember
-from ..config.writeback import write_key_ids
+from ..delivery.secrets_file import SecretsFile
 from ..errors import ApiError, NetworkError, ReconcilerError, ServerError
-from ..planning.changes import (
-    Change,
+from ..model.audit import WriteOutcome
+from ..model.changes import (
     KeyCreate,
     KeyDeactivate,
     MemberPromote,
     MemberRef,
     MemberRemove,
-    target_of,
+    member_of,
 )
-from ..planning.plan import Plan
-from .audit import AuditLog
-from .report import ApplyReport, ItemResult, Outcome
-from .secrets import SecretsFile
+from ..model.plan import Plan
+from ..model.report import ApplyReport, ItemResult, Outcome
+from ..store.audit import AuditLog, RecordedCall, record_call
+from .program import MEMBER_ENDPOINTS
 
 Pending = Literal["unknown", "deferred"]  # unknown: the call may have acted; deferred: not sent yet
 MemberAction = Literal["member.add", "member.promote", "member.remove"]
-MEMBER_ENDPOINTS: dict[MemberAction, Endpoint] = {
-    "member.add": ADD_MEMBERS,
-    "member.promote": PROMOTE_MEMBERS,
-    "member.remove": REMOVE_MEMBERS,
-}
 T = TypeVar("T")
 OnCall = Callable[[int, int, str], None]  # (calls begun, calls planned, what): e.g. a progress bar
 
@@ -50,22 +43,8 @@ class StopRequested(Exception):
 
 
 def lite_member(member: MemberRef) -> LiteMember:
-    """Name a member in a call body: by user_id when known (exact), else as the file does."""
-    if member.user_id:
-        return LiteMember(user_id=member.user_id)
-    if member.email:
-        return LiteMember(email_address=member.email)
-    return LiteMember(display_handle=member.handle)
-
-
-def chunks(items: list[T], size: int) -> list[list[T]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def member_of(change: Change) -> MemberRef:
-    if isinstance(change, KeyCreate | KeyDeactivate):
-        raise TypeError(f"{change.action} is not a member change")
-    return change.member
+    """Name a member in a call body, as the member reference says to."""
+    return LiteMember.model_validate(member.request_body())
 
 
 class CallSender:
@@ -75,7 +54,6 @@ class CallSender:
         self,
         client: ApiClient,
         plan: Plan,
-        config_path: Path,
         audit: AuditLog,
         secrets: SecretsFile | None,
         progress: Callable[[str], None],
@@ -83,14 +61,13 @@ class CallSender:
         on_call: OnCall | None = None,
     ) -> None:
         self.client, self.plan, self.changes = client, plan, plan.changes
-        self.config_path, self.audit, self.secrets = config_path, audit, secrets
+        self.audit, self.secrets = audit, secrets
         self.progress, self.stop, self.on_call = progress, stop, on_call
         self.report = ApplyReport(run_id=audit.run_id, plan_hash=plan.plan_hash)
         self.final: dict[int, ItemResult] = {}  # index in plan.changes -> settled result
         self.pending: dict[int, tuple[Pending, str]] = {}
-        self.owner_delta: dict[
-            str, int
-        ] = {}  # organization -> confirmed promotions minus owner removals
+        # organization -> confirmed promotions minus owner removals
+        self.owner_delta: dict[str, int] = {}
         self.calls_planned = 0
         self.calls_done = 0
         self.created: dict[str, str] = {}  # api_key_id -> organization, keys this run made
@@ -118,55 +95,23 @@ class CallSender:
         with self._lock:
             self.pending[index] = (state, message)
 
-    def begin(self, action: str, organization: str, targets: list[str], description: str) -> str:
-        """Before a call: refuse it after a stop request, then record the intent. Returns its id."""
+    def begin(
+        self, action: str, organization: str, targets: list[str], description: str
+    ) -> RecordedCall:
+        """Before a call: refuse it after a stop request, count it, then record the intent."""
         if self.stop.is_set():
             raise StopRequested
         with self._lock:
             self.calls_done += 1
             self.report.write_calls += 1
+            self.calls_planned = max(self.calls_planned, self.calls_done)
             if self.on_call is not None:
                 self.on_call(self.calls_done, self.calls_planned, description)
             elif self.calls_planned >= 10 or self.calls_done % 50 == 0:
-                self.progress(
-                    f"[{self.calls_done}/{self.calls_planned}] {description}"
-                )  # one line per batch
-        record = self.audit.append(
-            "write.intent",
-            organization=organization,
-            action=action,
-            targets=targets,
-            plan_hash=self.plan.plan_hash,
-        )
-        return str(record["hash"])
+                self.progress(f"[{self.calls_done}/{self.calls_planned}] {description}")
+        return record_call(self.audit, organization, action, targets, self.plan.plan_hash)
 
-    def finish(
-        self,
-        intent: str,
-        action: str,
-        organization: str,
-        targets: list[str],
-        outcome: str,
-        message: str = "",
-        results: list[dict[str, object]] | None = None,
-    ) -> None:
-        """After a call: its outcome, chained to the intent."""
-        fields: dict[str, object] = {
-            "intent": intent,
-            "organization": organization,
-            "action": action,
-            "targets": targets,
-            "outcome": outcome,
-            "message": message,
-            "plan_hash": self.plan.plan_hash,
-        }
-        if results is not None:
-            fields["results"] = results
-        self.audit.append("write", **fields)
-
-    def call_failed(
-        self, exc: ApiError, intent: str, action: str, organization: str, indexes: list[int]
-    ) -> None:
+    def call_failed(self, exc: ApiError, call: RecordedCall, indexes: list[int]) -> None:
         """Settle or hold the items of a failed call. Ambiguous when the request may have been
         acted on:
         a timeout or dropped connection after sending, or a 5xx. Those wait for a re-read."""
@@ -176,14 +121,7 @@ class CallSender:
                 self.hold(i, "unknown", str(exc))
             else:
                 self.settle(i, "failed", str(exc))
-        self.finish(
-            intent,
-            action,
-            organization,
-            [target_of(self.changes[i]) for i in indexes],
-            "unknown" if ambiguous else "failed",
-            str(exc),
-        )
+        call.finish("unknown" if ambiguous else "failed", str(exc))
 
     # --- member calls ---------------------------------------------------------------------------
 
@@ -193,25 +131,20 @@ class CallSender:
         endpoint = MEMBER_ENDPOINTS[action]
         refs = [member_of(self.changes[i]) for i in indexes]
         labels = [ref.label for ref in refs]
-        intent = self.begin(
+        call = self.begin(
             action, organization, labels, f"{action} {organization}: {len(indexes)} member(s)"
         )
         try:
             outcome = self.client.member_call(endpoint, org_id, [lite_member(ref) for ref in refs])
         except ApiError as exc:
-            self.call_failed(exc, intent, action, organization, indexes)
+            self.call_failed(exc, call, indexes)
             return
         if outcome.rejected_whole and len(indexes) > 1:
-            # 2025-10 refused the whole call for someone in it: nothing happened; send each half
-            # again
-            self.finish(
-                intent,
-                action,
-                organization,
-                labels,
-                "failed",
-                "refused as a whole; split in halves",
-            )
+            # 2025-10 refused the whole call for someone in it: nothing happened; each half is
+            # sent again (one call planned became two)
+            call.finish("failed", "refused as a whole; split in halves")
+            with self._lock:
+                self.calls_planned += 2
             middle = len(indexes) // 2
             self.member_call(action, org_id, organization, indexes[:middle])
             self.member_call(action, org_id, organization, indexes[middle:])
@@ -223,25 +156,10 @@ class CallSender:
                 {"target": label, "success": result.success, "message": result.message or ""}
             )
         successes = sum(1 for r in outcome.results if r.success)
-        verdict = "ok" if successes == len(rows) else ("failed" if successes == 0 else "partial")
-        self.finish(intent, action, organization, labels, verdict, results=rows)
-
-    def member_calls(
-        self,
-        action: MemberAction,
-        org_id: str,
-        organization: str,
-        indexes: list[int],
-        chunk_size: int,
-    ) -> None:
-        """The chunks of one kind go out concurrently, within the inflight limit: adds, promotions
-        and
-        removals of non-owners cannot take owners below the minimum in any order (owner removals go
-        one at a time, each after a read, through `member_call`)."""
-        self.concurrently(
-            lambda chunk: self.member_call(action, org_id, organization, chunk),
-            chunks(indexes, chunk_size),
+        verdict: WriteOutcome = (
+            "ok" if successes == len(rows) else ("failed" if successes == 0 else "partial")
         )
+        call.finish(verdict, results=rows)
 
     def concurrently(self, work: Callable[[T], None], items: list[T]) -> None:
         """`work` on every item, at most the inflight limit at once. On a stop, the calls in flight
@@ -263,119 +181,78 @@ class CallSender:
 
     # --- key calls ------------------------------------------------------------------------------
 
-    def create_keys(self, org_id: str, organization: str, indexes: list[int]) -> None:
-        new_ids: dict[tuple[str, str], str] = {}
-        for i in indexes:
-            change = self.changes[i]
-            assert isinstance(change, KeyCreate) and self.secrets is not None
-            label = change.key_label
-            intent = self.begin(
-                "key.create", organization, [label], f"key.create {organization}: {label}"
-            )
-            try:
-                created = self.client.create_key(org_id)
-            except ApiError as exc:
-                # An ambiguous failure is not sent again unless a re-read shows that no key
-                # appeared: a
-                # second call could make a second key, whose secret nobody would ever see.
-                self.call_failed(exc, intent, "key.create", organization, [i])
-                continue
-            self.created[created.api_key_id] = organization
-            try:
-                self.secrets.write(
-                    organization,
-                    label,
-                    created.api_key_id,
-                    created.api_key.get_secret_value(),
-                    created.creation_time,
-                )
-            except (OSError, ReconcilerError) as exc:
-                self.finish(
-                    intent,
-                    "key.create",
-                    organization,
-                    [label],
-                    "ok",
-                    "the secret could not be saved",
-                    results=[{"target": label, "success": True, "api_key_id": created.api_key_id}],
-                )
-                self.settle(
-                    i,
-                    "failed",
-                    f"new key {created.api_key_id} was created but its secret could not be "
-                    f"saved ({exc}); " + self.deactivate_orphan(organization, created.api_key_id),
-                )
-                continue
-            new_ids[(organization, label)] = created.api_key_id
-            self.settle(
-                i, "applied", f"new key {created.api_key_id}; secret written to {self.secrets.path}"
-            )
-            self.finish(
-                intent,
-                "key.create",
+    def create_key(self, org_id: str, organization: str, index: int) -> None:
+        """One new key: created, its secret saved, or deactivated at once if it cannot be."""
+        change = self.changes[index]
+        assert isinstance(change, KeyCreate) and self.secrets is not None
+        label = change.key_label
+        call = self.begin(
+            "key.create", organization, [label], f"key.create {organization}: {label}"
+        )
+        try:
+            created = self.client.create_key(org_id)
+        except ApiError as exc:
+            # An ambiguous failure is not sent again unless a re-read shows that no key appeared:
+            # a second call could make a second key, whose secret nobody would ever see.
+            self.call_failed(exc, call, [index])
+            return
+        self.created[created.api_key_id] = organization
+        made = [{"target": label, "success": True, "api_key_id": created.api_key_id}]
+        try:
+            self.secrets.write(
                 organization,
-                [label],
-                "ok",
-                results=[{"target": label, "success": True, "api_key_id": created.api_key_id}],
+                label,
+                created.api_key_id,
+                created.api_key.get_secret_value(),
+                created.creation_time,
             )
-        if new_ids:
-            self.report.new_key_ids.update(new_ids)
-            try:
-                write_key_ids(self.config_path, new_ids)
-            except ReconcilerError as exc:
-                self.progress(
-                    f"error: {exc}. The new ids are in "
-                    f"{self.secrets.path if self.secrets else 'the log'};"
-                    f" write them into the file by hand before the next apply"
-                )
-                raise
-            self.audit.append(
-                "key.bound",
-                keys=[
-                    {"organization": o, "label": label, "api_key_id": key_id}
-                    for (o, label), key_id in new_ids.items()
-                ],
+        except (OSError, ReconcilerError) as exc:
+            call.finish("ok", "the secret could not be saved", results=list(made))
+            self.settle(
+                index,
+                "failed",
+                f"new key {created.api_key_id} was created but its secret could not be saved "
+                f"({exc}); " + self.deactivate_orphan(organization, created.api_key_id),
             )
+            return
+        with self._lock:
+            self.report.new_key_ids[(organization, label)] = created.api_key_id
+        self.settle(
+            index, "applied", f"new key {created.api_key_id}; secret written to {self.secrets.path}"
+        )
+        call.finish("ok", results=list(made))
 
     def deactivate_orphan(self, organization: str, key_id: str) -> str:
         """Deactivate a live key whose secret nobody holds; say what came of it."""
-        intent = self.begin(
+        with self._lock:
+            self.calls_planned += 1  # not in the program: the key appeared during the run
+        call = self.begin(
             "key.deactivate", organization, [key_id], f"key.deactivate {organization}: {key_id}"
         )
         try:
             self.client.deactivate_key(key_id)
         except ApiError as exc:
-            self.finish(intent, "key.deactivate", organization, [key_id], "failed", str(exc))
+            call.finish("failed", str(exc))
             return (
-                f"deactivating it failed ({exc}): key {key_id} is ACTIVE with no saved "
-                "secret, deactivate it by hand"
+                f"deactivating it failed ({exc}): key {key_id} is ACTIVE with no saved secret, "
+                "deactivate it by hand"
             )
-        self.finish(
-            intent,
-            "key.deactivate",
-            organization,
-            [key_id],
-            "ok",
-            "no saved secret: deactivated at once",
-        )
+        call.finish("ok", "no saved secret: deactivated at once")
         return f"key {key_id} was deactivated at once, so no live key lacks its secret"
 
-    def deactivate_keys(self, organization: str, indexes: list[int]) -> None:
-        def one(i: int) -> None:
-            change = self.changes[i]
-            assert isinstance(change, KeyDeactivate)
-            intent = self.begin(
-                "key.deactivate",
-                organization,
-                [change.key_id],
-                f"key.deactivate {organization}: {change.key_id}",
-            )
-            try:
-                self.client.deactivate_key(change.key_id)
-            except ApiError as exc:
-                self.call_failed(exc, intent, "key.deactivate", organization, [i])
-                return
-            self.settle(i, "applied")
-            self.finish(intent, "key.deactivate", organization, [change.key_id], "ok")
-
-        self.concurrently(one, indexes)
+    def deactivate_key(self, organization: str, index: int) -> None:
+        change = self.changes[index]
+        assert isinstance(change, KeyDeactivate)
+        call = self.begin(
+            "key.deactivate",
+            organization,
+            [change.key_id],
+            f"key.deactivate {organization}: {change.key_id}",
+        )
+        try:
+            self.client.deactivate_key(change.key_id)
+        except ApiError as exc:
+            self.call_failed(exc, call, [index])
+            return
+        self.settle(index, "applied")
+        call.finish("ok")

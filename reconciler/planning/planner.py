@@ -10,20 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypedDict
 
-from ..config.models import (
-    KNOWN_KEY_STATUSES,
-    KNOWN_ROLES,
-    DesiredState,
-    EffectivePolicy,
-    Member,
-    Organization,
-    Role,
-)
+from ..config.models import DesiredState, EffectivePolicy, Member, Organization
 from ..errors import ConfigError, Problem
-from ..identity import identity, matches_glob, normalise
-from ..live_state import LiveKey, LiveMember, LiveOrganization, LiveState
-from . import usage_rules
-from .changes import (
+from ..model.changes import (
     APPLY_ORDER,
     Blocked,
     Change,
@@ -38,10 +27,21 @@ from .changes import (
     MemberRemove,
     UnmanagedKey,
 )
-from .plan import Plan, hash_changes
-from .safety import OrganizationSummary, check_safety
-from .usage import UsageFacts
-from .usage_rules import PlanUsage, merge_usage
+from ..model.identity import identity, matches_glob, normalise
+from ..model.live import (
+    KNOWN_KEY_STATUSES,
+    KNOWN_ROLES,
+    LiveKey,
+    LiveMember,
+    LiveOrganization,
+    LiveState,
+    Role,
+)
+from ..model.plan import Plan, hash_changes
+from ..model.safety import OrganizationSummary, check_safety
+from ..model.usage import PlanUsage, UsageFacts
+from . import usage_rules
+from .usage_rules import merge_usage
 
 
 class _Where(TypedDict):

@@ -9,14 +9,17 @@ organization's counts moved.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-from ..config.loader import LoadedConfig
 from ..errors import StalePlanError
-from ..live_state import LiveState
-from .changes import Change
-from .plan import Plan
+from ..model.changes import Change
+from ..model.live import LiveState
+from ..model.plan import Plan
+from ..model.usage import UsageFacts
 from .planner import compute_plan
-from .usage import UsageFacts
+
+if TYPE_CHECKING:  # the type alone: planning reads no file
+    from ..config.loader import LoadedConfig
 
 
 def _key(change: Change) -> str:

@@ -11,67 +11,23 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import UsageError
-from ..identity import normalise
-
-GroupBy = Literal["key", "member", "tool", "model", "day"]
-GROUP_BY: tuple[GroupBy, ...] = ("key", "member", "tool", "model", "day")
-SPEND_DAYS = 30  # "30-day spend" in plans
-NOT_PER_PERSON = (
-    "the server (API 2025-10) does not report usage per person: member activity is unknown, "
-    "and nothing is judged from it"
+from ..model.identity import normalise
+from ..model.usage import (
+    NOT_PER_PERSON,
+    SPEND_DAYS,
+    CommitInfo,
+    CommitStatus,
+    DaySpend,
+    Group,
+    GroupBy,
+    LastUse,
+    OrganizationReport,
+    OrganizationUsage,
+    UsageFacts,
+    UsageRecord,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class UsageRecord:
-    day: date  # UTC day of the segment
-    api_key_id: str | None
-    email: str | None
-    tool_type: str
-    model_version: str | None
-    amount: float  # in the currency's common denomination (cents)
-    currency: str
-
-
-@dataclass(frozen=True)
-class CommitInfo:
-    amount: float
-    spent: float
-    start: datetime
-    end: datetime
-    postpaid: bool
-    currency: str
-
-
-@dataclass(frozen=True)
-class OrganizationUsage:
-    """What the server said about one organization's use between `start` and `end`."""
-
-    name: str
-    organization_id: str
-    start: datetime
-    end: datetime
-    records: tuple[UsageRecord, ...]
-    per_person: bool  # 2026-06 reports web-app use per member; 2025-10 does not
-    commits: tuple[CommitInfo, ...] = ()
-    available_credits: float | None = None
-
-
-@dataclass(frozen=True)
-class UsageFacts:
-    """What the planner may rely on: last use per key and per member, in a known window."""
-
-    since: date  # the first day read: no record before it is known
-    today: date
-    key_last_used: dict[str, date]
-    key_spend: dict[str, float]  # the last SPEND_DAYS days
-    member_last_active: dict[str, date] | None  # by normalised email; None: not reported per person
-    currency: str = "USD"
 
 
 @dataclass
@@ -121,91 +77,6 @@ def idle_since(last_used: date | None, since: date, today: date, after_days: int
 
 
 # --- the report -----------------------------------------------------------------------------------
-
-
-class Group(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    key: str = Field(
-        description="What the rows are grouped by: a key id, an email, a tool, a model or a day."
-    )
-    label: str = Field(description="The key's label in the file, else the same as key.")
-    amount: float
-    share: float = Field(description="Of the organization's total, 0 to 1.")
-    last_used: str | None = Field(default=None, description="Last day with use (keys and members).")
-
-
-class LastUse(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    label: str
-    last_used: str | None = Field(description="Last day with use in the window; null: none in it.")
-    amount: float
-
-
-class CommitStatus(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    amount: float
-    spent: float
-    start: str
-    end: str
-    postpaid: bool
-    elapsed_share: float = Field(description="Share of the commit period gone by, 0 to 1.")
-    projected: float = Field(description="Spend at the period's end if the pace so far holds.")
-    projected_share: float = Field(description="projected / amount.")
-
-
-class DaySpend(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    day: str
-    by_key: dict[str, float] = Field(
-        description="Spend by key label (web-app use under 'web app')."
-    )
-
-
-class OrganizationReport(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    name: str
-    organization_id: str
-    since: str
-    until: str
-    by: GroupBy
-    currency: str
-    total: float
-    groups: list[Group]
-    keys: list[LastUse]
-    members: list[LastUse] | None = Field(
-        description="null when the server does not report use per person."
-    )
-    members_note: str = ""
-    daily: list[DaySpend]
-    commit: CommitStatus | None
-    available_credits: float | None = None
-
-
-class UsageReport(BaseModel):
-    """What `usage --output json` prints."""
-
-    model_config = ConfigDict(frozen=True, title="ideogram-org usage report")
-
-    format_version: Literal[1] = 1
-    generated_at: str
-    organizations: list[OrganizationReport]
-    usage_calls: int = Field(description="Usage calls (get_usage_info) the report took.")
-    notes: list[str] = Field(default_factory=list, description="Organizations left out, and why.")
-
-    def alert(self, threshold: float) -> list[str]:
-        """The organizations whose projected spend reaches `threshold` (a share) of their commit."""
-        return [
-            f"{o.name}: projected {o.commit.projected / 100:,.2f} {o.currency} is "
-            f"{o.commit.projected_share:.0%} of the commit ({o.commit.amount / 100:,.2f})"
-            for o in self.organizations
-            if o.commit and o.commit.projected_share >= threshold
-        ]
 
 
 def alert_share(text: str) -> float:
@@ -325,15 +196,3 @@ def report(
         commit=commit_status(usage.commits, now),
         available_credits=usage.available_credits,
     )
-
-
-USAGE_SCHEMA_ID = "https://github.com/ideogram-org/ideogram-org/raw/main/schemas/usage.schema.json"
-
-
-def usage_json_schema() -> dict[str, Any]:
-    schema = UsageReport.model_json_schema()
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": USAGE_SCHEMA_ID,
-        **schema,
-    }

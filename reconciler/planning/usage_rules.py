@@ -10,79 +10,23 @@ the rule marked as not evaluated, never a guess.
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from ..config.models import EffectivePolicy, Organization
-from ..identity import matches_glob, normalise
-from ..live_state import LiveKey, LiveOrganization
-from ..timestamps import parse_timestamp
-from .changes import Change, KeyDeactivate, MemberRef, MemberRemove, UnmanagedKey
-from .usage import NOT_PER_PERSON, UsageFacts, idle_since
-
-
-class KeyUse(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    organization: str
-    key_id: str
-    last_used: str | None = Field(
-        description="Last day with use; null: none since the window's first day."
-    )
-    spend_30d: float = Field(description="Spend of the last 30 days, in the currency's cents.")
-
-
-class MemberActivity(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    organization: str
-    member: MemberRef
-    last_active: str | None = Field(
-        description="Last day of web-app use; null: none in the window."
-    )
-
-
-IdleOutcome = Literal[
-    "reported",
-    "deactivate",
-    "listed ACTIVE: reported, never deactivated",
-    "creation time unknown: reported",
-]
-
-
-class IdleKey(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    organization: str
-    key_id: str
-    key_label: str | None = None
-    no_usage_since: str
-    outcome: IdleOutcome
-
-
-class DormantMember(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    organization: str
-    member: MemberRef
-    no_activity_since: str
-    listed: bool = Field(description="The file lists them: reported only.")
-
-
-class PlanUsage(BaseModel):
-    """What usage showed, for people: outside the plan hash, which covers the changes alone."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    since: str = Field(description="First day of the usage read.")
-    today: str
-    currency: str = "USD"
-    keys: list[KeyUse] = Field(default_factory=list)
-    members: list[MemberActivity] = Field(default_factory=list)
-    idle_keys: list[IdleKey] = Field(default_factory=list)
-    dormant_members: list[DormantMember] = Field(default_factory=list)
-    not_evaluated: list[str] = Field(default_factory=list)
+from ..model.changes import Change, KeyDeactivate, MemberRef, MemberRemove, UnmanagedKey
+from ..model.identity import matches_glob, normalise
+from ..model.live import LiveKey, LiveOrganization
+from ..model.timestamps import parse_timestamp
+from ..model.usage import (
+    NOT_PER_PERSON,
+    DormantMember,
+    IdleKey,
+    IdleOutcome,
+    KeyUse,
+    MemberActivity,
+    PlanUsage,
+    UsageFacts,
+)
+from .usage import idle_since
 
 
 def _older_than(key: LiveKey, day: date) -> bool | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from ..defaults import PLAN_GROUP_SHOWN, PLAN_GROUP_THRESHOLD
-from ..execution.report import ApplyReport, DryRunReport, ItemResult, Report
+from ..model.report import ApplyReport, DryRunReport, ItemResult, Report
 from .escape import md_code, visible
-from .plan import describe_change
+from .rows import describe_change
 
 OUTCOME_ORDER = ["failed", "skipped", "applied"]  # what needs attention first
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 from ..defaults import MARKDOWN_LIMIT
-from ..planning.drift import DriftReport
+from ..model.drift import DriftReport
 from .escape import md_code, visible
+from .fit import fit_to_limit
 
 DRIFT_MARKER = "<!-- ideogram-org drift -->"
 
@@ -58,22 +58,11 @@ def render_drift_markdown(report: DriftReport, limit: int = MARKDOWN_LIMIT) -> s
         f"{'yes' if d.fixable else 'no'} | {md_code(d.fix)} |"
         for d in report.differences
     ]
-    text = "\n".join(head + rows)
-    if len(text) <= limit:
-        return text
-    kept, used = [], len("\n".join(head)) + 200
-    for row in rows:
-        if used + len(row) + 1 > limit:
-            break
-        kept.append(row)
-        used += len(row) + 1
-    return "\n".join(
-        head + kept + ["", f"... {len(rows) - len(kept)} more difference(s) not shown"]
-    )
 
+    def shown(cap: int) -> str:
+        more = (
+            [] if cap >= len(rows) else ["", f"... {len(rows) - cap} more difference(s) not shown"]
+        )
+        return "\n".join(head + rows[:cap] + more)
 
-DRIFT_RENDERERS: dict[str, Callable[[DriftReport], str]] = {
-    "text": render_drift_text,
-    "json": render_drift_json,
-    "markdown": render_drift_markdown,
-}
+    return fit_to_limit(shown, len(rows), limit)

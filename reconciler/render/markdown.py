@@ -8,9 +8,10 @@ sees every destructive change that fits, and the count of those that do not.
 from __future__ import annotations
 
 from ..defaults import MARKDOWN_LIMIT
-from ..planning.plan import Plan
+from ..model.plan import Plan
 from .escape import md_code, visible
-from .plan import MARKER_PREFIX, SECTION_TITLES, Row, sections, summary_line, usage_lines
+from .fit import fit_to_limit
+from .rows import MARKER_PREFIX, SECTION_TITLES, Row, sections, summary_line, usage_lines
 
 
 def marker(plan_hash: str) -> str:
@@ -66,18 +67,4 @@ def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
         head += ["", md_code(usage_lines(plan)[0])]
         parts.append(("usage", [("?", line.strip(), "") for line in usage_lines(plan)[1:]]))
     longest = max((len(rows) for _, rows in parts), default=0)
-    text = _render(head, parts, longest)
-    if len(text) <= limit:
-        return text
-    low, high = (
-        0,
-        longest,
-    )  # the largest cap that fits: a cap shortens only the sections longer than it
-    while low < high:
-        middle = (low + high + 1) // 2
-        if len(_render(head, parts, middle)) <= limit:
-            low = middle
-        else:
-            high = middle - 1
-    text = _render(head, parts, low)
-    return text if len(text) <= limit else text[: limit - 40] + "\n... (cut to fit a comment)"
+    return fit_to_limit(lambda cap: _render(head, parts, cap), longest, limit)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
-from ..planning.usage import OrganizationReport, UsageReport
+from ..model.usage import OrganizationReport, UsageReport
 from .escape import md_code, visible
 
 

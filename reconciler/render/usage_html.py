@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..planning.usage import OrganizationReport, UsageReport
+from ..model.usage import OrganizationReport, UsageReport
 from .usage import commit_line, money
 
 CHART_WIDTH, CHART_HEIGHT, MOST_KEYS = 900, 240, 8

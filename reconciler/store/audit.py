@@ -32,6 +32,7 @@ from typing import Any, BinaryIO
 
 from ..defaults import AUDIT_KEY_ENV, AUDIT_LOG
 from ..errors import ReconcilerError
+from ..model.audit import EventType, WriteOutcome
 from ..safe_files import FileWriteError, open_for_append, read_bytes
 
 GENESIS = "0" * 64
@@ -106,7 +107,7 @@ class AuditLog:
         self.key = key if key is not None else os.environ.get(AUDIT_KEY_ENV) or None
         self.head = ""
 
-    def append(self, event: str, **fields: Any) -> dict[str, Any]:
+    def append(self, event: EventType, **fields: Any) -> dict[str, Any]:
         record = {
             "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
             "run_id": self.run_id,
@@ -152,6 +153,52 @@ class AuditLog:
                     f"{self.path}: the last record is torn (a crash or a full disk); seal it with "
                     f"`ideogram-org audit repair {self.path}` before applying"
                 )
+
+
+@dataclass(frozen=True)
+class RecordedCall:
+    """A write call on record: its intent is flushed before the call goes out; `finish` chains
+    the outcome to it. The one protocol for every write, by the executor and by settlement."""
+
+    audit: AuditLog
+    intent: str  # the intent record's hash
+    organization: str
+    action: str
+    targets: tuple[str, ...]
+    plan_hash: str
+
+    def finish(
+        self,
+        outcome: WriteOutcome,
+        message: str = "",
+        results: list[dict[str, object]] | None = None,
+    ) -> None:
+        fields: dict[str, object] = {
+            "intent": self.intent,
+            "organization": self.organization,
+            "action": self.action,
+            "targets": list(self.targets),
+            "outcome": outcome,
+            "message": message,
+            "plan_hash": self.plan_hash,
+        }
+        if results is not None:
+            fields["results"] = results
+        self.audit.append("write", **fields)
+
+
+def record_call(
+    audit: AuditLog, organization: str, action: str, targets: list[str], plan_hash: str
+) -> RecordedCall:
+    """Record the intent of a write call, before it is sent."""
+    record = audit.append(
+        "write.intent",
+        organization=organization,
+        action=action,
+        targets=targets,
+        plan_hash=plan_hash,
+    )
+    return RecordedCall(audit, str(record["hash"]), organization, action, tuple(targets), plan_hash)
 
 
 def repair_log(path: str | Path) -> str:

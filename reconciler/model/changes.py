@@ -10,9 +10,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .. import identity
-from ..config.models import Role
-from ..identity import Identity
+from . import identity
+from .identity import Identity
+from .live import Role
 
 Action = Literal["member.add", "member.promote", "member.remove", "key.deactivate", "key.create"]
 # The order apply sends changes in, per organization: owners only grow before anyone is removed.
@@ -50,6 +50,15 @@ class MemberRef(_Data):
 
     def same_person(self, other: MemberRef) -> bool:
         return identity.same_person(self.identities, other.identities)
+
+    def request_body(self) -> dict[str, str]:
+        """How a write call names this member: by user_id when known (exact), else as the file
+        does."""
+        if self.user_id:
+            return {"user_id": self.user_id}
+        if self.email:
+            return {"email_address": self.email}
+        return {"display_handle": self.handle or ""}
 
 
 class _Change(_Data):
@@ -209,3 +218,10 @@ def same_target(left: MemberChange | KeyChange, right: MemberChange | KeyChange)
     ):
         return left.member.same_person(right.member)
     return False
+
+
+def member_of(change: Change) -> MemberRef:
+    """The member a member change is about; a key change has none."""
+    if isinstance(change, KeyCreate | KeyDeactivate):
+        raise TypeError(f"{change.action} is not a member change")
+    return change.member

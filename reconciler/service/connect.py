@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Literal, overload
 
 from .. import defaults
-from .client import ApiClient, ApiReader
-from .credentials import check_endpoint, token_from_environment
+from ..api.client import ApiClient, ApiReader
+from ..api.credentials import check_endpoint, token_from_environment
 
 
 @overload

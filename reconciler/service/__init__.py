@@ -12,31 +12,32 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from . import defaults
-from .api.client import ApiClient, ApiReader
-from .api.endpoints import GET_USAGE
-from .api.reader import match_organizations, read_live_state, read_organizations, select_profiles
-from .api.usage import read_usage
-from .config.export import render_export
-from .config.loader import LoadedConfig, reload_if_changed
-from .config.writeback import write_key_ids
-from .errors import ForbiddenError, ReconcilerError, StalePlanError
-from .execution.apply import apply_plan
-from .execution.audit import AuditLog, Verification, pending_work
-from .execution.calls import OnCall
-from .execution.executor import dry_run_calls
-from .execution.locks import organization_locks
-from .execution.report import DryRunReport, Report
-from .execution.secrets import SecretsFile
-from .identity import names_person
-from .live_state import LiveOrganization, LiveState
-from .planning.drift import DriftReport
-from .planning.plan import Plan
-from .planning.planner import compute_plan, listed_but_ignored
-from .planning.staleness import ensure_fresh, recheck_saved_plan
-from .planning.usage import SPEND_DAYS, GroupBy, UsageFacts, UsageReport, facts_of
-from .planning.usage import report as usage_report
-from .timestamps import parse_timestamp
+from .. import defaults
+from ..api.client import ApiClient, ApiReader
+from ..api.endpoints import GET_USAGE
+from ..api.reader import match_organizations, read_live_state, read_organizations, select_profiles
+from ..api.usage import read_usage
+from ..config.export import render_export
+from ..config.loader import LoadedConfig, reload_if_changed
+from ..config.writeback import write_key_ids
+from ..delivery.secrets_file import SecretsFile
+from ..errors import ForbiddenError, ReconcilerError, StalePlanError
+from ..execution.apply import apply_plan
+from ..execution.calls import OnCall
+from ..execution.program import calls_of, program
+from ..model.drift import DriftReport
+from ..model.identity import names_person
+from ..model.live import LiveOrganization, LiveState
+from ..model.plan import Approval, Plan
+from ..model.report import ApplyInterrupted, ApplyReport, DryRunReport, Report
+from ..model.timestamps import parse_timestamp
+from ..model.usage import SPEND_DAYS, GroupBy, UsageFacts, UsageReport
+from ..planning.planner import compute_plan, listed_but_ignored
+from ..planning.staleness import ensure_fresh, recheck_saved_plan
+from ..planning.usage import facts_of
+from ..planning.usage import report as usage_report
+from ..store.audit import AuditLog, Verification, pending_work
+from ..store.locks import organization_locks
 
 
 @dataclass(frozen=True)
@@ -170,13 +171,18 @@ def recheck_saved(
     return Planned(config=config, live=live, plan=recheck_saved_plan(saved, config, live, facts))
 
 
-def apply(client: ApiClient, planned: Planned, options: ApplyOptions) -> Report:
-    """Carry out a plan the caller has shown, judged safe (or approved by hash) and confirmed."""
+def apply(client: ApiClient, planned: Planned, options: ApplyOptions, approval: Approval) -> Report:
+    """Carry out a plan the caller has shown and confirmed. Safety is judged here, for every front
+    end: an unsafe plan goes through only with an approval naming its hash, and a reviewed plan
+    only if it is this plan. Keys the run made are bound to their labels before the verification
+    read, even when the run is interrupted."""
     the_plan = planned.plan
+    the_plan.ensure_approved(approval)
     if options.dry_run:
+        steps = program(the_plan, options.chunk_size)
         return DryRunReport(
             plan_hash=the_plan.plan_hash,
-            calls=dry_run_calls(the_plan, options.chunk_size),
+            calls=[c.describe(the_plan.changes) for c in calls_of(steps)],
             pending=len(the_plan.changes),
         )
     organizations = [o.name for o in the_plan.organizations]
@@ -193,27 +199,69 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions) -> Report:
         pending = pending_work(audit.path)
         recover_unbound_keys(audit, pending, planned.config)
         # Under the lock: the organization must still be what the plan saw (another apply may just
-        # have
-        # finished), and writes a crash left without an outcome are settled from what it is now.
+        # have finished), and writes a crash left without an outcome are settled from what it is.
         current = plan(
             client, reload_if_changed(planned.config), organizations, options.api_version
         )
         ensure_fresh(the_plan, current.config, current.plan)
         settle_unknown_outcomes(audit, pending, current.live, client, current.config)
-        return apply_plan(
-            client,
-            the_plan,
-            planned.config.path,
-            replan=replan,
-            audit=audit,
-            baseline=current.live,
-            chunk_size=options.chunk_size,
-            secrets=secrets,
-            progress=options.progress,
-            verify=options.verify,
-            stop=options.stop,
-            on_call=options.on_call,
+        try:
+            report = apply_plan(
+                client,
+                the_plan,
+                planned.config.path,
+                replan=replan,
+                audit=audit,
+                baseline=current.live,
+                chunk_size=options.chunk_size,
+                secrets=secrets,
+                progress=options.progress,
+                stop=options.stop,
+                on_call=options.on_call,
+            )
+        except ApplyInterrupted as interrupted:
+            bind_new_keys(planned.config, audit, interrupted.report, options.progress)
+            raise
+        bind_new_keys(planned.config, audit, report, options.progress)
+        if options.verify:
+            verify(report, replan)
+        return report
+
+
+def bind_new_keys(
+    config: LoadedConfig, audit: AuditLog, report: ApplyReport, progress: Callable[[str], None]
+) -> None:
+    """Write the ids of the keys this run made into the file, beside their labels, and record it.
+    Should that fail, the audit log holds them and the next apply writes them back."""
+    if not report.new_key_ids:
+        return
+    try:
+        write_key_ids(config.path, report.new_key_ids)
+    except ReconcilerError as exc:
+        progress(
+            f"error: {exc}. The new ids are on record in the audit log; the next apply writes "
+            f"them back (or write them into the file by hand)"
         )
+        raise
+    audit.append(
+        "key.bound",
+        keys=[
+            {"organization": o, "label": label, "api_key_id": key_id}
+            for (o, label), key_id in report.new_key_ids.items()
+        ],
+    )
+    report.audit_head = audit.head
+
+
+def verify(report: ApplyReport, replan: Callable[[], tuple[Plan, LiveState]]) -> None:
+    """Read the organization again and say what remains: the report converges only on this."""
+    try:
+        after = replan()[0]
+    except ReconcilerError as exc:
+        report.verification_error = f"the verification read failed: {exc}"
+        return
+    report.remaining, report.remaining_blocked = after.changes, after.blocked
+    report.verified = True
 
 
 def recover_unbound_keys(audit: AuditLog, pending: Verification, config: LoadedConfig) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import ReconcilerError
-from ..planning.changes import Blocked, Change, KeyDeactivate, target_of
+from .changes import Blocked, Change, KeyDeactivate, target_of
 
 Outcome = Literal["applied", "failed", "skipped"]
 OUTCOMES: tuple[Outcome, ...] = ("applied", "failed", "skipped")
@@ -47,6 +47,7 @@ class ApplyReport:
     audit_path: str = ""
     audit_head: str = ""  # hash of the log's last record: keep it to detect records cut off later
     not_sent: int = 0  # changes an interruption left unsent
+    verified: bool = False  # a verification read was made after the last write
 
     @property
     def failed(self) -> bool:
@@ -54,7 +55,7 @@ class ApplyReport:
 
     @property
     def converged(self) -> bool:
-        return not self.remaining and not self.remaining_blocked and not self.verification_error
+        return self.verified and not self.remaining and not self.remaining_blocked
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {outcome: 0 for outcome in OUTCOMES}

@@ -9,11 +9,16 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any
+from typing import Any, Literal
 
 from .identity import Identity, identities, normalise
 
 FINGERPRINT_CHUNK = 10_000
+Role = Literal["OWNER", "MEMBER"]
+KeyStatus = Literal["ACTIVE", "DISABLED"]
+# What this version knows; the server may send others, which the tool reports and never acts on.
+KNOWN_ROLES: tuple[Role, ...] = ("OWNER", "MEMBER")
+KNOWN_KEY_STATUSES: tuple[KeyStatus, ...] = ("ACTIVE", "DISABLED")
 
 
 @dataclass(frozen=True, slots=True)

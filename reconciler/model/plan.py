@@ -9,25 +9,46 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .. import __version__
 from ..defaults import MIN_APPROVAL_PREFIX
-from ..errors import ReconcilerError, UnsafePlanError
-from ..safe_files import read_bytes, write_atomic
+from ..errors import UnsafePlanError
 from .changes import APPLY_ORDER, Blocked, Change, UnmanagedKey
 from .safety import OrganizationSummary, Violation
-from .usage_rules import PlanUsage
+from .usage import PlanUsage
 
 # 2: changes and blocked items carry only their own kind's fields (was 1: every field, mostly null).
 # 3: plan files no longer carry the live snapshot, so they grow with the changes, not the
 # organization.
 PLAN_FORMAT = 3
 PLAN_SCHEMA_ID = "https://github.com/ideogram-org/ideogram-org/raw/main/schemas/plan.schema.json"
+
+
+@dataclass(frozen=True)
+class NoApproval:
+    """Only a safe plan may go through."""
+
+
+@dataclass(frozen=True)
+class AllowUnsafe:
+    """`--allow-unsafe HASH`: a person approved this one unsafe plan, named by its hash."""
+
+    plan_hash: str
+
+
+@dataclass(frozen=True)
+class ReviewedPlan:
+    """The Action's approval: the hash reviewed on the pull request. It must be the plan applied."""
+
+    plan_hash: str
+
+
+Approval = NoApproval | AllowUnsafe | ReviewedPlan
 
 
 class Plan(BaseModel):
@@ -75,57 +96,43 @@ class Plan(BaseModel):
         counts["unmanaged_keys"] = len(self.unmanaged_keys)
         return counts
 
-    def approved_by(self, approval: str | None) -> bool:
-        return (
-            approval is not None
-            and len(approval) >= MIN_APPROVAL_PREFIX
-            and self.plan_hash.startswith(approval)
-        )
+    def approved_by(self, approval: Approval) -> bool:
+        """Whether `approval` names this very plan (a prefix of its hash, long enough)."""
+        if isinstance(approval, NoApproval):
+            return False
+        given = approval.plan_hash
+        return len(given) >= MIN_APPROVAL_PREFIX and self.plan_hash.startswith(given)
 
-    def ensure_safe(self, approval: str | None) -> None:
-        """Refuse an unsafe plan unless `approval` names this very plan."""
+    def ensure_approved(self, approval: Approval) -> None:
+        """Refuse the plan unless `approval` lets it through: a reviewed plan must be this plan,
+        and an unsafe plan needs `--allow-unsafe` with its own hash (a review alone approves no
+        unsafety)."""
+        if isinstance(approval, ReviewedPlan) and not self.approved_by(approval):
+            raise UnsafePlanError(
+                f"the reviewed plan {approval.plan_hash[:12]} is not this plan "
+                f"({self.plan_hash[:12]}): nothing was sent"
+            )
         if self.safe:
             return
-        if approval and len(approval) < MIN_APPROVAL_PREFIX:
+        if isinstance(approval, AllowUnsafe) and len(approval.plan_hash) < MIN_APPROVAL_PREFIX:
             raise UnsafePlanError(
                 f"--allow-unsafe needs at least {MIN_APPROVAL_PREFIX} characters of the plan hash"
             )
-        if self.approved_by(approval):
+        if isinstance(approval, AllowUnsafe) and self.approved_by(approval):
             return
         reasons = "; ".join(v.message for v in self.violations)
         hint = (
-            f"--allow-unsafe {approval!r} does not match this plan ({self.plan_hash[:12]})"
-            if approval
+            f"--allow-unsafe {approval.plan_hash!r} does not match this plan "
+            f"({self.plan_hash[:12]})"
+            if isinstance(approval, AllowUnsafe)
             else f"to approve this exact plan, pass --allow-unsafe {self.plan_hash[:12]}"
         )
         raise UnsafePlanError(f"the plan is unsafe: {reasons}. {hint}")
 
-    # --- files ----------------------------------------------------------------------------------
+    # --- serialised form ----------------------------------------------------------------------
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
-
-    def save(self, path: str | Path) -> None:
-        """Write the plan file: atomically, readable by its owner alone (it names the members it
-        changes)."""
-        write_atomic(path, self.to_json() + "\n", what="plan file", mode=0o600)
-
-    @classmethod
-    def load(cls, path: str | Path) -> Plan:
-        raw = read_bytes(path, what="plan file")
-        try:
-            text = raw.decode()
-            plan = cls.model_validate_json(text)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ReconcilerError(
-                f"{path}: not an ideogram-org plan file of format {PLAN_FORMAT} "
-                f"({str(exc).splitlines()[0]})"
-            ) from None
-        if plan.plan_hash != hash_changes(plan.changes):
-            raise ReconcilerError(
-                f"{path}: the plan's changes do not match its hash: the file was edited"
-            )
-        return plan
 
 
 def hash_changes(changes: list[Change]) -> str:
