@@ -23,9 +23,10 @@ from . import defaults, service
 from .api.client import ApiReader
 from .config.loader import LoadedConfig, load_config
 from .errors import ReconcilerError, UsageError
+from .exit_codes import ExitCode
 from .model.changes import KeyCreate
 from .model.plan import Plan, ReviewedPlan
-from .model.report import ApplyReport
+from .model.report import ApplyReport, NothingToApply
 from .model.usage import SPEND_DAYS, UsageReport
 from .planning.usage import alert_share
 from .render.apply import render_apply_markdown
@@ -97,6 +98,10 @@ class ActionContext:
 
     def set_output(self, name: str, value: str) -> None:
         self.outputs[name] = value
+
+    def set_exit_code(self, code: ExitCode) -> None:
+        """The `exit-code` output: what the same command would exit with in a terminal."""
+        self.set_output("exit-code", str(int(code)))
 
     def flush_outputs(self) -> None:
         if self.output_path is None:
@@ -316,9 +321,9 @@ def _publish_plan(context: ActionContext, plan: Plan, changes: bool) -> None:
 
 def _fail(context: ActionContext, reason: str, message: str) -> int:
     context.set_output("failure-reason", reason)
-    context.set_output("exit-code", "1")
+    context.set_exit_code(ExitCode.ERROR)
     print(f"::error::{message}")
-    return 1
+    return ExitCode.ERROR
 
 
 def _refuse_if_unsafe(context: ActionContext, plan: Plan) -> int | None:
@@ -344,8 +349,8 @@ def _plan(context: ActionContext, gh: Gh) -> int:
     refused = _refuse_if_unsafe(context, plan)
     if refused is not None:
         return refused
-    context.set_output("exit-code", "2" if plan.has_differences else "0")
-    return 0
+    context.set_exit_code(ExitCode.CHANGES if plan.has_differences else ExitCode.OK)
+    return ExitCode.OK
 
 
 def _apply(context: ActionContext, gh: Gh) -> int:
@@ -355,11 +360,10 @@ def _apply(context: ActionContext, gh: Gh) -> int:
         plan = planned.plan
         _publish_plan(context, plan, bool(plan.changes))
         if not plan.changes:
-            context.summary(
-                "### ideogram-org apply\n\n**Nothing to apply.** The organization matches the file."
-            )
-            context.set_output("exit-code", "0")
-            return 0
+            nothing = NothingToApply(plan_hash=plan.plan_hash, blocked=len(plan.blocked))
+            context.summary(render_apply_markdown(nothing))
+            context.set_exit_code(ExitCode.OK)
+            return ExitCode.OK
         reviewed = _reviewed_hash(context, gh)
         if reviewed is None:
             context.summary(
@@ -395,10 +399,10 @@ def _apply(context: ActionContext, gh: Gh) -> int:
         context.set_output("audit-head", report.audit_head)
     if report.failed:
         context.set_output("failure-reason", "apply-failed")
-        context.set_output("exit-code", "1")
-        return 1
-    context.set_output("exit-code", "0")
-    return 0
+        context.set_exit_code(ExitCode.ERROR)
+        return ExitCode.ERROR
+    context.set_exit_code(ExitCode.OK)
+    return ExitCode.OK
 
 
 def _spend_report(reader: ApiReader, config: LoadedConfig | None) -> UsageReport:
@@ -419,10 +423,10 @@ def _usage(context: ActionContext, gh: Gh) -> int:
     for line in alerts:
         print(f"::warning::spend alert: {line}")
     context.set_output("spend-alert", "true" if alerts else "false")
-    context.set_output("exit-code", "2" if alerts else "0")
+    context.set_exit_code(ExitCode.CHANGES if alerts else ExitCode.OK)
     if alerts:
         context.set_output("failure-reason", "spend-alert")
-    return 2 if alerts else 0
+    return ExitCode.CHANGES if alerts else ExitCode.OK
 
 
 def _drift(context: ActionContext, gh: Gh) -> int:
@@ -449,12 +453,12 @@ def _drift(context: ActionContext, gh: Gh) -> int:
         else:
             gh.create_issue(DRIFT_ISSUE_TITLE, body)
         context.set_output("failure-reason", "drift")
-        context.set_output("exit-code", "2")
+        context.set_exit_code(ExitCode.CHANGES)
     else:
         if number:
             gh.close_issue(number, "The organization is back in sync with the file.")
-        context.set_output("exit-code", "0")
-    return 0
+        context.set_exit_code(ExitCode.OK)
+    return ExitCode.OK
 
 
 def run_action(env: Mapping[str, str] | None = None) -> int:
@@ -471,9 +475,9 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
         print(f"::error::{message}")
         if context is not None:
             context.set_output("failure-reason", "error")
-            context.set_output("exit-code", "1")
+            context.set_exit_code(ExitCode.ERROR)
             context.summary(f"### ideogram-org {context.command} failed\n\n{message}")
-        return 1
+        return ExitCode.ERROR
     finally:
         if context is not None:
             context.flush_outputs()

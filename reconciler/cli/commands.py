@@ -17,12 +17,10 @@ import click
 
 from .. import __version__, defaults
 from ..errors import ConfigError, UsageError
+from ..exit_codes import ExitCode
 from ..safe_files import write_atomic
 from . import common
 from .common import (
-    EXIT_CHANGES,
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
     api_options,
     config_option,
     err,
@@ -39,7 +37,7 @@ if TYPE_CHECKING:
     from ..model.report import Report
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=common.Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ideogram-org")
 @click.pass_context
 def main(ctx: click.Context) -> None:
@@ -92,7 +90,7 @@ def validate(files: tuple[str, ...], config_path: str, output: str) -> None:
         click.echo(json.dumps(problems, indent=2))
     if problems:
         err(f"error: {len(problems)} problem(s) in the desired-state file(s)")
-        sys.exit(EXIT_ERROR)
+        sys.exit(ExitCode.ERROR)
 
 
 @main.command()
@@ -148,11 +146,11 @@ def plan(
             f"{where}{out_path or common.config_args()} "
             f"--allow-unsafe {result.plan_hash[:12]}"
         )
-        sys.exit(EXIT_ERROR)
+        sys.exit(ExitCode.ERROR)
     if output == "text" or out_path:
         err(_next_step(result, sandbox, where, out_path))
     if detailed_exitcode and result.has_differences:
-        sys.exit(EXIT_CHANGES)
+        sys.exit(ExitCode.CHANGES)
 
 
 def _next_step(result: Plan, sandbox: bool, where: str, out_path: str | None) -> str:
@@ -238,7 +236,7 @@ def drift(
     warn_all(result.planned.warnings)
     click.echo(renderer("drift", output)(result.report))
     if result.report.drifted:
-        sys.exit(EXIT_CHANGES)
+        sys.exit(ExitCode.CHANGES)
 
 
 # --- applying -------------------------------------------------------------------------------------
@@ -252,7 +250,7 @@ def _confirm(changes: int) -> None:
         )
     if not click.confirm(f"Apply these {changes} change(s)?", default=False, err=True):
         err("Nothing was applied.")
-        sys.exit(EXIT_ERROR)
+        sys.exit(ExitCode.ERROR)
 
 
 @main.command()
@@ -380,24 +378,19 @@ def apply(
 
 def _nothing_to_apply(plan: Plan, output: str, dry_run: bool) -> None:
     from ..model.changes import ChangeBlocked
-    from ..render.apply import blocked_line
+    from ..model.report import NothingToApply
+    from ..render.apply import blocked_line, render_apply_json
 
     err("Nothing to apply." + (f" {blocked_line(len(plan.blocked))}" if plan.blocked else ""))
     if output == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "plan_hash": plan.plan_hash,
-                    "results": [],
-                    "write_calls": 0,
-                    "dry_run": dry_run,
-                    "blocked": len(plan.blocked),
-                },
-                indent=2,
-            )
+        nothing = NothingToApply(
+            plan_hash=plan.plan_hash, blocked=len(plan.blocked), dry_run=dry_run
         )
+        click.echo(render_apply_json(nothing))
     if any(isinstance(item, ChangeBlocked) for item in plan.blocked):
-        sys.exit(EXIT_ERROR)  # the caller may change nothing here: what was asked cannot be done
+        sys.exit(
+            ExitCode.ERROR
+        )  # the caller may change nothing here: what was asked cannot be done
 
 
 def _finish_apply(report: Report, output: str, full: bool, interrupted: bool = False) -> None:
@@ -414,9 +407,9 @@ def _finish_apply(report: Report, output: str, full: bool, interrupted: bool = F
             "not sent. Plan "
             f"again to see what is left."
         )
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(ExitCode.INTERRUPTED)
     if report.failed:
-        sys.exit(EXIT_ERROR)
+        sys.exit(ExitCode.ERROR)
 
 
 @main.group()
@@ -486,7 +479,7 @@ def audit_verify(path: str, head: str | None) -> None:
         )
         failed = True
     if failed:
-        sys.exit(EXIT_ERROR)
+        sys.exit(ExitCode.ERROR)
     click.echo(f"{path}: {found.records} record(s), hash chain intact; head {found.head}")
 
 

@@ -17,8 +17,28 @@ import click
 from .. import defaults
 from ..api.endpoints import API_VERSION_CHOICES
 from ..errors import ConfigError, ReconcilerError
+from ..exit_codes import ExitCode
 
-EXIT_ERROR, EXIT_CHANGES, EXIT_INTERRUPTED = 1, 2, 130
+
+class Group(click.Group):
+    """click's group, with click's own errors (an unknown option, a bad value) exiting 1: 2 is
+    kept for "changes found"."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(ExitCode.ERROR)
+        except click.exceptions.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(ExitCode.ERROR)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            sys.exit(ExitCode.INTERRUPTED)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
 
 
 def stdin_is_terminal() -> bool:
@@ -50,7 +70,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             err("Interrupted: nothing more was sent.")
-            sys.exit(EXIT_INTERRUPTED)
+            sys.exit(ExitCode.INTERRUPTED)
 
     return wrapper
 

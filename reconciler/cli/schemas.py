@@ -37,3 +37,11 @@ def plan_schema() -> None:
     from ..model.plan import plan_json_schema
 
     click.echo(json.dumps(plan_json_schema(), indent=2))
+
+
+@click.command("apply-schema")
+def apply_schema() -> None:
+    """Print the JSON Schema of `apply --output json`."""
+    from ..model.report import apply_json_schema
+
+    click.echo(json.dumps(apply_json_schema(), indent=2))

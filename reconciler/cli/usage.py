@@ -10,9 +10,10 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
+from ..exit_codes import ExitCode
 from ..model.timestamps import parse_timestamp
 from . import common
-from .common import EXIT_CHANGES, api_options, config_option, err, handle_errors, org_option
+from .common import api_options, config_option, err, handle_errors, org_option
 
 _DAYS = re.compile(r"^(\d{1,4})d$")
 
@@ -132,4 +133,4 @@ def usage(
         for line in alerts:
             err(f"alert: {line}, at or over --alert-at {alert_at}")
         if alerts:
-            sys.exit(EXIT_CHANGES)
+            sys.exit(ExitCode.CHANGES)

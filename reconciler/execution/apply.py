@@ -91,6 +91,7 @@ def apply_plan(
         )
         run.report.audit_path, run.report.audit_head = str(audit.path), audit.head
         run.report.not_sent = len(plan.changes) - len(run.final)
+        run.report.interrupted = True
         raise ApplyInterrupted(run.report) from None
     run.report.results = [run.final[i] for i in sorted(run.final)]
     audit.append(

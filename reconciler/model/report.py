@@ -5,11 +5,76 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from ..errors import ReconcilerError
-from .changes import Blocked, Change, KeyDeactivate, target_of
+from .changes import Action, Blocked, Change, KeyDeactivate, target_of
 
 Outcome = Literal["applied", "failed", "skipped"]
 OUTCOMES: tuple[Outcome, ...] = ("applied", "failed", "skipped")
+APPLY_SCHEMA_ID = "https://github.com/ideogram-org/ideogram-org/raw/main/schemas/apply.schema.json"
+
+
+class _Output(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ResultOutput(_Output):
+    action: Action
+    organization: str
+    target: str = Field(description="The member's label (email, handle or id) or the key's.")
+    key_id: str | None
+    outcome: Outcome
+    message: str
+
+
+class Counts(_Output):
+    applied: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+class NewKey(_Output):
+    organization: str
+    label: str
+    api_key_id: str = Field(description="The new key's id; its secret is never in this output.")
+
+
+class Verification(_Output):
+    made: bool = Field(description="Whether the organization was read again after the writes.")
+    remaining_changes: int | None = Field(description="Changes still needed; null if not read.")
+    remaining_blocked: int | None = Field(description="Blocked items left; null if not read.")
+    error: str | None
+    converged: bool = Field(description="Read again, and nothing at all remains.")
+
+
+class ApplyOutput(_Output):
+    """`apply --output json`: one shape for a run, a dry run and a plan with nothing to do."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="ideogram-org apply report")
+
+    format_version: Literal[1] = 1
+    run_id: str | None = Field(description="The audit log's run id; null when nothing was sent.")
+    plan_hash: str
+    dry_run: bool = False
+    interrupted: bool = False
+    calls: list[str] = Field(default_factory=list, description="A dry run's calls, in order.")
+    results: list[ResultOutput] = Field(default_factory=list)
+    counts: Counts = Field(default_factory=Counts)
+    write_calls: int = 0
+    not_sent: int = Field(default=0, description="Changes an interruption left unsent.")
+    new_keys: list[NewKey] = Field(default_factory=list)
+    audit_log: str | None = None
+    audit_head: str | None = Field(default=None, description="For `audit verify --head`.")
+    verification: Verification
+
+
+def apply_json_schema() -> dict[str, Any]:
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": APPLY_SCHEMA_ID,
+        **ApplyOutput.model_json_schema(),
+    }
 
 
 @dataclass(frozen=True)
@@ -18,16 +83,16 @@ class ItemResult:
     outcome: Outcome
     message: str = ""
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_output(self) -> ResultOutput:
         change = self.change
-        return {
-            "action": change.action,
-            "organization": change.organization,
-            "target": target_of(change),
-            "key_id": change.key_id if isinstance(change, KeyDeactivate) else None,
-            "outcome": self.outcome,
-            "message": self.message,
-        }
+        return ResultOutput(
+            action=change.action,
+            organization=change.organization,
+            target=target_of(change),
+            key_id=change.key_id if isinstance(change, KeyDeactivate) else None,
+            outcome=self.outcome,
+            message=self.message,
+        )
 
 
 @dataclass
@@ -48,6 +113,7 @@ class ApplyReport:
     audit_head: str = ""  # hash of the log's last record: keep it to detect records cut off later
     not_sent: int = 0  # changes an interruption left unsent
     verified: bool = False  # a verification read was made after the last write
+    interrupted: bool = False  # Ctrl-C or SIGTERM stopped the run
 
     @property
     def failed(self) -> bool:
@@ -63,24 +129,29 @@ class ApplyReport:
             counts[result.outcome] += 1
         return counts
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "plan_hash": self.plan_hash,
-            "dry_run": False,
-            "calls": [],
-            "results": [r.as_dict() for r in self.results],
-            "counts": self.counts(),
-            "write_calls": self.write_calls,
-            "audit_log": self.audit_path,
-            "audit_head": self.audit_head,
-            "verification": {
-                "remaining_changes": len(self.remaining),
-                "remaining_blocked": len(self.remaining_blocked),
-                "error": self.verification_error or None,
-                "converged": self.converged,
-            },
-        }
+    def as_output(self) -> ApplyOutput:
+        return ApplyOutput(
+            run_id=self.run_id,
+            plan_hash=self.plan_hash,
+            interrupted=self.interrupted,
+            results=[r.as_output() for r in self.results],
+            counts=Counts(**self.counts()),
+            write_calls=self.write_calls,
+            not_sent=self.not_sent,
+            new_keys=[
+                NewKey(organization=org, label=label, api_key_id=key_id)
+                for (org, label), key_id in self.new_key_ids.items()
+            ],
+            audit_log=self.audit_path or None,
+            audit_head=self.audit_head or None,
+            verification=Verification(
+                made=self.verified,
+                remaining_changes=len(self.remaining) if self.verified else None,
+                remaining_blocked=len(self.remaining_blocked) if self.verified else None,
+                error=self.verification_error or None,
+                converged=self.converged,
+            ),
+        )
 
 
 @dataclass
@@ -94,25 +165,49 @@ class DryRunReport:
 
     failed = False
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": None,
-            "plan_hash": self.plan_hash,
-            "dry_run": True,
-            "calls": self.calls,
-            "results": [],
-            "counts": {outcome: 0 for outcome in OUTCOMES},
-            "write_calls": 0,
-            "verification": {
-                "remaining_changes": self.pending,
-                "remaining_blocked": None,
-                "error": None,
-                "converged": False,
-            },
-        }
+    def as_output(self) -> ApplyOutput:
+        return ApplyOutput(
+            run_id=None,
+            plan_hash=self.plan_hash,
+            dry_run=True,
+            calls=self.calls,
+            verification=Verification(
+                made=False,
+                remaining_changes=self.pending,
+                remaining_blocked=None,
+                error=None,
+                converged=False,
+            ),
+        )
 
 
-Report = ApplyReport | DryRunReport
+@dataclass
+class NothingToApply:
+    """The plan had no change: nothing was sent. The read it was made from is the verification:
+    the organization matches the file, but for the blocked items, which need a person."""
+
+    plan_hash: str
+    blocked: int
+    dry_run: bool = False
+
+    failed = False
+
+    def as_output(self) -> ApplyOutput:
+        return ApplyOutput(
+            run_id=None,
+            plan_hash=self.plan_hash,
+            dry_run=self.dry_run,
+            verification=Verification(
+                made=True,
+                remaining_changes=0,
+                remaining_blocked=self.blocked,
+                error=None,
+                converged=self.blocked == 0,
+            ),
+        )
+
+
+Report = ApplyReport | DryRunReport | NothingToApply
 
 
 class ApplyInterrupted(ReconcilerError):

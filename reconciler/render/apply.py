@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from ..defaults import PLAN_GROUP_SHOWN, PLAN_GROUP_THRESHOLD
-from ..model.report import ApplyReport, DryRunReport, ItemResult, Report
+from ..model.report import ApplyReport, DryRunReport, ItemResult, NothingToApply, Report
 from .escape import md_code, visible
 from .rows import describe_change
 
@@ -20,9 +18,17 @@ def blocked_line(count: int) -> str:
     )
 
 
+def _nothing_line(report: NothingToApply) -> str:
+    if report.blocked:
+        return f"Nothing to apply. {blocked_line(report.blocked)}"
+    return "Nothing to apply. The organization matches the file."
+
+
 def _verification_line(report: ApplyReport) -> str:
     if report.verification_error:
         return visible(report.verification_error)
+    if not report.verified:
+        return "No verification read was made: plan again to see what is left."
     parts = []
     if report.remaining:
         parts.append(f"{len(report.remaining)} change(s) remain; run apply again to finish.")
@@ -54,6 +60,8 @@ def render_apply_text(report: Report, full: bool = False) -> str:
     if isinstance(report, DryRunReport):
         lines = [f"Dry run: {len(report.calls)} call(s) would be sent; none was."]
         return "\n".join(lines + [f"  {visible(call)}" for call in report.calls])
+    if isinstance(report, NothingToApply):
+        return _nothing_line(report)
     if full or len(report.results) <= PLAN_GROUP_THRESHOLD:
         lines = [_result_line(result) for result in report.results]
     else:
@@ -83,7 +91,7 @@ def _audit_line(report: ApplyReport) -> str:
 
 
 def render_apply_json(report: Report) -> str:
-    return json.dumps(report.as_dict(), indent=2)
+    return report.as_output().model_dump_json(indent=2)
 
 
 def render_apply_markdown(report: Report) -> str:
@@ -91,6 +99,8 @@ def render_apply_markdown(report: Report) -> str:
         return "### ideogram-org apply (dry run)\n\n" + "\n".join(
             f"- {md_code(call)}" for call in report.calls
         )
+    if isinstance(report, NothingToApply):
+        return f"### ideogram-org apply\n\n{_nothing_line(report)}"
     lines = [
         "### ideogram-org apply",
         "",
@@ -101,7 +111,7 @@ def render_apply_markdown(report: Report) -> str:
     ]
     lines += [
         f"| {r['outcome']} | {r['action']} | {md_code(r['target'])} | {md_code(r['message'])} |"
-        for r in (item.as_dict() for item in report.results)
+        for r in (item.as_output().model_dump() for item in report.results)
     ]
     lines += [
         "",
