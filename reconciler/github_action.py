@@ -15,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from .model.changes import KeyCreate
 from .model.plan import Plan, ReviewedPlan
 from .model.report import ApplyReport, NothingToApply
 from .model.usage import SPEND_DAYS, UsageReport
+from .model.window import days_back
 from .planning.usage import alert_share
 from .render.apply import render_apply_markdown
 from .render.drift import render_drift_markdown
@@ -407,9 +408,7 @@ def _apply(context: ActionContext, gh: Gh) -> int:
 
 def _spend_report(reader: ApiReader, config: LoadedConfig | None) -> UsageReport:
     now = datetime.now(timezone.utc)
-    since = datetime.combine(
-        now.date() - timedelta(days=SPEND_DAYS), datetime.min.time(), timezone.utc
-    )
+    since = days_back(now, SPEND_DAYS)
     return service.usage(reader, config, (), since, now, "key", now)
 
 

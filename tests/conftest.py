@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SPEC_DIR = ROOT.parent / "shared" / "spec"
+# the steering folder, when it sits beside the checkout
+SHARED_SPEC_DIR = ROOT.parent / "shared" / "spec"
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Validate sandbox responses against the official OpenAPI documents in ../shared/spec/."""
+"""Validate sandbox responses against the official OpenAPI documents (tests/data/spec/)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,15 @@ from openapi_core.datatypes import RequestParameters
 from ruamel.yaml import YAML
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
+COPIES = Path(__file__).resolve().parent / "data" / "spec"
+
 
 def _spec_dir() -> Path:
-    """The official documents: $IDEOGRAM_SPEC_DIR, else ../shared/spec beside the checkout."""
+    """The official documents: $IDEOGRAM_SPEC_DIR, else the copies the project carries."""
     candidates = (
         [Path(os.environ["IDEOGRAM_SPEC_DIR"])] if os.environ.get("IDEOGRAM_SPEC_DIR") else []
     )
-    candidates.append(Path(__file__).resolve().parent.parent.parent / "shared" / "spec")
+    candidates.append(COPIES)
     for candidate in candidates:
         if (candidate / "ideogram-openapi-2025-10.yaml").exists():
             return candidate

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
 import pytest
 
+from reconciler.api.endpoints import BY_OPERATION
 from reconciler.sandbox import Faults
+from reconciler.sandbox.app import WriteRequest
 from reconciler.store.audit import verify_log
 from tests.scenario import TOKEN, cli, scenario, served, write_file
 
@@ -64,6 +67,42 @@ def test_dry_run_prints_the_calls_and_sends_no_write(here, api_version):
     assert "POST /manage/api/api_keys_v2?organization_id=" in out
     assert TOKEN not in result.output
     assert not Path("ideogram-org.audit.jsonl").exists()
+
+
+def _as_sent(write: WriteRequest) -> str:
+    endpoint = BY_OPERATION[write.operation]
+    query = "&".join(f"{k}={v}" for k, v in write.query.items())
+    line = f"{endpoint.method} {endpoint.path}?{query}"
+    return f"{line} {json.dumps(write.body)}" if write.body is not None else line
+
+
+def test_the_dry_run_lists_the_calls_the_run_sends_in_order_and_number(here, api_version):
+    """One call program: what the dry run prints is what apply sends, and what progress counts."""
+    s = scenario(api_version)
+    s.state.inflight_limit = 1  # one call at a time, so the order is exact
+    path = write_file(here, s.text)
+    with served(s.state) as (sandbox, url):
+        dry = cli(
+            url, "apply", "-c", str(path), "--dry-run", "--chunk-size", "2", "--output", "json"
+        )
+        planned = json.loads(dry.stdout)["calls"]
+        result = cli(
+            url,
+            "apply",
+            "-c",
+            str(path),
+            "--auto-approve",
+            "--chunk-size",
+            "2",
+            "--secrets-file",
+            "keys.jsonl",
+        )
+        sent = [_as_sent(w) for w in sandbox.write_requests]
+    assert result.exit_code == 0, result.output
+    assert len(planned) >= 10 and sent == planned
+    counted = re.findall(r"^\[(\d+)/(\d+)\]", result.stderr, re.M)
+    assert counted[-1] == (str(len(sent)), str(len(sent)))
+    assert all(int(done) <= int(total) for done, total in counted)
 
 
 def test_without_a_terminal_apply_needs_auto_approve(here, api_version):

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import ast
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests import layers
+
 PACKAGE = Path(__file__).resolve().parent.parent / "reconciler"
-MAX_MODULE_LINES = 400
-MAX_FUNCTION_LINES = 60
-# Functions allowed past the limit, and why. Keep this short.
-LONG_FUNCTIONS: dict[str, str] = {}
 
 
 @pytest.mark.parametrize(
@@ -43,25 +41,32 @@ def _sources() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py"))
 
 
-def test_no_module_is_over_the_line_limit() -> None:
-    long = {
-        str(p.relative_to(PACKAGE)): n
-        for p in _sources()
-        if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES
-    }
-    assert long == {}
+def test_every_import_follows_the_layers_and_none_makes_a_circle() -> None:
+    """model and planning do no I/O; api never imports planning, render, execution, the store
+    or the sandbox; nothing below the front ends imports them; no two modules import each
+    other (tests/layers.py states every rule)."""
+    assert layers.violations(PACKAGE) == []
 
 
-def test_no_function_is_over_the_line_limit() -> None:
-    long = {}
-    for path in _sources():
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                lines = (node.end_lineno or node.lineno) - node.lineno + 1
-                name = f"{path.relative_to(PACKAGE)}:{node.name}"
-                if lines > MAX_FUNCTION_LINES and name not in LONG_FUNCTIONS:
-                    long[name] = lines
-    assert long == {}
+@pytest.mark.parametrize(
+    ("module", "line", "why"),
+    [
+        ("api/client.py", "from ..planning import planner", "api may not import planning"),
+        ("model/plan.py", "import httpx", "model does no I/O, yet imports httpx"),
+        ("planning/planner.py", "from ..config import loader", "the desired-state types only"),
+        ("service/__init__.py", "from ..cli import common", "service may not import frontend"),
+        ("sandbox/state.py", "from ..api.client import ApiClient", "the endpoint table only"),
+        ("render/rows.py", "from . import markdown", "import circle"),
+    ],
+)
+def test_a_forbidden_import_is_caught(tmp_path: Path, module: str, line: str, why: str) -> None:
+    """The layer check can fail: each never-rule, broken once in a copy of the package."""
+    copy = tmp_path / "reconciler"
+    shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    target = copy / module
+    target.write_text(target.read_text() + f"\n\ndef _broken() -> None:\n    {line}\n")
+    found = layers.violations(copy)
+    assert any(why in v for v in found), found
 
 
 def test_endpoint_paths_are_spelled_only_in_the_endpoint_table() -> None:

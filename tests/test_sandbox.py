@@ -11,7 +11,7 @@ import pytest
 
 from reconciler.sandbox import Faults, Sandbox, SandboxState, generate_state
 from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
-from reconciler.sandbox.state import b64id
+from reconciler.sandbox.state import User, b64id
 from tests.conftest import sandbox_http_client
 
 ORG = DEMO_ORG_ID
@@ -196,6 +196,19 @@ def test_new_member_joins_as_member(client, demo, api_version):
     assert_member_outcome(api_version, response, [True])
     assert members_of(client)["nina.lund@acme.example"]["role"] == "MEMBER"
     assert [m.operation for m in demo.mutations] == ["add_organization_members"]
+
+
+def test_the_sandbox_folds_case_as_the_tool_does(client, demo, api_version):
+    """One rule of identity everywhere: `STRASSE@x` names the person the directory knows as
+    `straße@x` (Unicode case folding), as the loader and the planner see it; `.lower()` would
+    not."""
+    demo.state.add_user(User(b64id("user_strasse"), "strasse", "straße@acme.example"))
+    response = member_call(client, ADD, [{"email_address": "STRASSE@acme.example"}])
+    assert_member_outcome(api_version, response, [True])
+    assert members_of(client)["straße@acme.example"]["role"] == "MEMBER"
+    response = member_call(client, PROMOTE, [{"email_address": "Strasse@ACME.example"}])
+    assert_member_outcome(api_version, response, [True])
+    assert members_of(client)["straße@acme.example"]["role"] == "OWNER"
 
 
 def test_adding_an_existing_member_changes_nothing(client, demo, api_version):

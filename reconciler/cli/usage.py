@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-import re
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 
-from ..errors import UsageError
 from ..exit_codes import ExitCode
-from ..model.timestamps import parse_timestamp
+from ..model.window import UsageWindow
 from . import common
 from .common import api_options, config_option, err, handle_errors, org_option
-
-_DAYS = re.compile(r"^(\d{1,4})d$")
-
-
-def parse_moment(text: str, now: datetime, option: str) -> datetime:
-    """`30d` (the start of the day 30 days ago), a date (its start, UTC) or an ISO date-time."""
-    found = _DAYS.match(text)
-    if found:
-        return datetime.combine(
-            now.date() - timedelta(days=int(found[1])), datetime.min.time(), timezone.utc
-        )
-    moment = parse_timestamp(text)
-    if moment is None:
-        raise UsageError(
-            f"{option} {text!r}: give a number of days (30d), a date (2026-10-01) or an ISO "
-            "date-time"
-        )
-    return moment
 
 
 @click.command()
@@ -91,12 +71,7 @@ def usage(
     from ..service.connect import open_api
 
     now = datetime.now(timezone.utc)
-    start, end = (
-        parse_moment(since, now, "--since"),
-        parse_moment(until, now, "--until") if until else now,
-    )
-    if start >= end:
-        raise UsageError(f"--since {since} is not before --until {until or 'now'}")
+    window = UsageWindow.parse(since, until, now)
     threshold = alert_share(alert_at) if alert_at is not None else None
     explicit = ctx.get_parameter_source("config_path") != click.core.ParameterSource.DEFAULT
     config = (
@@ -109,8 +84,8 @@ def usage(
             reader,
             config,
             orgs,
-            start,
-            end,
+            window.start,
+            window.end,
             by,  # type: ignore[arg-type]
             now,
             api_version,

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .changes import MemberRef
+from .money import format_money
 
 GroupBy = Literal["key", "member", "tool", "model", "day"]
 
@@ -152,8 +153,9 @@ class UsageReport(BaseModel):
     def alert(self, threshold: float) -> list[str]:
         """The organizations whose projected spend reaches `threshold` (a share) of their commit."""
         return [
-            f"{o.name}: projected {o.commit.projected / 100:,.2f} {o.currency} is "
-            f"{o.commit.projected_share:.0%} of the commit ({o.commit.amount / 100:,.2f})"
+            f"{o.name}: projected {format_money(o.commit.projected, o.currency)} is "
+            f"{o.commit.projected_share:.0%} of the commit "
+            f"({format_money(o.commit.amount, o.currency)})"
             for o in self.organizations
             if o.commit and o.commit.projected_share >= threshold
         ]

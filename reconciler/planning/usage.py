@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 
 from ..errors import UsageError
 from ..model.identity import normalise
+from ..model.money import one_currency
 from ..model.usage import (
     NOT_PER_PERSON,
     SPEND_DAYS,
@@ -58,7 +59,7 @@ def _tally(records: tuple[UsageRecord, ...], since: date | None = None) -> _Tall
 
 def facts_of(usage: OrganizationUsage, today: date) -> UsageFacts:
     tally = _tally(usage.records, since=today - timedelta(days=SPEND_DAYS - 1))
-    currency = next((r.currency for r in usage.records), "USD")
+    currency = one_currency((r.currency for r in usage.records), usage.name)
     return UsageFacts(
         since=usage.start.date(),
         today=today,
@@ -186,7 +187,7 @@ def report(
         since=usage.start.isoformat(),
         until=usage.end.isoformat(),
         by=by,
-        currency=next((r.currency for r in usage.records), "USD"),
+        currency=one_currency((r.currency for r in usage.records), usage.name),
         total=total,
         groups=groups,
         keys=keys,

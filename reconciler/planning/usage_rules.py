@@ -15,6 +15,7 @@ from ..config.models import EffectivePolicy, Organization
 from ..model.changes import Change, KeyDeactivate, MemberRef, MemberRemove, UnmanagedKey
 from ..model.identity import matches_glob, normalise
 from ..model.live import LiveKey, LiveOrganization
+from ..model.money import one_currency
 from ..model.timestamps import parse_timestamp
 from ..model.usage import (
     NOT_PER_PERSON,
@@ -198,7 +199,7 @@ def merge_usage(found: list[PlanUsage]) -> PlanUsage | None:
     return PlanUsage(
         since=min(f.since for f in found),
         today=max(f.today for f in found),
-        currency=found[0].currency,
+        currency=one_currency((f.currency for f in found), "the plan's usage notes"),
         keys=[k for f in found for k in f.keys],
         members=[m for f in found for m in f.members],
         idle_keys=[k for f in found for k in f.idle_keys],

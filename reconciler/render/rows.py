@@ -14,8 +14,8 @@ from ..model.changes import (
     UnmanagedKey,
     key_subject,
 )
+from ..model.money import format_money
 from ..model.plan import Plan
-from .usage import money
 
 MARKER_PREFIX = "<!-- ideogram-org plan:"
 
@@ -69,7 +69,7 @@ class UsageNotes:
         if use is None:
             return ""
         last = use.last_used or "not in the usage read"
-        return f" [last used {last}, 30-day spend {money(use.spend_30d, self.currency)}]"
+        return f" [last used {last}, 30-day spend {format_money(use.spend_30d, self.currency)}]"
 
     def of_change(self, change: Change) -> str:
         if isinstance(change, KeyDeactivate):

@@ -5,13 +5,9 @@ from __future__ import annotations
 import csv
 import io
 
+from ..model.money import format_money, plain_major
 from ..model.usage import OrganizationReport, UsageReport
 from .escape import md_code, visible
-
-
-def money(cents: float, currency: str = "USD") -> str:
-    """An amount in the currency's common denomination (cents), as people read it."""
-    return f"{cents / 100:,.2f} {currency}"
 
 
 def commit_line(org: OrganizationReport) -> str:
@@ -19,12 +15,13 @@ def commit_line(org: OrganizationReport) -> str:
     if commit is None:
         return "  commit: none active"
     return (
-        f"  commit: {money(commit.amount, org.currency)} from {commit.start[:10]} to "
+        f"  commit: {format_money(commit.amount, org.currency)} from {commit.start[:10]} to "
         f"{commit.end[:10]}"
-        f"{' (postpaid)' if commit.postpaid else ''}: spent {money(commit.spent, org.currency)} "
+        f"{' (postpaid)' if commit.postpaid else ''}: "
+        f"spent {format_money(commit.spent, org.currency)} "
         f"({commit.spent / commit.amount if commit.amount else 0:.0%}); "
         f"{commit.elapsed_share:.0%} of the "
-        f"period gone; projected {money(commit.projected, org.currency)} "
+        f"period gone; projected {format_money(commit.projected, org.currency)} "
         f"({commit.projected_share:.0%})"
     )
 
@@ -34,7 +31,7 @@ def _organization_text(org: OrganizationReport) -> list[str]:
         visible(
             f"Organization {org.name} ({org.organization_id}): {org.since[:10]} to "
             f"{org.until[:10]}, "
-            f"total {money(org.total, org.currency)}"
+            f"total {format_money(org.total, org.currency)}"
         ),
         f"  by {org.by}:",
     ]
@@ -48,7 +45,7 @@ def _organization_text(org: OrganizationReport) -> list[str]:
         last = f"  last used {group.last_used}" if group.last_used else ""
         lines.append(
             visible(
-                f"    {group.label.ljust(width)}  {money(group.amount, org.currency):>16}  "
+                f"    {group.label.ljust(width)}  {format_money(group.amount, org.currency):>16}  "
                 f"{group.share:>4.0%}{last}"
             )
         )
@@ -73,7 +70,7 @@ def _organization_text(org: OrganizationReport) -> list[str]:
         ]
     lines.append(commit_line(org))
     if org.available_credits is not None:
-        lines.append(f"  available credits: {money(org.available_credits, org.currency)}")
+        lines.append(f"  available credits: {format_money(org.available_credits, org.currency)}")
     return lines
 
 
@@ -111,7 +108,7 @@ def render_usage_csv(report: UsageReport) -> str:
                     org.by,
                     _cell(group.key),
                     _cell(group.label),
-                    f"{group.amount / 100:.2f}",
+                    plain_major(group.amount, org.currency),
                     org.currency,
                     f"{group.share:.4f}",
                     group.last_used or "",
@@ -127,14 +124,15 @@ def render_usage_markdown(
     lines = [heading, ""]
     for org in report.organizations:
         lines += [
-            f"**{md_code(org.name)}**: {money(org.total, org.currency)} from {org.since[:10]} to "
+            f"**{md_code(org.name)}**: {format_money(org.total, org.currency)} "
+            f"from {org.since[:10]} to "
             f"{org.until[:10]}",
             "",
             f"| {org.by} | amount | share | last used |",
             "| --- | --- | --- | --- |",
         ]
         lines += [
-            f"| {md_code(g.label)} | {money(g.amount, org.currency)} | {g.share:.0%} | "
+            f"| {md_code(g.label)} | {format_money(g.amount, org.currency)} | {g.share:.0%} | "
             f"{g.last_used or ''} |"
             for g in org.groups[:top]
         ]

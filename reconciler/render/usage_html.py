@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..model.money import format_money
 from ..model.usage import OrganizationReport, UsageReport
-from .usage import commit_line, money
+from .usage import commit_line
 
 CHART_WIDTH, CHART_HEIGHT, MOST_KEYS = 900, 240, 8
 PALETTE = [
@@ -94,7 +95,7 @@ def render_usage_html(report: UsageReport) -> str:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters["money"] = money
+    environment.filters["money"] = format_money
     template = environment.get_template("usage.html.j2")
     return template.render(
         report=report,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api.endpoints import API_VERSIONS
+from ..model.identity import normalise
 from .usage import (
     MEMBER_HISTORY_LIMIT,
     Commit,
@@ -106,9 +107,9 @@ class SandboxState:
 
     def _index(self, user: User) -> None:
         if user.email_address:  # an empty identifier names nobody
-            self._by_email[user.email_address.lower()] = user
+            self._by_email[normalise("email", user.email_address)] = user
         if user.display_handle:
-            self._by_handle[user.display_handle.lower()] = user
+            self._by_handle[normalise("handle", user.display_handle)] = user
 
     def add_user(self, user: User) -> User:
         self.users[user.user_id] = user
@@ -121,9 +122,9 @@ class SandboxState:
         if user_id is not None:
             found.append(self.users.get(user_id))
         if email is not None:
-            found.append(self._by_email.get(email.lower()))
+            found.append(self._by_email.get(normalise("email", email)))
         if handle is not None:
-            found.append(self._by_handle.get(handle.lower()))
+            found.append(self._by_handle.get(normalise("handle", handle)))
         if not found or any(u is None for u in found) or len({u.user_id for u in found if u}) != 1:
             return None
         return found[0]

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Literal
 
+from ..model.identity import normalise
+
 HISTORY_DAYS = 120
 TOOLS: dict[
     str, tuple[str, str | None]
@@ -113,7 +115,7 @@ def segments(
     keys, tools = set(query.get("api_key_ids", [])), set(query.get("tools", []))
     models, emails = (
         set(query.get("model_versions", [])),
-        {e.lower() for e in query.get("user_emails", [])},
+        {normalise("email", e) for e in query.get("user_emails", [])},
     )
     wanted = [
         p
@@ -122,7 +124,7 @@ def segments(
         and (not keys or p.kind == "key" and p.target in keys)
         and (not tools or p.tool_type in tools)
         and (not models or TOOLS[p.tool_type][1] in models)
-        and (not emails or p.kind == "member" and p.target.lower() in emails)
+        and (not emails or p.kind == "member" and normalise("email", p.target) in emails)
     ]
     by_slot: dict[tuple[int, int], list[dict[str, Any]]] = {}
     for row in rows(wanted, seed, day_of(anchor, start), day_of(anchor, end)):

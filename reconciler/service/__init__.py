@@ -32,6 +32,7 @@ from ..model.plan import Approval, Plan
 from ..model.report import ApplyInterrupted, ApplyReport, DryRunReport, Report
 from ..model.timestamps import parse_timestamp
 from ..model.usage import SPEND_DAYS, GroupBy, UsageFacts, UsageReport
+from ..model.window import days_back
 from ..planning.planner import compute_plan, listed_but_ignored
 from ..planning.staleness import ensure_fresh, recheck_saved_plan
 from ..planning.usage import facts_of
@@ -129,9 +130,7 @@ def usage_facts(
         policy = config.desired.effective_policy(name)
         if policy.reads_usage:
             days = max(policy.usage_days, SPEND_DAYS)
-            start = datetime.combine(
-                now.date() - timedelta(days=days), datetime.min.time(), timezone.utc
-            )
+            start = days_back(now, days)
             facts[name] = facts_of(
                 read_usage(reader, org, live.api_version, start, now), now.date()
             )
