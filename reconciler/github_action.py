@@ -32,9 +32,11 @@ from .model.window import days_back
 from .planning.usage import alert_share
 from .render.apply import render_apply_markdown
 from .render.drift import render_drift_markdown
+from .render.escape import visible
 from .render.markdown import render_markdown
 from .render.rows import MARKER_PREFIX, summary_line
 from .render.usage import render_usage_markdown
+from .render.workflow import workflow_command
 from .service.connect import open_api
 from .store.plan_file import save_plan
 
@@ -304,10 +306,12 @@ def _record_check_run(context: ActionContext, gh: Gh, plan: Plan) -> None:
     except GitHubError as exc:
         if not context.comment:
             print(
-                f"::warning::the plan could not be recorded as a check run ({exc}); with comment: "
-                "false, apply on "
-                "merge will refuse with no-reviewed-plan. Give the workflow permissions: checks: "
-                "write"
+                workflow_command(
+                    "warning",
+                    f"the plan could not be recorded as a check run ({exc}); with comment: "
+                    "false, apply on merge will refuse with no-reviewed-plan. Give the workflow "
+                    "permissions: checks: write",
+                )
             )
 
 
@@ -323,7 +327,7 @@ def _publish_plan(context: ActionContext, plan: Plan, changes: bool) -> None:
 def _fail(context: ActionContext, reason: str, message: str) -> int:
     context.set_output("failure-reason", reason)
     context.set_exit_code(ExitCode.ERROR)
-    print(f"::error::{message}")
+    print(workflow_command("error", message))
     return ExitCode.ERROR
 
 
@@ -420,7 +424,7 @@ def _usage(context: ActionContext, gh: Gh) -> int:
     context.summary(render_usage_markdown(report))
     alerts = report.alert(threshold) if threshold is not None else []
     for line in alerts:
-        print(f"::warning::spend alert: {line}")
+        print(workflow_command("warning", f"spend alert: {line}"))
     context.set_output("spend-alert", "true" if alerts else "false")
     context.set_exit_code(ExitCode.CHANGES if alerts else ExitCode.OK)
     if alerts:
@@ -470,12 +474,13 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
             context, gh
         )
     except ReconcilerError as exc:
-        message = str(exc).replace("\n", " ")
-        print(f"::error::{message}")
+        message = str(exc)
+        print(workflow_command("error", message))
         if context is not None:
             context.set_output("failure-reason", "error")
             context.set_exit_code(ExitCode.ERROR)
-            context.summary(f"### ideogram-org {context.command} failed\n\n{message}")
+            shown = visible(message, keep_newlines=True)
+            context.summary(f"### ideogram-org {context.command} failed\n\n{shown}")
         return ExitCode.ERROR
     finally:
         if context is not None:

@@ -304,3 +304,12 @@ def test_a_bad_token_is_an_error_output_not_a_traceback(world):
     assert not run.succeeded
     assert run.outputs["failure-reason"] == "error" and run.outputs["exit-code"] == "1"
     assert "::error::" in run.steps[-1].stdout and "Traceback" not in run.steps[-1].stderr
+
+
+def test_workflow_commands_keep_server_text_on_one_line() -> None:
+    """A message quoting a server cannot start a workflow command of its own, nor drive the log."""
+    from reconciler.render.workflow import workflow_command
+
+    line = workflow_command("error", "bad\r\n::add-mask::x 100% \x1b[2J")
+    assert line == "::error::bad%0D%0A::add-mask::x 100%25 \\x1b[2J"
+    assert "\n" not in line and "\r" not in line and "\x1b" not in line

@@ -65,4 +65,35 @@ ENDPOINTS: tuple[Endpoint, ...] = (
 )
 BY_ROUTE: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in ENDPOINTS}
 BY_OPERATION: dict[str, Endpoint] = {e.operation_id: e for e in ENDPOINTS}
-MEMBER_WRITES: tuple[Endpoint, ...] = (ADD_MEMBERS, PROMOTE_MEMBERS, REMOVE_MEMBERS)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a version of the API can tell, beside its endpoints: code asks these, never the
+    version's name."""
+
+    lists_organization_keys: bool  # get_api_keys_v2
+    member_full_name: bool  # `full_name` on members (optional even there)
+    usage_per_person: bool  # usage rows with user_email_address (web-app use)
+    member_results: bool  # member calls answer one result per member, not 204 or 400
+
+
+CAPABILITIES: dict[str, Capabilities] = {
+    "2025-10": Capabilities(
+        lists_organization_keys=False,
+        member_full_name=False,
+        usage_per_person=False,
+        member_results=False,
+    ),
+    "2026-06": Capabilities(
+        lists_organization_keys=True,
+        member_full_name=True,
+        usage_per_person=True,
+        member_results=True,
+    ),
+}
+
+
+def capabilities(version: str) -> Capabilities:
+    """The capabilities of a version; a version this tool does not know has the fewest."""
+    return CAPABILITIES.get(version, CAPABILITIES["2025-10"])

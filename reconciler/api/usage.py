@@ -12,7 +12,7 @@ from ..model.live import LiveOrganization
 from ..model.timestamps import parse_timestamp
 from ..model.usage import CommitInfo, OrganizationUsage, UsageRecord
 from .client import ApiReader, Params
-from .endpoints import GET_CREDITS, GET_SPEND_COMMIT, GET_USAGE
+from .endpoints import GET_CREDITS, GET_SPEND_COMMIT, GET_USAGE, capabilities
 from .wire import CreditsResponse, SpendCommitResponse, UsageResponse
 
 
@@ -36,7 +36,7 @@ def read_usage(
         "start_time": _stamp(start),
         "end_time": _stamp(end),
     }
-    per_person = api_version == "2026-06"
+    per_person = capabilities(api_version).usage_per_person
     records: list[UsageRecord] = []
     for source in ("API", "APP") if per_person else (None,):
         params: Params = {**base, "source": source} if source else base

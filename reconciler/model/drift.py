@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from .changes import ChangeBlocked, MemberAdd, MemberPromote, MemberRemove
 from .plan import Plan
 
-DRIFT_FORMAT = 1
 DRIFT_SCHEMA_ID = "https://github.com/ideogram-org/ideogram-org/raw/main/schemas/drift.schema.json"
 LIVE_VS_FILE = {
     "member.add": ("not a member", "listed"),
