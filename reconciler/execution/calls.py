@@ -29,6 +29,7 @@ from ..model.changes import (
 )
 from ..model.plan import Plan
 from ..model.report import ApplyReport, ItemResult, Outcome
+from ..store import crash_points
 from ..store.audit import AuditLog, RecordedCall, record_call
 from .program import MEMBER_ENDPOINTS
 
@@ -139,6 +140,7 @@ class CallSender:
         except ApiError as exc:
             self.call_failed(exc, call, indexes)
             return
+        crash_points.reached("sent")
         if outcome.rejected_whole and len(indexes) > 1:
             # 2025-10 refused the whole call for someone in it: nothing happened; each half is
             # sent again (one call planned became two)
@@ -196,6 +198,7 @@ class CallSender:
             # a second call could make a second key, whose secret nobody would ever see.
             self.call_failed(exc, call, [index])
             return
+        crash_points.reached("sent")
         self.created[created.api_key_id] = organization
         made = [{"target": label, "success": True, "api_key_id": created.api_key_id}]
         try:
@@ -254,5 +257,6 @@ class CallSender:
         except ApiError as exc:
             self.call_failed(exc, call, [index])
             return
+        crash_points.reached("sent")
         self.settle(index, "applied")
         call.finish("ok")

@@ -34,6 +34,7 @@ from ..defaults import AUDIT_KEY_ENV, AUDIT_LOG
 from ..errors import ReconcilerError
 from ..model.audit import EventType, WriteOutcome
 from ..safe_files import FileWriteError, open_for_append, read_bytes
+from . import crash_points
 
 GENESIS = "0" * 64
 
@@ -135,6 +136,7 @@ class AuditLog:
                     handle.write(canonical(record) + b"\n")
                     handle.flush()
                     os.fsync(handle.fileno())
+                    crash_points.reached(event)
                 except OSError as exc:
                     raise FileWriteError(
                         f"{self.path}: cannot append to the audit log ({exc.strerror})"
