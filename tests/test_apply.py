@@ -9,6 +9,7 @@ import re
 import stat
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from reconciler.api.endpoints import BY_OPERATION
@@ -528,3 +529,63 @@ def test_a_secrets_file_readable_by_others_is_refused_before_any_write(here, api
         )
         assert result.exit_code == 1 and "readable by others" in result.stderr
         assert sandbox.write_requests == []
+
+
+# --- the core owns safety; one JSON shape -------------------------------------------------------
+
+APPLY_SCHEMA = json.loads(
+    (Path(__file__).parent.parent / "schemas" / "apply.schema.json").read_text()
+)
+
+
+def test_the_service_refuses_an_unsafe_plan_without_an_approval(here, api_version):
+    """Called directly, as any front end would: the safety gate is in the service, not the CLI."""
+    from reconciler import service
+    from reconciler.api.client import ApiClient
+    from reconciler.config.loader import load_config
+    from reconciler.errors import UnsafePlanError
+    from reconciler.model.plan import AllowUnsafe, NoApproval, ReviewedPlan
+    from reconciler.sandbox import SANDBOX_BASE_URL, Sandbox, SandboxTransport
+
+    s = scenario(api_version)
+    path = write_file(here, s.text.replace("  max_removals: 50%", "  max_removals: 0"))
+    sandbox = Sandbox(s.state)
+    with ApiClient(SANDBOX_BASE_URL, s.state.token, transport=SandboxTransport(sandbox)) as client:
+        planned = service.plan(client, load_config(path))
+        assert not planned.plan.safe
+        options = service.ApplyOptions(audit_log="audit.jsonl", secrets_file="keys.jsonl")
+        for approval in (NoApproval(), ReviewedPlan(planned.plan.plan_hash), AllowUnsafe("0" * 12)):
+            with pytest.raises(UnsafePlanError):
+                service.apply(client, planned, options, approval)
+        assert sandbox.write_requests == []
+        report = service.apply(client, planned, options, AllowUnsafe(planned.plan.plan_hash[:12]))
+    assert report.failed is False and sandbox.write_requests
+
+
+def test_the_json_report_has_one_shape_for_a_run_a_dry_run_and_nothing_to_do(here, api_version):
+    from reconciler.model.report import apply_json_schema
+
+    assert apply_json_schema() == APPLY_SCHEMA, (
+        "run `ideogram-org apply-schema > schemas/apply.schema.json`"
+    )
+    s = scenario(api_version)
+    path = write_file(here, s.text)
+    with served(s.state) as (_, url):
+        args = ("apply", "-c", str(path), "--output", "json", "--secrets-file", "keys.jsonl")
+        dry = json.loads(cli(url, *args, "--dry-run").stdout)
+        run = json.loads(cli(url, *args, "--auto-approve").stdout)
+        nothing = json.loads(cli(url, *args, "--auto-approve").stdout)
+    for document in (dry, run, nothing):
+        jsonschema.validate(document, APPLY_SCHEMA)
+        assert document.keys() == run.keys()
+    assert dry["dry_run"] and dry["calls"] and not dry["verification"]["made"]
+    assert run["verification"] == {
+        "made": True,
+        "remaining_changes": 0,
+        "remaining_blocked": 0,
+        "error": None,
+        "converged": True,
+    }
+    secrets = [json.loads(line)["api_key"] for line in Path("keys.jsonl").read_text().splitlines()]
+    assert run["new_keys"] and secrets and not any(secret in json.dumps(run) for secret in secrets)
+    assert nothing["results"] == [] and nothing["verification"]["converged"]

@@ -18,6 +18,7 @@ from reconciler.api.client import ApiClient
 from reconciler.cli import main
 from reconciler.config.loader import load_config, load_text
 from reconciler.errors import ConfigError
+from reconciler.model.plan import NoApproval
 from reconciler.model.report import ApplyReport
 from reconciler.sandbox import SANDBOX_BASE_URL, Sandbox, SandboxTransport
 from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
@@ -320,7 +321,8 @@ def test_a_redirect_to_a_write_is_a_failure_that_names_status_and_host(here, api
     state = demo_state(api_version)
     with ApiClient(SANDBOX_BASE_URL, state.token, transport=_Redirecting(Sandbox(state))) as client:
         planned = service.plan(client, load_config("ideogram-org.yaml"))
-        report = service.apply(client, planned, service.ApplyOptions(audit_log="audit.jsonl"))
+        options = service.ApplyOptions(audit_log="audit.jsonl")
+        report = service.apply(client, planned, options, NoApproval())
     assert isinstance(report, ApplyReport)
     outcome = next(r for r in report.results if r.change.action == "key.deactivate")
     assert outcome.outcome == "failed"

@@ -268,3 +268,28 @@ def test_export_sorts_members_owners_first(workdir):
     emails = [line.split("email: ")[1] for line in text.splitlines() if "email: " in line]
     assert emails[0] == "dana.reyes@acme.example"
     assert emails[1:] == sorted(emails[1:])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["plan", "--bogus"],
+        ["plan", "--detailed-exitcode", "--bogus"],
+        ["drift", "--bogus"],
+        ["plan", "--output", "yaml"],
+        ["usage", "--by", "colour"],
+        ["nosuchcommand"],
+    ],
+)
+def test_a_command_line_the_tool_cannot_run_exits_1_never_2(workdir, args):
+    """2 means changes or drift, so `drift ... || [ $? -eq 2 ]` cannot pass on a typo."""
+    result = run(*args)
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and (
+        "Error" in result.stderr or "error" in result.stderr
+    )
+
+
+def test_changes_still_exit_2_and_help_exits_0(workdir):
+    assert run("plan", "-c", ACME, "--sandbox", "--detailed-exitcode").exit_code == 2
+    assert run("--help").exit_code == 0 and run("plan", "--help").exit_code == 0
