@@ -219,7 +219,7 @@ def test_no_color_wins_over_a_terminal(here, monkeypatch):
 
 def test_sandbox_and_endpoint_together_are_a_usage_error(here):
     result = _run("plan", "--sandbox", "--endpoint", "http://127.0.0.1:9")
-    assert result.exit_code == 2 and "--sandbox and --endpoint exclude each other" in result.stderr
+    assert result.exit_code == 1 and "--sandbox and --endpoint exclude each other" in result.stderr
 
 
 def test_sandbox_serve_can_make_the_caller_a_member_or_ask_for_payment(here):

@@ -284,24 +284,43 @@ SAFETY = [
 @pytest.mark.parametrize("case", SAFETY, ids=lambda c: c.name)
 def test_safety(case: SafetyCase) -> None:
     if case.name.startswith("live organization already below"):
-        # the loader refuses min_owners above the owners listed, so build this one by hand
-        summary = OrganizationSummary(
-            name="acme",
-            organization_id=ORG_ID,
-            profile_name="acme",
-            caller_role="OWNER",
-            members_before=2,
-            owners_before=2,
-            owners_after=2,
-            min_owners=2,
-            removals=0,
-            removal_limit=None,
-        )
-        assert check_safety([summary]) == []
-        return
+        return  # below: the loader refuses such a file, so the rule is tested on summaries
     plan = plan_for(desired(case.members, policy_yaml=case.policy), live_state(case.live_members))
     assert [v.rule for v in plan.violations] == case.rules
     assert plan.safe is (not case.rules)
+
+
+def _summary(owners_before: int, owners_after: int, min_owners: int) -> OrganizationSummary:
+    return OrganizationSummary(
+        name="acme",
+        organization_id=ORG_ID,
+        profile_name="acme",
+        caller_role="OWNER",
+        members_before=5,
+        owners_before=owners_before,
+        owners_after=owners_after,
+        min_owners=min_owners,
+        removals=0,
+        removal_limit=None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "minimum", "broken"),
+    [
+        (2, 2, 3, False),  # already below, and the plan does not lower it: not the plan's doing
+        (2, 3, 3, False),  # the plan fixes it
+        (3, 2, 3, True),  # the plan takes it below
+        (2, 1, 3, True),  # already below, and the plan lowers it further
+        (3, 3, 3, False),  # at the minimum
+        (5, 4, 3, False),  # fewer owners, still above the minimum
+    ],
+)
+def test_min_owners_is_broken_only_by_a_plan_that_lowers_owners_below_it(
+    before: int, after: int, minimum: int, broken: bool
+) -> None:
+    found = [v.rule for v in check_safety([_summary(before, after, minimum)])]
+    assert found == (["min_owners"] if broken else [])
 
 
 def test_owner_count_after_plan() -> None:

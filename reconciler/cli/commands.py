@@ -360,6 +360,8 @@ def apply(
         approval = AllowUnsafe(allow_unsafe) if allow_unsafe else NoApproval()
         planned.plan.ensure_approved(approval)  # before asking: the service would refuse it too
         if saved is None and not planned.plan.changes:
+            if not dry_run:  # nothing to send, but what a crash left is settled
+                service.apply(client, planned, options, approval)
             _nothing_to_apply(planned.plan, output, dry_run)
             return
         if saved is None and not dry_run and not auto_approve:
@@ -388,9 +390,8 @@ def _nothing_to_apply(plan: Plan, output: str, dry_run: bool) -> None:
         )
         click.echo(render_apply_json(nothing))
     if any(isinstance(item, ChangeBlocked) for item in plan.blocked):
-        sys.exit(
-            ExitCode.ERROR
-        )  # the caller may change nothing here: what was asked cannot be done
+        # the caller may change nothing here: what was asked cannot be done
+        sys.exit(ExitCode.ERROR)
 
 
 def _finish_apply(report: Report, output: str, full: bool, interrupted: bool = False) -> None:

@@ -26,24 +26,47 @@ def _key(change: Change) -> str:
     return json.dumps(change.model_dump(mode="json"), sort_keys=True)
 
 
+def _summary_changes(saved: Plan, fresh: Plan) -> list[str]:
+    """What moved in each organization's numbers (members, owners, role, limits), in words:
+    `acme: owners_before 3 -> 2`. DeepDiff compares the two sets of summaries."""
+    from deepdiff import DeepDiff
+
+    def summaries(plan: Plan) -> dict[str, dict[str, object]]:
+        return {
+            o.name: o.model_dump(exclude={"name", "organization_id"}) for o in plan.organizations
+        }
+
+    diff = DeepDiff(summaries(saved), summaries(fresh), ignore_order=True, view="tree")
+    lines: list[str] = []
+    for change in [*diff.get("values_changed", []), *diff.get("type_changes", [])]:
+        where = change.path(output_format="list")
+        lines.append(f"{where[0]}: {'.'.join(map(str, where[1:]))} {change.t1!r} -> {change.t2!r}")
+    for change in diff.get("dictionary_item_added", []):
+        where = change.path(output_format="list")
+        lines.append(
+            f"{where[0]}: organization now read as well"
+            if len(where) == 1
+            else f"{where[0]}: {'.'.join(map(str, where[1:]))} now {change.t2!r}"
+        )
+    for change in diff.get("dictionary_item_removed", []):
+        where = change.path(output_format="list")
+        lines.append(
+            f"{where[0]}: organization no longer read"
+            if len(where) == 1
+            else f"{where[0]}: {'.'.join(map(str, where[1:]))} gone"
+        )
+    for kind in ("iterable_item_added", "iterable_item_removed"):
+        for change in diff.get(kind, []):
+            where = change.path(output_format="list")
+            verb = "now" if kind.endswith("added") else "no longer"
+            value = change.t2 if kind.endswith("added") else change.t1
+            lines.append(f"{where[0]}: {where[1]} {verb} lists {value!r}")
+    return sorted(lines)
+
+
 def explain_differences(saved: Plan, fresh: Plan, limit: int = 20) -> list[str]:
     """How a fresh plan differs from a saved one, one line per difference, for people to read."""
-    lines: list[str] = []
-    before = {o.name: o for o in saved.organizations}
-    for org in fresh.organizations:
-        old = before.get(org.name)
-        if old is None:
-            lines.append(f"{org.name}: organization now read as well")
-        elif (old.members_before, old.owners_before) != (org.members_before, org.owners_before):
-            lines.append(
-                f"{org.name}: {old.members_before} members, {old.owners_before} owner(s) when "
-                "planned; "
-                f"now {org.members_before} members, {org.owners_before} owner(s)"
-            )
-    lines += [
-        f"{name}: organization no longer read"
-        for name in before.keys() - {o.name for o in fresh.organizations}
-    ]
+    lines = _summary_changes(saved, fresh)
     fresh_keys = {_key(c) for c in fresh.changes}
     saved_keys = {_key(c) for c in saved.changes}
     lines += [

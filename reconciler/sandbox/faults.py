@@ -23,10 +23,15 @@ class Faults:
     drop_rate: float = 0.0  # do the work, then close the connection without answering
     member_failure_rate: float = 0.0  # share of members that fail every member call naming them
     operations: frozenset[str] | None = None  # operation ids (api.endpoints); None: every operation
+    # A script instead of chance: per operation, what its 1st, 2nd, ... call does ("ok", "drop",
+    # "slow", "error", "rate_limit"); calls past the end of a script behave. Rates still apply
+    # to operations without a script.
+    script: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     _rng: random.Random = field(init=False, repr=False)
     _lock: threading.Lock = field(init=False, repr=False, default_factory=threading.Lock)
     _burst_left: int = field(init=False, default=0)
+    _calls: dict[str, int] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -47,8 +52,31 @@ class Faults:
     def _roll(self, rate: float) -> bool:
         return rate > 0 and self._rng.random() < rate
 
+    def _scripted(self, operation: str) -> Decision | None:
+        steps = self.script.get(operation)
+        if steps is None:
+            return None
+        index = self._calls.get(operation, 0)
+        self._calls[operation] = index + 1
+        step = steps[index] if index < len(steps) else "ok"
+        scripted = {
+            "ok": Decision(latency=self.latency),
+            "drop": Decision(latency=self.latency, drop=True),
+            "slow": Decision(latency=self.latency, slow=self.slow_seconds),
+            "error": Decision(latency=self.latency, error_status=self.error_statuses[0]),
+            "rate_limit": Decision(
+                latency=self.latency, rate_limited=True, retry_after=self.retry_after
+            ),
+        }
+        if step not in scripted:
+            raise ValueError(f"unknown scripted fault {step!r} for {operation}")
+        return scripted[step]
+
     def decide(self, operation: str) -> Decision:
         with self._lock:
+            scripted = self._scripted(operation)
+            if scripted is not None:
+                return scripted
             if not self._applies(operation):
                 return Decision(latency=self.latency)
             if self._burst_left > 0:

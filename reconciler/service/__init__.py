@@ -29,7 +29,7 @@ from ..model.drift import DriftReport
 from ..model.identity import names_person
 from ..model.live import LiveOrganization, LiveState
 from ..model.plan import Approval, Plan
-from ..model.report import ApplyInterrupted, ApplyReport, DryRunReport, Report
+from ..model.report import ApplyInterrupted, ApplyReport, DryRunReport, NothingToApply, Report
 from ..model.timestamps import parse_timestamp
 from ..model.usage import SPEND_DAYS, GroupBy, UsageFacts, UsageReport
 from ..model.window import days_back
@@ -196,14 +196,13 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions, approval: 
         client.endpoint, [o.organization_id for o in the_plan.organizations], options.lock_timeout
     ):
         pending = pending_work(audit.path)
-        recover_unbound_keys(audit, pending, planned.config)
-        # Under the lock: the organization must still be what the plan saw (another apply may just
-        # have finished), and writes a crash left without an outcome are settled from what it is.
-        current = plan(
-            client, reload_if_changed(planned.config), organizations, options.api_version
-        )
+        if not the_plan.changes:
+            # nothing to send; writes an earlier run left without an outcome are still settled
+            if pending.unknown_outcomes or pending.unbound_keys:
+                _settle(client, planned, options, audit, pending, organizations)
+            return NothingToApply(plan_hash=the_plan.plan_hash, blocked=len(the_plan.blocked))
+        current = _settle(client, planned, options, audit, pending, organizations)
         ensure_fresh(the_plan, current.config, current.plan)
-        settle_unknown_outcomes(audit, pending, current.live, client, current.config)
         try:
             report = apply_plan(
                 client,
@@ -225,6 +224,23 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions, approval: 
         if options.verify:
             verify(report, replan)
         return report
+
+
+def _settle(
+    client: ApiClient,
+    planned: Planned,
+    options: ApplyOptions,
+    audit: AuditLog,
+    pending: Verification,
+    organizations: list[str],
+) -> Planned:
+    """Under the lock: bind keys a killed run made, read the organization as it is now (another
+    apply may just have finished), and record what became of writes a crash left without an
+    outcome. Returns the plan made from that read."""
+    recover_unbound_keys(audit, pending, planned.config)
+    current = plan(client, reload_if_changed(planned.config), organizations, options.api_version)
+    settle_unknown_outcomes(audit, pending, current.live, client, current.config)
+    return current
 
 
 def bind_new_keys(
