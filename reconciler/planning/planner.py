@@ -27,7 +27,7 @@ from ..model.changes import (
     MemberRemove,
     UnmanagedKey,
 )
-from ..model.identity import identity, matches_glob, normalise
+from ..model.identity import IdentityIndex, identity, matches_glob
 from ..model.live import (
     KNOWN_KEY_STATUSES,
     KNOWN_ROLES,
@@ -53,29 +53,16 @@ _RANK = {action: rank for rank, action in enumerate(APPLY_ORDER)}
 
 
 class _LiveIndex:
-    """Live members by each of their identities (see `reconciler.identity`)."""
+    """Live members by each of their identities, and each entry's live record, found once."""
 
     def __init__(self, members: tuple[LiveMember, ...]) -> None:
-        # one dict per identifier field, keyed by the compared form: no (field, value) tuple per
-        # identifier, which at 100,000 members was 17 MB
-        by_email: dict[str, LiveMember] = {}
-        by_handle: dict[str, LiveMember] = {}
-        by_user_id: dict[str, LiveMember] = {}
-        for (
-            member
-        ) in members:  # member.identities, unrolled: this loop runs a million times at 1,000,000
-            if member.email:
-                by_email.setdefault(normalise("email", member.email), member)
-            if member.handle:
-                by_handle.setdefault(normalise("handle", member.handle), member)
-            if member.user_id:
-                by_user_id.setdefault(member.user_id, member)
-        self._by_field = {"email": by_email, "handle": by_handle, "user_id": by_user_id}
+        self._index: IdentityIndex[LiveMember] = IdentityIndex()
+        for member in members:
+            self._index.add(member, member.email, member.handle, member.user_id)
         self._resolved: tuple[list[Member], list[LiveMember | None]] | None = None
 
     def find(self, member: Member) -> LiveMember | None:
-        field, value = member.identity
-        return self._by_field[field].get(value)
+        return self._index.get_normalised(member.identity)
 
     def resolve(self, entries: list[Member]) -> list[LiveMember | None]:
         """The live record of each entry, found once per list however many passes ask."""

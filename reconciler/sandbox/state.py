@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api.endpoints import API_VERSIONS
-from ..model.identity import normalise
+from ..model.identity import IdentityIndex
 from .usage import (
     MEMBER_HISTORY_LIMIT,
     Commit,
@@ -100,16 +100,12 @@ class SandboxState:
         self.reindex()
 
     def reindex(self) -> None:
-        self._by_email: dict[str, User] = {}
-        self._by_handle: dict[str, User] = {}
+        self._directory: IdentityIndex[User] = IdentityIndex()
         for user in self.users.values():
             self._index(user)
 
     def _index(self, user: User) -> None:
-        if user.email_address:  # an empty identifier names nobody
-            self._by_email[normalise("email", user.email_address)] = user
-        if user.display_handle:
-            self._by_handle[normalise("handle", user.display_handle)] = user
+        self._directory.add(user, user.email_address, user.display_handle, user.user_id)
 
     def add_user(self, user: User) -> User:
         self.users[user.user_id] = user
@@ -122,9 +118,9 @@ class SandboxState:
         if user_id is not None:
             found.append(self.users.get(user_id))
         if email is not None:
-            found.append(self._by_email.get(normalise("email", email)))
+            found.append(self._directory.get("email", email))
         if handle is not None:
-            found.append(self._by_handle.get(normalise("handle", handle)))
+            found.append(self._directory.get("handle", handle))
         if not found or any(u is None for u in found) or len({u.user_id for u in found if u}) != 1:
             return None
         return found[0]

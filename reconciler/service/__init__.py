@@ -236,10 +236,14 @@ def _settle(
 ) -> Planned:
     """Under the lock: bind keys a killed run made, read the organization as it is now (another
     apply may just have finished), and record what became of writes a crash left without an
-    outcome. Returns the plan made from that read."""
-    recover_unbound_keys(audit, pending, planned.config)
+    outcome. Returns the plan made from that read; a plan made before key ids were written back
+    is refused as stale, after the settling (the file now lists those keys, so settling never
+    mistakes them for keys a lost create made)."""
+    recovered = recover_unbound_keys(audit, pending, planned.config)
     current = plan(client, reload_if_changed(planned.config), organizations, options.api_version)
     settle_unknown_outcomes(audit, pending, current.live, client, current.config)
+    if recovered:
+        _refuse_after_recovery(current.config, recovered)
     return current
 
 
@@ -279,11 +283,12 @@ def verify(report: ApplyReport, replan: Callable[[], tuple[Plan, LiveState]]) ->
     report.verified = True
 
 
-def recover_unbound_keys(audit: AuditLog, pending: Verification, config: LoadedConfig) -> None:
+def recover_unbound_keys(
+    audit: AuditLog, pending: Verification, config: LoadedConfig
+) -> dict[tuple[str, str], str]:
     """A run killed between saving a new key's secret and writing its id back left the label
-    without an
-    id: a plan made from that file would create a second key. The id is written back now, and the
-    plan, made without it, is refused as stale."""
+    without an id: a plan made from that file would create a second key. The ids are written back
+    now and returned; the plan, made without them, is refused as stale by the caller."""
     recovered: dict[tuple[str, str], str] = {}
     for key_id, (organization, label) in pending.unbound_keys.items():
         org = config.desired.organizations.get(organization)
@@ -291,7 +296,7 @@ def recover_unbound_keys(audit: AuditLog, pending: Verification, config: LoadedC
         if spec is not None and spec.id is None:
             recovered[(organization, label)] = key_id
     if not recovered:
-        return
+        return recovered
     write_key_ids(config.path, recovered)
     audit.append(
         "key.bound",
@@ -301,6 +306,10 @@ def recover_unbound_keys(audit: AuditLog, pending: Verification, config: LoadedC
         ],
         message="recovered from a run that stopped before writing the id back",
     )
+    return recovered
+
+
+def _refuse_after_recovery(config: LoadedConfig, recovered: dict[tuple[str, str], str]) -> None:
     names = ", ".join(f"{label} = {key_id}" for (_, label), key_id in recovered.items())
     raise StalePlanError(
         f"an earlier apply created key(s) it never wrote back into {config.path}: {names}; the ids "
