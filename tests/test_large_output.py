@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import pty
 import select
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
-from reconciler.sandbox import Faults, generate_state
+import httpx
+
+from reconciler import service
+from reconciler.api.client import ApiReader
+from reconciler.config.loader import load_config
+from reconciler.sandbox import SANDBOX_BASE_URL, Sandbox, SandboxTransport, generate_state
+from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
+from tests.clock import FakeClock
 from tests.scenario import TOKEN, cli, served
 
 
@@ -90,14 +99,64 @@ def test_on_a_terminal_apply_draws_a_progress_bar_instead_of_lines(tmp_path):
     assert len(next(iter(state.organizations.values())).members) == 10
 
 
+class _ClockMovingTransport(httpx.BaseTransport):
+    """The sandbox, where reading members takes `seconds` of the fake clock: the read blocks until
+    the watcher has spoken, so the test waits for an event, never for time."""
+
+    def __init__(self, sandbox: Sandbox, clock: FakeClock, seconds: float, heard: threading.Event):
+        self.inner, self.clock, self.seconds, self.heard = (
+            SandboxTransport(sandbox),
+            clock,
+            seconds,
+            heard,
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/organization/members"):
+            self.clock.advance(self.seconds)
+            assert self.heard.wait(10), "the watcher never spoke"
+        return self.inner.handle_request(request)
+
+
 def test_a_slow_read_shows_progress_after_two_seconds(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     state, path = _removing(tmp_path, 0)
-    faults = Faults(latency=2.6, operations=frozenset({"get_organization_members"}))
-    with served(state, faults) as (sandbox, url):
-        result = cli(url, "plan", "-c", str(path))
-    assert result.exit_code == 0, result.output
-    assert "reading: 0 of 1 organization(s) read, 2 s so far" in result.stderr
+    clock, heard, lines = FakeClock(), threading.Event(), []
+
+    def progress(line: str) -> None:
+        lines.append(line)
+        heard.set()
+
+    transport = _ClockMovingTransport(Sandbox(state), clock, 2.0, heard)
+    with ApiReader(SANDBOX_BASE_URL, state.token, transport=transport, clock=clock) as reader:
+        service.plan(reader, load_config(path), progress=progress)
+    assert lines == ["reading: 0 of 1 organization(s) read, 2 s so far"]
+
+
+def test_a_slow_answer_is_announced_once(caplog):
+    from reconciler.api.client import WAITING_NOTICE_SECONDS
+
+    state = demo_state()
+    clock, heard = FakeClock(), threading.Event()
+
+    class Heard(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            heard.set()
+
+    logger = logging.getLogger("ideogram_org")
+    logger.addHandler(handler := Heard(logging.WARNING))
+    try:
+        transport = _ClockMovingTransport(Sandbox(state), clock, WAITING_NOTICE_SECONDS + 1, heard)
+        reader = ApiReader(SANDBOX_BASE_URL, state.token, transport=transport, clock=clock)
+        with caplog.at_level(logging.WARNING, logger="ideogram_org"), reader:
+            reader.get_members(DEMO_ORG_ID)
+    finally:
+        logger.removeHandler(handler)
+    notices = [r.getMessage() for r in caplog.records if "still waiting" in r.getMessage()]
+    assert notices == [
+        f"still waiting for GET /manage/api/organization/members after {WAITING_NOTICE_SECONDS} s "
+        "(the limit is 30 s: --timeout)"
+    ]
 
 
 def test_a_quick_read_shows_no_progress(tmp_path, monkeypatch):

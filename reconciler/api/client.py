@@ -34,6 +34,7 @@ from ..errors import (
     ServerError,
     UnauthorizedError,
 )
+from .clock import SYSTEM_CLOCK, Clock
 from .credentials import is_loopback
 from .endpoints import (
     ADD_MEMBERS,
@@ -106,18 +107,18 @@ class _SlowCallWatch:
     """One background thread per client that says, once per call, when an answer is slow in coming:
     cheaper than a timer thread per request on the hot path."""
 
-    def __init__(self) -> None:
-        self._calls: dict[
-            int, tuple[float, str, str, float]
-        ] = {}  # ticket -> (start, method, path, timeout)
+    def __init__(self, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._calls: dict[int, tuple[float, str, str, float]] = {}  # ticket -> (start, ...)
         self._lock = threading.Lock()
         self._next = 0
         self._thread: threading.Thread | None = None
+        self._clock = clock
+        self._stopped = threading.Event()
 
     def begin(self, method: str, path: str, timeout: float) -> int:
         with self._lock:
             self._next += 1
-            self._calls[self._next] = (time.monotonic(), method, path, timeout)
+            self._calls[self._next] = (self._clock.monotonic(), method, path, timeout)
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="slow-call-watch", daemon=True
@@ -129,10 +130,12 @@ class _SlowCallWatch:
         with self._lock:
             self._calls.pop(ticket, None)
 
+    def stop(self) -> None:
+        self._stopped.set()
+
     def _run(self) -> None:
-        while True:
-            time.sleep(min(0.5, WAITING_NOTICE_SECONDS / 4))
-            now = time.monotonic()
+        while not self._clock.wait(self._stopped, min(0.5, WAITING_NOTICE_SECONDS / 4)):
+            now = self._clock.monotonic()
             with self._lock:
                 slow = [
                     (t, c) for t, c in self._calls.items() if now - c[0] >= WAITING_NOTICE_SECONDS
@@ -162,6 +165,7 @@ class ApiReader:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         inflight_limit: int = 4,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self._token = token
         self.endpoint = endpoint
@@ -173,11 +177,11 @@ class ApiReader:
         self._calls_lock = threading.Lock()
         self.inflight_limit = max(1, inflight_limit)
         self._inflight = threading.BoundedSemaphore(self.inflight_limit)
-        self._watch = _SlowCallWatch()
+        self.clock = clock
+        self._watch = _SlowCallWatch(clock)
         # Proxies, netrc and custom CAs come from the environment (trust_env) for a real endpoint,
-        # so
-        # CONNECT keeps TLS end to end; never for loopback, where a proxy would see the token in
-        # clear.
+        # so CONNECT keeps TLS end to end; never for loopback, where a proxy would see the token
+        # in clear.
         self._http = httpx.Client(
             base_url=endpoint,
             transport=transport,
@@ -194,6 +198,7 @@ class ApiReader:
     # --- lifecycle --------------------------------------------------------------------------------
 
     def close(self) -> None:
+        self._watch.stop()
         self._http.close()
 
     def __enter__(self: Reader) -> Reader:

@@ -7,7 +7,6 @@ server, + at most 1 (the version probe) on a 2025-10 server. See `_detect_versio
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,6 +15,7 @@ from ..defaults import READ_PROGRESS_AFTER, READ_WORKERS
 from ..errors import ForbiddenError, NotFoundError, OrganizationNotFoundError, UsageError
 from ..model.live import LiveKey, LiveMember, LiveOrganization, LiveState
 from .client import ApiReader
+from .clock import SYSTEM_CLOCK, Clock
 from .endpoints import API_VERSION_CHOICES
 from .wire import ApiKeyInfo, ApiProfile, OrganizationMember
 
@@ -188,10 +188,13 @@ def _live_organization(
 class _ReadProgress:
     """After READ_PROGRESS_AFTER seconds, a line every so often: how many organizations are read."""
 
-    def __init__(self, report: Callable[[str], None] | None, total: int) -> None:
+    def __init__(
+        self, report: Callable[[str], None] | None, total: int, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
         self.report, self.total, self.done = report, total, 0
         self.lock = threading.Lock()  # several read workers tick
-        self.start = time.monotonic()
+        self.clock = clock
+        self.start = clock.monotonic()
         self.finished = threading.Event()
         if report is not None:
             threading.Thread(target=self._watch, name="read-progress", daemon=True).start()
@@ -202,10 +205,10 @@ class _ReadProgress:
 
     def _watch(self) -> None:
         assert self.report is not None
-        while not self.finished.wait(READ_PROGRESS_AFTER):
+        while not self.clock.wait(self.finished, READ_PROGRESS_AFTER):
             self.report(
                 f"reading: {self.done} of {self.total} organization(s) read, "
-                f"{time.monotonic() - self.start:.0f} s so far"
+                f"{self.clock.monotonic() - self.start:.0f} s so far"
             )
 
     def close(self) -> None:
@@ -228,7 +231,7 @@ def read_organizations(
         )
     warnings: list[str] = []  # a caller who is not OWNER shows in the plan, as blocked changes
     workers = max(1, min(len(matched), READ_WORKERS))
-    watch = _ReadProgress(progress, len(matched))
+    watch = _ReadProgress(progress, len(matched), reader.clock)
 
     def members_of(profile: ApiProfile) -> list[OrganizationMember]:
         found = reader.get_members(profile.organization_id)

@@ -1,0 +1,28 @@
+"""A clock for tests that moves only when told: watchers waiting on it wake when it passes
+their deadline, so a test of "after 2 seconds" takes no 2 seconds and no luck."""
+
+from __future__ import annotations
+
+import threading
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self._now = 0.0
+        self._moved = threading.Condition()
+
+    def monotonic(self) -> float:
+        with self._moved:
+            return self._now
+
+    def wait(self, event: threading.Event, seconds: float) -> bool:
+        with self._moved:
+            deadline = self._now + seconds
+            while not event.is_set() and self._now < deadline:
+                self._moved.wait(0.01)  # also notices `event`, which notifies no condition
+            return event.is_set()
+
+    def advance(self, seconds: float) -> None:
+        with self._moved:
+            self._now += seconds
+            self._moved.notify_all()
