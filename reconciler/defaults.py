@@ -1,11 +1,12 @@
-"""Every default the tool has, in one place: the CLI, the Action and the library all read these."""
+"""The defaults a user can change or meets (files, environment variables, limits, the API's
+address): the CLI, the Action and the library all read them from here. Facts of a single module
+(a schema id, a format version) stay with that module."""
 
 from __future__ import annotations
 
 CONFIG_FILE = "ideogram-org.yaml"
-MAX_FILE_BYTES = (
-    16 * 1024 * 1024
-)  # a desired-state file larger than this is refused (--max-file-size)
+# a desired-state file larger than this is refused (--max-file-size)
+MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_PLAN_FILE_BYTES = 256 * 1024 * 1024  # a plan file larger than this is refused
 CONFIG_ENV = "IDEOGRAM_ORG_CONFIG"
 AUDIT_LOG = "ideogram-org.audit.jsonl"

@@ -1,9 +1,9 @@
 """The one exception tree of ideogram-org.
 
-Everything the tool raises on purpose derives from `ReconcilerError`; the CLI turns any of them into
-a message and an exit code, so a user never sees a traceback for a mistake of theirs or the
-server's.
-Messages never carry a token or a key secret.
+Everything the tool raises on purpose derives from `ReconcilerError`; both front ends turn any of
+them into one message and an exit code (`exit_codes.py`), so a user never sees a traceback for a
+mistake of theirs or the server's. Messages are built from what is safe to show: a token or a
+key's secret is never put in one, and server text is redacted by the client before it is.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Every file the tool writes or appends to goes through here.
+"""The user's files the tool writes or appends to (plan files, exports, the desired file's
+key ids, the secrets file, the audit log) go through here.
 
 Writes are atomic (a temporary file in the same folder, flushed, then renamed over the target), so
 a crash or a full disk leaves the old file or the new one, never half of one and never a 0-byte

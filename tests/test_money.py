@@ -60,3 +60,17 @@ def test_a_report_in_yen_shows_yen_and_refuses_a_second_currency() -> None:
     assert ",1200,JPY," in csv
     with pytest.raises(MixedCurrencyError):
         report(_usage(_record(1200, "JPY"), _record(5, "USD")), "key", now, {}, [], [])
+
+
+def test_usage_in_two_currencies_is_reported_per_currency_never_added() -> None:
+    from reconciler.planning.usage import by_currency, facts_of
+
+    usage = _usage(_record(1200, "JPY"), _record(5, "USD"), _record(800, "JPY"))
+    parts = by_currency(usage)
+    assert [(p.records[0].currency, len(p.records)) for p in parts] == [("JPY", 2), ("USD", 1)]
+    now = datetime(2026, 11, 30, tzinfo=timezone.utc)
+    totals = [(r.currency, r.total) for r in (report(p, "key", now, {}, [], []) for p in parts)]
+    assert totals == [("JPY", 2000), ("USD", 5)]
+    facts = facts_of(usage, date(2026, 11, 30))
+    assert facts.currency == "JPY" and facts.key_spend == {"a2V5": 2000}
+    assert facts.not_summed == (("USD", 1),)

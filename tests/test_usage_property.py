@@ -99,15 +99,18 @@ def _reader(version: str, found: dict[str, Any]) -> ApiReader:
     return ApiReader("https://api.test", "token", transport=httpx.MockTransport(handle))
 
 
-def _expected_total(found: dict[str, Any]) -> float:
+def _expected_totals(found: dict[str, Any]) -> dict[str, float]:
+    """The sum of the rows per currency: two currencies are never added."""
     from reconciler.model.timestamps import parse_timestamp
 
-    return sum(
-        row["amount"]["amount"]
-        for segment in found["usage"]["usage_segments"]
-        if parse_timestamp(segment["segment_start"]) is not None
-        for row in segment["tool_usage"]
-    )
+    totals: dict[str, float] = {}
+    for segment in found["usage"]["usage_segments"]:
+        if parse_timestamp(segment["segment_start"]) is None:
+            continue
+        for row in segment["tool_usage"]:
+            currency = row["amount"]["currency_code"]
+            totals[currency] = totals.get(currency, 0.0) + row["amount"]["amount"]
+    return totals
 
 
 @pytest.mark.parametrize("version", ["2025-10", "2026-06"])
@@ -124,8 +127,13 @@ def test_any_spec_valid_usage_answer_gives_a_report_in_every_format(version: str
             report = service.usage(
                 reader, None, (), NOW - timedelta(days=30), NOW, "key", NOW, api_version=version
             )
+        expected = _expected_totals(found)
+        totals = {org.currency: org.total for org in report.organizations}
+        if expected:
+            assert totals == pytest.approx(expected, nan_ok=False)
+        else:
+            assert [org.total for org in report.organizations] == [0.0]
         org = report.organizations[0]
-        assert org.total == pytest.approx(_expected_total(found), nan_ok=False)
         for render in (render_usage_text, render_usage_json, render_usage_csv, render_usage_html):
             assert render(report)
         if org.commit is not None:

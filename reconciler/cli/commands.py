@@ -1,7 +1,6 @@
-"""The commands. Thin on purpose: each parses options, calls the service layer and renders.
-
-Exit codes follow Terraform and pip-tools: 0 success (or no changes), 2 changes found where the
-user asked for a detailed exit code, 1 any error. Data goes to stdout, messages to stderr.
+"""The commands. Thin on purpose: each parses options, chooses an approval where it applies,
+calls the service layer and renders. Exit codes are `ExitCode`'s (exit_codes.py); data goes to
+stdout, messages to stderr.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Who is who: the one rule for comparing people, used by the loader, the planner, export and plans.
+"""Who is who: the one rule for comparing people, and the one index built on it, used by the
+loader, the planner, the usage rules, export, plans and the sandbox alike.
 
 Ideogram compares emails and handles without regard to case; user ids are opaque and exact.
 Case is folded with Unicode case folding after NFC normalisation, so `STRASSE@x` and `straße@x`

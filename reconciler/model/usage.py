@@ -72,7 +72,9 @@ class UsageFacts:
     key_last_used: dict[str, date]
     key_spend: dict[str, float]  # the last SPEND_DAYS days
     member_last_active: dict[str, date] | None  # by normalised email; None: not reported per person
-    currency: str = "USD"
+    currency: str = "USD"  # of key_spend
+    # usage in other currencies than key_spend's: (currency, rows); never added to it
+    not_summed: tuple[tuple[str, int], ...] = ()
 
 
 class Group(BaseModel):
@@ -181,7 +183,8 @@ class KeyUse(BaseModel):
     last_used: str | None = Field(
         description="Last day with use; null: none since the window's first day."
     )
-    spend_30d: float = Field(description="Spend of the last 30 days, in the currency's cents.")
+    spend_30d: float = Field(description="Spend of the last 30 days, in the currency's minor unit.")
+    currency: str = "USD"
 
 
 class MemberActivity(BaseModel):
@@ -228,9 +231,12 @@ class PlanUsage(BaseModel):
 
     since: str = Field(description="First day of the usage read.")
     today: str
-    currency: str = "USD"
     keys: list[KeyUse] = Field(default_factory=list)
     members: list[MemberActivity] = Field(default_factory=list)
     idle_keys: list[IdleKey] = Field(default_factory=list)
     dormant_members: list[DormantMember] = Field(default_factory=list)
     not_evaluated: list[str] = Field(default_factory=list)
+    not_summed: list[str] = Field(
+        default_factory=list,
+        description="Usage in a second currency, left out of the 30-day spend (never added).",
+    )

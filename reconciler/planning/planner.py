@@ -397,7 +397,11 @@ def _usage_findings(planner: _OrganizationPlanner, facts: UsageFacts) -> PlanUsa
     return PlanUsage(
         since=facts.since.isoformat(),
         today=facts.today.isoformat(),
-        currency=facts.currency,
+        not_summed=[
+            f"{name}: {rows} usage row(s) in {currency} are not in the 30-day spend, which is in "
+            f"{facts.currency}: amounts of two currencies are never added"
+            for currency, rows in facts.not_summed
+        ],
         keys=keys,
         members=members,
         idle_keys=idle,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from ..errors import UsageError
@@ -57,16 +57,41 @@ def _tally(records: tuple[UsageRecord, ...], since: date | None = None) -> _Tall
     return found
 
 
+def by_currency(usage: OrganizationUsage) -> list[OrganizationUsage]:
+    """One organization's usage as one part per currency, the currency with the most rows first:
+    amounts of two currencies are never added, so each part is summed on its own. Each part keeps
+    the commits of its currency; the first keeps the credits."""
+    rows: dict[str, list[UsageRecord]] = defaultdict(list)
+    for record in usage.records:
+        rows[record.currency].append(record)
+    if len(rows) <= 1:
+        return [usage]
+    order = sorted(rows, key=lambda c: (-len(rows[c]), c))
+    return [
+        replace(
+            usage,
+            records=tuple(rows[currency]),
+            commits=tuple(c for c in usage.commits if c.currency == currency),
+            available_credits=usage.available_credits if n == 0 else None,
+        )
+        for n, currency in enumerate(order)
+    ]
+
+
 def facts_of(usage: OrganizationUsage, today: date) -> UsageFacts:
+    """Last use from every row; 30-day spend per key in the currency with the most rows (the
+    others are named in `not_summed`, never added)."""
     tally = _tally(usage.records, since=today - timedelta(days=SPEND_DAYS - 1))
-    currency = one_currency((r.currency for r in usage.records), usage.name)
+    main, *others = by_currency(usage)
+    spend = _tally(main.records, since=today - timedelta(days=SPEND_DAYS - 1)) if others else tally
     return UsageFacts(
         since=usage.start.date(),
         today=today,
         key_last_used=tally.last_key,
-        key_spend={k: v for k, v in tally.key_amount.items() if v},
+        key_spend={k: v for k, v in spend.key_amount.items() if v},
         member_last_active=tally.last_member if usage.per_person else None,
-        currency=currency,
+        currency=one_currency((r.currency for r in main.records), usage.name),
+        not_summed=tuple((o.records[0].currency, len(o.records)) for o in others),
     )
 
 

@@ -15,7 +15,6 @@ from ..config.models import EffectivePolicy, Organization
 from ..model.changes import Change, KeyDeactivate, MemberRef, MemberRemove, UnmanagedKey
 from ..model.identity import matches_glob, normalise
 from ..model.live import LiveKey, LiveOrganization
-from ..model.money import one_currency
 from ..model.timestamps import parse_timestamp
 from ..model.usage import (
     NOT_PER_PERSON,
@@ -170,6 +169,7 @@ def notes(
             key_id=key_id,
             last_used=_day(facts.key_last_used.get(key_id)),
             spend_30d=facts.key_spend.get(key_id, 0.0),
+            currency=facts.currency,
         )
         for key_id in dict.fromkeys(key_ids)
     ]
@@ -199,10 +199,10 @@ def merge_usage(found: list[PlanUsage]) -> PlanUsage | None:
     return PlanUsage(
         since=min(f.since for f in found),
         today=max(f.today for f in found),
-        currency=one_currency((f.currency for f in found), "the plan's usage notes"),
         keys=[k for f in found for k in f.keys],
         members=[m for f in found for m in f.members],
         idle_keys=[k for f in found for k in f.idle_keys],
         dormant_members=[d for f in found for d in f.dormant_members],
+        not_summed=[note for f in found for note in f.not_summed],
         not_evaluated=[n for f in found for n in f.not_evaluated],
     )

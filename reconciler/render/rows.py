@@ -58,7 +58,6 @@ class UsageNotes:
 
     def __init__(self, plan: Plan) -> None:
         usage = plan.usage
-        self.currency = usage.currency if usage else "USD"
         self.keys = {(k.organization, k.key_id): k for k in usage.keys} if usage else {}
         self.members = (
             {(m.organization, m.member.user_id): m for m in usage.members} if usage else {}
@@ -69,7 +68,7 @@ class UsageNotes:
         if use is None:
             return ""
         last = use.last_used or "not in the usage read"
-        return f" [last used {last}, 30-day spend {format_money(use.spend_30d, self.currency)}]"
+        return f" [last used {last}, 30-day spend {format_money(use.spend_30d, use.currency)}]"
 
     def of_change(self, change: Change) -> str:
         if isinstance(change, KeyDeactivate):
@@ -99,7 +98,7 @@ def usage_lines(plan: Plan) -> list[str]:
         f"{d.no_activity_since}" + (" (listed in the file: reported)" if d.listed else "")
         for d in usage.dormant_members
     ]
-    lines += [f"  {note}" for note in usage.not_evaluated]
+    lines += [f"  {note}" for note in (*usage.not_evaluated, *usage.not_summed)]
     return lines if len(lines) > 1 else lines + ["  no idle key, no dormant member"]
 
 

@@ -35,9 +35,9 @@ from ..model.usage import SPEND_DAYS, GroupBy, UsageFacts, UsageReport
 from ..model.window import days_back
 from ..planning.planner import compute_plan, listed_but_ignored
 from ..planning.staleness import ensure_fresh, recheck_saved_plan
-from ..planning.usage import facts_of
+from ..planning.usage import by_currency, facts_of
 from ..planning.usage import report as usage_report
-from ..store.audit import AuditLog, Verification, pending_work
+from ..store.audit import AuditLog, Verification, pending_work, record_call
 from ..store.locks import organization_locks
 
 
@@ -368,37 +368,13 @@ def _deactivate_lost_keys(
             or not _made_since(key.creation_time, since)
         ):
             continue
-        intent = audit.append(
-            "write.intent",
-            organization=org.name,
-            action="key.deactivate",
-            targets=[key.api_key_id],
-            plan_hash="",
-        )
+        call = record_call(audit, org.name, "key.deactivate", [key.api_key_id], plan_hash="")
         try:
             client.deactivate_key(key.api_key_id)
         except ReconcilerError as exc:
-            audit.append(
-                "write",
-                intent=intent["hash"],
-                organization=org.name,
-                action="key.deactivate",
-                targets=[key.api_key_id],
-                outcome="failed",
-                message=str(exc),
-                plan_hash="",
-            )
+            call.finish("failed", str(exc))
             continue
-        audit.append(
-            "write",
-            intent=intent["hash"],
-            organization=org.name,
-            action="key.deactivate",
-            targets=[key.api_key_id],
-            outcome="ok",
-            plan_hash="",
-            message="made by a create whose answer was lost in a crash: no saved secret",
-        )
+        call.finish("ok", "made by a create whose answer was lost in a crash: no saved secret")
 
 
 def _made_since(creation_time: str, since: str) -> bool:
@@ -440,16 +416,18 @@ def usage(
         except ForbiddenError as exc:  # one organization the token may not read stops no other
             notes.append(f"{org.name}: usage not readable ({exc}); you are {org.caller_role} there")
             continue
-        reports.append(
+        # one report per currency: amounts of two currencies are never added
+        reports += [
             usage_report(
-                read,
+                part,
                 by,
                 now or datetime.now(timezone.utc),
                 labels,
                 [k.api_key_id for k in org.keys],
                 [m.email for m in org.members],
             )
-        )
+            for part in by_currency(read)
+        ]
     return UsageReport(
         generated_at=(now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
         organizations=reports,
