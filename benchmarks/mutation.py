@@ -20,9 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def main() -> int:
     env = dict(os.environ)
-    env.setdefault(
-        "IDEOGRAM_SPEC_DIR", str(ROOT.parent / "shared" / "spec")
-    )  # the copy in mutants/ cannot find it
+    env.setdefault("IDEOGRAM_SPEC_DIR", str(ROOT / "tests" / "data" / "spec"))
     mutmut = [sys.executable, "-m", "mutmut"]
     shutil.rmtree(ROOT / "mutants", ignore_errors=True)
     run = subprocess.run(

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import main
-from reconciler.store.audit import GENESIS, AuditLog, record_hash, verify_log
+from reconciler.store.audit import GENESIS, AuditLog, record_hash, repair_log, verify_log
 
 
 def _write(path: Path, count: int = 5) -> list[dict]:
@@ -105,3 +105,41 @@ def test_two_processes_appending_at_once_never_interleave(tmp_path):
     assert (found.records, found.problems) == (300, [])
     runs = [json.loads(line)["run_id"] for line in Path(path).read_text().splitlines()]
     assert runs.count("run0") == runs.count("run1") == 150
+
+
+def test_every_record_of_a_real_run_follows_the_committed_audit_schema(tmp_path, monkeypatch):
+    """A run that adds, promotes, creates keys, removes and deactivates, then a crash's intent
+    settled by the next run, then a torn tail sealed: every record has the committed shape."""
+    import jsonschema
+
+    from reconciler.model.audit import audit_record_json_schema
+    from tests.scenario import cli, scenario, served, write_file
+
+    schema = json.loads(
+        (Path(__file__).parent.parent / "schemas" / "audit-record.schema.json").read_text()
+    )
+    assert audit_record_json_schema() == schema, "run `ideogram-org audit-schema > schemas/...`"
+    monkeypatch.chdir(tmp_path)
+    s = scenario("2026-06")
+    path = write_file(tmp_path, s.text)
+    log = AuditLog(tmp_path / "ideogram-org.audit.jsonl")
+    log.append("write.intent", organization="acme", action="member.add", targets=["x@acme.example"])
+    with served(s.state) as (_, url):
+        result = cli(url, "apply", "-c", str(path), "--auto-approve", "--secrets-file", "k.jsonl")
+    assert result.exit_code == 0, result.output
+    with (tmp_path / "ideogram-org.audit.jsonl").open("a") as handle:
+        handle.write('{"torn')
+    repair_log(tmp_path / "ideogram-org.audit.jsonl")
+    lines = (tmp_path / "ideogram-org.audit.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines if line.startswith("{") and line.endswith("}")]
+    assert {r["event"] for r in records} >= {
+        "run.start",
+        "write.intent",
+        "write",
+        "write.settled",
+        "key.bound",
+        "run.end",
+        "audit.repair",
+    }
+    for record in records:
+        jsonschema.validate(record, schema)

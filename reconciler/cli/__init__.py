@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from .commands import main
 from .sandbox import sandbox
-from .schemas import apply_schema, drift_schema, plan_schema, schema, usage_schema
+from .schemas import apply_schema, audit_schema, drift_schema, plan_schema, schema, usage_schema
 from .usage import usage
 
-for command in (sandbox, usage, schema, plan_schema, drift_schema, usage_schema, apply_schema):
+for command in (
+    sandbox,
+    usage,
+    schema,
+    plan_schema,
+    drift_schema,
+    usage_schema,
+    apply_schema,
+    audit_schema,
+):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -45,3 +45,11 @@ def apply_schema() -> None:
     from ..model.report import apply_json_schema
 
     click.echo(json.dumps(apply_json_schema(), indent=2))
+
+
+@click.command("audit-schema")
+def audit_schema() -> None:
+    """Print the JSON Schema of one record of the audit log."""
+    from ..model.audit import audit_record_json_schema
+
+    click.echo(json.dumps(audit_record_json_schema(), indent=2))

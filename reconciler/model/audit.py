@@ -6,7 +6,9 @@ so the executor, crash settlement and `audit verify` cannot spell an event two w
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 EventType = Literal[
     "run.start",  # an apply begins: plan hash, change count, organizations
@@ -31,3 +33,88 @@ EVENT_TYPES: tuple[EventType, ...] = (
 # ok: every item applied; partial: some; failed: none; unknown: the call may have acted (a
 # timeout after sending, a 5xx), so the next read settles it.
 WriteOutcome = Literal["ok", "partial", "failed", "unknown"]
+
+
+AUDIT_SCHEMA_ID = (
+    "https://github.com/ideogram-org/ideogram-org/raw/main/schemas/audit-record.schema.json"
+)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ts: str = Field(description="When it was written, UTC, ISO 8601 with milliseconds.")
+    run_id: str
+    actor: str = Field(description="Who ran it: the OS user, or github:ACTOR in the Action.")
+    prev_hash: str = Field(description="The previous record's hash (64 zeros for the first).")
+    hash: str = Field(description="sha256 over the canonical JSON of the record but hash and hmac.")
+    hmac: str | None = Field(default=None, description="With IDEOGRAM_AUDIT_KEY set.")
+
+
+class RunRecord(_Record):
+    event: Literal["run.start", "run.end", "run.interrupted"]
+    plan_hash: str
+    changes: int | None = None
+    organizations: list[str] | None = None
+    counts: dict[str, int] | None = None
+    write_calls: int | None = None
+    unsettled: int | None = None
+
+
+class IntentRecord(_Record):
+    event: Literal["write.intent"]
+    organization: str
+    action: str
+    targets: list[str]
+    plan_hash: str = ""
+
+
+class WriteRecord(_Record):
+    event: Literal["write"]
+    intent: str = Field(description="The hash of the intent this outcome answers.")
+    organization: str
+    action: str
+    targets: list[str]
+    outcome: WriteOutcome
+    message: str = ""
+    plan_hash: str = ""
+    results: list[dict[str, object]] | None = Field(
+        default=None, description="Per member or key: target, success, message or api_key_id."
+    )
+
+
+class SettledRecord(_Record):
+    event: Literal["write.settled"]
+    intent: str
+    organization: str
+    action: str | None
+    live: dict[str, str] = Field(description="What a fresh read showed of each target.")
+    message: str = ""
+
+
+class KeyBoundRecord(_Record):
+    event: Literal["key.bound"]
+    keys: list[dict[str, str]] = Field(description="organization, label and api_key_id of each.")
+    message: str = ""
+
+
+class RepairRecord(_Record):
+    event: Literal["audit.repair"]
+    torn_line: int
+    torn_bytes: str = Field(description="The torn record's bytes, base64, kept as evidence.")
+
+
+AuditRecord = Annotated[
+    RunRecord | IntentRecord | WriteRecord | SettledRecord | KeyBoundRecord | RepairRecord,
+    Field(discriminator="event"),
+]
+
+
+def audit_record_json_schema() -> dict[str, Any]:
+    schema = TypeAdapter(AuditRecord).json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": AUDIT_SCHEMA_ID,
+        "title": "ideogram-org audit record",
+        **schema,
+    }
