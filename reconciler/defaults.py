@@ -21,6 +21,7 @@ ENDPOINT_ENV = "IDEOGRAM_ENDPOINT"
 TOKEN_ENV = "IDEOGRAM_TOKEN"
 TIMEOUT_SECONDS = 30.0
 
+MAX_SERVER_MESSAGE = 500  # characters of a server's message kept in reports and the audit log
 CHUNK_SIZE = 100  # members per add/promote/remove call
 MAX_APPLY_ROUNDS = 3  # re-read and re-plan at most this often after ambiguous writes
 READ_WORKERS = 8  # organizations read at once

@@ -117,6 +117,14 @@ class ServerError(ApiError):
     kind = "server"
 
 
+class AmbiguousWriteError(ApiError):
+    """The server answered a write with success, but not in a shape the tool can read (say `{}`
+    to a key creation, or fewer results than members): the write may have acted. Never sent
+    again blindly: the next read settles what happened."""
+
+    kind = "ambiguous"
+
+
 class NetworkError(ApiError):
     """No usable answer: connection refused or dropped, or timed out."""
 

@@ -22,8 +22,9 @@ from urllib.parse import urlsplit
 import httpx
 import pydantic
 
-from ..defaults import TIMEOUT_SECONDS, TOKEN_ENV
+from ..defaults import MAX_SERVER_MESSAGE, TIMEOUT_SECONDS, TOKEN_ENV
 from ..errors import (
+    AmbiguousWriteError,
     ApiError,
     BadRequestError,
     ForbiddenError,
@@ -246,6 +247,16 @@ class ApiReader:
     def redact(self, text: str) -> str:
         return text.replace(self._token, "***") if self._token else text
 
+    def clip(self, text: str | None) -> str | None:
+        """Server text as the tool keeps it: redacted, and at most MAX_SERVER_MESSAGE characters
+        (a 70 KB message per member must not grow the audit log without bound)."""
+        if text is None:
+            return None
+        text = self.redact(text)
+        if len(text) <= MAX_SERVER_MESSAGE:
+            return text
+        return f"{text[:MAX_SERVER_MESSAGE]}... ({len(text) - MAX_SERVER_MESSAGE} more characters)"
+
     def _count(self, operation: str) -> None:
         with self._calls_lock:
             self.calls[operation] += 1
@@ -407,15 +418,18 @@ class ApiClient(ApiReader):
                 success=False, message=self.redact(_server_message(response)) or "bad request"
             )
             return MemberCallOutcome(tuple(failed for _ in members), rejected_whole=True)
-        results = self._parse(MemberOperationResponse, response).results
+        results = self._parse_write(MemberOperationResponse, response).results
         if len(results) != len(members):
-            raise ApiError(
-                f"the server answered {len(results)} results for {len(members)} members",
+            raise AmbiguousWriteError(
+                f"the server answered {len(results)} results for {len(members)} members, so "
+                f"which of them it carried out is unknown until the organization is read again",
                 method="POST",
                 path=endpoint.path,
                 status=response.status_code,
             )
-        return MemberCallOutcome(tuple(results))
+        return MemberCallOutcome(
+            tuple(MemberResult(success=r.success, message=self.clip(r.message)) for r in results)
+        )
 
     def add_members(self, organization_id: str, members: list[LiteMember]) -> MemberCallOutcome:
         return self.member_call(ADD_MEMBERS, organization_id, members)
@@ -431,7 +445,19 @@ class ApiClient(ApiReader):
 
     def create_key(self, organization_id: str) -> CreatedKey:
         response = self._write(CREATE_KEY, params={"organization_id": organization_id})
-        return self._parse(CreatedKey, response)
+        return self._parse_write(CreatedKey, response)
+
+    def _parse_write(self, model: type[Model], response: httpx.Response) -> Model:
+        """A write's success answer: one the tool cannot read leaves the outcome unknown."""
+        try:
+            return self._parse(model, response)
+        except ApiError as exc:
+            raise AmbiguousWriteError(
+                f"{exc}; the write may have been carried out",
+                method=exc.method,
+                path=exc.path,
+                status=exc.status,
+            ) from None
 
     def _write(
         self, endpoint: Endpoint, *, tolerate_400: bool = False, **kwargs: Any
@@ -476,7 +502,7 @@ def _retry_after(response: httpx.Response) -> float | None:
 def _server_message(response: httpx.Response) -> str:
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past any reason
         return response.text[:200].strip()
     if isinstance(body, dict):
         for key in ("detail", "message", "error"):

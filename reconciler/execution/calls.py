@@ -17,7 +17,7 @@ from typing import Literal, TypeVar
 from ..api.client import ApiClient
 from ..api.wire import LiteMember
 from ..delivery.secrets_file import SecretsFile
-from ..errors import ApiError, NetworkError, ReconcilerError, ServerError
+from ..errors import AmbiguousWriteError, ApiError, NetworkError, ReconcilerError, ServerError
 from ..model.audit import WriteOutcome
 from ..model.changes import (
     KeyCreate,
@@ -116,7 +116,9 @@ class CallSender:
         """Settle or hold the items of a failed call. Ambiguous when the request may have been
         acted on:
         a timeout or dropped connection after sending, or a 5xx. Those wait for a re-read."""
-        ambiguous = isinstance(exc, ServerError) or (isinstance(exc, NetworkError) and exc.sent)
+        ambiguous = isinstance(exc, ServerError | AmbiguousWriteError) or (
+            isinstance(exc, NetworkError) and exc.sent
+        )
         for i in indexes:
             if ambiguous:
                 self.hold(i, "unknown", str(exc))

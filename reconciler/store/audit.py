@@ -37,6 +37,7 @@ from ..safe_files import FileWriteError, open_for_append, read_bytes
 from . import crash_points
 
 GENESIS = "0" * 64
+TAIL_BLOCK = 65536  # bytes read at a time when looking for the last record
 
 
 class TornLogError(ReconcilerError):
@@ -69,27 +70,48 @@ def current_actor() -> str:
         return f"uid:{os.getuid()}"
 
 
+def _last_line_start(handle: BinaryIO, end: int) -> int:
+    """Where the line ending at `end` starts: read backwards a block at a time, so a record of
+    any length (a 2,000-member call, a long server message) is found whole."""
+    position = end
+    while position > 0:
+        step = min(TAIL_BLOCK, position)
+        handle.seek(position - step)
+        block = handle.read(step)
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            return position - step + newline + 1
+        position -= step
+    return 0
+
+
 def _tail(handle: BinaryIO) -> tuple[str, bytes]:
     """(hash of the last whole record, torn bytes after it or b"")."""
     handle.seek(0, os.SEEK_END)
     size = handle.tell()
     if size == 0:
         return GENESIS, b""
-    handle.seek(max(0, size - 65536))
-    data = handle.read()
-    torn = b""
-    if not data.endswith(b"\n"):
-        data, _, torn = data.rpartition(b"\n")
-        data += b"\n"
-    lines = data.rstrip(b"\n").split(b"\n")
-    for line in reversed(lines):
-        try:
-            return str(json.loads(line)["hash"]), torn
-        except (ValueError, KeyError, TypeError):
-            raise ReconcilerError(
-                "the audit log's last record is damaged; run `ideogram-org audit verify`"
-            ) from None
-    return GENESIS, torn
+    handle.seek(size - 1)
+    whole = handle.read(1) == b"\n"
+    end = size - 1 if whole else size
+    start = _last_line_start(handle, end)
+    handle.seek(start)
+    last = handle.read(end - start)
+    if whole:
+        torn, record = b"", last
+    else:
+        torn = last
+        if start == 0:
+            return GENESIS, torn
+        record_start = _last_line_start(handle, start - 1)
+        handle.seek(record_start)
+        record = handle.read(start - 1 - record_start)
+    try:
+        return str(json.loads(record)["hash"]), torn
+    except (ValueError, KeyError, TypeError, RecursionError):
+        raise ReconcilerError(
+            "the audit log's last record is damaged; run `ideogram-org audit verify`"
+        ) from None
 
 
 class AuditLog:

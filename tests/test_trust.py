@@ -1,0 +1,146 @@
+"""Answers a server may give that must not make the tool claim more than happened, nor wedge it.
+
+Each test drives the real client and service against the in-process sandbox through a transport
+that changes one answer, as a hostile or broken server would.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from reconciler import service
+from reconciler.api.client import ApiClient
+from reconciler.config.loader import load_config
+from reconciler.model.plan import NoApproval
+from reconciler.model.report import ApplyReport, Report
+from reconciler.sandbox import SANDBOX_BASE_URL, Sandbox, SandboxTransport
+from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
+from reconciler.store.audit import AuditLog, repair_log, verify_log
+from tests.scenario import scenario, write_file
+
+ROOT = Path(__file__).resolve().parent.parent
+ACME = (ROOT / "examples" / "acme" / "ideogram-org.yaml").read_text()
+Rewrite = Callable[[httpx.Request, httpx.Response], httpx.Response]
+
+
+class _Rewriting(httpx.BaseTransport):
+    """The sandbox, with the answers to one path rewritten after the sandbox acted."""
+
+    def __init__(self, sandbox: Sandbox, path_end: str, rewrite: Rewrite, times: int = 1) -> None:
+        self.inner, self.path_end, self.rewrite, self.left = (
+            SandboxTransport(sandbox),
+            path_end,
+            rewrite,
+            times,
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self.inner.handle_request(request)
+        if request.url.path.endswith(self.path_end) and self.left > 0:
+            self.left -= 1
+            response.read()
+            return self.rewrite(request, response)
+        return response
+
+
+@pytest.fixture
+def here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _apply(sandbox: Sandbox, transport: httpx.BaseTransport, path: Path) -> Report:
+    with ApiClient(SANDBOX_BASE_URL, sandbox.state.token, transport=transport) as client:
+        planned = service.plan(client, load_config(path))
+        options = service.ApplyOptions(audit_log="audit.jsonl", secrets_file="keys.jsonl")
+        return service.apply(client, planned, options, NoApproval())
+
+
+@pytest.mark.parametrize("body", [b"{}", b'{"api_key": "half', b"<html>oops</html>"])
+def test_a_create_answered_in_the_wrong_shape_leaves_no_live_key_without_its_secret(here, body):
+    """The server made the key, then answered 200 with something unreadable: the outcome is
+    unknown, the re-read finds the key, deactivates it (nobody has its secret) and creates the
+    label again; three applies leave exactly one ACTIVE key for the label, its secret saved."""
+    path = here / "ideogram-org.yaml"
+    path.write_text(ACME.replace("    api_keys:\n", "    api_keys:\n      fresh: {}\n"))
+    sandbox = Sandbox(demo_state("2026-06"))
+    before = set(sandbox.state.organizations[DEMO_ORG_ID].api_keys)
+
+    def garble(request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        return httpx.Response(200, content=body, request=request)
+
+    first = _apply(sandbox, _Rewriting(sandbox, "/api_keys_v2", garble), path)
+    assert isinstance(first, ApplyReport) and first.converged, first
+    for _ in range(2):
+        _apply(sandbox, _Rewriting(sandbox, "/api_keys_v2", garble), path)
+    keys = sandbox.state.organizations[DEMO_ORG_ID].api_keys.values()
+    new = {k.api_key_id: k.status for k in keys if k.api_key_id not in before}
+    active = [key_id for key_id, status in new.items() if status == "ACTIVE"]
+    saved = [json.loads(line)["api_key_id"] for line in Path("keys.jsonl").read_text().splitlines()]
+    assert len(active) == 1 and active == saved, new
+
+
+@pytest.mark.parametrize("results", [[], [{"success": True}] * 9])
+def test_member_results_of_the_wrong_length_are_unknown_and_settled_from_a_read(here, results):
+    """A 2026-06 answer with more or fewer results than members: what the server did is read
+    back, never recorded as failed."""
+    s = scenario("2026-06")
+    path = write_file(here, s.text)
+    sandbox = Sandbox(s.state)
+
+    def miscount(request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        return httpx.Response(200, json={"results": results}, request=request)
+
+    report = _apply(sandbox, _Rewriting(sandbox, "/add_members", miscount), path)
+    assert isinstance(report, ApplyReport)
+    adds = [r for r in report.results if r.change.action == "member.add"]
+    assert adds and all(r.outcome == "applied" for r in adds), [r.message for r in adds]
+    assert report.converged
+    records = [json.loads(line) for line in Path("audit.jsonl").read_text().splitlines()]
+    outcomes = [
+        r["outcome"] for r in records if r["event"] == "write" and r["action"] == "member.add"
+    ]
+    assert outcomes[0] == "unknown"
+
+
+def test_records_of_any_length_never_wedge_the_log(here):
+    """A record past 64 KiB (a 2,000-member call, a long server message) is followed by others;
+    verify, repair and the next append all read it."""
+    log = AuditLog(here / "audit.jsonl")
+    log.append("run.start", plan_hash="p")
+    big = [f"member{n:05d}@acme.example" for n in range(4000)]  # ~100 KB
+    log.append("write.intent", organization="acme", action="member.add", targets=big)
+    log.append("run.end", plan_hash="p")
+    assert verify_log(here / "audit.jsonl").problems == []
+    with (here / "audit.jsonl").open("a") as handle:
+        handle.write('{"torn": "' + "x" * 100_000)
+    assert "sealed a torn record" in repair_log(here / "audit.jsonl")
+    log.append("run.start", plan_hash="q")
+    found = verify_log(here / "audit.jsonl")
+    assert found.problems == [] and found.torn_tail is None and found.records == 5
+
+
+def test_a_long_server_message_is_kept_short(here):
+    """70 KB of message per member is cut to a stated size before it is reported or recorded."""
+    s = scenario("2026-06")
+    path = write_file(here, s.text)
+    sandbox = Sandbox(s.state)
+
+    def chatty(request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        count = len(json.loads(request.content)["members"])
+        message = "no! " * 17_500
+        return httpx.Response(
+            200, json={"results": [{"success": False, "message": message}] * count}, request=request
+        )
+
+    report = _apply(sandbox, _Rewriting(sandbox, "/promote_members", chatty), path)
+    assert isinstance(report, ApplyReport)
+    failed = [r for r in report.results if r.change.action == "member.promote"]
+    assert failed and all(len(r.message) < 600 for r in failed)
+    assert all("more characters" in r.message for r in failed)
+    assert max(len(line) for line in Path("audit.jsonl").read_text().splitlines()) < 20_000
