@@ -422,6 +422,9 @@ def _usage(context: ActionContext, gh: Gh) -> int:
     with open_api(endpoint=context.endpoint, writable=False) as reader:
         report = _spend_report(reader, config)
     context.summary(render_usage_markdown(report))
+    gaps = report.alarm_gaps() if threshold is not None else []
+    if gaps:
+        return _fail(context, "alarm-not-evaluated", "spend alarm not judged: " + "; ".join(gaps))
     alerts = report.alert(threshold) if threshold is not None else []
     for line in alerts:
         print(workflow_command("warning", f"spend alert: {line}"))

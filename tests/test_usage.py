@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -218,3 +219,36 @@ def test_usage_json_follows_the_committed_schema(tmp_path, monkeypatch, api_vers
         text=True,
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_an_alarm_that_cannot_be_judged_exits_1_with_the_reason(tmp_path, monkeypatch):
+    """A MEMBER's token gets 403 on usage: `--alert-at` must not stay green on what it never saw."""
+    monkeypatch.chdir(tmp_path)
+    state, org = _state("2026-06")
+    org.members[state.caller_user_id] = "MEMBER"
+    with served(state) as (_, url):
+        plain = cli(url, "usage")
+        alarm = cli(url, "usage", "--alert-at", "1%")
+    assert plain.exit_code == 0 and "usage not readable" in plain.stdout
+    assert alarm.exit_code == 1 and "Traceback" not in alarm.output
+    assert "error: --alert-at 1% could not be judged: acme: usage not readable" in alarm.stderr
+
+
+def test_an_amount_that_is_no_number_is_refused_not_summed(tmp_path, monkeypatch):
+    """NaN in an answer (no JSON allows it) would make every comparison false: refused, exit 1."""
+    from reconciler.sandbox import Sandbox
+
+    monkeypatch.chdir(tmp_path)
+    state, org = _state("2026-06")
+    original = Sandbox._usage
+
+    def poisoned(self, query, body):
+        response = original(self, query, body)
+        response.body = re.sub(rb'"amount": ?(\d+)', b'"amount": NaN', response.body, count=1)
+        return response
+
+    monkeypatch.setattr(Sandbox, "_usage", poisoned)
+    with served(state) as (_, url):
+        result = cli(url, "usage", "--alert-at", "90%")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "does not have the expected shape" in result.stderr

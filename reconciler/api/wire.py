@@ -8,7 +8,7 @@ is the planner's business, and its answer is always "nothing".
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic.dataclasses import dataclass
@@ -101,7 +101,8 @@ _IGNORE = ConfigDict(extra="ignore")
 
 @dataclass(slots=True, frozen=True, config=_IGNORE)
 class Price:
-    amount: float  # in the currency's common denomination: cents for USD
+    # in the currency's minor unit (cents for USD); NaN or infinity is no amount, and no JSON
+    amount: Annotated[float, Field(allow_inf_nan=False)]
     currency_code: str
 
 

@@ -104,6 +104,11 @@ def usage(
     else:
         click.echo(text, nl=not text.endswith("\n"))
     if threshold is not None:
+        gaps = report.alarm_gaps()
+        if gaps:
+            for gap in gaps:
+                err(f"error: --alert-at {alert_at} could not be judged: {gap}")
+            sys.exit(ExitCode.ERROR)
         alerts = report.alert(threshold)
         for line in alerts:
             err(f"alert: {line}, at or over --alert-at {alert_at}")

@@ -7,6 +7,7 @@ report calls idle is the key the plan calls idle.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
@@ -151,6 +152,18 @@ class UsageReport(BaseModel):
     organizations: list[OrganizationReport]
     usage_calls: int = Field(description="Usage calls (get_usage_info) the report took.")
     notes: list[str] = Field(default_factory=list, description="Organizations left out, and why.")
+
+    def alarm_gaps(self) -> list[str]:
+        """Why an alarm on this report could not be judged: an organization whose usage could
+        not be read, or a projection that is no number. An alarm that cannot be judged is an
+        error (exit 1), never a quiet all-clear."""
+        gaps = list(self.notes)
+        gaps += [
+            f"{o.name}: the commit's projection is not a number ({o.commit.projected_share})"
+            for o in self.organizations
+            if o.commit and not math.isfinite(o.commit.projected_share)
+        ]
+        return gaps
 
     def alert(self, threshold: float) -> list[str]:
         """The organizations whose projected spend reaches `threshold` (a share) of their commit."""
