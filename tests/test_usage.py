@@ -125,10 +125,14 @@ def test_usage_filters_behave_as_the_spec_says(api_version, spec_checker):
             assert web and all(
                 row.get("user_email_address") and "api_key_id" not in row for row in web
             )
+        spend_commit = "/manage/api/spend_commit"
+        default = client.get(spend_commit, params={"organization_id": org.organization_id}).json()
+        assert default == {"commits": []}  # postpaid_only defaults to true: the prepaid one hides
         commits = client.get(
-            "/manage/api/spend_commit", params={"organization_id": org.organization_id}
+            spend_commit, params={"organization_id": org.organization_id, "postpaid_only": "false"}
         ).json()
         commit = commits["commits"][0]
+        assert commit["is_postpaid_commit"] is False
         assert (
             0 < commit["commit_amount_spent"]["amount"] < commit["commit_amount"]["amount"]
         )  # part used

@@ -85,8 +85,11 @@ def read_usage(
 
 
 def _commits(reader: ApiReader, organization_id: str) -> tuple[CommitInfo, ...]:
+    # postpaid_only defaults to true: without false, a prepaid customer's commit never shows
     answer = reader.fetch(
-        GET_SPEND_COMMIT, SpendCommitResponse, {"organization_id": organization_id}
+        GET_SPEND_COMMIT,
+        SpendCommitResponse,
+        {"organization_id": organization_id, "postpaid_only": "false"},
     )
     found = []
     for commit in answer.commits:

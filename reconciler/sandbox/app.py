@@ -350,9 +350,14 @@ class Sandbox:
             query if not commits else {"start_time": "1970-01-01T00:00:00Z"}
         )
         if commits:
-            return _json(
-                200, usage.commits_answer(anchor, self.state.seed, org.usage, org.commit, end)
-            )
+            # the spec: postpaid_only defaults to true, so without `false` no prepaid commit shows
+            flag = query.get("postpaid_only", "true")
+            if flag not in ("true", "false"):
+                raise _Reject(_error(400, f"postpaid_only must be true or false, not {flag!r}"))
+            commit = org.commit
+            if commit is not None and flag == "true" and not commit.postpaid:
+                commit = None
+            return _json(200, usage.commits_answer(anchor, self.state.seed, org.usage, commit, end))
         return _json(200, usage.credits_answer(anchor, self.state.seed, org.usage, start, end))
 
     # --- member writes ----------------------------------------------------------------------------
