@@ -18,6 +18,7 @@ import pytest
 from reconciler import service
 from reconciler.api.client import ApiReader
 from reconciler.model.identity import normalise
+from reconciler.model.usage import API_USE, WEB_APP
 from reconciler.sandbox import SANDBOX_BASE_URL, Sandbox, SandboxTransport, generate_state
 from reconciler.sandbox.usage import TOOLS, day_of, rows
 from tests.conftest import sandbox_http_client
@@ -45,8 +46,8 @@ def _own_sums(state, org, start: datetime, end: datetime, by: str) -> dict[str, 
         if pattern.kind == "member" and state.api_version == "2025-10":
             continue  # 2025-10 reports API use only
         key = {
-            "key": pattern.target if pattern.kind == "key" else None,
-            "member": normalise("email", pattern.target) if pattern.kind == "member" else None,
+            "key": pattern.target if pattern.kind == "key" else WEB_APP,
+            "member": normalise("email", pattern.target) if pattern.kind == "member" else API_USE,
             "tool": pattern.tool_type,
             "model": TOOLS[pattern.tool_type][1] or "(none)",
             "day": (anchor + timedelta(days=row.day)).isoformat(),
@@ -73,6 +74,7 @@ def test_usage_totals_equal_the_sandboxs_own_sums(api_version, by):
     assert {g.key: g.amount for g in found.groups} == pytest.approx(
         _own_sums(state, org, start, NOW, by)
     )
+    assert sum(g.amount for g in found.groups) == pytest.approx(found.total)  # rows add up
     everything = _own_sums(state, org, start, NOW, "tool")
     assert found.total == pytest.approx(sum(everything.values()))
     # one usage call for the whole window on 2025-10; two on 2026-06 (API use, then web-app use)

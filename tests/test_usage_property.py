@@ -173,3 +173,58 @@ def test_any_spec_valid_usage_answer_gives_a_plan_with_the_usage_policies(versio
             assert plan.usage.not_evaluated and not plan.usage.dormant_members
 
     check()
+
+
+@pytest.mark.parametrize("version", ["2025-10", "2026-06"])
+def test_answers_shaped_like_the_spec_s_own_examples_are_read_and_counted(version: str) -> None:
+    """The spec's examples break its schemas: a usage row without tool_type, a date-only segment,
+    a commit with commit_spend_balance and no is_postpaid_commit. Each is read, and the report
+    says how many there were; a segment that is no date at all is counted, never silently lost."""
+    row = {
+        "full_tool_name": "Generate",
+        "amount": {"amount": 250, "currency_code": "USD"},
+        "api_key_id": "a2V5",
+    }
+    found = {
+        "members": {"members": []},
+        "usage": {
+            "usage_segments": [
+                {"segment_start": "2026-11-20", "segment_end": "2026-11-21", "tool_usage": [row]},
+                {
+                    "segment_start": "2026-11-21t00:00:00.1z",
+                    "segment_end": "x",
+                    "tool_usage": [{**row, "tool_type": "GENERATE"}],
+                },
+                {"segment_start": "last tuesday", "segment_end": "x", "tool_usage": [row]},
+            ]
+        },
+        "commits": {
+            "commits": [
+                {
+                    "commit_spend_balance": {"currency_code": "USD", "amount": 7500},
+                    "commit_amount": {"currency_code": "USD", "amount": 10000},
+                    "commit_start_time": "2026-01-01T00:00:00+00:00",
+                    "commit_end_time": "2026-12-31T23:59:59+00:00",
+                }
+            ]
+        },
+        "credits": {
+            "total_spend": {"amount": 500, "currency_code": "USD"},
+            "average_daily_spend": {"amount": 17, "currency_code": "USD"},
+        },
+    }
+    with _reader(version, found) as reader:
+        report = service.usage(
+            reader, None, (), NOW - timedelta(days=30), NOW, "tool", NOW, api_version=version
+        )
+    org = report.organizations[0]
+    assert org.total == 500 and {g.key: g.amount for g in org.groups} == {
+        "unknown tool": 250,
+        "GENERATE": 250,
+    }
+    assert org.commit is not None and org.commit.spent == 2500 and org.commit.postpaid is None
+    notes = " ".join(org.notes)
+    assert "1 usage row(s) had no tool_type" in notes
+    assert "1 usage segment(s) had a start that is no date-time" in notes
+    assert "commit_spend_balance" in notes
+    assert "note: 1 usage row(s) had no tool_type" in render_usage_text(report)

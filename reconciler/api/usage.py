@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 from ..model.live import LiveOrganization
 from ..model.timestamps import parse_timestamp
-from ..model.usage import CommitInfo, OrganizationUsage, UsageRecord
+from ..model.usage import UNKNOWN_TOOL, CommitInfo, OrganizationUsage, UsageRecord
 from .client import ApiReader, Params
 from .endpoints import GET_CREDITS, GET_SPEND_COMMIT, GET_USAGE, capabilities
 from .wire import CreditsResponse, SpendCommitResponse, UsageResponse
@@ -38,30 +38,43 @@ def read_usage(
     }
     per_person = capabilities(api_version).usage_per_person
     records: list[UsageRecord] = []
+    unread: list[str] = []  # segment starts that are no date-time
+    untyped = 0
     for source in ("API", "APP") if per_person else (None,):
         params: Params = {**base, "source": source} if source else base
         answer = reader.fetch(GET_USAGE, UsageResponse, params)
         for segment in answer.usage_segments:
             moment = parse_timestamp(segment.segment_start)
-            if moment is None:
-                continue  # not a date-time: the spec promises one; nothing is guessed from it
+            if moment is None:  # the spec promises a date-time; nothing is guessed from it
+                unread.append(segment.segment_start)
+                continue
             day = moment.astimezone(timezone.utc).date()
+            untyped += sum(1 for row in segment.tool_usage if row.tool_type is None)
             records += [
                 UsageRecord(
                     day=day,
                     api_key_id=row.api_key_id or None,
                     email=row.user_email_address or None,
-                    tool_type=row.tool_type,
+                    tool_type=row.tool_type or UNKNOWN_TOOL,
                     model_version=row.model_version or None,
                     amount=row.amount.amount,
                     currency=row.amount.currency_code,
                 )
                 for row in segment.tool_usage
             ]
+    notes = []
+    if untyped:
+        notes.append(f"{untyped} usage row(s) had no tool_type: counted as {UNKNOWN_TOOL!r}")
+    if unread:
+        notes.append(
+            f"{len(unread)} usage segment(s) had a start that is no date-time (first: "
+            f"{unread[0][:40]!r}): their rows are not counted"
+        )
     commits: tuple[CommitInfo, ...] = ()
     credits = None
     if spend:
-        commits = _commits(reader, org.organization_id)
+        commits, commit_notes = _commits(reader, org.organization_id)
+        notes += commit_notes
         found = reader.fetch(
             GET_CREDITS,
             CreditsResponse,
@@ -81,32 +94,45 @@ def read_usage(
         per_person=per_person,
         commits=commits,
         available_credits=credits,
+        notes=tuple(notes),
     )
 
 
-def _commits(reader: ApiReader, organization_id: str) -> tuple[CommitInfo, ...]:
+def _commits(reader: ApiReader, organization_id: str) -> tuple[tuple[CommitInfo, ...], list[str]]:
     # postpaid_only defaults to true: without false, a prepaid customer's commit never shows
     answer = reader.fetch(
         GET_SPEND_COMMIT,
         SpendCommitResponse,
         {"organization_id": organization_id, "postpaid_only": "false"},
     )
-    found = []
+    found, notes = [], []
     for commit in answer.commits:
         start, end = (
             parse_timestamp(commit.commit_start_time),
             parse_timestamp(commit.commit_end_time),
         )
-        if start is None or end is None:
+        if commit.commit_amount_spent is not None:
+            spent = commit.commit_amount_spent.amount
+        elif commit.commit_spend_balance is not None:
+            spent = commit.commit_amount.amount - commit.commit_spend_balance.amount
+            notes.append("a commit gave what is left (commit_spend_balance): spent is the rest")
+        else:
+            spent = None
+        if start is None or end is None or spent is None:
+            notes.append(
+                f"a commit from {commit.commit_start_time[:40]!r} to "
+                f"{commit.commit_end_time[:40]!r} could not be read (no dates or no spend): "
+                "left out of the projection"
+            )
             continue
         found.append(
             CommitInfo(
                 amount=commit.commit_amount.amount,
-                spent=commit.commit_amount_spent.amount,
+                spent=spent,
                 start=start,
                 end=end,
                 postpaid=commit.is_postpaid_commit,
                 currency=commit.commit_amount.currency_code,
             )
         )
-    return tuple(found)
+    return tuple(found), notes

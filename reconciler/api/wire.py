@@ -110,7 +110,9 @@ class Price:
 class ToolUsage:
     full_tool_name: str
     amount: Price
-    tool_type: str  # an enum that grew between versions (OTHER in 2026-06): read as text
+    # an enum that grew between versions (OTHER in 2026-06): read as text; required by the
+    # schema, yet absent from the spec's own example, so a row without it is read and counted
+    tool_type: str | None = None
     model_version: str | None = None
     api_key_id: str | None = None  # required in 2025-10; in 2026-06 present for API use
     user_email_address: str | None = None  # 2026-06 only: web-app use
@@ -131,10 +133,13 @@ class UsageResponse:
 @dataclass(slots=True, frozen=True, config=_IGNORE)
 class SpendCommitInfo:
     commit_amount: Price
-    commit_amount_spent: Price
     commit_start_time: str
     commit_end_time: str
-    is_postpaid_commit: bool
+    # required by the schema; the spec's example has commit_spend_balance (what is left) and no
+    # is_postpaid_commit instead: both shapes are read
+    commit_amount_spent: Price | None = None
+    commit_spend_balance: Price | None = None
+    is_postpaid_commit: bool | None = None
 
 
 @dataclass(slots=True, frozen=True, config=_IGNORE)

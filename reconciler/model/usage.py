@@ -21,6 +21,12 @@ GroupBy = Literal["key", "member", "tool", "model", "day"]
 
 
 SPEND_DAYS = 30  # "30-day spend" in plans
+UNKNOWN_TOOL = "unknown tool"  # the tool type of a usage row that names none
+MINOR_UNIT: Any = Field(
+    description="In the currency's minor unit (cents for USD), as the API gives."
+)
+WEB_APP = "web app"  # the group of use without an API key (2026-06: web-app use per member)
+API_USE = "API keys"  # the group of use without a member (use through API keys)
 
 
 NOT_PER_PERSON = (
@@ -36,7 +42,7 @@ class UsageRecord:
     email: str | None
     tool_type: str
     model_version: str | None
-    amount: float  # in the currency's common denomination (cents)
+    amount: float  # in the currency's minor unit (cents for USD)
     currency: str
 
 
@@ -46,7 +52,7 @@ class CommitInfo:
     spent: float
     start: datetime
     end: datetime
-    postpaid: bool
+    postpaid: bool | None  # None: the server did not say
     currency: str
 
 
@@ -62,6 +68,9 @@ class OrganizationUsage:
     per_person: bool  # 2026-06 reports web-app use per member; 2025-10 does not
     commits: tuple[CommitInfo, ...] = ()
     available_credits: float | None = None
+    # what in the answer was unusual and how it was read (rows without a tool type, dates that
+    # could not be read, commits in the example's shape): said in the report, never dropped
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,7 +94,9 @@ class Group(BaseModel):
         description="What the rows are grouped by: a key id, an email, a tool, a model or a day."
     )
     label: str = Field(description="The key's label in the file, else the same as key.")
-    amount: float
+    amount: float = Field(
+        description="In the currency's minor unit (cents for USD), as the API gives it."
+    )
     share: float = Field(description="Of the organization's total, 0 to 1.")
     last_used: str | None = Field(default=None, description="Last day with use (keys and members).")
 
@@ -96,19 +107,27 @@ class LastUse(BaseModel):
     id: str
     label: str
     last_used: str | None = Field(description="Last day with use in the window; null: none in it.")
-    amount: float
+    amount: float = Field(
+        description="In the currency's minor unit (cents for USD), as the API gives it."
+    )
 
 
 class CommitStatus(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    amount: float
-    spent: float
+    amount: float = Field(
+        description="In the currency's minor unit (cents for USD), as the API gives it."
+    )
+    spent: float = Field(
+        description="In the currency's minor unit (cents for USD), as the API gives it."
+    )
     start: str
     end: str
-    postpaid: bool
+    postpaid: bool | None = Field(description="null when the server did not say.")
     elapsed_share: float = Field(description="Share of the commit period gone by, 0 to 1.")
-    projected: float = Field(description="Spend at the period's end if the pace so far holds.")
+    projected: float = Field(
+        description="Spend at the period's end if the pace so far holds (minor unit)."
+    )
     projected_share: float = Field(description="projected / amount.")
 
 
@@ -129,9 +148,13 @@ class OrganizationReport(BaseModel):
     since: str
     until: str
     by: GroupBy
-    currency: str
-    total: float
-    groups: list[Group]
+    currency: str = Field(description="ISO 4217: every amount of this report is in it.")
+    total: float = Field(
+        description="In the currency's minor unit (cents for USD), as the API gives it."
+    )
+    groups: list[Group] = Field(
+        description="They add up to total: use without a key or a member has a group of its own."
+    )
     keys: list[LastUse]
     members: list[LastUse] | None = Field(
         description="null when the server does not report use per person."
@@ -140,6 +163,10 @@ class OrganizationReport(BaseModel):
     daily: list[DaySpend]
     commit: CommitStatus | None
     available_credits: float | None = None
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What in the server's answer was unusual, and how it was read.",
+    )
 
 
 class UsageReport(BaseModel):

@@ -16,8 +16,10 @@ from ..errors import UsageError
 from ..model.identity import normalise
 from ..model.money import one_currency
 from ..model.usage import (
+    API_USE,
     NOT_PER_PERSON,
     SPEND_DAYS,
+    WEB_APP,
     CommitInfo,
     CommitStatus,
     DaySpend,
@@ -114,10 +116,10 @@ def alert_share(text: str) -> float:
 
 
 def _group_key(record: UsageRecord, by: GroupBy) -> list[str]:
-    if by == "key":
-        return [record.api_key_id] if record.api_key_id else []
+    if by == "key":  # every row has a group, so the groups add up to the total
+        return [record.api_key_id or WEB_APP]
     if by == "member":
-        return [normalise("email", record.email)] if record.email else []
+        return [normalise("email", record.email) if record.email else API_USE]
     if by == "tool":
         return [record.tool_type]
     if by == "model":
@@ -162,12 +164,13 @@ def report(
     sums: dict[str, float] = defaultdict(float)
     daily: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     total = 0.0
+    per_member = by != "member" or usage.per_person  # 2025-10 reports no use per person
     for record in usage.records:
         total += record.amount
-        for group in _group_key(record, by):
+        for group in _group_key(record, by) if per_member else ():
             sums[group] += record.amount
         label = (
-            key_labels.get(record.api_key_id, record.api_key_id) if record.api_key_id else "web app"
+            key_labels.get(record.api_key_id, record.api_key_id) if record.api_key_id else WEB_APP
         )
         daily[record.day.isoformat()][label] += record.amount
     tally = _tally(usage.records)
@@ -221,4 +224,5 @@ def report(
         daily=[DaySpend(day=day, by_key=dict(daily.get(day, {}))) for day in days],
         commit=commit_status(usage.commits, now),
         available_credits=usage.available_credits,
+        notes=list(usage.notes),
     )

@@ -69,6 +69,7 @@ def _organization_text(org: OrganizationReport) -> list[str]:
             for m in org.members
         ]
     lines.append(commit_line(org))
+    lines += [visible(f"  note: {note}") for note in org.notes]
     if org.available_credits is not None:
         lines.append(f"  available credits: {format_money(org.available_credits, org.currency)}")
     return lines
