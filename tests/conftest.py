@@ -107,3 +107,11 @@ def demo(api_version: str) -> Sandbox:
 
 def make_sandbox(state: SandboxState, faults: Faults | None = None) -> Sandbox:
     return Sandbox(state, faults)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that run the composite action (the `world` fixture) build its venv with pip once per
+    module, about 12 s: they are slow, and the quick local run leaves them to CI."""
+    for item in items:
+        if "world" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

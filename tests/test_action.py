@@ -117,6 +117,7 @@ def test_inputs_reach_scripts_only_through_env():
     }
 
 
+@pytest.mark.slow
 def test_plan_on_a_pull_request_keeps_one_sticky_comment(world):
     runner, sandbox, inputs = world
     first = runner.run({**inputs, "command": "plan"}, PR_EVENT)
@@ -162,6 +163,7 @@ def test_apply_on_merge_applies_the_reviewed_plan(world):
     _assert_token_nowhere(runner, applied)
 
 
+@pytest.mark.slow
 def test_apply_refuses_when_the_plan_changed_since_review(world):
     runner, sandbox, inputs = world
     assert runner.run({**inputs, "command": "plan"}, PR_EVENT).succeeded
@@ -211,6 +213,7 @@ def test_without_comments_apply_finds_the_reviewed_plan_in_a_check_run(world):
     assert applied.outputs["failure-reason"] == "" and sandbox.write_requests
 
 
+@pytest.mark.slow
 def test_without_comments_or_check_runs_apply_refuses_with_its_own_reason(world):
     runner, sandbox, inputs = world
     world_state = runner.gh_world()

@@ -77,6 +77,7 @@ def _assert_writes_within(plan: dict, sandbox, original_keys: set[str]) -> None:
     assert create_calls <= creates * 3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("profile", list(PROFILES))
 def test_apply_under_faults(tmp_path, monkeypatch, api_version, profile):
     monkeypatch.chdir(tmp_path)

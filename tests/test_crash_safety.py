@@ -65,6 +65,7 @@ def _records(path: Path) -> list[dict]:
 # --- 1. two applies at once -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_two_concurrent_applies_from_two_folders_never_break_min_owners(here):
     state = demo_state()
     org = state.organizations[DEMO_ORG_ID]
@@ -423,6 +424,7 @@ def test_faults_on_key_creation_leave_one_active_key_per_label(here, api_version
 # --- 7. 2025-10 converges in one apply ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_2025_with_per_member_failures_leaves_only_the_failing_members(here):
     state = generate_state(
         members=2, keys=0, seed=3, api_version="2025-10", org_name="acme", outsiders=1000

@@ -79,6 +79,7 @@ def test_in_sync_exits_0(tmp_path, monkeypatch, api_version):
         assert result.stdout.startswith("In sync")
 
 
+@pytest.mark.slow
 def test_drift_error_exits_1(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     Path("ideogram-org.yaml").write_text(ACME)

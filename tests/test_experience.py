@@ -179,6 +179,7 @@ def test_verbose_logs_every_call_and_never_the_token(here):
     assert TOKEN not in result.output
 
 
+@pytest.mark.slow
 def test_a_timeout_names_the_option(here):
     """(The notice of a long wait is tested on a fake clock: test_large_output.py.)"""
     from reconciler.sandbox import Faults
@@ -245,6 +246,7 @@ def test_sandbox_serve_can_make_the_caller_a_member_or_ask_for_payment(here):
     assert paid.exit_code == 1 and "payment is required (402)" in paid.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_ctrl_c_during_apply_records_what_was_sent_and_exits_130(here, stop_signal):
     """The first signal: no new call, the one in flight finishes and is recorded, exit 130."""

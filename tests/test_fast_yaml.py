@@ -241,6 +241,7 @@ def render(node: Any, indent: int, style: tuple[int, bool, bool]) -> list[str]:
     return [f"{pad}{node}"]
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(keys, trees, min_size=1, max_size=4), layouts())
 def test_tree_documents_read_alike(tree: dict[str, Any], style: tuple[int, bool, bool]) -> None:
@@ -266,6 +267,7 @@ def stitch(parts: tuple[int, bool, str | None, str | None, str]) -> str:
     return " " * indent + ("- " if dash else "") + body + tail
 
 
+@pytest.mark.slow
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(keys, st.lists(line_parts, min_size=1, max_size=8), st.booleans())
 def test_stitched_lines_read_alike(

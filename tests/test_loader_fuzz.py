@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tracemalloc
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -57,6 +58,7 @@ def test_random_structures(value: object) -> None:
     _load(json.dumps(value))
 
 
+@pytest.mark.slow
 @settings(
     max_examples=150,
     deadline=None,

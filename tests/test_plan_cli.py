@@ -170,6 +170,7 @@ def _big_plan(members: int, removed: int, added: int):
         return service.plan(reader, load_config("big.yaml")).plan
 
 
+@pytest.mark.slow
 def test_markdown_orders_by_risk_keeps_every_count_and_cuts_the_longest_section_first(workdir):
     plan = _big_plan(members=6000, removed=300, added=4000)
     text = render_markdown(plan)
@@ -185,6 +186,7 @@ def test_markdown_orders_by_risk_keeps_every_count_and_cuts_the_longest_section_
     assert f"... {4000 - len(additions)} more additions not shown" in text
 
 
+@pytest.mark.slow
 def test_markdown_of_a_plan_larger_than_a_comment_keeps_the_counts(workdir):
     plan = _big_plan(members=6000, removed=5000, added=0)
     text = render_markdown(plan)

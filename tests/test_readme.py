@@ -94,6 +94,7 @@ def fresh_clone(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     return clone, env
 
 
+@pytest.mark.slow
 def test_the_readme_tour_runs_as_written_in_a_fresh_venv(fresh_clone) -> None:
     clone, env = fresh_clone
     assert (
@@ -113,6 +114,7 @@ def test_the_readme_tour_runs_as_written_in_a_fresh_venv(fresh_clone) -> None:
         assert "command not found" not in output and "Traceback" not in output
 
 
+@pytest.mark.slow
 def test_the_pre_commit_hook_validates_the_examples(fresh_clone, tmp_path) -> None:
     """`pre-commit try-repo` installs the hook from the checkout as a team's pre-commit would."""
     clone, env = fresh_clone

@@ -416,6 +416,7 @@ def test_generated_state_is_deterministic_and_realistic():
     assert len({u.email_address for u in one.users.values()}) == len(one.users)
 
 
+@pytest.mark.slow
 def test_generation_scales_to_100k_members():
     state = generate_state(members=100_000, keys=10_000, seed=1)
     org = next(iter(state.organizations.values()))

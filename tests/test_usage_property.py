@@ -113,6 +113,7 @@ def _expected_totals(found: dict[str, Any]) -> dict[str, float]:
     return totals
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("version", ["2025-10", "2026-06"])
 def test_any_spec_valid_usage_answer_gives_a_report_in_every_format(version: str) -> None:
     @settings(

@@ -55,6 +55,9 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+SHUTDOWN_POLL = 0.02  # seconds between the serving loop's checks for a shutdown
+
+
 class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -79,6 +82,13 @@ class SandboxServer(ThreadingHTTPServer):
         return f"http://{host}:{port}"
 
     def start_in_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="sandbox-server", daemon=True)
+        """Serve on a thread; `shutdown()` returns within SHUTDOWN_POLL seconds (the standard
+        library's half-second poll made every test that starts a server half a second longer)."""
+        thread = threading.Thread(
+            target=self.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL},
+            name="sandbox-server",
+            daemon=True,
+        )
         thread.start()
         return thread
