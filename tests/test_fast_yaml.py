@@ -297,7 +297,7 @@ def test_exports_take_the_fast_path() -> None:
 
     state = generate_state(members=300, keys=40, seed=5)
     reader = ApiReader(SANDBOX_BASE_URL, state.token, transport=SandboxTransport(Sandbox(state)))
-    text = service.export(reader)
+    text = service.export(reader).text
     assert assert_agrees(text)
 
 

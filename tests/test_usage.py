@@ -258,3 +258,23 @@ def test_an_amount_that_is_no_number_is_refused_not_summed(tmp_path, monkeypatch
         result = cli(url, "usage", "--alert-at", "90%")
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "does not have the expected shape" in result.stderr
+
+
+def test_an_organization_whose_members_the_token_may_not_read_is_left_out_with_a_note(
+    tmp_path, monkeypatch
+):
+    """A MEMBER's token may get 403 on the member list (the spec allows it): usage and export of
+    every organization the token sees leave that one out with a word; naming it is an error."""
+    monkeypatch.chdir(tmp_path)
+    state, org = _state("2026-06")
+    org.members[state.caller_user_id] = "MEMBER"
+    state.members_need_owner = True
+    with served(state) as (sandbox, url):
+        usage = cli(url, "usage")
+        exported = cli(url, "export")
+        named = cli(url, "export", "--org", "acme")
+    assert usage.exit_code == 0, usage.output
+    assert "acme: left out, its member list is not readable (403); you are MEMBER" in usage.stdout
+    assert exported.exit_code == 1 and "Traceback" not in exported.output  # nothing to export
+    assert "nothing to export: acme: left out, its member list is not readable" in exported.stderr
+    assert named.exit_code == 1 and "403" in named.stderr and "Traceback" not in named.output

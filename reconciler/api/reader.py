@@ -220,9 +220,11 @@ def read_organizations(
     matched: dict[str, ApiProfile],
     api_version: str = "auto",
     progress: Callable[[str], None] | None = None,
+    skip_unreadable: bool = False,
 ) -> LiveState:
     """Members of every organization concurrently, then the org key lists where the server has
-    them."""
+    them. With `skip_unreadable` (export and usage of every organization the token sees), an
+    organization whose member list answers 403 is left out with a warning, not an error."""
     if api_version not in API_VERSION_CHOICES:
         raise UsageError(f"api version must be one of {', '.join(API_VERSION_CHOICES)}")
     if matched:
@@ -233,16 +235,29 @@ def read_organizations(
     workers = max(1, min(len(matched), READ_WORKERS))
     watch = _ReadProgress(progress, len(matched), reader.clock)
 
-    def members_of(profile: ApiProfile) -> list[OrganizationMember]:
-        found = reader.get_members(profile.organization_id)
-        watch.tick()
+    def members_of(profile: ApiProfile) -> list[OrganizationMember] | None:
+        try:
+            found = reader.get_members(profile.organization_id)
+        except ForbiddenError:
+            if not skip_unreadable:
+                raise
+            return None  # left out below, with a word
+        finally:
+            watch.tick()
         return found
 
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="read") as pool:
         try:
-            members = dict(zip(matched, pool.map(members_of, matched.values()), strict=True))
+            read = dict(zip(matched, pool.map(members_of, matched.values()), strict=True))
         finally:
             watch.close()
+        members = {name: found for name, found in read.items() if found is not None}
+        for name in read.keys() - members.keys():
+            warnings.append(
+                f"{name}: left out, its member list is not readable (403); you are "
+                f"{matched[name].role} there"
+            )
+        matched = {name: profile for name, profile in matched.items() if name in members}
         saw_full_name = any(m.carries_full_name for listed in members.values() for m in listed)
         detected, probes = _detect_version(reader, matched, saw_full_name, api_version)
         if detected == "2026-06":

@@ -200,7 +200,9 @@ def export(
     from ..service.connect import open_api
 
     with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout) as reader:
-        text = service.export(reader, orgs, api_version, progress=err)
+        exported = service.export(reader, orgs, api_version, progress=err)
+    warn_all(f"warning: {line}" for line in exported.warnings)
+    text = exported.text
     if out_path:
         write_atomic(out_path, text, what="exported file")
         err(f"exported to {out_path}")

@@ -189,6 +189,11 @@ def faults_from_options(
     help="Make the token's user this role in every organization (try a MEMBER's view).",
 )
 @click.option("--payment-required", is_flag=True, help="Answer 402 to every key creation.")
+@click.option(
+    "--members-need-owner",
+    is_flag=True,
+    help="Answer 403 when a MEMBER reads an organization's member list.",
+)
 @fault_options
 @handle_errors
 def sandbox_serve(
@@ -199,6 +204,7 @@ def sandbox_serve(
     api_version: str | None,
     caller_role: str | None,
     payment_required: bool,
+    members_need_owner: bool,
     **fault_kwargs: Any,
 ) -> None:
     """Serve the sandbox over HTTP until interrupted."""
@@ -213,6 +219,7 @@ def sandbox_serve(
         state.token = token
     if api_version:
         state.api_version = api_version
+    state.members_need_owner = state.members_need_owner or members_need_owner
     for org in state.organizations.values():
         if caller_role and state.caller_user_id in org.members:
             org.members[state.caller_user_id] = caller_role

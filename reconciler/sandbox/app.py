@@ -300,6 +300,8 @@ class Sandbox:
 
     def _get_members(self, query: dict[str, str], body: bytes) -> SandboxResponse:
         org = self._organization(query)
+        if self.state.members_need_owner:  # the spec allows a 403 here: a server may need an owner
+            self._require_owner(org)
         users = self.state.users
         members = [self._member_view(users[uid], role) for uid, role in org.members.items()]
         members += [

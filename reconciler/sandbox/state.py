@@ -93,6 +93,7 @@ class SandboxState:
     seed: int = 0
     omit_full_name: bool = False  # 2026-06: leave the optional full_name out of member records
     usage_anchor: str = ""  # ISO date that usage day 0 stands for: the day the history was made
+    members_need_owner: bool = False  # answer 403 to a MEMBER's read of the member list
 
     def __post_init__(self) -> None:
         if self.api_version not in API_VERSIONS:
@@ -139,6 +140,7 @@ class SandboxState:
             "seed": self.seed,
             "omit_full_name": self.omit_full_name,
             "usage_anchor": self.usage_anchor,
+            "members_need_owner": self.members_need_owner,
             "users": [asdict(u) for u in self.users.values()] if include_users else [],
             "organizations": [
                 {
@@ -184,6 +186,7 @@ class SandboxState:
             seed=data.get("seed", 0),
             omit_full_name=data.get("omit_full_name", False),
             usage_anchor=data.get("usage_anchor", ""),
+            members_need_owner=data.get("members_need_owner", False),
         )
 
     def save(self, path: str | Path) -> None:

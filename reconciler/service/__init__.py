@@ -31,7 +31,7 @@ from ..model.live import LiveOrganization, LiveState
 from ..model.plan import Approval, Plan
 from ..model.report import ApplyInterrupted, ApplyReport, DryRunReport, NothingToApply, Report
 from ..model.timestamps import parse_timestamp
-from ..model.usage import SPEND_DAYS, GroupBy, UsageFacts, UsageReport
+from ..model.usage import SPEND_DAYS, GroupBy, OrganizationReport, UsageFacts, UsageReport
 from ..model.window import days_back
 from ..planning.planner import compute_plan, listed_but_ignored
 from ..planning.staleness import ensure_fresh, recheck_saved_plan
@@ -70,6 +70,12 @@ class Planned:
             live=LiveState(organizations={}, api_version=self.live.api_version),
             plan=self.plan,
         )
+
+
+@dataclass(frozen=True)
+class Exported:
+    text: str
+    warnings: list[str]
 
 
 @dataclass(frozen=True)
@@ -153,10 +159,14 @@ def export(
     only: Iterable[str] = (),
     api_version: str = "auto",
     progress: Callable[[str], None] | None = None,
-) -> str:
-    """The live organizations as a desired-state file that plans to no changes."""
+) -> Exported:
+    """The live organizations as a desired-state file that plans to no changes. Without `only`,
+    an organization whose members the token may not read is left out, with a warning."""
     profiles = select_profiles(reader.get_profiles(), only)
-    return render_export(read_organizations(reader, profiles, api_version, progress))
+    live = read_organizations(reader, profiles, api_version, progress, skip_unreadable=not only)
+    if not live.organizations and live.warnings:
+        raise ReconcilerError("nothing to export: " + "; ".join(live.warnings))
+    return Exported(text=render_export(live), warnings=list(live.warnings))
 
 
 def recheck_saved(
@@ -401,7 +411,7 @@ def usage(
         if config
         else select_profiles(profiles, only)
     )
-    live = read_organizations(reader, matched, api_version, progress)
+    live = read_organizations(reader, matched, api_version, progress, skip_unreadable=not only)
     labels = {
         spec.id: label
         for org in (config.desired.organizations.values() if config else [])
@@ -409,7 +419,8 @@ def usage(
         if spec.id
     }
     before = reader.calls.get(GET_USAGE.operation_id, 0)
-    reports, notes = [], []
+    reports: list[OrganizationReport] = []
+    notes = list(live.warnings)  # organizations left out, and why
     for org in live.organizations.values():
         try:
             read = read_usage(reader, org, live.api_version, since, until, spend=True)
