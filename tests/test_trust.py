@@ -144,3 +144,21 @@ def test_a_long_server_message_is_kept_short(here):
     assert failed and all(len(r.message) < 600 for r in failed)
     assert all("more characters" in r.message for r in failed)
     assert max(len(line) for line in Path("audit.jsonl").read_text().splitlines()) < 20_000
+
+
+@pytest.mark.parametrize("api_version", ["2025-10", "2026-06"])
+def test_a_person_without_an_account_is_not_told_to_apply_again(here, api_version):
+    """Adding someone Ideogram does not know fails for that person; a rerun cannot help, so the
+    report says what can."""
+    from tests.scenario import cli, served
+
+    path = here / "ideogram-org.yaml"
+    path.write_text(
+        ACME.replace("    members:\n", "    members:\n      - email: ghost@acme.example\n", 1)
+    )
+    with served(demo_state(api_version)) as (_, url):
+        result = cli(url, "apply", "--auto-approve")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "no Ideogram user matches" in result.stdout or "refused" in result.stdout
+    assert "a person without an Ideogram account must sign up first" in result.stdout
+    assert "run apply again to finish" not in result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..defaults import PLAN_GROUP_SHOWN, PLAN_GROUP_THRESHOLD
+from ..model.changes import same_target
 from ..model.report import ApplyReport, DryRunReport, ItemResult, NothingToApply, Report
 from .escape import md_code, visible
 from .rows import describe_change
@@ -24,14 +25,28 @@ def _nothing_line(report: NothingToApply) -> str:
     return "Nothing to apply. The organization matches the file."
 
 
+def _refused_now(report: ApplyReport) -> int:
+    """How many remaining changes the server refused outright in this run (no unknown outcome)."""
+    failed = [r.change for r in report.results if r.outcome == "failed"]
+    return sum(1 for change in report.remaining if any(same_target(change, f) for f in failed))
+
+
 def _verification_line(report: ApplyReport) -> str:
     if report.verification_error:
         return visible(report.verification_error)
     if not report.verified:
         return "No verification read was made: plan again to see what is left."
     parts = []
-    if report.remaining:
-        parts.append(f"{len(report.remaining)} change(s) remain; run apply again to finish.")
+    refused = _refused_now(report)
+    retryable = len(report.remaining) - refused
+    if retryable > 0:
+        parts.append(f"{retryable} change(s) remain; run apply again to finish.")
+    if refused:
+        parts.append(
+            f"{refused} change(s) the server refused remain (see above): applying again will "
+            "not help until their cause is fixed (a person without an Ideogram account must "
+            "sign up first)."
+        )
     if report.remaining_blocked:
         parts.append(blocked_line(len(report.remaining_blocked)))
     return "Verification read: " + (
