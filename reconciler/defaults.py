@@ -20,6 +20,7 @@ ENDPOINT = "https://api.ideogram.ai"
 ENDPOINT_ENV = "IDEOGRAM_ENDPOINT"
 TOKEN_ENV = "IDEOGRAM_TOKEN"
 TIMEOUT_SECONDS = 30.0
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # an answer larger than this, decoded, is refused
 
 MAX_SERVER_MESSAGE = 500  # characters of a server's message kept in reports and the audit log
 CHUNK_SIZE = 100  # members per add/promote/remove call

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 import pydantic
 
-from ..defaults import MAX_SERVER_MESSAGE, TIMEOUT_SECONDS, TOKEN_ENV
+from ..defaults import MAX_RESPONSE_BYTES, MAX_SERVER_MESSAGE, TIMEOUT_SECONDS, TOKEN_ENV
 from ..errors import (
     AmbiguousWriteError,
     ApiError,
@@ -35,6 +35,7 @@ from ..errors import (
     ServerError,
     UnauthorizedError,
 )
+from .bounded import ACCEPT_ENCODING, read_bounded, whole
 from .clock import SYSTEM_CLOCK, Clock
 from .credentials import is_loopback
 from .endpoints import (
@@ -167,8 +168,10 @@ class ApiReader:
         sleep: Callable[[float], None] = time.sleep,
         inflight_limit: int = 4,
         clock: Clock = SYSTEM_CLOCK,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
     ) -> None:
         self._token = token
+        self.max_response_bytes = max_response_bytes
         self.endpoint = endpoint
         self.timeout = timeout
         self.retry = retry or RetryPolicy()
@@ -191,6 +194,7 @@ class ApiReader:
             headers={
                 "Authorization": f"Bearer {token}",
                 "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
                 "User-Agent": "ideogram-org",
             },
             follow_redirects=False,
@@ -289,8 +293,16 @@ class ApiReader:
             started = time.monotonic()
             ticket = self._watch.begin(method, path, self.timeout)
             try:
-                response = self._http.request(method, path, **kwargs)
-                response.read()
+                with self._http.stream(method, path, **kwargs) as streamed:
+                    deadline = started + self.timeout
+                    try:
+                        body = read_bounded(streamed, self.max_response_bytes, deadline)
+                    except ApiError as exc:
+                        if endpoint.writes and not isinstance(exc, NetworkError):
+                            # the write was received and answered: it may have acted
+                            raise AmbiguousWriteError(str(exc), method=method, path=path) from None
+                        raise
+                response = whole(streamed, body)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 log.info("%s %s: no connection (%s)", method, path, type(exc).__name__)
                 raise NetworkError(

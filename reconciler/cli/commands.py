@@ -125,7 +125,12 @@ def plan(
     from ..store.plan_file import save_plan
 
     config = _load(config_path)  # a broken file fails before any token or network is needed
-    with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout) as reader:
+    with open_api(
+        sandbox=sandbox,
+        endpoint=endpoint,
+        timeout=timeout,
+        max_response_bytes=common.response_limit(),
+    ) as reader:
         planned = service.plan(reader, config, orgs, api_version, progress=err)
     warn_all(planned.warnings)
     result = planned.plan
@@ -199,7 +204,12 @@ def export(
     from .. import service
     from ..service.connect import open_api
 
-    with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout) as reader:
+    with open_api(
+        sandbox=sandbox,
+        endpoint=endpoint,
+        timeout=timeout,
+        max_response_bytes=common.response_limit(),
+    ) as reader:
         exported = service.export(reader, orgs, api_version, progress=err)
     warn_all(f"warning: {line}" for line in exported.warnings)
     text = exported.text
@@ -232,7 +242,13 @@ def drift(
     from ..service.connect import open_api
 
     config = _load(config_path)
-    with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout, writable=False) as reader:
+    with open_api(
+        sandbox=sandbox,
+        endpoint=endpoint,
+        timeout=timeout,
+        writable=False,
+        max_response_bytes=common.response_limit(),
+    ) as reader:
         result = service.drift(reader, config, orgs, api_version, progress=err)
     warn_all(result.planned.warnings)
     click.echo(renderer("drift", output)(result.report))
@@ -347,7 +363,13 @@ def apply(
         config = _load(config_path if explicit else saved.desired_file)
     else:
         config = _load(config_path)
-    with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout, writable=True) as client:
+    with open_api(
+        sandbox=sandbox,
+        endpoint=endpoint,
+        timeout=timeout,
+        writable=True,
+        max_response_bytes=common.response_limit(),
+    ) as client:
         if saved is not None:
             planned = service.recheck_saved(client, saved, config, api_version)
         else:

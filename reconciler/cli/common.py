@@ -97,6 +97,22 @@ def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
     return size
 
 
+def _response_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    match = _SIZE.match(value)
+    if not match or int(match[1]) == 0:
+        raise click.BadParameter("give a size such as 64MiB, 100MB or 1000000", ctx, param)
+    size = int(match[1]) * _UNITS[match[2].lower()]
+    ctx.meta["max_response_size"] = size
+    return size
+
+
+def response_limit(ctx: click.Context | None = None) -> int:
+    """The --max-response-size of the command being run (64 MiB unless changed)."""
+    ctx = ctx or click.get_current_context(silent=True)
+    limit = ctx.meta.get("max_response_size") if ctx else None
+    return int(limit) if limit else defaults.MAX_RESPONSE_BYTES
+
+
 def max_file_size(ctx: click.Context | None = None) -> int:
     """The --max-file-size of the command being run (16 MiB unless raised)."""
     ctx = ctx or click.get_current_context(silent=True)
@@ -181,6 +197,14 @@ def api_options(func: Callable[..., Any]) -> Callable[..., Any]:
             default=defaults.TIMEOUT_SECONDS,
             show_default=True,
             help="Seconds to wait for each answer.",
+        ),
+        click.option(
+            "--max-response-size",
+            default="64MiB",
+            show_default=True,
+            expose_value=False,
+            callback=_response_size,
+            help="Refuse an answer larger than this, decoded (a guard against a hostile server).",
         ),
         click.option(
             "-v",

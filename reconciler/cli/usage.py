@@ -79,7 +79,12 @@ def usage(
         if explicit or Path(config_path).exists()
         else None
     )
-    with open_api(sandbox=sandbox, endpoint=endpoint, timeout=timeout) as reader:
+    with open_api(
+        sandbox=sandbox,
+        endpoint=endpoint,
+        timeout=timeout,
+        max_response_bytes=common.response_limit(),
+    ) as reader:
         report = service.usage(
             reader,
             config,

@@ -19,6 +19,7 @@ def open_api(
     writable: Literal[True],
     sandbox_state: str | Path = ...,
     timeout: float = ...,
+    max_response_bytes: int = ...,
 ) -> ApiClient: ...
 
 
@@ -30,6 +31,7 @@ def open_api(
     writable: Literal[False] = ...,
     sandbox_state: str | Path = ...,
     timeout: float = ...,
+    max_response_bytes: int = ...,
 ) -> ApiReader: ...
 
 
@@ -40,6 +42,7 @@ def open_api(
     writable: bool = False,
     sandbox_state: str | Path = defaults.SANDBOX_STATE,
     timeout: float = defaults.TIMEOUT_SECONDS,
+    max_response_bytes: int = defaults.MAX_RESPONSE_BYTES,
 ) -> ApiReader:
     """A reader (or, with writable=True, a client) for the real API or the embedded sandbox.
 
@@ -53,6 +56,14 @@ def open_api(
 
         state = load_or_create_sandbox_state(sandbox_state)
         app = Sandbox(state, on_change=lambda s: s.save(sandbox_state))
-        return cls(SANDBOX_BASE_URL, state.token, transport=SandboxTransport(app), timeout=timeout)
+        return cls(
+            SANDBOX_BASE_URL,
+            state.token,
+            transport=SandboxTransport(app),
+            timeout=timeout,
+            max_response_bytes=max_response_bytes,
+        )
     url = check_endpoint(endpoint or os.environ.get(defaults.ENDPOINT_ENV) or defaults.ENDPOINT)
-    return cls(url, token_from_environment(), timeout=timeout)
+    return cls(
+        url, token_from_environment(), timeout=timeout, max_response_bytes=max_response_bytes
+    )
