@@ -162,3 +162,38 @@ def test_a_person_without_an_account_is_not_told_to_apply_again(here, api_versio
     assert "no Ideogram user matches" in result.stdout or "refused" in result.stdout
     assert "a person without an Ideogram account must sign up first" in result.stdout
     assert "run apply again to finish" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "key_id", ["a: b # c", "x\ny", "'quoted'", "- [1]", "ééé", "z" * 300, "", " padded "]
+)
+def test_a_hostile_key_id_never_breaks_the_file_nor_gives_a_traceback(here, key_id):
+    """Whatever id the server gives a new key, the desired file stays valid YAML, and the id is
+    either written back exactly or refused in one line (its secret is saved either way)."""
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+    from reconciler.errors import ReconcilerError
+
+    path = here / "ideogram-org.yaml"
+    path.write_text(ACME.replace("    api_keys:\n", "    api_keys:\n      fresh: {}\n"))
+    sandbox = Sandbox(demo_state("2026-06"))
+
+    def rename(request: httpx.Request, response: httpx.Response) -> httpx.Response:
+        created = json.loads(response.content)
+        return httpx.Response(200, json={**created, "api_key_id": key_id}, request=request)
+
+    try:
+        _apply(sandbox, _Rewriting(sandbox, "/api_keys_v2", rename), path)
+    except ReconcilerError as exc:
+        assert "\n" not in str(exc).strip() or "by hand" in str(exc)
+    assert load_config(path)  # still a valid desired-state file
+    result = CliRunner().invoke(main, ["validate", "-c", str(path)])
+    assert result.exit_code == 0, result.output
+    secrets = Path("keys.jsonl")
+    lines = secrets.read_text().splitlines() if secrets.exists() else []
+    saved = [json.loads(line)["api_key_id"] for line in lines]
+    if key_id.isprintable() and key_id.strip() == key_id and 0 < len(key_id) <= 256:
+        assert saved == [key_id]
+    else:  # an id nothing can name: deactivated at once (or named for a person), never saved
+        assert saved == []

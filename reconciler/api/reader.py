@@ -20,6 +20,7 @@ from .endpoints import API_VERSION_CHOICES
 from .wire import ApiKeyInfo, ApiProfile, OrganizationMember
 
 KNOWN_PROFILE_TYPES = ("INDIVIDUAL", "ENTERPRISE")
+MAX_ID_LENGTH = 256  # characters of a key id the tool will name anywhere
 
 
 def _unique_enterprise(profiles: Iterable[ApiProfile]) -> list[ApiProfile]:
@@ -163,12 +164,19 @@ def _unique_members(records: list[OrganizationMember]) -> tuple[list[LiveMember]
     return list(by_id.values()) + members, repeated
 
 
+def usable_id(key_id: str) -> bool:
+    """An id the tool can name in a call, a file and a report: printable text of reasonable
+    length. A key whose id is not is left out of the live state (never acted on)."""
+    return 0 < len(key_id) <= MAX_ID_LENGTH and key_id.isprintable() and key_id.strip() == key_id
+
+
 def _live_organization(
     local_name: str, profile: ApiProfile, members: list[OrganizationMember], probe: _Probe | None
 ) -> LiveOrganization:
     keys: dict[str, ApiKeyInfo] = {k.api_key_id: k for k in profile.api_keys}
     for key in (probe.keys or []) if probe else []:
         keys[key.api_key_id] = key
+    keys = {key_id: key for key_id, key in keys.items() if usable_id(key_id)}
     unique, repeated = _unique_members(members)
     return LiveOrganization(
         name=local_name,

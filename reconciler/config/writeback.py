@@ -12,9 +12,11 @@ from pathlib import Path
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError
 
 from ..errors import ReconcilerError
 from ..safe_files import write_atomic
+from .fast_yaml import yaml_scalar
 
 
 def write_key_ids(path: str | Path, new_ids: dict[tuple[str, str], str]) -> None:
@@ -41,11 +43,16 @@ def write_key_ids(path: str | Path, new_ids: dict[tuple[str, str], str]) -> None
             )
         if entry.fa.flow_style() or not entry:
             line, column = keys.lc.value(label)  # the opening brace
-            inner = f"id: {key_id}" + (", " if entry else "")
+            inner = f"id: {yaml_scalar(key_id)}" + (", " if entry else "")
             edits.append((line, column + 1, inner, True))
         else:
             edits.append(
-                (entry.lc.line, entry.lc.col, f"{' ' * entry.lc.col}id: {key_id}\n", False)
+                (
+                    entry.lc.line,
+                    entry.lc.col,
+                    f"{' ' * entry.lc.col}id: {yaml_scalar(key_id)}\n",
+                    False,
+                )
             )
     for line, column, insertion, inline in sorted(edits, reverse=True):
         if inline:
@@ -53,10 +60,17 @@ def write_key_ids(path: str | Path, new_ids: dict[tuple[str, str], str]) -> None
         else:
             lines.insert(line, insertion)
     new_text = "".join(lines)
-    check = YAML(typ="safe").load(new_text)
+    try:
+        check = YAML(typ="safe").load(new_text)
+        written = {
+            key: check["organizations"][key[0]]["api_keys"][key[1]].get("id") for key in new_ids
+        }
+    except (YAMLError, KeyError, TypeError, AttributeError):
+        written = {}
     for (organization, label), key_id in new_ids.items():
-        if check["organizations"][organization]["api_keys"][label].get("id") != key_id:
+        if written.get((organization, label)) != key_id:
             raise ReconcilerError(
-                f"could not write key id {key_id} into {path} safely; add it by hand"
+                f"could not write key id {key_id!r} into {path} safely; nothing was changed "
+                f"there: add the id to {organization}.api_keys.{label} by hand"
             )
     write_atomic(path, new_text, what="desired-state file")

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, TypeVar
 
 from ..api.client import ApiClient
+from ..api.reader import usable_id
 from ..api.wire import LiteMember
 from ..delivery.secrets_file import SecretsFile
 from ..errors import AmbiguousWriteError, ApiError, NetworkError, ReconcilerError, ServerError
@@ -203,6 +204,17 @@ class CallSender:
         crash_points.reached("sent")
         self.created[created.api_key_id] = organization
         made = [{"target": label, "success": True, "api_key_id": created.api_key_id}]
+        if not usable_id(created.api_key_id):
+            # no file, call or report could name it: such a key is deactivated at once
+            call.finish("ok", "the new key's id is not usable text", results=list(made))
+            self.settle(
+                index,
+                "failed",
+                f"the server gave the new key an id this tool cannot use "
+                f"({created.api_key_id[:40]!r}); "
+                + self.deactivate_orphan(organization, created.api_key_id),
+            )
+            return
         try:
             self.secrets.write(
                 organization,
