@@ -197,3 +197,27 @@ def test_a_hostile_key_id_never_breaks_the_file_nor_gives_a_traceback(here, key_
         assert saved == [key_id]
     else:  # an id nothing can name: deactivated at once (or named for a person), never saved
         assert saved == []
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "says"),
+    [
+        ("https://" + "a" * 5000 + ".example", "longer than DNS allows"),
+        ("https://" + "a." * 2000 + "example", "longer than DNS allows"),
+        ("https://api.example/?token=s3cret", "no query"),
+        ("https://api.example/#s3cret", "no query"),
+        ("https://user:s3cret@api.example", "user name or password"),
+    ],
+)
+def test_a_hostile_endpoint_is_one_line_that_repeats_no_secret(here, endpoint, says):
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    (here / "ideogram-org.yaml").write_text(ACME)
+    result = CliRunner().invoke(
+        main, ["plan", "--endpoint", endpoint], env={"IDEOGRAM_TOKEN": "tok-123456"}
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert says in result.stderr and "s3cret" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1

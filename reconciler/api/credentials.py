@@ -41,10 +41,18 @@ def check_endpoint(endpoint: str) -> str:
         host = parts.hostname
         httpx.URL(endpoint)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except (ValueError, httpx.InvalidURL):
+    except (ValueError, UnicodeError, httpx.InvalidURL):
         raise UsageError(
             "the endpoint is not a valid URL; give one such as https://api.ideogram.ai"
         ) from None
+    if host and (len(host) > 253 or any(len(label) > 63 for label in host.split("."))):
+        raise UsageError("the endpoint's host name is longer than DNS allows (253 characters)")
+    if parts.query or parts.fragment:
+        # a base URL has neither; a credential put there would be repeated in every message
+        raise UsageError(
+            "the endpoint is a base URL such as https://api.ideogram.ai: no query (?...) or "
+            f"fragment (#...); credentials go only in {TOKEN_ENV}"
+        )
     if parts.scheme not in ("http", "https") or not host:
         raise UsageError(f"endpoint {endpoint!r} is not an http(s) URL")
     if parts.username is not None or parts.password is not None:
