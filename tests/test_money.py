@@ -74,3 +74,12 @@ def test_usage_in_two_currencies_is_reported_per_currency_never_added() -> None:
     facts = facts_of(usage, date(2026, 11, 30))
     assert facts.currency == "JPY" and facts.key_spend == {"a2V5": 2000}
     assert facts.not_summed == (("USD", 1),)
+
+
+def test_a_currency_code_is_never_a_formula_in_csv() -> None:
+    from reconciler.model.usage import UsageReport
+
+    now = datetime(2026, 11, 30, tzinfo=timezone.utc)
+    hostile = report(_usage(_record(100, '=HYPERLINK("x")')), "key", now, {}, [], [])
+    csv = render_usage_csv(UsageReport(generated_at="x", organizations=[hostile], usage_calls=1))
+    assert ",'=HYPERLINK" in csv.replace('"', "") and ",=HYPERLINK" not in csv.replace('"', "")

@@ -106,13 +106,13 @@ def render_usage_csv(report: UsageReport) -> str:
             writer.writerow(
                 [
                     _cell(org.name),
-                    org.by,
+                    _cell(org.by),
                     _cell(group.key),
                     _cell(group.label),
                     plain_major(group.amount, org.currency),
-                    org.currency,
+                    _cell(org.currency),
                     f"{group.share:.4f}",
-                    group.last_used or "",
+                    _cell(group.last_used or ""),
                 ]
             )
     return out.getvalue()
