@@ -62,6 +62,10 @@ class UnsafePlanError(ReconcilerError):
     """The plan breaks a safety rule and was not approved by its hash."""
 
 
+class Declined(ReconcilerError):
+    """The user did not confirm the plan: nothing was sent."""
+
+
 class StalePlanError(ReconcilerError):
     """The saved plan no longer matches the live organization or the desired file."""
 

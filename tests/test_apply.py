@@ -488,14 +488,18 @@ def test_member_calls_of_one_kind_run_concurrently_but_owner_removals_one_at_a_t
         assert len(org.members) == 10 and org.owners() == 2
 
 
-@pytest.mark.parametrize("answer,applied", [("y\n", True), ("n\n", False), ("\n", False)])
-def test_on_a_terminal_apply_asks_and_defaults_to_no(here, monkeypatch, answer, applied):
+@pytest.mark.parametrize(
+    "answer,applied", [("yes\n", True), ("y\n", False), ("n\n", False), ("\n", False)]
+)
+def test_on_a_terminal_apply_asks_for_the_word_yes(here, monkeypatch, answer, applied):
+    """As Terraform: only `yes` applies; a stray `y` (or Enter) sends nothing."""
     monkeypatch.setattr("reconciler.cli.common.stdin_is_terminal", lambda: True)
     s = scenario("2026-06")
     path = write_file(here, s.text)
     with served(s.state) as (sandbox, url):
         result = cli(url, "apply", "-c", str(path), "--secrets-file", "k.jsonl", input=answer)
-        assert "Apply these" in result.stderr and "[y/N]" in result.stderr
+        assert "Apply these" in result.stderr and "Only 'yes' is accepted" in result.stderr
+        assert "irreversible" in result.stderr  # the scenario promotes and deactivates
         assert bool(sandbox.write_requests) is applied
         assert result.exit_code == (0 if applied else 1)
         if not applied:
@@ -587,3 +591,32 @@ def test_the_json_report_has_one_shape_for_a_run_a_dry_run_and_nothing_to_do(her
     secrets = [json.loads(line)["api_key"] for line in Path("keys.jsonl").read_text().splitlines()]
     assert run["new_keys"] and secrets and not any(secret in json.dumps(run) for secret in secrets)
     assert nothing["results"] == [] and nothing["verification"]["converged"]
+
+
+def test_apply_c_plans_under_the_lock_and_does_not_refuse_its_own_plan(here, api_version):
+    """`apply -c` reads and plans under the lock, as Terraform plans under its state lock: a write
+    that lands while the user reads the plan (one still in flight from a killed run) does not make
+    it refuse the plan it just showed; it reads the organization once before writing."""
+    from reconciler import service
+    from reconciler.api.client import ApiClient
+    from reconciler.config.loader import load_config
+    from reconciler.model.plan import NoApproval
+    from reconciler.sandbox import SANDBOX_BASE_URL, Sandbox, SandboxTransport
+
+    s = scenario(api_version)
+    path = write_file(here, s.text)
+    sandbox = Sandbox(s.state)
+    late = next(uid for uid in s.state.users if uid not in s.state.organizations[s.org_id].members)
+
+    def review(planned: service.Planned) -> NoApproval:
+        s.state.organizations[s.org_id].members[late] = "MEMBER"  # lands during the prompt
+        return NoApproval()
+
+    options = service.ApplyOptions(audit_log="audit.jsonl", secrets_file="keys.jsonl")
+    with ApiClient(SANDBOX_BASE_URL, s.state.token, transport=SandboxTransport(sandbox)) as client:
+        planned, report = service.apply_config(client, load_config(path), (), options, review)
+        reads = client.calls["get_organization_members"]
+    assert report.failed is False and sandbox.write_requests
+    assert len(report.results) == len(planned.plan.changes)
+    # the plan under the lock, the owner count before the owner removal, the verification
+    assert reads == 3

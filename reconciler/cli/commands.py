@@ -5,17 +5,20 @@ stdout, messages to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import json
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from .. import __version__, defaults
-from ..errors import ConfigError, UsageError
+from ..errors import ConfigError, Declined, UsageError
 from ..exit_codes import ExitCode
 from ..safe_files import write_atomic
 from . import common
@@ -32,8 +35,9 @@ from .common import (
 
 if TYPE_CHECKING:
     from ..config.loader import LoadedConfig
-    from ..model.plan import Plan
+    from ..model.plan import Approval, Plan
     from ..model.report import Report
+    from ..service import Planned
 
 
 @click.group(cls=common.Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -259,15 +263,23 @@ def drift(
 # --- applying -------------------------------------------------------------------------------------
 
 
-def _confirm(changes: int) -> None:
+def _confirm(plan: Plan) -> None:
+    """Ask, as Terraform does, for the word `yes`: a stray `y` applies nothing irreversible."""
     if not common.stdin_is_terminal():
         raise UsageError(
             "no terminal to confirm on: review the plan, then pass --auto-approve, or "
             "save it with `plan --out FILE` and run `apply FILE`"
         )
-    if not click.confirm(f"Apply these {changes} change(s)?", default=False, err=True):
-        err("Nothing was applied.")
-        sys.exit(ExitCode.ERROR)
+    irreversible = sum(1 for c in plan.changes if getattr(c, "irreversible", False))
+    note = f", {irreversible} of them irreversible" if irreversible else ""
+    answer = click.prompt(
+        f"Apply these {len(plan.changes)} change(s){note}? Only 'yes' is accepted",
+        default="",
+        show_default=False,
+        err=True,
+    )
+    if answer.strip() != "yes":
+        raise Declined("Nothing was applied.")
 
 
 @main.command()
@@ -339,9 +351,7 @@ def apply(
 ) -> None:
     """Carry out a plan: from the file (after a y/N), or exactly a saved PLAN_FILE."""
     from .. import service
-    from ..model.plan import AllowUnsafe, NoApproval
-    from ..model.report import ApplyInterrupted
-    from ..render.plan import render_text
+    from ..model.report import ApplyInterrupted, NothingToApply
     from ..service.connect import open_api
     from ..store.plan_file import load_plan
 
@@ -363,42 +373,103 @@ def apply(
         config = _load(config_path if explicit else saved.desired_file)
     else:
         config = _load(config_path)
-    with open_api(
-        sandbox=sandbox,
-        endpoint=endpoint,
-        timeout=timeout,
-        writable=True,
-        max_response_bytes=common.response_limit(),
-    ) as client:
-        if saved is not None:
-            planned = service.recheck_saved(client, saved, config, api_version)
-        else:
-            planned = service.plan(client, config, orgs, api_version, progress=err)
-            click.echo(
-                render_text(planned.plan, colour=common.colour(sys.stderr), full=full),
-                err=True,
-                color=common.colour(sys.stderr),
-            )
-        warn_all(planned.warnings)
-        approval = AllowUnsafe(allow_unsafe) if allow_unsafe else NoApproval()
-        planned.plan.ensure_approved(approval)  # before asking: the service would refuse it too
-        if saved is None and not planned.plan.changes:
-            if not dry_run:  # nothing to send, but what a crash left is settled
-                service.apply(client, planned, options, approval)
-            _nothing_to_apply(planned.plan, output, dry_run)
-            return
-        if saved is None and not dry_run and not auto_approve:
-            _confirm(len(planned.plan.changes))
+    with (
+        open_api(
+            sandbox=sandbox,
+            endpoint=endpoint,
+            timeout=timeout,
+            writable=True,
+            max_response_bytes=common.response_limit(),
+        ) as client,
+        contextlib.ExitStack() as after_review,
+    ):
+        progress = _CallProgress(after_review, options.stop, err)
+        options = dataclasses.replace(options, on_call=progress)
         try:
-            with common.graceful_stop(options.stop), common.call_progress() as on_call:
-                planned = planned.without_live()
-                report = service.apply(
-                    client, planned, dataclasses.replace(options, on_call=on_call), approval
+            if saved is not None:
+                planned = service.recheck_saved(client, saved, config, api_version)
+                warn_all(planned.warnings)
+                approval = _approval(allow_unsafe)
+                planned.plan.ensure_approved(approval)
+                progress.start()
+                report: Report | tuple[Planned, Report] = service.apply(
+                    client, planned, options, approval
                 )
+            else:
+                confirmed = _Review(allow_unsafe, dry_run, auto_approve, full, progress)
+                report = service.apply_config(client, config, orgs, options, confirmed.review)
         except ApplyInterrupted as interrupted:
             _finish_apply(interrupted.report, output, full, interrupted=True)
             return
+    if isinstance(report, tuple):  # apply_config: the plan it made under the lock, and the run
+        planned, report = report
+    if isinstance(report, NothingToApply):
+        _nothing_to_apply(planned.plan, output, dry_run)
+        return
     _finish_apply(report, output, full)
+
+
+def _progress_line(done: int, planned: int, what: str) -> str | None:
+    from ..execution.program import progress_line
+
+    return progress_line(done, planned, what)
+
+
+def _approval(allow_unsafe: str | None) -> Approval:
+    """What the user approved on the command line: `--allow-unsafe HASH`, or only a safe plan."""
+    from ..model.plan import AllowUnsafe, NoApproval
+
+    return AllowUnsafe(allow_unsafe) if allow_unsafe else NoApproval()
+
+
+class _Review:
+    """What `apply -c` does with the plan it made under the lock: show it, judge it, ask."""
+
+    def __init__(
+        self,
+        allow_unsafe: str | None,
+        dry_run: bool,
+        auto_approve: bool,
+        full: bool,
+        progress: _CallProgress,
+    ) -> None:
+        self.approval = _approval(allow_unsafe)
+        self.dry_run, self.auto_approve, self.full = dry_run, auto_approve, full
+        self.progress = progress
+
+    def review(self, planned: Planned) -> Approval:
+        from ..render.plan import render_text
+
+        colour = common.colour(sys.stderr)
+        click.echo(render_text(planned.plan, colour=colour, full=self.full), err=True, color=colour)
+        warn_all(planned.warnings)
+        planned.plan.ensure_approved(self.approval)  # before asking: it would be refused anyway
+        if planned.plan.changes and not self.dry_run and not self.auto_approve:
+            _confirm(planned.plan)
+        self.progress.start()
+        return self.approval
+
+
+class _CallProgress:
+    """The progress of write calls, shown once the plan was confirmed: a bar on a terminal, else
+    lines; the first Ctrl-C from then on stops new calls and lets those in flight finish."""
+
+    def __init__(
+        self, stack: contextlib.ExitStack, stop: threading.Event, lines: Callable[[str], None]
+    ) -> None:
+        self.stack, self.stop, self.lines = stack, stop, lines
+        self.bar: Callable[[int, int, str], None] | None = None
+
+    def start(self) -> None:
+        """Called on the main thread once the plan is confirmed (signals are caught there)."""
+        self.stack.enter_context(common.graceful_stop(self.stop))
+        self.bar = self.stack.enter_context(common.call_progress())
+
+    def __call__(self, done: int, planned: int, what: str) -> None:
+        if self.bar is not None:
+            self.bar(done, planned, what)
+        elif (line := _progress_line(done, planned, what)) is not None:
+            self.lines(line)
 
 
 def _nothing_to_apply(plan: Plan, output: str, dry_run: bool) -> None:

@@ -32,7 +32,7 @@ from ..model.plan import Plan
 from ..model.report import ApplyReport, ItemResult, Outcome
 from ..store import crash_points
 from ..store.audit import AuditLog, RecordedCall, record_call
-from .program import MEMBER_ENDPOINTS
+from .program import MEMBER_ENDPOINTS, progress_line
 
 Pending = Literal["unknown", "deferred"]  # unknown: the call may have acted; deferred: not sent yet
 MemberAction = Literal["member.add", "member.promote", "member.remove"]
@@ -109,8 +109,10 @@ class CallSender:
             self.calls_planned = max(self.calls_planned, self.calls_done)
             if self.on_call is not None:
                 self.on_call(self.calls_done, self.calls_planned, description)
-            elif self.calls_planned >= 10 or self.calls_done % 50 == 0:
-                self.progress(f"[{self.calls_done}/{self.calls_planned}] {description}")
+            elif (
+                line := progress_line(self.calls_done, self.calls_planned, description)
+            ) is not None:
+                self.progress(line)
         return record_call(self.audit, organization, action, targets, self.plan.plan_hash)
 
     def call_failed(self, exc: ApiError, call: RecordedCall, indexes: list[int]) -> None:

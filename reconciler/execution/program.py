@@ -119,3 +119,9 @@ def program(plan: Plan, chunk_size: int, only: Iterable[int] | None = None) -> l
 
 def calls_of(steps: list[Step]) -> list[Call]:
     return [call for step in steps for call in step]
+
+
+def progress_line(done: int, planned: int, what: str) -> str | None:
+    """The line a call of the program gets in a log without a progress bar: one per call when
+    there are many, else every 50th."""
+    return f"[{done}/{planned}] {what}" if planned >= 10 or done % 50 == 0 else None

@@ -181,26 +181,16 @@ def recheck_saved(
 
 
 def apply(client: ApiClient, planned: Planned, options: ApplyOptions, approval: Approval) -> Report:
-    """Carry out a plan the caller has shown and confirmed. Safety is judged here, for every front
-    end: an unsafe plan goes through only with an approval naming its hash, and a reviewed plan
-    only if it is this plan. Keys the run made are bound to their labels before the verification
-    read, even when the run is interrupted."""
+    """Carry out a plan the caller has shown and confirmed (a saved plan, or the Action's
+    reviewed one). Safety is judged here, for every front end: an unsafe plan goes through only
+    with an approval naming its hash, and a reviewed plan only if it is this plan. Under the lock
+    the organization must still be what the plan saw. Keys the run made are bound to their labels
+    before the verification read, even when the run is interrupted."""
     the_plan = planned.plan
     the_plan.ensure_approved(approval)
     if options.dry_run:
-        steps = program(the_plan, options.chunk_size)
-        return DryRunReport(
-            plan_hash=the_plan.plan_hash,
-            calls=[c.describe(the_plan.changes) for c in calls_of(steps)],
-            pending=len(the_plan.changes),
-        )
+        return _dry_run(the_plan, options)
     organizations = [o.name for o in the_plan.organizations]
-
-    def replan() -> tuple[Plan, LiveState]:
-        again = plan(client, reload_if_changed(planned.config), organizations, options.api_version)
-        return again.plan, again.live
-
-    secrets = SecretsFile(options.secrets_file) if options.secrets_file else None
     audit = AuditLog(options.audit_log)
     with organization_locks(
         client.endpoint, [o.organization_id for o in the_plan.organizations], options.lock_timeout
@@ -209,36 +199,98 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions, approval: 
         if not the_plan.changes:
             # nothing to send; writes an earlier run left without an outcome are still settled
             if pending.unknown_outcomes or pending.unbound_keys:
-                _settle(client, planned, options, audit, pending, organizations)
+                _settle(client, planned.config, options, audit, pending, organizations)
             return NothingToApply(plan_hash=the_plan.plan_hash, blocked=len(the_plan.blocked))
-        current = _settle(client, planned, options, audit, pending, organizations)
+        current = _settle(client, planned.config, options, audit, pending, organizations)
         ensure_fresh(the_plan, current.config, current.plan)
-        try:
-            report = apply_plan(
-                client,
-                the_plan,
-                planned.config.path,
-                replan=replan,
-                audit=audit,
-                baseline=current.live,
-                chunk_size=options.chunk_size,
-                secrets=secrets,
-                progress=options.progress,
-                stop=options.stop,
-                on_call=options.on_call,
-            )
-        except ApplyInterrupted as interrupted:
-            bind_new_keys(planned.config, audit, interrupted.report, options.progress)
-            raise
-        bind_new_keys(planned.config, audit, report, options.progress)
-        if options.verify:
-            verify(report, replan)
-        return report
+        return _carry_out(client, planned.config, the_plan, current.live, options, audit)
+
+
+Review = Callable[[Planned], Approval]  # show a plan, ask; returns the approval, or raises
+
+
+def apply_config(
+    client: ApiClient,
+    config: LoadedConfig,
+    only: Iterable[str],
+    options: ApplyOptions,
+    review: Review,
+) -> tuple[Planned, Report]:
+    """`apply -c`: read and plan under the lock, as Terraform plans under its state lock, so
+    nothing another run does between the plan the user confirms and the first write can make it
+    refuse its own plan. `review` shows the plan and returns the approval the user gave (or
+    raises); the safety gate is still judged here."""
+    matched = match_organizations(config.desired, client.get_profiles(), only)
+    audit = AuditLog(options.audit_log)
+    with organization_locks(
+        client.endpoint, [p.organization_id for p in matched.values()], options.lock_timeout
+    ):
+        pending = pending_work(audit.path)
+        current = _settle(client, config, options, audit, pending, list(matched))
+        approval = review(current)
+        the_plan = current.plan
+        the_plan.ensure_approved(approval)
+        if options.dry_run:
+            return current, _dry_run(the_plan, options)
+        if not the_plan.changes:
+            nothing = NothingToApply(plan_hash=the_plan.plan_hash, blocked=len(the_plan.blocked))
+            return current, nothing
+        live = current.live
+        current = current.without_live()  # at 1,000,000 members the read is 700 MB
+        return current, _carry_out(client, current.config, the_plan, live, options, audit)
+
+
+def _dry_run(the_plan: Plan, options: ApplyOptions) -> DryRunReport:
+    steps = program(the_plan, options.chunk_size)
+    return DryRunReport(
+        plan_hash=the_plan.plan_hash,
+        calls=[c.describe(the_plan.changes) for c in calls_of(steps)],
+        pending=len(the_plan.changes),
+    )
+
+
+def _carry_out(
+    client: ApiClient,
+    config: LoadedConfig,
+    the_plan: Plan,
+    baseline: LiveState,
+    options: ApplyOptions,
+    audit: AuditLog,
+) -> ApplyReport:
+    """The writes, under the caller's lock: then the new keys bound, then the verification."""
+    organizations = [o.name for o in the_plan.organizations]
+
+    def replan() -> tuple[Plan, LiveState]:
+        again = plan(client, reload_if_changed(config), organizations, options.api_version)
+        return again.plan, again.live
+
+    secrets = SecretsFile(options.secrets_file) if options.secrets_file else None
+    try:
+        report = apply_plan(
+            client,
+            the_plan,
+            config.path,
+            replan=replan,
+            audit=audit,
+            baseline=baseline,
+            chunk_size=options.chunk_size,
+            secrets=secrets,
+            progress=options.progress,
+            stop=options.stop,
+            on_call=options.on_call,
+        )
+    except ApplyInterrupted as interrupted:
+        bind_new_keys(config, audit, interrupted.report, options.progress)
+        raise
+    bind_new_keys(config, audit, report, options.progress)
+    if options.verify:
+        verify(report, replan)
+    return report
 
 
 def _settle(
     client: ApiClient,
-    planned: Planned,
+    config: LoadedConfig,
     options: ApplyOptions,
     audit: AuditLog,
     pending: Verification,
@@ -249,8 +301,8 @@ def _settle(
     outcome. Returns the plan made from that read; a plan made before key ids were written back
     is refused as stale, after the settling (the file now lists those keys, so settling never
     mistakes them for keys a lost create made)."""
-    recovered = recover_unbound_keys(audit, pending, planned.config)
-    current = plan(client, reload_if_changed(planned.config), organizations, options.api_version)
+    recovered = recover_unbound_keys(audit, pending, config)
+    current = plan(client, reload_if_changed(config), organizations, options.api_version)
     settle_unknown_outcomes(audit, pending, current.live, client, current.config)
     if recovered:
         _refuse_after_recovery(current.config, recovered)
