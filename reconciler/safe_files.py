@@ -83,11 +83,15 @@ def open_for_append(path: str | Path, *, what: str, mode: int, readable: bool = 
         raise FileWriteError(f"{path}: cannot open the {what} ({exc.strerror})") from None
 
 
-def read_bytes(path: str | Path, *, what: str, max_bytes: int | None = None) -> bytes:
-    """The file's bytes, refusing a symbolic link, anything but a regular file (a FIFO would hang
-    the read, /dev/zero never end) and, with `max_bytes`, a file larger than that."""
+def read_bytes(
+    path: str | Path, *, what: str, max_bytes: int | None = None, follow_links: bool = False
+) -> bytes:
+    """The file's bytes, refusing a symbolic link (unless `follow_links`: a user's own desired
+    file may be one), anything but a regular file (a FIFO would hang the read, /dev/zero never
+    end) and, with `max_bytes`, a file larger than that."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_links else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(path, flags)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise UsageError(

@@ -221,3 +221,53 @@ def test_a_hostile_endpoint_is_one_line_that_repeats_no_secret(here, endpoint, s
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert says in result.stderr and "s3cret" not in result.output
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_next_hint_after_a_plan_that_creates_a_key_runs_as_printed(here):
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    (here / "ideogram-org.yaml").write_text(
+        ACME.replace("    api_keys:\n", "    api_keys:\n      fresh: {}\n")
+    )
+    planned = CliRunner().invoke(main, ["plan", "--sandbox"])
+    hint = next(line for line in planned.stderr.splitlines() if line.startswith("Next: "))
+    command = hint.removeprefix("Next: ").split("   ")[0].split()[1:]
+    assert "--secrets-file" in command
+    applied = CliRunner().invoke(main, [*command, "--auto-approve"])
+    assert applied.exit_code == 0, applied.output
+
+
+def test_a_comment_only_edit_leaves_a_saved_plan_fresh(here):
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    path = here / "ideogram-org.yaml"
+    path.write_text(ACME)
+    assert CliRunner().invoke(main, ["plan", "--sandbox", "--out", "plan.json"]).exit_code == 0
+    path.write_text("# reviewed by dana\n" + ACME.replace("\n", "  # noted\n", 3))
+    applied = CliRunner().invoke(main, ["apply", "--sandbox", "plan.json"])
+    assert applied.exit_code == 0, applied.output
+    path.write_text(ACME.replace("role: OWNER", "role: MEMBER", 1))
+    assert CliRunner().invoke(main, ["plan", "--sandbox", "--out", "p2.json"]).exit_code in (0, 1)
+
+
+@pytest.mark.parametrize("special", ["fifo", "/dev/zero"])
+@pytest.mark.parametrize("command", ["validate", "show"])
+def test_a_fifo_or_dev_zero_is_refused_at_once(here, special, command):
+    import os
+
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    target = "/dev/zero"
+    if special == "fifo":
+        target = str(here / "pipe")
+        os.mkfifo(target)
+    args = ["validate", target] if command == "validate" else ["show", target]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "not a regular file" in result.stderr

@@ -166,15 +166,21 @@ def _next_step(result: Plan, sandbox: bool, where: str, out_path: str | None) ->
         return "Nothing to apply." + (
             "" if not result.blocked else " Blocked items need a person (see above)."
         )
+    # a new key's secret is shown once: apply needs a place for it
+    secrets = (
+        " --secrets-file new-keys.jsonl"
+        if any(c.action == "key.create" for c in result.changes)
+        else ""
+    )
     if out_path:
         step = (
-            f"Next: {common.prog()} apply {where}{out_path}   (applies exactly this plan, or "
-            "refuses if it went stale)"
+            f"Next: {common.prog()} apply {where}{out_path}{secrets}   (applies exactly this "
+            "plan, or refuses if it went stale)"
         )
     else:
+        args = f"{common.config_args()}{secrets}".strip()
         step = (
-            f"Next: {common.prog()} apply {where}{common.config_args()}   (shows this plan "
-            "again and asks y/N)"
+            f"Next: {common.prog()} apply {where}{args}   (shows this plan again and asks for yes)"
         )
     if sandbox:
         step += (
@@ -397,6 +403,7 @@ def apply(
                 )
             else:
                 confirmed = _Review(allow_unsafe, dry_run, auto_approve, full, progress)
+                confirmed.to_stderr = output == "json"  # stdout holds the JSON report alone
                 report = service.apply_config(client, config, orgs, options, confirmed.review)
         except ApplyInterrupted as interrupted:
             _finish_apply(interrupted.report, output, full, interrupted=True)
@@ -436,12 +443,16 @@ class _Review:
         self.approval = _approval(allow_unsafe)
         self.dry_run, self.auto_approve, self.full = dry_run, auto_approve, full
         self.progress = progress
+        self.to_stderr = False
 
     def review(self, planned: Planned) -> Approval:
         from ..render.plan import render_text
 
-        colour = common.colour(sys.stderr)
-        click.echo(render_text(planned.plan, colour=colour, full=self.full), err=True, color=colour)
+        # the plan goes where the results go (stdout), unless stdout is for JSON alone
+        stream = sys.stderr if self.to_stderr else sys.stdout
+        colour = common.colour(stream)
+        text = render_text(planned.plan, colour=colour, full=self.full)
+        click.echo(text, err=self.to_stderr, color=colour)
         warn_all(planned.warnings)
         planned.plan.ensure_approved(self.approval)  # before asking: it would be refused anyway
         if planned.plan.changes and not self.dry_run and not self.auto_approve:

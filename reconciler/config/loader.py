@@ -21,8 +21,9 @@ import pydantic
 from pydantic import BaseModel
 
 from ..defaults import MAX_FILE_BYTES
-from ..errors import ConfigError, Problem, UsageError
+from ..errors import ConfigError, Problem, ReconcilerError, UsageError
 from ..model.identity import IDENTIFIER_FIELDS, Identity, identity, matches_glob
+from ..safe_files import read_bytes
 from .fast_yaml import read_simple_yaml
 from .models import DesiredState
 from .yaml_source import Path_, Positions, parse_yaml
@@ -34,7 +35,8 @@ class LoadedConfig:
 
     path: Path
     desired: DesiredState
-    sha256: str  # of the file's bytes: a saved plan is stale once this changes
+    sha256: str  # of the file's bytes: the file is read again once this changes
+    desired_hash: str  # of what the file says (not its comments): a saved plan is stale then
     member_positions: dict[str, list[tuple[int, int]]] = field(
         default_factory=dict
     )  # by organization
@@ -183,7 +185,15 @@ def _iter_organizations(data: Any) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield name, org
 
 
-def _cross_entry_problems(data: Any, positions: Positions, filename: str) -> list[Problem]:
+def _cross_entry_problems(
+    data: Any,
+    positions: Positions,
+    filename: str,
+    broken: frozenset[str] = frozenset(),
+) -> list[Problem]:
+    """Problems only the whole file shows. The owner count is not judged in an organization
+    whose member entries already failed (`broken`): a typo such as `rol: OWNER` is the problem
+    to show, not the min_owners it would cause."""
     problems: list[Problem] = []
     top_policy = data.get("policy") if isinstance(data, dict) else None
     key_owners: dict[str, tuple[str, str]] = {}
@@ -191,7 +201,8 @@ def _cross_entry_problems(data: Any, positions: Positions, filename: str) -> lis
         members = org.get("members")
         if isinstance(members, list):
             problems += _same_person_twice(org_name, members, positions, filename)
-            problems += _unreachable_min_owners(org_name, org, top_policy, positions, filename)
+            if org_name not in broken:
+                problems += _unreachable_min_owners(org_name, org, top_policy, positions, filename)
         keys = org.get("api_keys")
         if isinstance(keys, dict):
             problems += _key_ids_bound_twice(org_name, keys, key_owners, positions, filename)
@@ -356,11 +367,19 @@ def _load_located(text: str, filename: str) -> tuple[DesiredState, Positions]:
         )
     problems: list[Problem] = []
     desired: DesiredState | None = None
+    broken: frozenset[str] = frozenset()  # organizations with a member entry that failed
     try:
         desired = DesiredState.model_validate(data)
     except pydantic.ValidationError as exc:
         problems.extend(_validation_problems(exc, data, positions, filename))
-    problems.extend(_cross_entry_problems(data, positions, filename))
+        broken = frozenset(
+            str(error["loc"][1])
+            for error in exc.errors(include_url=False)
+            if len(error["loc"]) > 2
+            and error["loc"][:1] == ("organizations",)
+            and error["loc"][2] == "members"
+        )
+    problems.extend(_cross_entry_problems(data, positions, filename, broken))
     if problems or desired is None:
         raise ConfigError(problems)
     return desired, positions
@@ -389,6 +408,12 @@ def _listed_but_ignored(
     return warnings
 
 
+def desired_state_hash(desired: DesiredState) -> str:
+    """sha256 of the desired state as parsed: a comment, a reordered key or another quoting
+    leaves it alone, so such an edit does not make a saved plan stale."""
+    return hashlib.sha256(desired.model_dump_json().encode()).hexdigest()
+
+
 def reload_if_changed(config: LoadedConfig) -> LoadedConfig:
     """The same file again, validated anew only if its bytes changed (say, a key id written
     back)."""
@@ -402,27 +427,26 @@ def reload_if_changed(config: LoadedConfig) -> LoadedConfig:
 def load_config(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> LoadedConfig:
     """Read and validate a desired-state file. Raises ConfigError with every problem found."""
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise ConfigError(
-                [
-                    Problem(
-                        str(path),
-                        1,
-                        1,
-                        f"the file is {size:,} bytes, over the limit of "
-                        f"{max_bytes:,}; raise it with --max-file-size",
-                    )
-                ]
-            )
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    if not path.exists():
         raise UsageError(
             f"{path}: no such file (give one with -c/--config or IDEOGRAM_ORG_CONFIG)"
         ) from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        raw = read_bytes(path, what="desired-state file", max_bytes=max_bytes, follow_links=True)
+    except ReconcilerError as exc:
+        if "larger than" not in str(exc):
+            raise UsageError(str(exc)) from None
+        raise ConfigError(
+            [
+                Problem(
+                    str(path),
+                    1,
+                    1,
+                    f"the file is over the limit of {max_bytes:,} bytes; raise it with "
+                    "--max-file-size",
+                )
+            ]
+        ) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -434,6 +458,7 @@ def load_config(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> LoadedConf
         path=path,
         desired=desired,
         sha256=hashlib.sha256(raw).hexdigest(),
+        desired_hash=desired_state_hash(desired),
         member_positions=members,
         warnings=tuple(_listed_but_ignored(desired, members, str(path))),
         max_bytes=max_bytes,

@@ -62,7 +62,9 @@ class Plan(BaseModel):
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
     )
     desired_file: str
-    desired_hash: str = Field(description="sha256 of the desired-state file's bytes.")
+    desired_hash: str = Field(
+        description="sha256 of the desired state the file says, as parsed (not its comments)."
+    )
     live_fingerprint: str = Field(
         description="sha256 of the live state the plan was computed from."
     )

@@ -90,7 +90,7 @@ def ensure_fresh(saved: Plan, config: LoadedConfig, fresh: Plan) -> None:
     """Refuse a saved plan whose desired file or live organization moved on since it was made;
     `fresh` is the plan made now, from the file and the organization as they are."""
     problems = []
-    if config.sha256 != saved.desired_hash:
+    if config.desired_hash != saved.desired_hash:
         problems.append(f"the desired file {config.path} changed since the plan was made")
     if fresh.live_fingerprint != saved.live_fingerprint:
         problems.append(
@@ -118,7 +118,7 @@ def recheck_saved_plan(
         config.desired,
         live,
         desired_file=str(config.path),
-        desired_hash=config.sha256,
+        desired_hash=config.desired_hash,
         locate=config.locate_member,
         usage=usage,
     )

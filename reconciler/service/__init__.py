@@ -118,7 +118,7 @@ def plan(
         config.desired,
         live,
         desired_file=str(config.path),
-        desired_hash=config.sha256,
+        desired_hash=config.desired_hash,
         locate=config.locate_member,
         usage=facts,
     )
