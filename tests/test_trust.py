@@ -271,3 +271,61 @@ def test_a_fifo_or_dev_zero_is_refused_at_once(here, special, command):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "not a regular file" in result.stderr
+
+
+# --- files and the machine -----------------------------------------------------------------------
+
+
+def _new_key_file(here: Path) -> Path:
+    path = here / "ideogram-org.yaml"
+    path.write_text(ACME.replace("    api_keys:\n", "    api_keys:\n      fresh: {}\n"))
+    return path
+
+
+def test_after_a_torn_line_in_the_secrets_file_the_next_secret_is_a_whole_line(here):
+    path = _new_key_file(here)
+    (here / "keys.jsonl").write_text('{"organization": "acme", "label": "old", "api_k')
+    (here / "keys.jsonl").chmod(0o600)
+    sandbox = Sandbox(demo_state("2026-06"))
+    report = _apply(sandbox, SandboxTransport(sandbox), path)
+    assert isinstance(report, ApplyReport) and not report.failed
+    last = (here / "keys.jsonl").read_text().splitlines()[-1]
+    assert json.loads(last)["label"] == "fresh"
+
+
+@pytest.mark.parametrize(
+    ("secrets", "says"),
+    [
+        ("/sys/ideogram-keys.jsonl", "cannot open the secrets file"),  # a read-only file system
+        ("theirs.jsonl", "belongs to another user"),
+    ],
+)
+def test_a_secrets_file_that_cannot_be_ours_stops_apply_before_any_key_exists(here, secrets, says):
+    import os
+
+    path = _new_key_file(here)
+    if secrets == "theirs.jsonl":
+        (here / secrets).write_text("")
+        os.chmod(here / secrets, 0o600)
+        os.chown(here / secrets, 4321, 4321)
+    sandbox = Sandbox(demo_state("2026-06"))
+    from reconciler.errors import ReconcilerError
+
+    client = ApiClient(SANDBOX_BASE_URL, sandbox.state.token, transport=SandboxTransport(sandbox))
+    with pytest.raises(ReconcilerError, match=says), client:
+        planned = service.plan(client, load_config(path))
+        options = service.ApplyOptions(audit_log="audit.jsonl", secrets_file=secrets)
+        service.apply(client, planned, options, NoApproval())
+    assert sandbox.write_requests == []
+
+
+def test_a_lock_folder_that_cannot_be_made_is_one_line(here, monkeypatch):
+    from click.testing import CliRunner
+
+    from reconciler.cli import main
+
+    (here / "ideogram-org.yaml").write_text(ACME)
+    monkeypatch.setenv("IDEOGRAM_ORG_LOCK_DIR", "/proc/ideogram-org/locks")
+    result = CliRunner().invoke(main, ["apply", "--sandbox", "--auto-approve"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "the lock folder cannot be made" in result.stderr

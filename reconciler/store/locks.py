@@ -54,12 +54,24 @@ def organization_locks(
 ) -> Iterator[None]:
     """Hold the locks of these organizations (in a fixed order, so two applies never deadlock)."""
     folder = lock_dir()
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise LockedError(
+            f"{folder}: the lock folder cannot be made ({exc.strerror}); set "
+            f"{LOCK_DIR_ENV} to a folder you may write; nothing was sent"
+        ) from None
     with contextlib.ExitStack() as stack:
         for org_id in sorted(set(organization_ids)):
             name = hashlib.sha256(f"{endpoint}\0{org_id}".encode()).hexdigest()[:32]
-            # noqa: SIM115
-            handle = stack.enter_context(open(folder / f"{name}.lock", "a+", encoding="utf-8"))
+            try:
+                handle = stack.enter_context(open(folder / f"{name}.lock", "a+", encoding="utf-8"))  # noqa: SIM115
+            except OSError as exc:
+                raise LockedError(
+                    f"{folder}: the lock of organization {org_id} cannot be opened "
+                    f"({exc.strerror}); set {LOCK_DIR_ENV} to a folder you may write; nothing "
+                    "was sent"
+                ) from None
             deadline = time.monotonic() + timeout
             while True:
                 try:
