@@ -15,6 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -183,6 +184,7 @@ class ApiReader:
         self._inflight = threading.BoundedSemaphore(self.inflight_limit)
         self.clock = clock
         self._watch = _SlowCallWatch(clock)
+        self.server_clock_offset: float | None = None  # seconds the server is ahead; None: unknown
         # Proxies, netrc and custom CAs come from the environment (trust_env) for a real endpoint,
         # so CONNECT keeps TLS end to end; never for loopback, where a proxy would see the token
         # in clear.
@@ -261,6 +263,16 @@ class ApiReader:
             return text
         return f"{text[:MAX_SERVER_MESSAGE]}... ({len(text) - MAX_SERVER_MESSAGE} more characters)"
 
+    def _note_server_clock(self, response: httpx.Response) -> None:
+        """How far the server's clock is from ours, from its Date header (1 s resolution): what
+        settling a lost create needs to compare the server's creation times with our records."""
+        try:
+            when = parsedate_to_datetime(response.headers.get("date", ""))
+        except (TypeError, ValueError, IndexError):
+            return
+        if when.tzinfo is not None:
+            self.server_clock_offset = when.timestamp() - time.time()
+
     def _count(self, operation: str) -> None:
         with self._calls_lock:
             self.calls[operation] += 1
@@ -303,6 +315,7 @@ class ApiReader:
                             raise AmbiguousWriteError(str(exc), method=method, path=path) from None
                         raise
                 response = whole(streamed, body)
+                self._note_server_clock(response)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 log.info("%s %s: no connection (%s)", method, path, type(exc).__name__)
                 raise NetworkError(
@@ -502,8 +515,6 @@ def _retry_after(response: httpx.Response) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        from email.utils import parsedate_to_datetime
-
         try:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError):

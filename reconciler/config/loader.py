@@ -442,8 +442,8 @@ def load_config(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> LoadedConf
                     str(path),
                     1,
                     1,
-                    f"the file is over the limit of {max_bytes:,} bytes; raise it with "
-                    "--max-file-size",
+                    f"the file is {path.stat().st_size:,} bytes, over the limit of "
+                    f"{max_bytes:,}; raise it with --max-file-size",
                 )
             ]
         ) from None

@@ -113,7 +113,9 @@ class CallSender:
                 line := progress_line(self.calls_done, self.calls_planned, description)
             ) is not None:
                 self.progress(line)
-        return record_call(self.audit, organization, action, targets, self.plan.plan_hash)
+        return record_call(
+            self.audit, organization, action, targets, self.plan.plan_hash, self.client.timeout
+        )
 
     def call_failed(self, exc: ApiError, call: RecordedCall, indexes: list[int]) -> None:
         """Settle or hold the items of a failed call. Ambiguous when the request may have been

@@ -67,6 +67,9 @@ class IntentRecord(_Record):
     action: str
     targets: list[str]
     plan_hash: str = ""
+    timeout: float | None = Field(
+        default=None, description="Seconds the call could take: how late it could have acted."
+    )
 
 
 class WriteRecord(_Record):
@@ -90,6 +93,11 @@ class SettledRecord(_Record):
     action: str | None
     live: dict[str, str] = Field(description="What a fresh read showed of each target.")
     message: str = ""
+    lost_keys: list[dict[str, str]] | None = Field(
+        default=None,
+        description="Keys the lost create made, by creation time on the server's clock: "
+        "api_key_id, created, reason. Their deactivation is planned, never done here.",
+    )
 
 
 class KeyBoundRecord(_Record):

@@ -7,7 +7,7 @@ desired members once, and what is left over on the live side is a candidate for 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypedDict
 
 from ..config.models import DesiredState, EffectivePolicy, Member, Organization
@@ -148,8 +148,10 @@ class _OrganizationPlanner:
         policy: EffectivePolicy,
         live: LiveOrganization,
         index: _LiveIndex | None = None,
+        lost_keys: Mapping[str, str] | None = None,
     ) -> None:
         self.name, self.desired, self.policy, self.live = name, desired, policy, live
+        self.lost_keys = lost_keys or {}  # key id -> why nobody holds its secret
         self.index = index or _LiveIndex(live.members)
         self.org_id = live.organization_id
         self.where = _Where(organization=name, organization_id=live.organization_id)
@@ -326,6 +328,12 @@ class _OrganizationPlanner:
                         **common,
                     )
                 )
+            elif key.api_key_id in self.lost_keys:  # a crash lost its secret: planned, counted
+                self.changes.append(
+                    KeyDeactivate(
+                        key_id=key.api_key_id, reason=self.lost_keys[key.api_key_id], **common
+                    )
+                )
             elif self.policy.prune_api_keys:
                 self.changes.append(
                     KeyDeactivate(
@@ -417,10 +425,11 @@ def plan_organization(
     live: LiveOrganization,
     index: _LiveIndex | None = None,
     facts: UsageFacts | None = None,
+    lost_keys: Mapping[str, str] | None = None,
 ) -> OrganizationPlan:
     """One organization's summary, changes (in apply order), blocked items, unmanaged keys and,
     when usage was read, what it showed."""
-    planner = _OrganizationPlanner(name, desired, policy, live, index)
+    planner = _OrganizationPlanner(name, desired, policy, live, index, lost_keys)
     planner.listed_members()
     planner.unlisted_members()
     planner.keys()
@@ -527,8 +536,13 @@ def compute_plan(
     desired_hash: str,
     locate: Locate = lambda _organization, _index: (1, 1),
     usage: dict[str, UsageFacts] | None = None,
+    lost_keys: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Plan:
     """Plan every organization the live state holds, in the order of the desired file.
+
+    `lost_keys` (organization -> key id -> reason) are keys a crashed run's create made whose
+    secret nobody holds, as the verified audit trail shows: their deactivation is planned like
+    any other, so it is shown, counted against max_key_deactivations and approved.
 
     Raises ConfigError when two entries of the file turn out to be one live person.
     """
@@ -551,6 +565,7 @@ def compute_plan(
             live.organizations[name],
             indexes[name],
             (usage or {}).get(name),
+            (lost_keys or {}).get(name),
         )
         summaries.append(summary)
         changes += org_changes

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from ..api import endpoints
@@ -486,7 +486,8 @@ class Sandbox:
         if org.payment_required:
             return _error(402, "payment is required before creating an API key")
         secret = secrets.token_urlsafe(48)
-        created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+        now = datetime.now(timezone.utc) + timedelta(seconds=self.state.clock_offset)
+        created = now.replace(microsecond=0).isoformat()
         key = ApiKey(
             api_key_id=random_id(self._rng),
             redacted_api_key=secret[:4] + "•" * 13,

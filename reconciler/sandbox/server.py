@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Callable
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -21,6 +23,11 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
         disable_nagle_algorithm = (
             True  # TCP_NODELAY: a small answer goes out at once, not 40 ms later
         )
+
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            """The Date header, on the sandbox's clock (which a test may set behind ours)."""
+            moment = time.time() if timestamp is None else timestamp
+            return formatdate(moment + sandbox.state.clock_offset, usegmt=True)
 
         def log_message(
             self, format: str, *args: Any

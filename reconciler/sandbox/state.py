@@ -94,6 +94,7 @@ class SandboxState:
     omit_full_name: bool = False  # 2026-06: leave the optional full_name out of member records
     usage_anchor: str = ""  # ISO date that usage day 0 stands for: the day the history was made
     members_need_owner: bool = False  # answer 403 to a MEMBER's read of the member list
+    clock_offset: float = 0.0  # seconds the sandbox's clock is ahead of the machine's (or behind)
 
     def __post_init__(self) -> None:
         if self.api_version not in API_VERSIONS:

@@ -7,10 +7,11 @@ render the results these return. Nothing here prints or asks questions.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from .. import defaults
 from ..api.client import ApiClient, ApiReader
@@ -37,7 +38,7 @@ from ..planning.planner import compute_plan, listed_but_ignored
 from ..planning.staleness import ensure_fresh, recheck_saved_plan
 from ..planning.usage import by_currency, facts_of
 from ..planning.usage import report as usage_report
-from ..store.audit import AuditLog, Verification, pending_work, record_call
+from ..store.audit import AuditLog, Verification, pending_work
 from ..store.locks import organization_locks
 
 
@@ -109,9 +110,11 @@ def plan(
     api_version: str = "auto",
     progress: Callable[[str], None] | None = None,
     now: datetime | None = None,
+    lost_keys: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Planned:
     """Read the organizations the file manages and diff them against it (`progress` hears about a
-    read that takes long). Usage is read only for organizations whose policy judges by it."""
+    read that takes long). Usage is read only for organizations whose policy judges by it.
+    `lost_keys` come from a verified audit trail: keys a crashed create made, to deactivate."""
     live = read_live_state(reader, config.desired, only, api_version, progress)
     facts = usage_facts(reader, config, live, now or datetime.now(timezone.utc))
     fresh = compute_plan(
@@ -121,6 +124,7 @@ def plan(
         desired_hash=config.desired_hash,
         locate=config.locate_member,
         usage=facts,
+        lost_keys=lost_keys,
     )
     return Planned(config=config, live=live, plan=fresh)
 
@@ -301,9 +305,22 @@ def _settle(
     outcome. Returns the plan made from that read; a plan made before key ids were written back
     is refused as stale, after the settling (the file now lists those keys, so settling never
     mistakes them for keys a lost create made)."""
+    if pending.problems:
+        raise ReconcilerError(
+            f"{audit.path}: the audit log fails verification ({pending.problems[0]}): what it "
+            "records cannot be trusted to settle anything, so nothing was sent. Run "
+            f"`ideogram-org audit verify {audit.path}`"
+        )
     recovered = recover_unbound_keys(audit, pending, config)
-    current = plan(client, reload_if_changed(config), organizations, options.api_version)
-    settle_unknown_outcomes(audit, pending, current.live, client, current.config)
+    lost = {org: dict(keys) for org, keys in pending.lost_keys.items() if keys}
+    current = plan(
+        client, reload_if_changed(config), organizations, options.api_version, lost_keys=lost
+    )
+    found = settle_unknown_outcomes(audit, pending, current.live, client, current.config)
+    if found:  # planned now, with the rest: shown, counted, approved
+        for organization, keys in found.items():
+            lost.setdefault(organization, {}).update(keys)
+        current = plan(client, current.config, organizations, options.api_version, lost_keys=lost)
     if recovered:
         _refuse_after_recovery(current.config, recovered)
     return current
@@ -381,32 +398,45 @@ def _refuse_after_recovery(config: LoadedConfig, recovered: dict[tuple[str, str]
 
 def settle_unknown_outcomes(
     audit: AuditLog, pending: Verification, live: LiveState, client: ApiClient, config: LoadedConfig
-) -> None:
-    """Record, for each write a crash left without an outcome, what the organization shows now.
+) -> dict[str, dict[str, str]]:
+    """Record, for each write a crash left without an outcome, what the organization shows now;
+    return the keys lost creates made (organization -> key id -> reason).
 
-    A key create that may have gone through left a key whose secret never reached the secrets file:
-    an ACTIVE key made since that intent, which the file does not list, is deactivated and recorded.
+    A create whose answer was lost may have made a key whose secret nobody holds. Such a key is
+    told by its creation time on the server's clock (the Date header says how far it is from
+    ours): ACTIVE, not in the file, made between the intent and the end of that call's time
+    limit. It is only recorded here; its deactivation goes into the plan, where it is shown,
+    counted against max_key_deactivations and approved like any other. A key made after that
+    window closed (by a colleague, by hand) is never taken for one.
     """
     names = {org.name: org for org in live.organizations.values()}
+    found: dict[str, dict[str, str]] = {}
     for intent in pending.unknown_outcomes:
         org = names.get(str(intent.get("organization")))
         if org is None:
             continue
         keys = {k.api_key_id: k.status for k in org.keys}
-        seen = {
-            str(t): _role_of(org, str(t)) or keys.get(str(t), "absent")
-            for t in intent.get("targets", [])
-        }
+        listed = intent.get("targets")
+        targets: list[Any] = listed if isinstance(listed, list) else []
+        seen = {str(t): _role_of(org, str(t)) or keys.get(str(t), "absent") for t in targets}
+        fields: dict[str, Any] = {}
+        message = "outcome unknown after a crash; this is what a fresh read shows"
+        if intent.get("action") == "key.create":
+            lost, note = _lost_keys(org, config, intent, client)
+            fields["lost_keys"] = lost
+            message += note
+            for key in lost:
+                found.setdefault(org.name, {})[key["api_key_id"]] = key["reason"]
         audit.append(
             "write.settled",
             intent=intent["hash"],
             organization=org.name,
             action=intent.get("action"),
             live=seen,
-            message="outcome unknown after a crash; this is what a fresh read shows",
+            message=message,
+            **fields,
         )
-        if intent.get("action") == "key.create":
-            _deactivate_lost_keys(audit, org, client, config, str(intent.get("ts", "")))
+    return found
 
 
 def _role_of(org: LiveOrganization, name: str) -> str | None:
@@ -417,31 +447,42 @@ def _role_of(org: LiveOrganization, name: str) -> str | None:
     )
 
 
-def _deactivate_lost_keys(
-    audit: AuditLog, org: LiveOrganization, client: ApiClient, config: LoadedConfig, since: str
-) -> None:
-    listed = {
-        spec.id for spec in config.desired.organizations[org.name].api_keys.values() if spec.id
-    }
+SETTLE_SKEW = 2.0  # seconds: the Date header's resolution, and a little more
+
+
+def _lost_keys(
+    org: LiveOrganization, config: LoadedConfig, intent: dict[str, Any], client: ApiClient
+) -> tuple[list[dict[str, str]], str]:
+    """The keys a lost create may have made, by creation time within the call's window on the
+    server's clock; and a note when that window cannot be known."""
+    sent = parse_timestamp(str(intent.get("ts", "")))
+    offset = client.server_clock_offset
+    if sent is None or offset is None:
+        return [], (
+            "; the server's clock is unknown (no Date header), so no key is attributed to the "
+            "lost create: look for an unmanaged key in the plan"
+        )
+    limit = intent.get("timeout")
+    seconds = float(limit) if isinstance(limit, int | float) else client.timeout
+    start = sent + timedelta(seconds=offset - SETTLE_SKEW)
+    end = sent + timedelta(seconds=offset + seconds + SETTLE_SKEW)
+    desired = config.desired.organizations.get(org.name)
+    listed = {spec.id for spec in desired.api_keys.values() if spec.id} if desired else set()
+    lost = []
     for key in org.keys:
-        if (
-            key.status != "ACTIVE"
-            or key.api_key_id in listed
-            or not _made_since(key.creation_time, since)
-        ):
+        made = parse_timestamp(key.creation_time)
+        if key.status != "ACTIVE" or key.api_key_id in listed or made is None:
             continue
-        call = record_call(audit, org.name, "key.deactivate", [key.api_key_id], plan_hash="")
-        try:
-            client.deactivate_key(key.api_key_id)
-        except ReconcilerError as exc:
-            call.finish("failed", str(exc))
-            continue
-        call.finish("ok", "made by a create whose answer was lost in a crash: no saved secret")
-
-
-def _made_since(creation_time: str, since: str) -> bool:
-    made, start = parse_timestamp(creation_time), parse_timestamp(since)
-    return made is not None and start is not None and made >= start - timedelta(seconds=5)
+        if start <= made <= end:
+            lost.append(
+                {
+                    "api_key_id": key.api_key_id,
+                    "created": made.isoformat(),
+                    "reason": f"made by a create whose answer was lost (intent of "
+                    f"{sent.isoformat(timespec='seconds')}): nobody holds its secret",
+                }
+            )
+    return lost, ""
 
 
 def usage(

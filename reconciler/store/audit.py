@@ -212,15 +212,23 @@ class RecordedCall:
 
 
 def record_call(
-    audit: AuditLog, organization: str, action: str, targets: list[str], plan_hash: str
+    audit: AuditLog,
+    organization: str,
+    action: str,
+    targets: list[str],
+    plan_hash: str,
+    timeout: float | None = None,
 ) -> RecordedCall:
-    """Record the intent of a write call, before it is sent."""
+    """Record the intent of a write call, before it is sent. `timeout` bounds how long after the
+    intent the call could have acted: what settling a lost answer may attribute to it."""
+    fields: dict[str, Any] = {"timeout": timeout} if timeout is not None else {}
     record = audit.append(
         "write.intent",
         organization=organization,
         action=action,
         targets=targets,
         plan_hash=plan_hash,
+        **fields,
     )
     return RecordedCall(audit, str(record["hash"]), organization, action, tuple(targets), plan_hash)
 
@@ -286,18 +294,44 @@ class Verification:
     # keys a run created (secret saved) but was killed before writing back: api_key_id ->
     # (organization, label)
     unbound_keys: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # keys a settled crash left ACTIVE with no saved secret, not yet deactivated: organization ->
+    # api_key_id -> why (the plan deactivates them, counted like any deactivation)
+    lost_keys: dict[str, dict[str, str]] = field(default_factory=dict)
     head: str = GENESIS
     hashes: set[str] = field(default_factory=set)
 
 
 def _parse(raw: bytes) -> dict[str, Any] | None:
+    """A line as a record, or None when it is not one: not JSON (or nested past reason), not an
+    object, without string hashes, or not encodable again (a lone surrogate), so nothing later
+    trips over its shape."""
     try:
         record = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
-    if not isinstance(record, dict) or "hash" not in record or "prev_hash" not in record:
+    if not isinstance(record, dict):
+        return None
+    if not isinstance(record.get("hash"), str) or not isinstance(record.get("prev_hash"), str):
+        return None
+    try:
+        canonical(record)
+    except (UnicodeEncodeError, ValueError, RecursionError):
         return None
     return record
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects of a list field; anything else in a hostile record counts as none."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _decoded(value: Any) -> bytes | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except ValueError:
+        return None
 
 
 def verify_log(path: str | Path, key: str | None = None) -> Verification:
@@ -320,7 +354,7 @@ def verify_log(path: str | Path, key: str | None = None) -> Verification:
                 following
                 and following.get("event") == "audit.repair"
                 and following.get("torn_line") == number
-                and base64.b64decode(following.get("torn_bytes", "")) == raw
+                and _decoded(following.get("torn_bytes")) == raw
             ):
                 continue  # sealed by a repair record, which chains onto the record before
             if number == len(lines) and not ends_whole:
@@ -375,25 +409,44 @@ def _track(
         intents[record["hash"]] = record
     elif event in ("write", "write.settled"):
         intents.pop(str(record.get("intent")), None)
+    _track_keys(record, found)
+
+
+def _track_keys(record: dict[str, Any], found: Verification) -> None:
+    """Keys made and not yet bound to a label; keys a lost create made and not yet
+    deactivated."""
+    event, action, outcome = record.get("event"), record.get("action"), record.get("outcome")
     if (
         event == "write"
-        and record.get("action") == "key.create"
-        and record.get("outcome") == "ok"
+        and action == "key.create"
+        and outcome == "ok"
         and not record.get("message")
     ):
-        for result in record.get("results") or []:
+        for result in _dicts(record.get("results")):
             found.unbound_keys[str(result.get("api_key_id"))] = (
                 str(record.get("organization")),
                 str(result.get("target")),
             )
     elif event == "key.bound":
-        for key in record.get("keys") or []:
+        for key in _dicts(record.get("keys")):
             found.unbound_keys.pop(str(key.get("api_key_id")), None)
+    elif event == "write.settled":
+        lost = found.lost_keys.setdefault(str(record.get("organization")), {})
+        for key in _dicts(record.get("lost_keys")):
+            reason = str(key.get("reason") or "a lost create made it: nobody holds its secret")
+            lost[str(key.get("api_key_id"))] = reason
+    elif event == "write" and action == "key.deactivate" and outcome == "ok":
+        targets = record.get("targets")
+        for kept in found.lost_keys.values():
+            for target in targets if isinstance(targets, list) else []:
+                kept.pop(str(target), None)
 
 
 def pending_work(path: str | Path) -> Verification:
-    """What a crash may have left for the next apply (unknown outcomes, keys never written back); an
-    empty answer when there is no log. One read of the log serves both."""
+    """What a crash may have left for the next apply (unknown outcomes, keys never written back,
+    keys a lost create made), with the log's verification (HMACs too, with IDEOGRAM_AUDIT_KEY):
+    the caller acts on none of it unless `problems` is empty. An empty answer when there is no
+    log. One read of the log serves both."""
     if not Path(path).exists():
         return Verification()
-    return verify_log(path, key="")
+    return verify_log(path)
