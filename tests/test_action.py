@@ -316,3 +316,26 @@ def test_workflow_commands_keep_server_text_on_one_line() -> None:
     line = workflow_command("error", "bad\r\n::add-mask::x 100% \x1b[2J")
     assert line == "::error::bad%0D%0A::add-mask::x 100%25 \\x1b[2J"
     assert "\n" not in line and "\r" not in line and "\x1b" not in line
+
+
+def test_apply_with_only_blocked_items_left_does_not_say_the_organization_matches(world):
+    """A demotion the API cannot make stays blocked: the summary says so, as drift would."""
+    runner, sandbox, inputs = world
+    assert runner.run({**inputs, "command": "plan"}, PR_EVENT).succeeded
+    world_state = runner.gh_world()
+    world_state["pulls"] = {MERGE_SHA: [7]}
+    runner.set_gh_world(world_state)
+    first = runner.run({**inputs, "command": "apply"}, PUSH_EVENT, sha=MERGE_SHA)
+    assert first.succeeded
+    config = runner.workdir / "ideogram-org.yaml"
+    runner.summary.unlink(missing_ok=True)
+    # the file now names a key that does not exist: no call can make it so
+    text = config.read_text()
+    config.write_text(
+        text.replace("    api_keys:\n", "    api_keys:\n      ghost: {id: Z2hvc3Q}\n")
+    )
+    again = runner.run({**inputs, "command": "apply"}, PUSH_EVENT, sha=MERGE_SHA)
+    summary = runner.summary.read_text()
+    assert "The organization matches the file" not in summary
+    assert "blocked item(s) remain" in summary, summary
+    assert again.outputs.get("exit-code") in ("0", "1")

@@ -282,3 +282,6 @@ def test_ctrl_c_during_apply_records_what_was_sent_and_exits_130(here, stop_sign
     }  # every call sent has its outcome
     assert "applied" in stdout  # what was done is printed
     assert "change(s) were not sent" in stderr
+    # no verification read was made: the report never claims the organization matches
+    assert "the organization matches the file" not in stdout
+    assert "No verification read was made" in stdout

@@ -329,3 +329,16 @@ def test_a_lock_folder_that_cannot_be_made_is_one_line(here, monkeypatch):
     result = CliRunner().invoke(main, ["apply", "--sandbox", "--auto-approve"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "the lock folder cannot be made" in result.stderr
+
+
+def test_an_interrupted_run_never_claims_to_have_converged() -> None:
+    """Ctrl-C with changes unsent: no verification read was made, so no convergence is claimed
+    in text or JSON."""
+    from reconciler.model.report import ApplyReport
+    from reconciler.render.apply import render_apply_json, render_apply_text
+
+    report = ApplyReport(run_id="r", plan_hash="h", not_sent=2, interrupted=True)
+    assert "the organization matches the file" not in render_apply_text(report)
+    shown = json.loads(render_apply_json(report))
+    assert shown["interrupted"] and shown["verification"]["converged"] is False
+    assert shown["verification"]["made"] is False
