@@ -344,7 +344,7 @@ def _refuse_if_unsafe(context: ActionContext, plan: Plan) -> int | None:
 def _plan(context: ActionContext, gh: Gh) -> int:
     config = load_config(context.config)
     with open_api(endpoint=context.endpoint) as reader:
-        plan = service.plan(reader, config).plan
+        plan = service.plan_with_audit(reader, config, audit_log=context.audit_log).plan
     _publish_plan(context, plan, plan.has_differences)
     markdown = render_markdown(plan)
     context.summary(markdown)
@@ -361,7 +361,7 @@ def _plan(context: ActionContext, gh: Gh) -> int:
 def _apply(context: ActionContext, gh: Gh) -> int:
     config = load_config(context.config)
     with open_api(endpoint=context.endpoint, writable=True) as client:
-        planned = service.plan(client, config)
+        planned = service.plan_with_audit(client, config, audit_log=context.audit_log)
         plan = planned.plan
         _publish_plan(context, plan, bool(plan.changes))
         if not plan.changes:

@@ -623,3 +623,35 @@ def test_a_key_the_lost_create_made_is_planned_counted_and_deactivated(here, ser
     assert sorted(new.values()) == ["ACTIVE", "DISABLED"]  # the lost one off, one saved
     saved = {json.loads(line)["api_key_id"] for line in Path("keys.jsonl").read_text().splitlines()}
     assert {k for k, status in new.items() if status == "ACTIVE"} == saved
+
+
+def test_plan_shows_the_deactivation_of_a_key_a_lost_create_made(here):
+    """What apply will do, plan shows: the audit trail's lost key is in the plan, with its
+    reason, before anyone runs apply."""
+    from reconciler.store.audit import record_call
+
+    Path("ideogram-org.yaml").write_text(ACME)
+    state = demo_state()
+    with served(state) as (sandbox, url):
+        assert cli(url, "apply", "--auto-approve").exit_code == 0
+        log = AuditLog(here / "ideogram-org.audit.jsonl")
+        call = record_call(log, "acme", "key.create", ["fresh"], "p", timeout=30.0)
+        _unlisted_active_key(sandbox.state, DEMO_ORG_ID, "bG9zdA", _now_iso())
+        log.append(
+            "write.settled",
+            intent=call.intent,
+            organization="acme",
+            action="key.create",
+            live={},
+            lost_keys=[
+                {
+                    "api_key_id": "bG9zdA",
+                    "created": _now_iso(),
+                    "reason": "made by a create whose answer was lost",
+                }
+            ],
+        )
+        shown = json.loads(cli(url, "plan", "--output", "json").stdout)
+    deactivations = [c for c in shown["changes"] if c["action"] == "key.deactivate"]
+    assert [c["key_id"] for c in deactivations] == ["bG9zdA"]
+    assert "answer was lost" in deactivations[0]["reason"]

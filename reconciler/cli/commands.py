@@ -107,6 +107,7 @@ def validate(files: tuple[str, ...], config_path: str, output: str) -> None:
     "--detailed-exitcode", is_flag=True, help="Exit 0 for no changes, 2 for changes, 1 for errors."
 )
 @full_option
+@common.audit_log_option
 @api_options
 @handle_errors
 def plan(
@@ -120,6 +121,7 @@ def plan(
     endpoint: str | None,
     api_version: str,
     timeout: float,
+    audit_log: str,
 ) -> None:
     """Show what apply would change, without changing anything."""
     from .. import service
@@ -135,7 +137,7 @@ def plan(
         timeout=timeout,
         max_response_bytes=common.response_limit(),
     ) as reader:
-        planned = service.plan(reader, config, orgs, api_version, progress=err)
+        planned = service.plan_with_audit(reader, config, orgs, api_version, err, audit_log)
     warn_all(planned.warnings)
     result = planned.plan
     if output == "text":
@@ -234,6 +236,7 @@ def export(
 @config_option
 @org_option
 @output_option("text", "json", "markdown")
+@common.audit_log_option
 @api_options
 @handle_errors
 def drift(
@@ -244,6 +247,7 @@ def drift(
     endpoint: str | None,
     api_version: str,
     timeout: float,
+    audit_log: str,
 ) -> None:
     """Report where the live organization differs from the file. Read-only. Exit 0 in sync, 2
     drift."""
@@ -259,7 +263,7 @@ def drift(
         writable=False,
         max_response_bytes=common.response_limit(),
     ) as reader:
-        result = service.drift(reader, config, orgs, api_version, progress=err)
+        result = service.drift(reader, config, orgs, api_version, err, audit_log)
     warn_all(result.planned.warnings)
     click.echo(renderer("drift", output)(result.report))
     if result.report.drifted:
@@ -303,14 +307,7 @@ def _confirm(plan: Plan) -> None:
     metavar="PLAN_HASH",
     help="Approve this unsafe plan, named by its hash (8+ chars).",
 )
-@click.option(
-    "--audit-log",
-    default=defaults.AUDIT_LOG,
-    show_default=True,
-    envvar=defaults.AUDIT_LOG_ENV,
-    type=click.Path(dir_okay=False),
-    help="Append-only, hash-chained record of every write.",
-)
+@common.audit_log_option
 @click.option(
     "--secrets-file",
     type=click.Path(dir_okay=False),

@@ -370,3 +370,15 @@ def org_option(func: Callable[..., Any]) -> Callable[..., Any]:
 def warn_all(warnings: Iterable[str]) -> None:
     for warning in warnings:
         err(warning)
+
+
+def audit_log_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The audit trail: apply appends to it; plan and drift read what a crash left in it."""
+    return click.option(
+        "--audit-log",
+        default=defaults.AUDIT_LOG,
+        show_default=True,
+        envvar=defaults.AUDIT_LOG_ENV,
+        type=click.Path(dir_okay=False),
+        help="Append-only, hash-chained record of every write.",
+    )(func)

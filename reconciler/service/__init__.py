@@ -6,6 +6,7 @@ render the results these return. Nothing here prints or asks questions.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ class Planned:
     config: LoadedConfig
     live: LiveState
     plan: Plan
+    notes: tuple[str, ...] = ()  # about the audit trail the plan read, when it could not be used
 
     @property
     def warnings(self) -> list[str]:
@@ -59,7 +61,7 @@ class Planned:
             config.desired, self.live, str(config.path), config.locate_member
         )
         return [str(w) for w in (*config.warnings, *located)] + [
-            f"warning: {w}" for w in self.live.warnings
+            f"warning: {w}" for w in (*self.live.warnings, *self.notes)
         ]
 
     def without_live(self) -> Planned:
@@ -70,6 +72,7 @@ class Planned:
             config=self.config,
             live=LiveState(organizations={}, api_version=self.live.api_version),
             plan=self.plan,
+            notes=self.notes,
         )
 
 
@@ -153,9 +156,34 @@ def drift(
     only: Iterable[str] = (),
     api_version: str = "auto",
     progress: Callable[[str], None] | None = None,
+    audit_log: str | Path | None = None,
 ) -> Drift:
-    planned = plan(reader, config, only, api_version, progress)
+    planned = plan_with_audit(reader, config, only, api_version, progress, audit_log)
     return Drift(planned=planned, report=DriftReport.from_plan(planned.plan))
+
+
+def plan_with_audit(
+    reader: ApiReader,
+    config: LoadedConfig,
+    only: Iterable[str] = (),
+    api_version: str = "auto",
+    progress: Callable[[str], None] | None = None,
+    audit_log: str | Path | None = None,
+) -> Planned:
+    """`plan` as apply will see it: with the keys lost creates made, as the audit trail at
+    `audit_log` records them (read only; a trail that fails verification is not used, and the
+    plan says so)."""
+    if audit_log is None or not Path(audit_log).exists():
+        return plan(reader, config, only, api_version, progress)
+    pending = pending_work(audit_log)
+    if pending.problems:
+        note = (
+            f"{audit_log}: the audit log fails verification ({pending.problems[0]}); what it "
+            "records is not used, and apply will refuse until it is repaired"
+        )
+        return dataclasses.replace(plan(reader, config, only, api_version, progress), notes=(note,))
+    lost = {org: dict(keys) for org, keys in pending.lost_keys.items() if keys}
+    return plan(reader, config, only, api_version, progress, lost_keys=lost)
 
 
 def export(
