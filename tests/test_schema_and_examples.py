@@ -67,3 +67,21 @@ def test_schema_rejects_what_the_loader_rejects() -> None:
     }
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(two_ids, schema)
+
+
+def test_the_shipped_workflows_and_action_pass_zizmor() -> None:
+    """Pinned actions, no credentials left in checkouts, no template injection (zizmor's default
+    policy, offline)."""
+    import shutil
+    import subprocess
+    import sys
+
+    zizmor = shutil.which("zizmor") or str(Path(sys.executable).parent / "zizmor")
+    workflows = sorted(str(p) for p in (ROOT / "examples" / "github").glob("*.yml"))
+    done = subprocess.run(
+        [zizmor, "--offline", str(ROOT / "action.yml"), *workflows],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
