@@ -102,12 +102,18 @@ def test_version_detection_costs_at_most_one_call_per_run(server_version):
     assert reader.total_calls() == expected
 
 
-def test_forcing_2026_against_a_2025_server_is_a_clear_error(here):
+def test_forcing_2026_settles_the_version_and_says_what_the_server_hid(here):
+    """A 2026-06 server without full_name whose key list answers 404 looks like 2025-10; the
+    evidence says so, and --api-version 2026-06 settles it (with a word on the hidden list)."""
     Path("ideogram-org.yaml").write_text(ACME)
     with served(demo_state("2025-10")) as (sandbox, url):
-        result = cli(url, "plan", "--api-version", "2026-06")
-    assert result.exit_code == 1
-    assert "does not speak 2026-06" in result.stderr and "Traceback" not in result.output
+        auto = cli(url, "plan", "--output", "json")
+        forced = cli(url, "plan", "--api-version", "2026-06", "--output", "json")
+    evidence = json.loads(auto.stdout)["api_version_evidence"]
+    assert "answered 404" in evidence and "--api-version 2026-06" in evidence
+    assert forced.exit_code == 0 and "Traceback" not in forced.output
+    assert json.loads(forced.stdout)["api_version"] == "2026-06"
+    assert "answered 404 although --api-version 2026-06 was given" in forced.stderr
 
 
 def test_forcing_2025_against_a_server_that_shows_full_name_is_a_clear_error(here):

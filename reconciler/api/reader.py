@@ -6,6 +6,7 @@ server, + at most 1 (the version probe) on a 2025-10 server. See `_detect_versio
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +20,7 @@ from .clock import SYSTEM_CLOCK, Clock
 from .endpoints import API_VERSION_CHOICES
 from .wire import ApiKeyInfo, ApiProfile, OrganizationMember
 
+log = logging.getLogger("ideogram_org.reader")
 KNOWN_PROFILE_TYPES = ("INDIVIDUAL", "ENTERPRISE")
 MAX_ID_LENGTH = 256  # characters of a key id the tool will name anywhere
 
@@ -86,52 +88,66 @@ def match_organizations(
 class _Probe:
     """What the version probe learnt about the first organization's key list."""
 
-    def __init__(self, keys: list[ApiKeyInfo] | None, readable: bool) -> None:
+    def __init__(self, keys: list[ApiKeyInfo] | None, readable: bool, hidden: bool = False) -> None:
         self.keys, self.readable = keys, readable
+        self.hidden = hidden  # answered 404 although --api-version 2026-06 was given
 
 
 def _detect_version(
     reader: ApiReader, matched: dict[str, ApiProfile], saw_full_name: bool, api_version: str
-) -> tuple[str, dict[str, _Probe]]:
-    """The version the server speaks, at the cost of at most one call (the probe).
+) -> tuple[str, dict[str, _Probe], str]:
+    """The version the server speaks, at the cost of at most one call (the probe), and the
+    evidence that decided it (shown with -v and in JSON output).
 
     `full_name` on a member record proves 2026-06, but its absence proves nothing (it is optional
     there). Without that proof, the organization key list, which only 2026-06 has, is asked for
-    once:
-    a 404 means 2025-10, an answer (or a 403: the call exists) means 2026-06.
+    once: a 404 means 2025-10 (or a 2026-06 server that hides the call: `--api-version 2026-06`
+    settles it), an answer (or a 403: the call exists) means 2026-06.
     """
     if api_version == "2025-10":
         if saw_full_name:
             raise UsageError(
                 "--api-version 2025-10, but the server's member records carry full_name, which "
-                "only "
-                "2026-06 has: drop --api-version (auto) or pass 2026-06"
+                "only 2026-06 has: drop --api-version (auto) or pass 2026-06"
             )
-        return api_version, {}
-    if api_version == "2026-06" or saw_full_name:
-        return "2026-06", {}
+        return api_version, {}, "--api-version 2025-10 was given"
+    if api_version == "2026-06":
+        return "2026-06", {}, "--api-version 2026-06 was given"
+    if saw_full_name:
+        return "2026-06", {}, "member records carry full_name, which only 2026-06 has"
     if not matched:
-        return "unknown", {}
+        return "unknown", {}, "no organization was read"
     name, profile = next(iter(matched.items()))
     try:
-        return "2026-06", {name: _Probe(reader.get_org_keys(profile.organization_id), True)}
+        keys = reader.get_org_keys(profile.organization_id)
     except NotFoundError:
-        return "2025-10", {}
+        return (
+            "2025-10",
+            {},
+            (
+                "no full_name on member records, and the organization key list (2026-06 only) "
+                "answered 404; if the server speaks 2026-06, say so with --api-version 2026-06"
+            ),
+        )
     except ForbiddenError:
-        return "2026-06", {name: _Probe(None, False)}
+        return (
+            "2026-06",
+            {name: _Probe(None, False)},
+            ("the organization key list (2026-06 only) answered 403: the call exists"),
+        )
+    return (
+        "2026-06",
+        {name: _Probe(keys, True)},
+        ("the organization key list (2026-06 only) answered"),
+    )
 
 
 def _org_keys(reader: ApiReader, profile: ApiProfile, forced: bool) -> _Probe:
     try:
         return _Probe(reader.get_org_keys(profile.organization_id), True)
-    except NotFoundError as exc:
-        if forced:
-            raise UsageError(
-                f"--api-version 2026-06, but the server answered 404 to {exc.method} {exc.path}: "
-                "it "
-                f"does not speak 2026-06 (or organization {profile.name!r} is gone); drop "
-                f"--api-version (auto) or pass 2025-10"
-            ) from None
+    except NotFoundError:
+        if forced:  # the user said 2026-06: a server that hides the key list is taken at its word
+            return _Probe(None, False, hidden=True)
         raise
     except ForbiddenError:
         return _Probe(None, False)
@@ -267,7 +283,8 @@ def read_organizations(
             )
         matched = {name: profile for name, profile in matched.items() if name in members}
         saw_full_name = any(m.carries_full_name for listed in members.values() for m in listed)
-        detected, probes = _detect_version(reader, matched, saw_full_name, api_version)
+        detected, probes, evidence = _detect_version(reader, matched, saw_full_name, api_version)
+        log.info("API version %s: %s", detected, evidence)
         if detected == "2026-06":
             rest = [name for name in matched if name not in probes]
             forced = api_version == "2026-06"
@@ -279,7 +296,13 @@ def read_organizations(
                 )
             )
     for name, probe in probes.items():
-        if not probe.readable:
+        if probe.hidden:
+            warnings.append(
+                f"the key list of {name!r} answered 404 although --api-version 2026-06 was "
+                "given: only the keys on your profile are known (if the server speaks 2025-10, "
+                "drop --api-version)"
+            )
+        elif not probe.readable:
             warnings.append(
                 f"the key list of {name!r} cannot be read (403): only the keys on your profile are "
                 f"known"
@@ -288,7 +311,12 @@ def read_organizations(
         name: _live_organization(name, profile, members[name], probes.get(name))
         for name, profile in matched.items()
     }
-    return LiveState(organizations=organizations, api_version=detected, warnings=tuple(warnings))
+    return LiveState(
+        organizations=organizations,
+        api_version=detected,
+        warnings=tuple(warnings),
+        api_version_evidence=evidence,
+    )
 
 
 def read_live_state(

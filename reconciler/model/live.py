@@ -85,6 +85,7 @@ class LiveState:
     organizations: dict[str, LiveOrganization]
     api_version: str  # what the server was found (or told) to speak
     warnings: tuple[str, ...] = field(default=())
+    api_version_evidence: str = ""  # what decided api_version, in words
 
     def fingerprint(self) -> str:
         """Changes whenever anything a plan depends on changes: a saved plan is stale then."""

@@ -69,6 +69,9 @@ class Plan(BaseModel):
         description="sha256 of the live state the plan was computed from."
     )
     api_version: str
+    api_version_evidence: str = Field(
+        default="", description="What decided api_version: given, or which answer showed it."
+    )
     plan_hash: str = Field(description="sha256 over the changes alone.")
     organizations: list[OrganizationSummary]
     changes: list[Change]

@@ -179,6 +179,8 @@ class UsageReport(BaseModel):
     organizations: list[OrganizationReport]
     usage_calls: int = Field(description="Usage calls (get_usage_info) the report took.")
     notes: list[str] = Field(default_factory=list, description="Organizations left out, and why.")
+    api_version: str = Field(default="", description="What the server was found to speak.")
+    api_version_evidence: str = Field(default="", description="What decided api_version.")
 
     def alarm_gaps(self) -> list[str]:
         """Why an alarm on this report could not be judged: an organization whose usage could

@@ -577,6 +577,7 @@ def compute_plan(
         desired_hash=desired_hash,
         live_fingerprint=live.fingerprint(),
         api_version=live.api_version,
+        api_version_evidence=live.api_version_evidence,
         plan_hash=hash_changes(changes),
         organizations=summaries,
         changes=changes,

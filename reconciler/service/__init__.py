@@ -565,4 +565,6 @@ def usage(
         organizations=reports,
         usage_calls=reader.calls.get(GET_USAGE.operation_id, 0) - before,
         notes=notes,
+        api_version=live.api_version,
+        api_version_evidence=live.api_version_evidence,
     )
