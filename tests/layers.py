@@ -82,7 +82,7 @@ ALLOWED: dict[str, frozenset[str]] = {
 PLANNING_CONFIG = frozenset({"reconciler.config.models"})
 # What api and the sandbox may use of the package below them.
 API_CONFIG = frozenset({"reconciler.config.models"})
-SANDBOX_API = frozenset({"reconciler.api.endpoints"})
+SANDBOX_API = frozenset({"reconciler.api.endpoints", "reconciler.api.parameters"})
 NO_IO_LAYERS = frozenset({"model", "planning"})
 
 

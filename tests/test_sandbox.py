@@ -422,3 +422,25 @@ def test_generation_scales_to_100k_members():
     org = next(iter(state.organizations.values()))
     assert len(org.members) == 100_000 and len(org.api_keys) == 10_000
     assert len({u.display_handle.lower() for u in state.users.values()}) == len(state.users)
+
+
+@pytest.mark.off_spec  # a 400 is not among the usage calls' documented answers
+@pytest.mark.parametrize(
+    ("version", "path", "params", "says"),
+    [
+        ("2026-06", "/manage/api/usage", {"tools": "PAINT"}, "not one of the spec's values"),
+        ("2025-10", "/manage/api/usage", {"source": "API"}, "unknown parameter 'source'"),
+        ("2026-06", "/manage/api/spend_commit", {"postpaid_only": "banana"}, "true or false"),
+        ("2026-06", "/manage/api/usage", {"organization_id": None}, "missing required"),
+    ],
+)
+def test_a_request_the_spec_does_not_allow_is_refused_with_400(version, path, params, says):
+    """A fake more lenient than the server hides client bugs: every query is checked against the
+    served version's spec."""
+    sandbox = Sandbox(demo_state(version))
+    query = {"organization_id": ORG, "segment_by": "DAY", "start_time": "2026-11-01T00:00:00Z"}
+    query.update(params)
+    query = {k: v for k, v in query.items() if v is not None}
+    with sandbox_http_client(sandbox) as client:
+        response = client.get(path, params=query)
+    assert response.status_code == 400 and says in response.json()["detail"]

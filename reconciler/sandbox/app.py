@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from ..api import endpoints
+from ..api import endpoints, parameters
 from ..api.endpoints import BY_ROUTE, Endpoint
 from . import usage
 from .faults import Decision, Faults
@@ -199,6 +199,9 @@ class Sandbox:
         auth = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
         if not (auth.startswith("Bearer ") and secrets.compare_digest(auth[7:], self.state.token)):
             return _error(401, "missing or invalid bearer token")
+        wrong = parameters.problems(self.api_version, operation, usage.lists_of(query))
+        if wrong:  # a real server refuses a request its spec does not allow
+            return _error(400, "; ".join(wrong))
         with self.lock:
             try:
                 response = self._handlers[endpoint](query, body)
