@@ -342,3 +342,20 @@ def test_an_interrupted_run_never_claims_to_have_converged() -> None:
     shown = json.loads(render_apply_json(report))
     assert shown["interrupted"] and shown["verification"]["converged"] is False
     assert shown["verification"]["made"] is False
+
+
+@pytest.mark.parametrize("api_version", ["2025-10", "2026-06"])
+def test_a_handle_ideogram_does_not_know_is_named_at_plan_time_on_2026(here, api_version):
+    from tests.scenario import cli, served
+
+    ghost = "    members:\n      - handle: nobody_by_that_name\n      - handle: oscar_d\n"
+    (here / "ideogram-org.yaml").write_text(ACME.replace("    members:\n", ghost, 1))
+    with served(demo_state(api_version)) as (sandbox, url):
+        result = cli(url, "plan")
+        lookups = [path for _, path in sandbox.requests if path.endswith("/user_suggestions")]
+    said = "Ideogram knows no user with the handle 'nobody_by_that_name'"
+    if api_version == "2026-06":
+        assert said in result.stderr and "oscar_d" not in result.stderr.split(said)[0][-200:]
+        assert len(lookups) == 2  # one per handle the plan adds
+    else:
+        assert said not in result.stderr and lookups == []

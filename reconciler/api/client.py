@@ -46,6 +46,7 @@ from .endpoints import (
     GET_MEMBERS,
     GET_ORG_KEYS,
     GET_PROFILES,
+    GET_USER_SUGGESTIONS,
     PROMOTE_MEMBERS,
     REMOVE_MEMBERS,
     Endpoint,
@@ -61,6 +62,8 @@ from .wire import (
     MembersResponse,
     OrganizationMember,
     ProfilesResponse,
+    UserSuggestion,
+    UserSuggestionsResponse,
 )
 
 log = logging.getLogger("ideogram_org.client")
@@ -242,6 +245,18 @@ class ApiReader:
         (NotFoundError)."""
         response = self._read(GET_ORG_KEYS, params={"organization_id": organization_id})
         return self._parse(ApiKeysResponse, response).api_keys
+
+    def user_suggestions(
+        self, organization_id: str, handle_prefix: str, max_items: int
+    ) -> list[UserSuggestion]:
+        """Ideogram users whose handle starts with `handle_prefix` (2026-06 only)."""
+        params: Params = {
+            "organization_id": organization_id,
+            "user_handle_prefix": handle_prefix,
+            "maxItems": str(max_items),
+        }
+        response = self._read(GET_USER_SUGGESTIONS, params=params)
+        return self._parse(UserSuggestionsResponse, response).user_suggestions
 
     def fetch(self, endpoint: Endpoint, model: type[Model], params: Params) -> Model:
         """A read from the endpoint table, parsed into `model`: for readers kept in their own module

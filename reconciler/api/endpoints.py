@@ -49,6 +49,12 @@ CREATE_KEY = Endpoint("create_api_key_v2", "POST", "/manage/api/api_keys_v2")
 GET_USAGE = Endpoint("get_usage_info", "GET", "/manage/api/usage")
 GET_SPEND_COMMIT = Endpoint("get_user_spend_commit_info", "GET", "/manage/api/spend_commit")
 GET_CREDITS = Endpoint("get_user_credits", "GET", "/manage/api/credits")
+GET_USER_SUGGESTIONS = Endpoint(
+    "get_api_organization_user_suggestions",
+    "GET",
+    "/manage/api/organization/user_suggestions",
+    frozenset({"2026-06"}),
+)
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     GET_PROFILES,
@@ -62,6 +68,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     GET_USAGE,
     GET_SPEND_COMMIT,
     GET_CREDITS,
+    GET_USER_SUGGESTIONS,
 )
 BY_ROUTE: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in ENDPOINTS}
 BY_OPERATION: dict[str, Endpoint] = {e.operation_id: e for e in ENDPOINTS}
@@ -76,6 +83,7 @@ class Capabilities:
     member_full_name: bool  # `full_name` on members (optional even there)
     usage_per_person: bool  # usage rows with user_email_address (web-app use)
     member_results: bool  # member calls answer one result per member, not 204 or 400
+    user_suggestions: bool  # handle prefix search, with whether each user joined
 
 
 CAPABILITIES: dict[str, Capabilities] = {
@@ -84,12 +92,14 @@ CAPABILITIES: dict[str, Capabilities] = {
         member_full_name=False,
         usage_per_person=False,
         member_results=False,
+        user_suggestions=False,
     ),
     "2026-06": Capabilities(
         lists_organization_keys=True,
         member_full_name=True,
         usage_per_person=True,
         member_results=True,
+        user_suggestions=True,
     ),
 }
 

@@ -65,7 +65,16 @@ _BOTH: dict[str, tuple[Param, ...]] = {
 }
 PARAMETERS: dict[str, dict[str, tuple[Param, ...]]] = {
     "2025-10": {**_BOTH, "get_usage_info": _USAGE_2025},
-    "2026-06": {**_BOTH, "get_usage_info": _USAGE_2026, "get_api_keys_v2": (_ORG,)},
+    "2026-06": {
+        **_BOTH,
+        "get_usage_info": _USAGE_2026,
+        "get_api_keys_v2": (_ORG,),
+        "get_api_organization_user_suggestions": (
+            _ORG,
+            Param("user_handle_prefix", "string"),
+            Param("maxItems", "integer"),
+        ),
+    },
 }
 
 

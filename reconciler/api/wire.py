@@ -66,6 +66,15 @@ class ApiKeysResponse(_Response):
     api_keys: list[ApiKeyInfo] = Field(default_factory=list)
 
 
+class UserSuggestion(_Response):
+    display_handle: str
+    joined: bool
+
+
+class UserSuggestionsResponse(_Response):
+    user_suggestions: list[UserSuggestion] = Field(default_factory=list)
+
+
 class MemberResult(_Response):
     success: bool
     message: str | None = None

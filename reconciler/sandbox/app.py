@@ -18,6 +18,7 @@ from typing import Any
 
 from ..api import endpoints, parameters
 from ..api.endpoints import BY_ROUTE, Endpoint
+from ..model.identity import normalise
 from . import usage
 from .faults import Decision, Faults
 from .state import ApiKey, Organization, SandboxState, User, random_id
@@ -99,6 +100,7 @@ class Sandbox:
             endpoints.GET_PROFILES: self._get_profiles,
             endpoints.GET_MEMBERS: self._get_members,
             endpoints.GET_ORG_KEYS: self._get_org_keys,
+            endpoints.GET_USER_SUGGESTIONS: self._user_suggestions,
             endpoints.ADD_MEMBERS: lambda query, body: self._member_operation(
                 endpoints.ADD_MEMBERS, query, body
             ),
@@ -313,6 +315,24 @@ class Sandbox:
             if uid in org.members
         ]
         return _json(200, {"members": members})
+
+    def _user_suggestions(self, query: dict[str, str], body: bytes) -> SandboxResponse:
+        """Users whose handle starts with the prefix, alphabetical, with whether they joined."""
+        org = self._organization(query)
+        prefix = normalise("handle", query.get("user_handle_prefix", ""))
+        most = int(query.get("maxItems", "3"))
+        found = sorted(
+            (
+                u
+                for u in self.state.users.values()
+                if normalise("handle", u.display_handle).startswith(prefix)
+            ),
+            key=lambda u: u.display_handle,
+        )[: max(0, most)]
+        suggestions = [
+            {"display_handle": u.display_handle, "joined": u.user_id in org.members} for u in found
+        ]
+        return _json(200, {"user_suggestions": suggestions})
 
     def _get_org_keys(self, query: dict[str, str], body: bytes) -> SandboxResponse:
         org = self._organization(query)

@@ -16,19 +16,20 @@ from typing import Any
 
 from .. import defaults
 from ..api.client import ApiClient, ApiReader
-from ..api.endpoints import GET_USAGE
+from ..api.endpoints import GET_USAGE, capabilities
 from ..api.reader import match_organizations, read_live_state, read_organizations, select_profiles
 from ..api.usage import read_usage
 from ..config.export import render_export
 from ..config.loader import LoadedConfig, reload_if_changed
 from ..config.writeback import write_key_ids
 from ..delivery.secrets_file import SecretsFile
-from ..errors import ForbiddenError, ReconcilerError, StalePlanError
+from ..errors import ApiError, ForbiddenError, ReconcilerError, StalePlanError
 from ..execution.apply import apply_plan
 from ..execution.calls import OnCall
 from ..execution.program import calls_of, program
+from ..model.changes import MemberAdd
 from ..model.drift import DriftReport
-from ..model.identity import names_person
+from ..model.identity import names_person, normalise
 from ..model.live import LiveOrganization, LiveState
 from ..model.plan import Approval, Plan
 from ..model.report import ApplyInterrupted, ApplyReport, DryRunReport, NothingToApply, Report
@@ -129,7 +130,37 @@ def plan(
         usage=facts,
         lost_keys=lost_keys,
     )
-    return Planned(config=config, live=live, plan=fresh)
+    return Planned(
+        config=config, live=live, plan=fresh, notes=_unknown_handles(reader, live, fresh)
+    )
+
+
+MAX_HANDLE_LOOKUPS = 20  # user_suggestions calls one plan may make
+
+
+def _unknown_handles(reader: ApiReader, live: LiveState, fresh: Plan) -> tuple[str, ...]:
+    """On 2026-06, a person the file adds by handle whom Ideogram does not know (user_suggestions
+    finds no such handle) is named now: the add would fail at apply until they sign up. At most
+    MAX_HANDLE_LOOKUPS calls; a server that will not say is not asked again."""
+    if not capabilities(live.api_version).user_suggestions:
+        return ()
+    notes: list[str] = []
+    adds = [c for c in fresh.changes if isinstance(c, MemberAdd) and c.member.handle]
+    for change in adds[:MAX_HANDLE_LOOKUPS]:
+        handle = change.member.handle or ""
+        try:
+            found = reader.user_suggestions(change.organization_id, handle, 10)
+        except ApiError:
+            break
+        if not any(
+            normalise("handle", s.display_handle) == normalise("handle", handle) for s in found
+        ):
+            notes.append(
+                f"{change.organization}: Ideogram knows no user with the handle {handle!r} "
+                "(user_suggestions): adding them fails until they sign up, or the handle is "
+                "corrected"
+            )
+    return tuple(notes)
 
 
 def usage_facts(
@@ -181,7 +212,8 @@ def plan_with_audit(
             f"{audit_log}: the audit log fails verification ({pending.problems[0]}); what it "
             "records is not used, and apply will refuse until it is repaired"
         )
-        return dataclasses.replace(plan(reader, config, only, api_version, progress), notes=(note,))
+        planned = plan(reader, config, only, api_version, progress)
+        return dataclasses.replace(planned, notes=(*planned.notes, note))
     lost = {org: dict(keys) for org, keys in pending.lost_keys.items() if keys}
     return plan(reader, config, only, api_version, progress, lost_keys=lost)
 
