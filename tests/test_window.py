@@ -27,6 +27,8 @@ def test_days_start_at_midnight_and_a_date_as_end_includes_that_day() -> None:
     [
         ("1" * 100_000, None, "give a number of days"),
         ("1111-11-11", None, "give a number of days"),
+        ("2026-11-01", "9999-12-31", "give a number of days"),
+        ("9999-12-31", "9999-12-31", "give a number of days"),
         (f"{MAX_WINDOW_DAYS + 1}d", None, f"at most {MAX_WINDOW_DAYS} days"),
         ("2026-11-20", "2026-11-10", "is not before"),
         ("yesterday", None, "give a number of days"),

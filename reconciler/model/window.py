@@ -59,7 +59,7 @@ def _moment(text: str, now: datetime, option: str, end: bool) -> datetime:
     if found:
         return days_back(now, int(found[1]))
     moment = parse_timestamp(text) if len(text) <= _LONGEST else None
-    if moment is None or moment.year < 2000:
+    if moment is None or not 2000 <= moment.year <= 9000:  # also keeps day arithmetic in range
         raise UsageError(
             f"{option} {text[:_LONGEST]!r}: give a number of days (30d), a date (2026-10-01) or "
             "an ISO date-time"
