@@ -127,16 +127,10 @@ def plan(
     from .. import service
     from ..render.plan import render_text
     from ..render.registry import renderer
-    from ..service.connect import open_api
     from ..store.plan_file import save_plan
 
     config = _load(config_path)  # a broken file fails before any token or network is needed
-    with open_api(
-        sandbox=sandbox,
-        endpoint=endpoint,
-        timeout=timeout,
-        max_response_bytes=common.response_limit(),
-    ) as reader:
+    with common.connect(sandbox, endpoint, timeout) as reader:
         planned = service.plan_with_audit(reader, config, orgs, api_version, err, audit_log)
     warn_all(planned.warnings)
     result = planned.plan
@@ -214,14 +208,8 @@ def export(
 ) -> None:
     """Write the live organization(s) as a desired-state file that plans to no changes."""
     from .. import service
-    from ..service.connect import open_api
 
-    with open_api(
-        sandbox=sandbox,
-        endpoint=endpoint,
-        timeout=timeout,
-        max_response_bytes=common.response_limit(),
-    ) as reader:
+    with common.connect(sandbox, endpoint, timeout) as reader:
         exported = service.export(reader, orgs, api_version, progress=err)
     warn_all(f"warning: {line}" for line in exported.warnings)
     text = exported.text
@@ -253,16 +241,9 @@ def drift(
     drift."""
     from .. import service
     from ..render.registry import renderer
-    from ..service.connect import open_api
 
     config = _load(config_path)
-    with open_api(
-        sandbox=sandbox,
-        endpoint=endpoint,
-        timeout=timeout,
-        writable=False,
-        max_response_bytes=common.response_limit(),
-    ) as reader:
+    with common.connect(sandbox, endpoint, timeout, writable=False) as reader:
         result = service.drift(reader, config, orgs, api_version, err, audit_log)
     warn_all(result.planned.warnings)
     click.echo(renderer("drift", output)(result.report))
@@ -355,7 +336,6 @@ def apply(
     """Carry out a plan: from the file (after a y/N), or exactly a saved PLAN_FILE."""
     from .. import service
     from ..model.report import ApplyInterrupted, NothingToApply
-    from ..service.connect import open_api
     from ..store.plan_file import load_plan
 
     options = service.ApplyOptions(
@@ -377,13 +357,7 @@ def apply(
     else:
         config = _load(config_path)
     with (
-        open_api(
-            sandbox=sandbox,
-            endpoint=endpoint,
-            timeout=timeout,
-            writable=True,
-            max_response_bytes=common.response_limit(),
-        ) as client,
+        common.connect(sandbox, endpoint, timeout, writable=True) as client,
         contextlib.ExitStack() as after_review,
     ):
         progress = _CallProgress(after_review, options.stop, err)

@@ -88,22 +88,35 @@ _UNITS = {
 }
 
 
-def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
-    match = _SIZE.match(value)
-    if not match:
-        raise click.BadParameter("give a size such as 16MiB, 64MB or 1000000", ctx, param)
-    size = int(match[1]) * _UNITS[match[2].lower()]
-    ctx.meta["max_file_size"] = size
-    return size
+def _size_option(meta_key: str) -> Callable[[click.Context, click.Parameter, str], int]:
+    """A callback that reads a size such as 16MiB and keeps it in the context under `meta_key`."""
+
+    def read(ctx: click.Context, param: click.Parameter, value: str) -> int:
+        match = _SIZE.match(value)
+        if not match or int(match[1]) == 0:
+            raise click.BadParameter("give a size such as 16MiB, 64MB or 1000000", ctx, param)
+        size = int(match[1]) * _UNITS[match[2].lower()]
+        ctx.meta[meta_key] = size
+        return size
+
+    return read
 
 
-def _response_size(ctx: click.Context, param: click.Parameter, value: str) -> int:
-    match = _SIZE.match(value)
-    if not match or int(match[1]) == 0:
-        raise click.BadParameter("give a size such as 64MiB, 100MB or 1000000", ctx, param)
-    size = int(match[1]) * _UNITS[match[2].lower()]
-    ctx.meta["max_response_size"] = size
-    return size
+_size = _size_option("max_file_size")
+_response_size = _size_option("max_response_size")
+
+
+def connect(sandbox: bool, endpoint: str | None, timeout: float, writable: bool = False) -> Any:
+    """The API (or the sandbox) as the command's options say, within its answer-size limit."""
+    from ..service.connect import open_api
+
+    return open_api(
+        sandbox=sandbox,
+        endpoint=endpoint,
+        timeout=timeout,
+        writable=writable,  # type: ignore[call-overload]
+        max_response_bytes=response_limit(),
+    )
 
 
 def response_limit(ctx: click.Context | None = None) -> int:

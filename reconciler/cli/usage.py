@@ -68,7 +68,6 @@ def usage(
     from ..render.usage import render_usage_csv, render_usage_json, render_usage_text
     from ..render.usage_html import render_usage_html
     from ..safe_files import write_atomic
-    from ..service.connect import open_api
 
     now = datetime.now(timezone.utc)
     window = UsageWindow.parse(since, until, now)
@@ -79,12 +78,7 @@ def usage(
         if explicit or Path(config_path).exists()
         else None
     )
-    with open_api(
-        sandbox=sandbox,
-        endpoint=endpoint,
-        timeout=timeout,
-        max_response_bytes=common.response_limit(),
-    ) as reader:
+    with common.connect(sandbox, endpoint, timeout) as reader:
         report = service.usage(
             reader,
             config,
