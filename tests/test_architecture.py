@@ -99,3 +99,13 @@ def test_help_loads_no_heavy_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_every_renderer_in_the_registry_exists_and_every_format_a_command_offers_is_there() -> None:
+    from reconciler.render.registry import formats, renderer
+
+    for subject in ("plan", "drift", "apply", "usage"):
+        for fmt in formats(subject):
+            assert callable(renderer(subject, fmt)), (subject, fmt)
+    assert set(formats("usage")) >= {"text", "json", "csv", "html"}
+    assert set(formats("plan")) == {"text", "json", "markdown"}

@@ -65,8 +65,7 @@ def usage(
     from .. import service
     from ..config.loader import load_config
     from ..planning.usage import alert_share
-    from ..render.usage import render_usage_csv, render_usage_json, render_usage_text
-    from ..render.usage_html import render_usage_html
+    from ..render.registry import renderer
     from ..safe_files import write_atomic
 
     now = datetime.now(timezone.utc)
@@ -90,13 +89,7 @@ def usage(
             api_version,
             progress=err,
         )
-    render = {
-        "text": render_usage_text,
-        "json": render_usage_json,
-        "csv": render_usage_csv,
-        "html": render_usage_html,
-    }[output]
-    text = render(report)
+    text = renderer("usage", output)(report)
     if out_path:
         write_atomic(out_path, text if text.endswith("\n") else text + "\n", what="usage report")
         err(f"usage report written to {out_path}")

@@ -7,7 +7,7 @@ import importlib
 from collections.abc import Callable
 from typing import Literal, cast
 
-Subject = Literal["plan", "drift", "apply"]
+Subject = Literal["plan", "drift", "apply", "usage"]
 # (subject, format) -> "module:function" under reconciler.render
 _RENDERERS: dict[tuple[Subject, str], str] = {
     ("plan", "text"): "plan:render_text",
@@ -18,6 +18,12 @@ _RENDERERS: dict[tuple[Subject, str], str] = {
     ("drift", "markdown"): "drift:render_drift_markdown",
     ("apply", "text"): "apply:render_apply_text",
     ("apply", "json"): "apply:render_apply_json",
+    ("apply", "markdown"): "apply:render_apply_markdown",
+    ("usage", "text"): "usage:render_usage_text",
+    ("usage", "json"): "usage:render_usage_json",
+    ("usage", "csv"): "usage:render_usage_csv",
+    ("usage", "markdown"): "usage:render_usage_markdown",
+    ("usage", "html"): "usage_html:render_usage_html",
 }
 
 
