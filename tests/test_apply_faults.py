@@ -150,3 +150,64 @@ def test_apply_under_faults(tmp_path, monkeypatch, api_version, profile):
     )
     tampered.write_text("".join(lines))
     assert verify_log(tampered).problems
+
+
+WRITES = (
+    "add_organization_members",
+    "promote_organization_members",
+    "remove_organization_members",
+    "create_api_key_v2",
+    "deactivate_organization_api_key",
+)
+
+
+@pytest.mark.parametrize("fault", ["error", "drop", "slow", "rate_limit"])
+def test_one_apply_converges_when_the_first_call_of_every_write_fails(
+    here_faults, api_version, fault
+):
+    """Scripted, not sampled: the first call of every kind of write fails in this way (a 5xx
+    before acting; a dropped connection or a timeout after acting; a 429). One apply settles each
+    from a re-read and converges: every write within the plan, owners never below min_owners, one
+    ACTIVE key per label with its secret saved, and an audit log that verifies."""
+    s = scenario(api_version, members=24, seed=3)
+    path = write_file(here_faults, s.text)
+    with served(s.state) as (sandbox, url):
+        plan = json.loads(cli(url, "plan", "-c", str(path), "--output", "json").stdout)
+        original_keys = set(sandbox.state.organizations[s.org_id].api_keys)
+        sandbox.faults = Faults(
+            slow_seconds=1.0, retry_after=0.01, script={op: (fault,) for op in WRITES}
+        )
+        result = cli(
+            url,
+            "apply",
+            "-c",
+            str(path),
+            "--auto-approve",
+            "--secrets-file",
+            "keys.jsonl",
+            "--timeout",
+            "0.4",
+            "--chunk-size",
+            "5",
+        )
+        sandbox.faults = Faults()
+        check = cli(url, "plan", "-c", str(path), "--detailed-exitcode")
+        _assert_writes_within(plan, sandbox, original_keys)
+        keys = sandbox.state.organizations[s.org_id].api_keys.values()
+        live_new = {
+            k.api_key_id for k in keys if k.api_key_id not in original_keys and k.status == "ACTIVE"
+        }
+        lowest = sandbox.min_owners_seen(s.org_id)
+    assert "Traceback" not in result.output
+    assert check.exit_code == 0, result.output
+    assert lowest >= s.min_owners
+    saved = {json.loads(line)["api_key_id"] for line in Path("keys.jsonl").read_text().splitlines()}
+    assert len(live_new) == 2 and live_new <= saved
+    found = verify_log("ideogram-org.audit.jsonl")
+    assert found.problems == [] and found.unknown_outcomes == []
+
+
+@pytest.fixture
+def here_faults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
