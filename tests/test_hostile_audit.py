@@ -61,6 +61,20 @@ def test_a_hostile_audit_log_gets_lines_not_a_traceback(tmp_path, name):
     assert path.read_bytes().startswith(good)  # nothing written before was changed
 
 
+@pytest.mark.parametrize("before", [b"", b"junk\n"])
+def test_a_torn_tail_is_sealed_even_after_a_damaged_line(tmp_path, before):
+    """The torn tail is sealed onto the last record that is one; the junk stays, and verify
+    names it."""
+    path = tmp_path / "audit.jsonl"
+    good = _log(path)
+    path.write_bytes(good + before + b'{"hash": "ab')
+    repaired = CliRunner().invoke(main, ["audit", "repair", str(path)])
+    assert repaired.exit_code == 0 and "sealed a torn record" in repaired.stdout
+    verified = CliRunner().invoke(main, ["audit", "verify", str(path)])
+    assert "torn record" not in verified.stderr
+    assert verified.exit_code == (1 if before else 0), verified.output
+
+
 def test_a_torn_tail_after_whole_records_is_repaired_and_verifies(tmp_path):
     path = tmp_path / "audit.jsonl"
     good = _log(path)

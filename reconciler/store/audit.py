@@ -241,11 +241,15 @@ def repair_log(path: str | Path) -> str:
     with os.fdopen(fd, "rb+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            previous, torn = _tail(handle)
+            handle.seek(0)
+            whole, _, torn = handle.read().rpartition(b"\n")
             if not torn:
                 return "nothing to repair: the log ends with a whole record"
-            handle.seek(0)
-            torn_line = handle.read().count(b"\n") + 1
+            torn_line = whole.count(b"\n") + 2 if whole else 1
+            # the repair chains onto the last record that is one (verify names any damage
+            # before it; sealing the torn tail does not depend on it)
+            records = (_parse(line) for line in reversed(whole.split(b"\n")) if line)
+            previous = next((r["hash"] for r in records if r is not None), GENESIS)
             record: dict[str, Any] = {
                 "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
                 "run_id": uuid.uuid4().hex,
