@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -121,9 +122,26 @@ def check_sandbox_exchange(
     response_headers: dict[str, str],
     content: bytes,
 ) -> None:
-    """Validate one exchange seen inside the sandbox, whichever way it was served."""
+    """Validate one exchange seen inside the sandbox, whichever way it was served. An exchange
+    already found valid (same version, call, status and bytes) is not validated again: seeded
+    sandboxes answer the same usage history to many tests."""
+    seen = (
+        version,
+        method,
+        path,
+        tuple(sorted(query.items())),
+        status,
+        hashlib.sha256(content).digest(),
+    )
+    if seen in _VALID:
+        return
     request = httpx.Request(
         method, f"http://sandbox.test{path}", params=query, headers=headers, content=body
     )
     response = httpx.Response(status, headers=response_headers, content=content, request=request)
     SpecChecker(version)(request, response)
+    if len(_VALID) < 100_000:
+        _VALID.add(seen)
+
+
+_VALID: set[tuple[object, ...]] = set()  # exchanges already found to follow the spec

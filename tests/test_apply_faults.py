@@ -175,7 +175,7 @@ def test_one_apply_converges_when_the_first_call_of_every_write_fails(
         plan = json.loads(cli(url, "plan", "-c", str(path), "--output", "json").stdout)
         original_keys = set(sandbox.state.organizations[s.org_id].api_keys)
         sandbox.faults = Faults(
-            slow_seconds=1.0, retry_after=0.01, script={op: (fault,) for op in WRITES}
+            slow_seconds=0.6, retry_after=0.01, script={op: (fault,) for op in WRITES}
         )
         result = cli(
             url,
