@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .exit_codes import ExitCode
+
 
 class ReconcilerError(Exception):
     """Root of every error the tool reports to a user."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.ERROR
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import ReconcilerError
+from ..exit_codes import ExitCode
 from .changes import Action, Blocked, Change, KeyDeactivate, target_of
 
 Outcome = Literal["applied", "failed", "skipped"]
@@ -214,7 +215,7 @@ class ApplyInterrupted(ReconcilerError):
     """Ctrl-C or SIGTERM during apply: no new call was sent after it; the report says what was
     done."""
 
-    exit_code = 130
+    exit_code = ExitCode.INTERRUPTED
 
     def __init__(self, report: ApplyReport) -> None:
         self.report = report
