@@ -348,9 +348,7 @@ class Sandbox:
 
     def _usage(self, query: dict[str, str], body: bytes) -> SandboxResponse:
         org = self._organization(query)
-        self._require_owner(org)
-        if query.get("segment_by") not in ("DAY", "HOUR"):
-            return _error(400, "segment_by must be DAY or HOUR")
+        self._require_owner(org)  # the query itself was checked against the spec in _handle
         anchor, start, end = self._window(query)
         return _json(
             200,
@@ -376,11 +374,9 @@ class Sandbox:
         )
         if commits:
             # the spec: postpaid_only defaults to true, so without `false` no prepaid commit shows
-            flag = query.get("postpaid_only", "true")
-            if flag not in ("true", "false"):
-                raise _Reject(_error(400, f"postpaid_only must be true or false, not {flag!r}"))
+            postpaid_only = query.get("postpaid_only", "true") == "true"  # checked in _handle
             commit = org.commit
-            if commit is not None and flag == "true" and not commit.postpaid:
+            if commit is not None and postpaid_only and not commit.postpaid:
                 commit = None
             return _json(200, usage.commits_answer(anchor, self.state.seed, org.usage, commit, end))
         return _json(200, usage.credits_answer(anchor, self.state.seed, org.usage, start, end))
@@ -486,9 +482,7 @@ class Sandbox:
     # --- key writes -------------------------------------------------------------------------------
 
     def _deactivate_key(self, query: dict[str, str], body: bytes) -> SandboxResponse:
-        key_id = query.get("api_key_id")
-        if key_id is None:
-            return _error(400, "api_key_id is required")
+        key_id = query["api_key_id"]  # required: checked against the spec in _handle
         for org in self.state.organizations.values():
             key = org.api_keys.get(key_id)
             if key is None:

@@ -130,12 +130,17 @@ def plan(
         usage=facts,
         lost_keys=lost_keys,
     )
-    return Planned(
-        config=config, live=live, plan=fresh, notes=_unknown_handles(reader, live, fresh)
-    )
+    return Planned(config=config, live=live, plan=fresh)
 
 
 MAX_HANDLE_LOOKUPS = 20  # user_suggestions calls one plan may make
+
+
+def with_handle_notes(reader: ApiReader, planned: Planned) -> Planned:
+    """The plan a person reviews, with a word on each handle Ideogram does not know. Only there:
+    the re-reads and the verification read inside apply make no such lookups."""
+    notes = _unknown_handles(reader, planned.live, planned.plan)
+    return dataclasses.replace(planned, notes=(*planned.notes, *notes)) if notes else planned
 
 
 def _unknown_handles(reader: ApiReader, live: LiveState, fresh: Plan) -> tuple[str, ...]:
@@ -204,18 +209,18 @@ def plan_with_audit(
     """`plan` as apply will see it: with the keys lost creates made, as the audit trail at
     `audit_log` records them (read only; a trail that fails verification is not used, and the
     plan says so)."""
-    if audit_log is None or not Path(audit_log).exists():
-        return plan(reader, config, only, api_version, progress)
-    pending = pending_work(audit_log)
+    pending = pending_work(audit_log) if audit_log is not None else Verification()
     if pending.problems:
         note = (
             f"{audit_log}: the audit log fails verification ({pending.problems[0]}); what it "
             "records is not used, and apply will refuse until it is repaired"
         )
         planned = plan(reader, config, only, api_version, progress)
-        return dataclasses.replace(planned, notes=(*planned.notes, note))
-    lost = {org: dict(keys) for org, keys in pending.lost_keys.items() if keys}
-    return plan(reader, config, only, api_version, progress, lost_keys=lost)
+        return with_handle_notes(reader, dataclasses.replace(planned, notes=(note,)))
+    lost = pending.lost_keys_to_plan()
+    return with_handle_notes(
+        reader, plan(reader, config, only, api_version, progress, lost_keys=lost)
+    )
 
 
 def export(
@@ -291,7 +296,7 @@ def apply_config(
     ):
         pending = pending_work(audit.path)
         current = _settle(client, config, options, audit, pending, list(matched))
-        approval = review(current)
+        approval = review(with_handle_notes(client, current))
         the_plan = current.plan
         the_plan.ensure_approved(approval)
         if options.dry_run:
@@ -372,7 +377,7 @@ def _settle(
             f"`ideogram-org audit verify {audit.path}`"
         )
     recovered = recover_unbound_keys(audit, pending, config)
-    lost = {org: dict(keys) for org, keys in pending.lost_keys.items() if keys}
+    lost = pending.lost_keys_to_plan()
     current = plan(
         client, reload_if_changed(config), organizations, options.api_version, lost_keys=lost
     )

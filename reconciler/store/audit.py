@@ -302,6 +302,11 @@ class Verification:
     # api_key_id -> why (the plan deactivates them, counted like any deactivation)
     lost_keys: dict[str, dict[str, str]] = field(default_factory=dict)
     head: str = GENESIS
+
+    def lost_keys_to_plan(self) -> dict[str, dict[str, str]]:
+        """The lost keys still to deactivate, by organization: what the planner is given."""
+        return {org: dict(keys) for org, keys in self.lost_keys.items() if keys}
+
     hashes: set[str] = field(default_factory=set)
 
 
