@@ -373,8 +373,10 @@ def apply(
                     client, planned, options, approval
                 )
             else:
-                confirmed = _Review(allow_unsafe, dry_run, auto_approve, full, progress)
-                confirmed.to_stderr = output == "json"  # stdout holds the JSON report alone
+                # with --output json, stdout holds the JSON report alone: the plan goes to stderr
+                confirmed = _Review(
+                    allow_unsafe, dry_run, auto_approve, full, progress, output == "json"
+                )
                 report = service.apply_config(client, config, orgs, options, confirmed.review)
         except ApplyInterrupted as interrupted:
             _finish_apply(interrupted.report, output, full, interrupted=True)
@@ -410,11 +412,11 @@ class _Review:
         auto_approve: bool,
         full: bool,
         progress: _CallProgress,
+        to_stderr: bool,
     ) -> None:
         self.approval = _approval(allow_unsafe)
         self.dry_run, self.auto_approve, self.full = dry_run, auto_approve, full
-        self.progress = progress
-        self.to_stderr = False
+        self.progress, self.to_stderr = progress, to_stderr
 
     def review(self, planned: Planned) -> Approval:
         from ..render.plan import render_text
