@@ -68,6 +68,10 @@ class Declined(ReconcilerError):
     """The user did not confirm the plan: nothing was sent."""
 
 
+class BindingConflictError(ReconcilerError):
+    """The file binds a key label to one id and the state store to another."""
+
+
 class StalePlanError(ReconcilerError):
     """The saved plan no longer matches the live organization or the desired file."""
 

@@ -38,15 +38,17 @@ from .render.rows import MARKER_PREFIX, summary_line
 from .render.usage import render_usage_markdown
 from .render.workflow import workflow_command
 from .service.connect import open_api
+from .service.state import open_store
 from .store.plan_file import save_plan
 
 DRIFT_ISSUE_TITLE = "ideogram-org: the organization drifted from the file"
 CHECK_RUN_NAME = "ideogram-org plan"
+HEAD_MARKER = "<!-- ideogram-org head: "
 NO_REVIEWED_PLAN = (
     "no reviewed plan was found for this commit: the plan step on its pull request records the "
-    "plan's "
-    "hash in a sticky comment (input comment: true) or in a check run named 'ideogram-org plan' "
-    "(give the workflow permissions: checks: write); nothing was sent"
+    "plan's hash in a check run named 'ideogram-org plan' (give the workflow permissions: "
+    "checks: write) or in its sticky comment (input comment: true), and only those the workflow "
+    "itself made (input review-app) on the pull request's head commit count; nothing was sent"
 )
 
 
@@ -67,6 +69,8 @@ class ActionContext:
     repository: str
     sha: str
     temp: Path
+    state: str = "git"  # the state store: local, git, git:URL or git:URL#BRANCH
+    review_app: str = "github-actions"  # whose check run or comment vouches for a review
     alert_at: str | None = None  # usage: exit 2 when a projection reaches this share of the commit
     spend: bool = True  # drift: add last 30 days' spend and the commit to the summary and the issue
     outputs: dict[str, str] = field(default_factory=dict)
@@ -95,6 +99,8 @@ class ActionContext:
             repository=env.get("GITHUB_REPOSITORY", ""),
             sha=env.get("GITHUB_SHA", ""),
             temp=Path(env.get("RUNNER_TEMP") or tempfile.gettempdir()),
+            state=(env.get("INPUT_STATE") or "git").strip(),
+            review_app=(env.get("INPUT_REVIEW_APP") or "github-actions").strip(),
             alert_at=env.get("INPUT_ALERT_AT") or None,
             spend=(env.get("INPUT_SPEND") or "true").strip().lower() == "true",
         )
@@ -147,7 +153,7 @@ class Gh:
             "--paginate",
             f"repos/{self.repository}/issues/{number}/comments",
             "--jq",
-            ".[] | {id: .id, body: .body}",
+            ".[] | {id: .id, body: .body, login: .user.login, type: .user.type}",
         )
 
     def create_comment(self, number: int, body_file: Path) -> None:
@@ -202,16 +208,19 @@ class Gh:
             f"output[summary]=Plan hash {plan_hash}",
         )
 
-    def check_run_hashes(self, sha: str) -> list[str]:
+    def check_run_hashes(self, sha: str, app: str) -> list[str]:
+        """The plan hashes of the plan check runs on a commit that the app `app` created (the
+        workflow's token creates them as the github-actions app)."""
         return [
-            line.strip()
-            for line in self._run(
+            str(run.get("external_id") or "")
+            for run in self._lines(
                 "api",
                 f"repos/{self.repository}/commits/{sha}/check-runs",
                 "--jq",
-                f'.check_runs[] | select(.name == "{CHECK_RUN_NAME}") | .external_id',
-            ).splitlines()
-            if line.strip()
+                f'.check_runs[] | select(.name == "{CHECK_RUN_NAME}") | '
+                "{external_id: .external_id, app: .app.slug}",
+            )
+            if run.get("app") == app and run.get("external_id")
         ]
 
     def pull_head(self, number: int) -> str:
@@ -264,13 +273,27 @@ def _body_file(context: ActionContext, name: str, text: str) -> Path:
     return path
 
 
+def _head_sha(context: ActionContext) -> str:
+    return str(((context.event.get("pull_request") or {}).get("head") or {}).get("sha") or "")
+
+
 def _sticky_comment(context: ActionContext, gh: Gh, markdown: str) -> None:
     number = (context.event.get("pull_request") or {}).get("number")
     if not number:
         return
-    body = _body_file(context, "ideogram-org-comment.md", markdown)
+    head = _head_sha(context)
+    body = _body_file(
+        context,
+        "ideogram-org-comment.md",
+        markdown + (f"\n\n{HEAD_MARKER}{head} -->" if head else ""),
+    )
     existing = next(
-        (c for c in gh.comments(number) if (c.get("body") or "").startswith(MARKER_PREFIX)), None
+        (
+            c
+            for c in gh.comments(number)
+            if (c.get("body") or "").startswith(MARKER_PREFIX) and _by_the_workflow(context, c)
+        ),
+        None,
     )
     if existing:
         gh.update_comment(existing["id"], body)
@@ -278,25 +301,40 @@ def _sticky_comment(context: ActionContext, gh: Gh, markdown: str) -> None:
         gh.create_comment(number, body)
 
 
+def _by_the_workflow(context: ActionContext, comment: dict[str, Any]) -> bool:
+    """A comment the workflow's own identity wrote (its app's bot user), not anyone's."""
+    return comment.get("login") == f"{context.review_app}[bot]" and comment.get("type") == "Bot"
+
+
 def _reviewed_hash(context: ActionContext, gh: Gh) -> str | None:
-    """The plan hash reviewed on the pull request that brought this commit: from its sticky comment,
-    else from the check run the plan step left on its head commit."""
+    """The plan hash reviewed on the pull request that brought this commit, as only the workflow
+    itself vouches for it: the check run its plan step created on the pull request's head commit,
+    else its own sticky comment naming that head commit. A marker anyone else wrote counts for
+    nothing."""
     for number in gh.pulls_for_commit(context.sha):
-        for comment in gh.comments(number):
-            body = comment.get("body") or ""
-            if body.startswith(MARKER_PREFIX):
-                return body[len(MARKER_PREFIX) :].split("-->", 1)[0].strip()
         try:
-            hashes = gh.check_run_hashes(gh.pull_head(number))
+            head = gh.pull_head(number)
         except GitHubError:
             continue
+        try:
+            hashes = gh.check_run_hashes(head, context.review_app)
+        except GitHubError:
+            hashes = []
         if hashes:
             return hashes[-1]
+        for comment in gh.comments(number):
+            body = comment.get("body") or ""
+            if (
+                body.startswith(MARKER_PREFIX)
+                and _by_the_workflow(context, comment)
+                and f"{HEAD_MARKER}{head} -->" in body
+            ):
+                return body[len(MARKER_PREFIX) :].split("-->", 1)[0].strip()
     return None
 
 
 def _record_check_run(context: ActionContext, gh: Gh, plan: Plan) -> None:
-    head = ((context.event.get("pull_request") or {}).get("head") or {}).get("sha")
+    head = _head_sha(context)
     if not head:
         return
     try:
@@ -343,8 +381,9 @@ def _refuse_if_unsafe(context: ActionContext, plan: Plan) -> int | None:
 
 def _plan(context: ActionContext, gh: Gh) -> int:
     config = load_config(context.config)
+    store = open_store(config, context.audit_log, override=context.state)
     with open_api(endpoint=context.endpoint) as reader:
-        plan = service.plan_with_audit(reader, config, audit_log=context.audit_log).plan
+        plan = service.plan_with_state(reader, config, store=store).plan
     _publish_plan(context, plan, plan.has_differences)
     markdown = render_markdown(plan)
     context.summary(markdown)
@@ -360,8 +399,9 @@ def _plan(context: ActionContext, gh: Gh) -> int:
 
 def _apply(context: ActionContext, gh: Gh) -> int:
     config = load_config(context.config)
+    store = open_store(config, context.audit_log, override=context.state)
     with open_api(endpoint=context.endpoint, writable=True) as client:
-        planned = service.plan_with_audit(client, config, audit_log=context.audit_log)
+        planned = service.plan_with_state(client, config, store=store)
         plan = planned.plan
         _publish_plan(context, plan, bool(plan.changes))
         if not plan.changes:
@@ -396,7 +436,9 @@ def _apply(context: ActionContext, gh: Gh) -> int:
                 "go; create it from a terminal with `ideogram-org apply --secrets-file`"
             )
         options = service.ApplyOptions(
-            audit_log=context.audit_log, progress=lambda line: print(line, file=sys.stderr)
+            audit_log=context.audit_log,
+            store=store,
+            progress=lambda line: print(line, file=sys.stderr),
         )
         report = service.apply(client, planned, options, ReviewedPlan(reviewed))
     context.summary(render_apply_markdown(report))
@@ -437,8 +479,9 @@ def _usage(context: ActionContext, gh: Gh) -> int:
 
 def _drift(context: ActionContext, gh: Gh) -> int:
     config = load_config(context.config)
+    store = open_store(config, context.audit_log, override=context.state)
     with open_api(endpoint=context.endpoint, writable=False) as reader:
-        result = service.drift(reader, config)
+        result = service.drift(reader, config, store=store)
         spend = ""
         if context.spend:
             try:

@@ -30,6 +30,16 @@ from tests.spec_check import SpecChecker, check_sandbox_exchange  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
+def own_lock_and_cache_folders(monkeypatch, tmp_path_factory):
+    """Each test its own lock folder and state cache: locks are per organization id, and tests
+    running at once apply to the same demo organization in separate sandboxes."""
+    folder = tmp_path_factory.mktemp("locks")
+    monkeypatch.setenv("IDEOGRAM_ORG_LOCK_DIR", str(folder))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("IDEOGRAM_ORG_STATE", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def every_sandbox_response_follows_the_spec(monkeypatch, request):
     """Whatever a test does, every answer any sandbox gives is checked against the official spec.
 

@@ -105,6 +105,8 @@ def test_inputs_reach_scripts_only_through_env():
         "working-directory",
         "alert-at",
         "spend",
+        "state",
+        "review-app",
     }
     assert set(action["outputs"]) == {
         "changes",

@@ -109,11 +109,11 @@ def org_member(handle: str) -> str:
 
 
 def test_a_second_apply_on_the_same_organization_fails_at_once_naming_the_holder(here):
-    from reconciler.store.locks import organization_locks
+    from reconciler.store.local import organization_locks
 
     Path("ideogram-org.yaml").write_text(ACME)
     with served(demo_state()) as (sandbox, url):
-        with organization_locks(url, [DEMO_ORG_ID]):
+        with organization_locks([DEMO_ORG_ID]):
             result = cli(url, "apply", "--auto-approve")
         assert sandbox.write_requests == []
     assert result.exit_code == 1

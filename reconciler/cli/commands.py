@@ -127,11 +127,13 @@ def plan(
     from .. import service
     from ..render.plan import render_text
     from ..render.registry import renderer
+    from ..service.state import open_store
     from ..store.plan_file import save_plan
 
     config = _load(config_path)  # a broken file fails before any token or network is needed
     with common.connect(sandbox, endpoint, timeout) as reader:
-        planned = service.plan_with_audit(reader, config, orgs, api_version, err, audit_log)
+        store = open_store(config, audit_log)
+        planned = service.plan_with_state(reader, config, orgs, api_version, err, store)
     warn_all(planned.warnings)
     result = planned.plan
     if output == "text":
@@ -241,10 +243,12 @@ def drift(
     drift."""
     from .. import service
     from ..render.registry import renderer
+    from ..service.state import open_store
 
     config = _load(config_path)
     with common.connect(sandbox, endpoint, timeout, writable=False) as reader:
-        result = service.drift(reader, config, orgs, api_version, err, audit_log)
+        store = open_store(config, audit_log)
+        result = service.drift(reader, config, orgs, api_version, err, store)
     warn_all(result.planned.warnings)
     click.echo(renderer("drift", output)(result.report))
     if result.report.drifted:
@@ -307,7 +311,7 @@ def _confirm(plan: Plan) -> None:
     default=0,
     show_default=True,
     metavar="SECONDS",
-    help="Wait this long for another apply of the same organization on this machine, then give up.",
+    help="Wait this long for another apply of the same organization to finish, then give up.",
 )
 @output_option("text", "json")
 @full_option
@@ -336,6 +340,7 @@ def apply(
     """Carry out a plan: from the file (after a y/N), or exactly a saved PLAN_FILE."""
     from .. import service
     from ..model.report import ApplyInterrupted, NothingToApply
+    from ..service.state import open_store
     from ..store.plan_file import load_plan
 
     options = service.ApplyOptions(
@@ -356,6 +361,7 @@ def apply(
         config = _load(config_path if explicit else saved.desired_file)
     else:
         config = _load(config_path)
+    options = dataclasses.replace(options, store=open_store(config, audit_log))
     with (
         common.connect(sandbox, endpoint, timeout, writable=True) as client,
         contextlib.ExitStack() as after_review,
@@ -364,7 +370,7 @@ def apply(
         options = dataclasses.replace(options, on_call=progress)
         try:
             if saved is not None:
-                planned = service.recheck_saved(client, saved, config, api_version)
+                planned = service.recheck_saved(client, saved, config, api_version, options.state)
                 warn_all(planned.warnings)
                 approval = _approval(allow_unsafe)
                 planned.plan.ensure_approved(approval)

@@ -9,10 +9,11 @@ cannot read, or one with any problem, goes through ruamel, so problems read exac
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import pydantic
 from pydantic import BaseModel
 
 from ..defaults import MAX_FILE_BYTES
-from ..errors import ConfigError, Problem, ReconcilerError, UsageError
+from ..errors import BindingConflictError, ConfigError, Problem, ReconcilerError, UsageError
 from ..model.identity import IDENTIFIER_FIELDS, Identity, identity, matches_glob
 from ..safe_files import read_bytes
 from .fast_yaml import read_simple_yaml
@@ -42,6 +43,8 @@ class LoadedConfig:
     )  # by organization
     warnings: tuple[Problem, ...] = ()  # located, like errors, but the file is still valid
     max_bytes: int = MAX_FILE_BYTES  # the size limit it was loaded under
+    # key ids the state store binds to labels the file lists without one: (org, label) -> id
+    bindings: tuple[tuple[str, str, str], ...] = ()
 
     def locate_member(self, organization: str, index: int) -> tuple[int, int]:
         """Line and column of an organization's member entry (1-based), for errors found after
@@ -416,12 +419,51 @@ def desired_state_hash(desired: DesiredState) -> str:
 
 def reload_if_changed(config: LoadedConfig) -> LoadedConfig:
     """The same file again, validated anew only if its bytes changed (say, a key id written
-    back)."""
+    back), with the same bindings of the state store."""
     try:
         unchanged = hashlib.sha256(config.path.read_bytes()).hexdigest() == config.sha256
     except OSError:
         unchanged = False
-    return config if unchanged else load_config(config.path, max_bytes=config.max_bytes)
+    if unchanged:
+        return config
+    fresh = load_config(config.path, max_bytes=config.max_bytes)
+    return bind_keys(fresh, {(o, label): key for o, label, key in config.bindings}, "")
+
+
+def bind_keys(
+    config: LoadedConfig, bindings: Mapping[tuple[str, str], str], where: str
+) -> LoadedConfig:
+    """The file with the state store's key bindings filled in: a label listed without an id
+    takes the id the store binds it to (no second key is made for it). A label the file binds to
+    another id than the store is refused, naming both. Labels the file no longer lists are left
+    alone."""
+    desired = config.desired
+    applied: list[tuple[str, str, str]] = []
+    organizations = dict(desired.organizations)
+    for (name, label), key_id in sorted(bindings.items()):
+        org = organizations.get(name)
+        spec = org.api_keys.get(label) if org else None
+        if org is None or spec is None:
+            continue
+        if spec.id is not None and spec.id != key_id:
+            raise BindingConflictError(
+                f"{config.path}: key {label!r} of {name} is bound to {spec.id} in the file and "
+                f"to {key_id} in the state store{f' ({where})' if where else ''}: remove the id "
+                "from the file to use the store's, or fix it; nothing was sent"
+            )
+        if spec.id is None:
+            keys = {**org.api_keys, label: spec.model_copy(update={"id": key_id})}
+            organizations[name] = org.model_copy(update={"api_keys": keys})
+        applied.append((name, label, key_id))
+    if not applied:
+        return config
+    bound = desired.model_copy(update={"organizations": organizations})
+    return dataclasses.replace(
+        config,
+        desired=bound,
+        desired_hash=desired_state_hash(bound),
+        bindings=tuple(applied),
+    )
 
 
 def load_config(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> LoadedConfig:
@@ -465,4 +507,4 @@ def load_config(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> LoadedConf
     )
 
 
-__all__ = ["LoadedConfig", "load_config", "load_text", "reload_if_changed"]
+__all__ = ["LoadedConfig", "bind_keys", "load_config", "load_text", "reload_if_changed"]

@@ -316,6 +316,53 @@ class Organization(_Strict):
     api_keys: dict[Name, ApiKeySpec] = Field(default_factory=dict)
 
 
+STATE_BRANCH = "ideogram-org-state"
+_DURATION = re.compile(r"([1-9][0-9]{0,6})([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration_seconds(text: str) -> int:
+    """`90s`, `15m`, `2h`, `7d` in seconds (the pattern is checked by the model first)."""
+    found = _DURATION.fullmatch(text)
+    if found is None:
+        raise ValueError(f"{text!r} is not a duration such as 15m, 2h or 7d")
+    return int(found.group(1)) * _UNIT_SECONDS[found.group(2)]
+
+
+class StateConfig(_Strict):
+    """Where the audit chain, the locks and the key bindings live. Every machine that applies
+    the file must use the same store: the file says which."""
+
+    backend: Literal["local", "git"] = Field(
+        default="local",
+        description="local: files on this machine (the audit log, flock'd locks, ids written "
+        "back into this file). git: a branch that every runner and laptop reaches.",
+    )
+    url: str = Field(
+        default="origin",
+        min_length=1,
+        max_length=2048,
+        description="git: a remote's name in the repository holding this file, or a URL. "
+        "Default: origin.",
+    )
+    branch: str = Field(
+        default=STATE_BRANCH,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_/-]*(\.[A-Za-z0-9_/-]+)*$",
+        max_length=200,
+        description="git: the branch holding the state. Default: ideogram-org-state.",
+    )
+    lease: str = Field(
+        default="15m",
+        pattern=r"^[1-9][0-9]{0,6}[smhd]$",
+        description="git: how long a lock outlives a run that stopped renewing it (a killed "
+        "runner), such as 15m. Default: 15m.",
+    )
+
+    @property
+    def lease_seconds(self) -> int:
+        return duration_seconds(self.lease)
+
+
 class DesiredState(_Strict):
     """The whole file."""
 
@@ -327,6 +374,7 @@ class DesiredState(_Strict):
     )
 
     version: Literal[1] = Field(description="Format version of this file. Only 1 exists.")
+    state: StateConfig | None = None
     policy: Policy | None = None
     organizations: dict[Name, Organization] = Field(
         description="Organizations by local name.", min_length=1

@@ -22,15 +22,22 @@ from ..model.live import LiveState
 from ..model.plan import Plan
 from ..model.report import ApplyInterrupted, ApplyReport
 from ..store.audit import AuditLog
+from ..store.state import StateError
 from .calls import OnCall, StopRequested
 from .executor import Executor
 
 Replan = Callable[[], tuple[Plan, LiveState]]  # read the organization again and plan afresh
 
 
-def preflight(plan: Plan, config_path: Path, audit: AuditLog, secrets: SecretsFile | None) -> None:
+def preflight(
+    plan: Plan,
+    config_path: Path,
+    audit: AuditLog,
+    secrets: SecretsFile | None,
+    write_back: bool = True,
+) -> None:
     """Everything a write will need, checked before the first one: one clear line if anything is
-    missing."""
+    missing. `write_back`: the ids of new keys go into the file (the local store's bindings)."""
     audit.check_writable()
     if any(isinstance(c, KeyCreate) for c in plan.changes):
         if secrets is None:
@@ -39,6 +46,8 @@ def preflight(plan: Plan, config_path: Path, audit: AuditLog, secrets: SecretsFi
                 "--secrets-file PATH"
             )
         secrets.check()
+        if not write_back:
+            return
         folder = config_path.parent if str(config_path.parent) else Path(".")
         if not os.access(config_path, os.W_OK) or not os.access(folder, os.W_OK):
             raise UsageError(
@@ -61,6 +70,7 @@ def apply_plan(
     progress: Callable[[str], None] = lambda _line: None,
     stop: threading.Event | None = None,
     on_call: OnCall | None = None,
+    write_back: bool = True,
 ) -> ApplyReport:
     """Carry out `plan`. The caller has already judged it safe (or approved) and fresh; it binds
     the keys the report says were made, and reads the organization again to verify.
@@ -69,7 +79,7 @@ def apply_plan(
     later, which this run did not make, came from a create whose answer was lost."""
     if chunk_size < 1:
         raise UsageError("--chunk-size must be at least 1")
-    preflight(plan, config_path, audit, secrets)
+    preflight(plan, config_path, audit, secrets, write_back)
     run = Executor(client, plan, audit, secrets, progress, stop or threading.Event(), on_call)
     run.chunk_size = chunk_size
     audit.append(
@@ -93,6 +103,17 @@ def apply_plan(
         run.report.not_sent = len(plan.changes) - len(run.final)
         run.report.interrupted = True
         raise ApplyInterrupted(run.report) from None
+    except StateError as exc:  # the shared store could not take a checkpoint: stop sending
+        run.close_unsent(f"not sent: {exc}")
+        audit.append(
+            "run.interrupted",
+            plan_hash=plan.plan_hash,
+            counts=run.report.counts(),
+            write_calls=run.report.write_calls,
+            unsettled=len(plan.changes) - len(run.final),
+            message=str(exc),
+        )
+        raise
     run.report.results = [run.final[i] for i in sorted(run.final)]
     audit.append(
         "run.end",

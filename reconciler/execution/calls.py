@@ -32,7 +32,7 @@ from ..model.plan import Plan
 from ..model.report import ApplyReport, ItemResult, Outcome
 from ..store import crash_points
 from ..store.audit import AuditLog, RecordedCall, record_call
-from .program import MEMBER_ENDPOINTS, progress_line
+from .program import MEMBER_ENDPOINTS, Call, progress_line
 
 Pending = Literal["unknown", "deferred"]  # unknown: the call may have acted; deferred: not sent yet
 MemberAction = Literal["member.add", "member.promote", "member.remove"]
@@ -73,6 +73,8 @@ class CallSender:
         self.calls_planned = 0
         self.calls_done = 0
         self.created: dict[str, str] = {}  # api_key_id -> organization, keys this run made
+        # intents recorded with their phase, not yet sent: (action, organization, indexes)
+        self.intents: dict[tuple[str, str, tuple[int, ...]], RecordedCall] = {}
         self._lock = threading.Lock()
 
     # --- bookkeeping ----------------------------------------------------------------------------
@@ -97,10 +99,56 @@ class CallSender:
         with self._lock:
             self.pending[index] = (state, message)
 
+    def prepare(self, calls: list[Call]) -> None:
+        """Record the intents of a phase's calls, before any is sent. A call may start only after
+        those before it in the phase: its intent says how late it could act (what settling a
+        lost create may attribute to it)."""
+        for position, call in enumerate(calls):
+            targets = [self.target_of(i) for i in call.indexes]
+            self.intents[(call.action, call.organization, call.indexes)] = record_call(
+                self.audit,
+                call.organization,
+                call.action,
+                targets,
+                self.plan.plan_hash,
+                self.client.timeout * (position + 1),
+            )
+
+    def target_of(self, index: int) -> str:
+        change = self.changes[index]
+        if isinstance(change, KeyCreate):
+            return change.key_label
+        if isinstance(change, KeyDeactivate):
+            return change.key_id
+        return member_of(change).label
+
+    def close_intent(
+        self, action: str, organization: str, indexes: tuple[int, ...], message: str
+    ) -> None:
+        """A prepared call that will not be sent: its intent gets the outcome not_sent."""
+        with self._lock:
+            call = self.intents.pop((action, organization, indexes), None)
+        if call is not None:
+            call.finish("not_sent", message)
+
+    def close_unsent(self, message: str) -> None:
+        with self._lock:
+            left, self.intents = list(self.intents.values()), {}
+        for call in left:
+            call.finish("not_sent", message)
+
     def begin(
-        self, action: str, organization: str, targets: list[str], description: str
+        self,
+        action: str,
+        organization: str,
+        targets: list[str],
+        description: str,
+        indexes: tuple[int, ...] = (),
+        publish: bool = False,
     ) -> RecordedCall:
-        """Before a call: refuse it after a stop request, count it, then record the intent."""
+        """Before a call: refuse it after a stop request, count it, then take the intent its
+        phase recorded, or record one now (a call no phase planned: a half of a refused call, or
+        a key to deactivate at once; `publish` puts it where every machine sees it first)."""
         if self.stop.is_set():
             raise StopRequested
         with self._lock:
@@ -113,9 +161,16 @@ class CallSender:
                 line := progress_line(self.calls_done, self.calls_planned, description)
             ) is not None:
                 self.progress(line)
-        return record_call(
+        with self._lock:
+            prepared = self.intents.pop((action, organization, indexes), None)
+        if prepared is not None:
+            return prepared
+        call = record_call(
             self.audit, organization, action, targets, self.plan.plan_hash, self.client.timeout
         )
+        if publish:
+            self.audit.checkpoint()
+        return call
 
     def call_failed(self, exc: ApiError, call: RecordedCall, indexes: list[int]) -> None:
         """Settle or hold the items of a failed call. Ambiguous when the request may have been
@@ -140,7 +195,11 @@ class CallSender:
         refs = [member_of(self.changes[i]) for i in indexes]
         labels = [ref.label for ref in refs]
         call = self.begin(
-            action, organization, labels, f"{action} {organization}: {len(indexes)} member(s)"
+            action,
+            organization,
+            labels,
+            f"{action} {organization}: {len(indexes)} member(s)",
+            tuple(indexes),
         )
         try:
             outcome = self.client.member_call(endpoint, org_id, [lite_member(ref) for ref in refs])
@@ -196,7 +255,7 @@ class CallSender:
         assert isinstance(change, KeyCreate) and self.secrets is not None
         label = change.key_label
         call = self.begin(
-            "key.create", organization, [label], f"key.create {organization}: {label}"
+            "key.create", organization, [label], f"key.create {organization}: {label}", (index,)
         )
         try:
             created = self.client.create_key(org_id)
@@ -238,6 +297,7 @@ class CallSender:
             return
         with self._lock:
             self.report.new_key_ids[(organization, label)] = created.api_key_id
+            self.report.new_key_times[created.api_key_id] = created.creation_time or ""
         self.settle(
             index, "applied", f"new key {created.api_key_id}; secret written to {self.secrets.path}"
         )
@@ -248,7 +308,11 @@ class CallSender:
         with self._lock:
             self.calls_planned += 1  # not in the program: the key appeared during the run
         call = self.begin(
-            "key.deactivate", organization, [key_id], f"key.deactivate {organization}: {key_id}"
+            "key.deactivate",
+            organization,
+            [key_id],
+            f"key.deactivate {organization}: {key_id}",
+            publish=True,
         )
         try:
             self.client.deactivate_key(key_id)
@@ -269,6 +333,7 @@ class CallSender:
             organization,
             [change.key_id],
             f"key.deactivate {organization}: {change.key_id}",
+            (index,),
         )
         try:
             self.client.deactivate_key(change.key_id)

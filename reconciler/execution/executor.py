@@ -15,8 +15,8 @@ from ..defaults import CHUNK_SIZE
 from ..errors import ApiError
 from ..model.changes import MemberAdd, MemberPromote
 from ..model.safety import OrganizationSummary
-from .calls import CallSender, MemberAction
-from .program import Call, Step, calls_of, program
+from .calls import CallSender, MemberAction, StopRequested
+from .program import Call, Step, calls_of, phases, program
 
 
 class Executor(CallSender):
@@ -38,8 +38,23 @@ class Executor(CallSender):
         steps = program(self.plan, self.chunk_size, todo)
         with self._lock:
             self.calls_planned = self.calls_done + len(calls_of(steps))
-        for step in steps:
-            self.run_step(step, summaries[step[0].organization])
+        for phase in phases(steps):
+            self.run_phase(phase, summaries[phase[0][0].organization])
+
+    def run_phase(self, phase: list[Step], summary: OrganizationSummary) -> None:
+        """The phase's intents on record and published, then its calls; an intent whose call
+        was not sent (a stop, a fresh read that forbade it) is closed as not sent."""
+        if self.stop.is_set():
+            raise StopRequested
+        if phase[0][0].action == "member.promote":
+            phase = [ready for step in phase if (ready := tuple(self._ready(step)))]
+        self.prepare(calls_of(phase))
+        self.audit.checkpoint()
+        try:
+            for step in phase:
+                self.run_step(step, summary)
+        finally:
+            self.close_unsent("not sent: the run stopped first")
 
     def run_step(self, step: Step, summary: OrganizationSummary) -> None:
         first = step[0]
@@ -54,10 +69,9 @@ class Executor(CallSender):
             )
         else:
             action: MemberAction = first.action  # the branches above took the key calls
-            ready = self._ready(step) if action == "member.promote" else list(step)
             self.concurrently(
                 lambda call: self.member_call(action, org_id, organization, list(call.indexes)),
-                ready,
+                list(step),
             )
 
     def _remove_owner(self, summary: OrganizationSummary, index: int) -> None:
@@ -92,9 +106,11 @@ class Executor(CallSender):
         self.member_call("member.remove", summary.organization_id, summary.name, [index])
 
     def _not_sent(self, index: int, state: Literal["deferred", "skipped"], message: str) -> None:
-        """A call of the program that is not sent: it leaves the count of planned calls."""
+        """A call of the program that is not sent: it leaves the count of planned calls, and its
+        intent is closed."""
         with self._lock:
             self.calls_planned -= 1
+        self.close_intent("member.remove", self.changes[index].organization, (index,), message)
         if state == "deferred":
             self.hold(index, "deferred", message)
         else:

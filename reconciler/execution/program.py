@@ -117,6 +117,26 @@ def program(plan: Plan, chunk_size: int, only: Iterable[int] | None = None) -> l
     return steps
 
 
+def phases(steps: list[Step]) -> list[list[Step]]:
+    """The steps grouped into phases of writes: the adds, promotions, key creates, removals and
+    deactivations of one organization, and each owner removal alone. Each phase's intents go on
+    record (in a shared store: where every machine sees them) before its first call."""
+    grouped: list[list[Step]] = []
+    for step in steps:
+        first = step[0]
+        last = grouped[-1][-1][0] if grouped else None
+        if (
+            last is not None
+            and not first.owner_removal
+            and not last.owner_removal
+            and (last.organization_id, last.action) == (first.organization_id, first.action)
+        ):
+            grouped[-1].append(step)
+        else:
+            grouped.append([step])
+    return grouped
+
+
 def calls_of(steps: list[Step]) -> list[Call]:
     return [call for step in steps for call in step]
 

@@ -17,8 +17,13 @@ EventType = Literal[
     "write.intent",  # flushed before a write call goes out: organization, action, targets
     "write",  # the call's outcome, chained to its intent
     "write.settled",  # a later run read what an intent without an outcome left behind
-    "key.bound",  # new key ids written into the desired file beside their labels
+    "key.bound",  # new keys bound to their labels (in the state store, and the file's write-back)
     "audit.repair",  # a torn last record was sealed
+    "lock.acquired",  # a run took organizations' locks in the shared state store
+    "lock.released",  # it gave them back
+    "lock.taken_over",  # a lock whose lease had passed was taken by another run
+    "lock.broken",  # `state unlock RUN_ID` broke a lock on purpose: who did
+    "state.migrated",  # a local audit log and its key bindings moved into a shared store
 ]
 EVENT_TYPES: tuple[EventType, ...] = (
     "run.start",
@@ -29,10 +34,16 @@ EVENT_TYPES: tuple[EventType, ...] = (
     "write.settled",
     "key.bound",
     "audit.repair",
+    "lock.acquired",
+    "lock.released",
+    "lock.taken_over",
+    "lock.broken",
+    "state.migrated",
 )
 # ok: every item applied; partial: some; failed: none; unknown: the call may have acted (a
-# timeout after sending, a 5xx), so the next read settles it.
-WriteOutcome = Literal["ok", "partial", "failed", "unknown"]
+# timeout after sending, a 5xx), so the next read settles it; not_sent: its intent went on record
+# with its phase, and the call was never sent (a stop, a fresh read that forbade it).
+WriteOutcome = Literal["ok", "partial", "failed", "unknown", "not_sent"]
 
 
 AUDIT_SCHEMA_ID = (
@@ -59,6 +70,7 @@ class RunRecord(_Record):
     counts: dict[str, int] | None = None
     write_calls: int | None = None
     unsettled: int | None = None
+    message: str = ""
 
 
 class IntentRecord(_Record):
@@ -102,7 +114,10 @@ class SettledRecord(_Record):
 
 class KeyBoundRecord(_Record):
     event: Literal["key.bound"]
-    keys: list[dict[str, str]] = Field(description="organization, label and api_key_id of each.")
+    keys: list[dict[str, str]] = Field(
+        description="organization, label and api_key_id of each; created and predecessor when "
+        "known."
+    )
     message: str = ""
 
 
@@ -112,8 +127,32 @@ class RepairRecord(_Record):
     torn_bytes: str = Field(description="The torn record's bytes, base64, kept as evidence.")
 
 
+class LockRecord(_Record):
+    event: Literal["lock.acquired", "lock.released", "lock.taken_over", "lock.broken"]
+    organization_ids: list[str]
+    holder: str = Field(description="The run id whose lock this is.")
+    plan_hash: str = ""
+    machine: str = ""
+    lease_until: str = ""
+    message: str = ""
+
+
+class MigratedRecord(_Record):
+    event: Literal["state.migrated"]
+    source: str = Field(description="Where the log came from (a path).")
+    head: str = Field(description="The head hash of the log moved.")
+    message: str = ""
+
+
 AuditRecord = Annotated[
-    RunRecord | IntentRecord | WriteRecord | SettledRecord | KeyBoundRecord | RepairRecord,
+    RunRecord
+    | IntentRecord
+    | WriteRecord
+    | SettledRecord
+    | KeyBoundRecord
+    | RepairRecord
+    | LockRecord
+    | MigratedRecord,
     Field(discriminator="event"),
 ]
 

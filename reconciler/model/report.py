@@ -109,6 +109,7 @@ class ApplyReport:
     )  # what apply may not do, still there
     verification_error: str = ""
     new_key_ids: dict[tuple[str, str], str] = field(default_factory=dict)
+    new_key_times: dict[str, str] = field(default_factory=dict)  # api_key_id -> creation time
     write_calls: int = 0
     audit_path: str = ""
     audit_head: str = ""  # hash of the log's last record: keep it to detect records cut off later

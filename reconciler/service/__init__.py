@@ -7,7 +7,9 @@ render the results these return. Nothing here prints or asks questions.
 from __future__ import annotations
 
 import dataclasses
+import socket
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -40,8 +42,10 @@ from ..planning.planner import compute_plan, listed_but_ignored
 from ..planning.staleness import ensure_fresh, recheck_saved_plan
 from ..planning.usage import by_currency, facts_of
 from ..planning.usage import report as usage_report
-from ..store.audit import AuditLog, Verification, pending_work
-from ..store.locks import organization_locks
+from ..store.audit import AuditLog, Verification, current_actor, pending_work
+from ..store.local import LocalStore
+from ..store.state import RunInfo, Snapshot, StateStore
+from .state import bound
 
 
 @dataclass(frozen=True)
@@ -91,7 +95,8 @@ class Drift:
 
 @dataclass(frozen=True)
 class ApplyOptions:
-    audit_log: str | Path = defaults.AUDIT_LOG
+    audit_log: str | Path = defaults.AUDIT_LOG  # the local store's log, when `store` is not given
+    store: StateStore | None = None  # where the chain, locks and bindings live
     chunk_size: int = defaults.CHUNK_SIZE
     secrets_file: str | Path | None = None
     dry_run: bool = False
@@ -105,6 +110,10 @@ class ApplyOptions:
     stop: threading.Event = field(
         default_factory=threading.Event
     )  # set by Ctrl-C or SIGTERM: send no new call
+
+    @property
+    def state(self) -> StateStore:
+        return self.store if self.store is not None else LocalStore(self.audit_log)
 
 
 def plan(
@@ -192,34 +201,35 @@ def drift(
     only: Iterable[str] = (),
     api_version: str = "auto",
     progress: Callable[[str], None] | None = None,
-    audit_log: str | Path | None = None,
+    store: StateStore | None = None,
 ) -> Drift:
-    planned = plan_with_audit(reader, config, only, api_version, progress, audit_log)
+    planned = plan_with_state(reader, config, only, api_version, progress, store)
     return Drift(planned=planned, report=DriftReport.from_plan(planned.plan))
 
 
-def plan_with_audit(
+def plan_with_state(
     reader: ApiReader,
     config: LoadedConfig,
     only: Iterable[str] = (),
     api_version: str = "auto",
     progress: Callable[[str], None] | None = None,
-    audit_log: str | Path | None = None,
+    store: StateStore | None = None,
 ) -> Planned:
-    """`plan` as apply will see it: with the keys lost creates made, as the audit trail at
-    `audit_log` records them (read only; a trail that fails verification is not used, and the
-    plan says so)."""
-    pending = pending_work(audit_log) if audit_log is not None else Verification()
+    """`plan` as apply will see it: with the keys the state store binds and the keys lost creates
+    made, as its audit chain records them (one read, never a write; a chain that fails
+    verification is not used, and the plan says so)."""
+    snapshot = store.snapshot() if store is not None else Snapshot(Verification(), "")
+    pending = snapshot.pending
     if pending.problems:
         note = (
-            f"{audit_log}: the audit log fails verification ({pending.problems[0]}); what it "
+            f"{snapshot.where}: the audit log fails verification ({pending.problems[0]}); what it "
             "records is not used, and apply will refuse until it is repaired"
         )
         planned = plan(reader, config, only, api_version, progress)
         return with_handle_notes(reader, dataclasses.replace(planned, notes=(note,)))
     lost = pending.lost_keys_to_plan()
     return with_handle_notes(
-        reader, plan(reader, config, only, api_version, progress, lost_keys=lost)
+        reader, plan(reader, bound(config, snapshot), only, api_version, progress, lost_keys=lost)
     )
 
 
@@ -239,9 +249,16 @@ def export(
 
 
 def recheck_saved(
-    client: ApiReader, saved: Plan, config: LoadedConfig, api_version: str = "auto"
+    client: ApiReader,
+    saved: Plan,
+    config: LoadedConfig,
+    api_version: str = "auto",
+    store: StateStore | None = None,
 ) -> Planned:
-    """A saved plan, refused if stale, recomputed from its inputs so its safety is judged afresh."""
+    """A saved plan, refused if stale, recomputed from its inputs (the file, with the store's
+    key bindings) so its safety is judged afresh."""
+    if store is not None:
+        config = bound(config, store.snapshot())
     live = read_live_state(
         client, config.desired, [o.name for o in saved.organizations], api_version
     )
@@ -260,10 +277,9 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions, approval: 
     if options.dry_run:
         return _dry_run(the_plan, options)
     organizations = [o.name for o in the_plan.organizations]
-    audit = AuditLog(options.audit_log)
-    with organization_locks(
-        client.endpoint, [o.organization_id for o in the_plan.organizations], options.lock_timeout
-    ):
+    store = options.state
+    ids = [o.organization_id for o in the_plan.organizations]
+    with store.locked(ids, _run_info(the_plan.plan_hash), options.lock_timeout) as audit:
         pending = pending_work(audit.path)
         if not the_plan.changes:
             # nothing to send; writes an earlier run left without an outcome are still settled
@@ -272,7 +288,16 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions, approval: 
             return NothingToApply(plan_hash=the_plan.plan_hash, blocked=len(the_plan.blocked))
         current = _settle(client, planned.config, options, audit, pending, organizations)
         ensure_fresh(the_plan, current.config, current.plan)
-        return _carry_out(client, planned.config, the_plan, current.live, options, audit)
+        return _carry_out(client, current.config, the_plan, current.live, options, audit)
+
+
+def _run_info(plan_hash: str = "") -> RunInfo:
+    return RunInfo(
+        run_id=uuid.uuid4().hex,
+        user=current_actor(),
+        machine=socket.gethostname(),
+        plan_hash=plan_hash,
+    )
 
 
 Review = Callable[[Planned], Approval]  # show a plan, ask; returns the approval, or raises
@@ -290,10 +315,8 @@ def apply_config(
     refuse its own plan. `review` shows the plan and returns the approval the user gave (or
     raises); the safety gate is still judged here."""
     matched = match_organizations(config.desired, client.get_profiles(), only)
-    audit = AuditLog(options.audit_log)
-    with organization_locks(
-        client.endpoint, [p.organization_id for p in matched.values()], options.lock_timeout
-    ):
+    ids = [p.organization_id for p in matched.values()]
+    with options.state.locked(ids, _run_info(), options.lock_timeout) as audit:
         pending = pending_work(audit.path)
         current = _settle(client, config, options, audit, pending, list(matched))
         approval = review(with_handle_notes(client, current))
@@ -334,6 +357,7 @@ def _carry_out(
         return again.plan, again.live
 
     secrets = SecretsFile(options.secrets_file) if options.secrets_file else None
+    write_back = not options.state.binds_keys
     try:
         report = apply_plan(
             client,
@@ -347,11 +371,12 @@ def _carry_out(
             progress=options.progress,
             stop=options.stop,
             on_call=options.on_call,
+            write_back=write_back,
         )
     except ApplyInterrupted as interrupted:
-        bind_new_keys(config, audit, interrupted.report, options.progress)
+        bind_new_keys(config, audit, interrupted.report, options.progress, write_back)
         raise
-    bind_new_keys(config, audit, report, options.progress)
+    bind_new_keys(config, audit, report, options.progress, write_back)
     if options.verify:
         verify(report, replan)
     return report
@@ -376,7 +401,14 @@ def _settle(
             "records cannot be trusted to settle anything, so nothing was sent. Run "
             f"`ideogram-org audit verify {audit.path}`"
         )
-    recovered = recover_unbound_keys(audit, pending, config)
+    if options.state.binds_keys:
+        # the store's bindings, and keys a killed run made and never bound, bound now: the plan
+        # below is made with them (a saved plan made without them is refused as stale)
+        _bind_in_store(audit, pending)
+        config = bound(config, Snapshot(pending, options.state.describe(), binds_keys=True))
+        recovered: dict[tuple[str, str], str] = {}
+    else:
+        recovered = recover_unbound_keys(audit, pending, config)
     lost = pending.lost_keys_to_plan()
     current = plan(
         client, reload_if_changed(config), organizations, options.api_version, lost_keys=lost
@@ -392,28 +424,53 @@ def _settle(
 
 
 def bind_new_keys(
-    config: LoadedConfig, audit: AuditLog, report: ApplyReport, progress: Callable[[str], None]
+    config: LoadedConfig,
+    audit: AuditLog,
+    report: ApplyReport,
+    progress: Callable[[str], None],
+    write_back: bool = True,
 ) -> None:
-    """Write the ids of the keys this run made into the file, beside their labels, and record it.
-    Should that fail, the audit log holds them and the next apply writes them back."""
+    """Bind the keys this run made to their labels, on record in the store (every machine's next
+    plan sees them); with the local store, also write the ids into the file beside their labels.
+    Should the write-back fail, the audit log holds them and the next apply writes them back."""
     if not report.new_key_ids:
         return
-    try:
-        write_key_ids(config.path, report.new_key_ids)
-    except ReconcilerError as exc:
-        progress(
-            f"error: {exc}. The new ids are on record in the audit log; the next apply writes "
-            f"them back (or write them into the file by hand)"
-        )
-        raise
+    if write_back:
+        try:
+            write_key_ids(config.path, report.new_key_ids)
+        except ReconcilerError as exc:
+            progress(
+                f"error: {exc}. The new ids are on record in the audit log; the next apply "
+                "writes them back (or write them into the file by hand)"
+            )
+            raise
     audit.append(
         "key.bound",
         keys=[
-            {"organization": o, "label": label, "api_key_id": key_id}
+            {
+                "organization": o,
+                "label": label,
+                "api_key_id": key_id,
+                "created": report.new_key_times.get(key_id, ""),
+            }
             for (o, label), key_id in report.new_key_ids.items()
         ],
     )
     report.audit_head = audit.head
+
+
+def _bind_in_store(audit: AuditLog, pending: Verification) -> None:
+    """Keys a killed run made (their secrets saved) but never bound: bound now, on record."""
+    if not pending.unbound_keys:
+        return
+    audit.append(
+        "key.bound",
+        keys=[
+            {"organization": o, "label": label, "api_key_id": key_id}
+            for key_id, (o, label) in pending.unbound_keys.items()
+        ],
+        message="recovered from a run that stopped before binding them",
+    )
 
 
 def verify(report: ApplyReport, replan: Callable[[], tuple[Plan, LiveState]]) -> None:

@@ -25,6 +25,7 @@ import hmac
 import json
 import os
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +34,7 @@ from typing import Any, BinaryIO
 from ..defaults import AUDIT_KEY_ENV, AUDIT_LOG
 from ..errors import ReconcilerError
 from ..model.audit import EventType, WriteOutcome
+from ..model.state import FinishedRun, KeyBinding
 from ..safe_files import FileWriteError, open_for_append, read_bytes
 from . import crash_points
 
@@ -129,6 +131,16 @@ class AuditLog:
         self.actor = actor or current_actor()
         self.key = key if key is not None else os.environ.get(AUDIT_KEY_ENV) or None
         self.head = ""
+        # a shared store may chain records again onto another machine's before they are
+        # published: old hash -> new, so an outcome still names its intent
+        self.renamed: dict[str, str] = {}
+        self.checkpoint: Callable[[], None] = lambda: None  # publish what is on record so far
+
+    def current(self, digest: str) -> str:
+        """The hash a record has now (a shared store may have chained it again)."""
+        while digest in self.renamed:
+            digest = self.renamed[digest]
+        return digest
 
     def append(self, event: EventType, **fields: Any) -> dict[str, Any]:
         record = {
@@ -198,7 +210,7 @@ class RecordedCall:
         results: list[dict[str, object]] | None = None,
     ) -> None:
         fields: dict[str, object] = {
-            "intent": self.intent,
+            "intent": self.audit.current(self.intent),
             "organization": self.organization,
             "action": self.action,
             "targets": list(self.targets),
@@ -301,6 +313,9 @@ class Verification:
     # keys a settled crash left ACTIVE with no saved secret, not yet deactivated: organization ->
     # api_key_id -> why (the plan deactivates them, counted like any deactivation)
     lost_keys: dict[str, dict[str, str]] = field(default_factory=dict)
+    # the last binding of each (organization, label), as key.bound records made them
+    bindings: dict[tuple[str, str], KeyBinding] = field(default_factory=dict)
+    runs: list[FinishedRun] = field(default_factory=list)  # in the order they ended
     head: str = GENESIS
 
     def lost_keys_to_plan(self) -> dict[str, dict[str, str]]:
@@ -414,6 +429,16 @@ def _track(
         runs[str(record.get("run_id"))] = False
     elif event in ("run.end", "run.interrupted"):
         runs[str(record.get("run_id"))] = True
+        found.runs.append(
+            FinishedRun(
+                run_id=str(record.get("run_id")),
+                event=str(event),
+                plan_hash=str(record.get("plan_hash", "")),
+                ts=str(record.get("ts", "")),
+                actor=str(record.get("actor", "")),
+                head=str(record["hash"]),
+            )
+        )
     elif event == "write.intent":
         intents[record["hash"]] = record
     elif event in ("write", "write.settled"):
@@ -439,6 +464,14 @@ def _track_keys(record: dict[str, Any], found: Verification) -> None:
     elif event == "key.bound":
         for key in _dicts(record.get("keys")):
             found.unbound_keys.pop(str(key.get("api_key_id")), None)
+            binding = KeyBinding(
+                organization=str(key.get("organization")),
+                label=str(key.get("label")),
+                api_key_id=str(key.get("api_key_id")),
+                created=str(key.get("created") or ""),
+                predecessor=str(key.get("predecessor") or ""),
+            )
+            found.bindings[(binding.organization, binding.label)] = binding
     elif event == "write.settled":
         lost = found.lost_keys.setdefault(str(record.get("organization")), {})
         for key in _dicts(record.get("lost_keys")):
@@ -459,3 +492,26 @@ def pending_work(path: str | Path) -> Verification:
     if not Path(path).exists():
         return Verification()
     return verify_log(path)
+
+
+def rechain(lines: list[bytes], onto: str, key: str | None) -> tuple[list[bytes], dict[str, str]]:
+    """The records of `lines` chained again, in order, after the record `onto`: each keeps its
+    content and gets a new prev_hash, hash (and HMAC). Returns the new lines and old hash -> new.
+    Only for records no other machine has seen yet (a shared store publishing this run's records
+    after another run's)."""
+    renamed: dict[str, str] = {}
+    out: list[bytes] = []
+    previous = onto
+    for raw in lines:
+        record = json.loads(raw)
+        old = str(record.get("hash"))
+        record.pop("hmac", None)
+        record["prev_hash"] = previous
+        if isinstance(record.get("intent"), str):  # an outcome names its intent by hash
+            record["intent"] = renamed.get(record["intent"], record["intent"])
+        record["hash"] = record_hash(record)
+        if key:
+            record["hmac"] = record_hmac(key, record["hash"])
+        renamed[old] = previous = record["hash"]
+        out.append(canonical(record))
+    return out, renamed

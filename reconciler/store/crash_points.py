@@ -6,7 +6,8 @@ no flush, exit status 137) the Nth time it reaches MOMENT:
 
 - `write.intent`: an intent is on record, its call not yet sent;
 - `sent`: a call was answered, its outcome not yet on record;
-- `write`: a call's outcome is on record.
+- `write`: a call's outcome is on record;
+- `published`: the git state store pushed the run's records (a checkpoint or the release).
 
 Unset (always, outside tests), nothing happens. Like the sandbox's faults, it is chosen from
 outside the process, so the code under test is the code users run.
@@ -18,7 +19,7 @@ import os
 import threading
 
 CRASH_ENV = "IDEOGRAM_ORG_CRASH_AT"
-MOMENTS = ("write.intent", "sent", "write")
+MOMENTS = ("write.intent", "sent", "write", "published")
 CRASH_STATUS = 137  # what a shell reports for a process killed by SIGKILL
 
 _lock = threading.Lock()

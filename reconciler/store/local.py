@@ -1,9 +1,11 @@
-"""One apply at a time per organization on this machine, whatever the working directory.
+"""The local state store: the audit log is a file, the locks are flock'd files, and the key
+bindings are the `id:` lines apply writes back into the desired file. What a terminal user had.
 
-The lock is a file per organization under the user's cache (or IDEOGRAM_ORG_LOCK_DIR), held with
-flock for the whole apply: the kernel drops it when the process dies, so a kill -9 never leaves a
-stale lock. The file names the holder (pid, start time, folder) for the message a second apply gets.
-Another machine can still race; apply re-reads the owner count before every owner removal for that.
+The lock is a file per organization id under the user's cache (or IDEOGRAM_ORG_LOCK_DIR), held
+with flock for the whole apply: the kernel drops it when the process dies, so a kill -9 never
+leaves a stale lock. It is named by the organization id alone, so two spellings of one endpoint
+(127.0.0.1 and localhost) take the same lock. It holds only on this machine: where applies run on
+several machines, use the git backend.
 """
 
 from __future__ import annotations
@@ -20,12 +22,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO
 
-from ..defaults import LOCK_DIR_ENV
-from ..errors import ReconcilerError
-
-
-class LockedError(ReconcilerError):
-    """Another apply holds an organization's lock."""
+from ..defaults import AUDIT_LOG, LOCK_DIR_ENV
+from .audit import AuditLog, pending_work
+from .state import LockedError, RunInfo, Snapshot, StateError, StateStore
 
 
 def lock_dir() -> Path:
@@ -49,9 +48,7 @@ def _holder(handle: IO[str]) -> str:
 
 
 @contextlib.contextmanager
-def organization_locks(
-    endpoint: str, organization_ids: list[str], timeout: float = 0.0
-) -> Iterator[None]:
+def organization_locks(organization_ids: list[str], timeout: float = 0.0) -> Iterator[None]:
     """Hold the locks of these organizations (in a fixed order, so two applies never deadlock)."""
     folder = lock_dir()
     try:
@@ -63,7 +60,7 @@ def organization_locks(
         ) from None
     with contextlib.ExitStack() as stack:
         for org_id in sorted(set(organization_ids)):
-            name = hashlib.sha256(f"{endpoint}\0{org_id}".encode()).hexdigest()[:32]
+            name = hashlib.sha256(org_id.encode()).hexdigest()[:32]
             try:
                 handle = stack.enter_context(open(folder / f"{name}.lock", "a+", encoding="utf-8"))  # noqa: SIM115
             except OSError as exc:
@@ -99,3 +96,30 @@ def organization_locks(
             )
             handle.flush()
         yield
+
+
+class LocalStore(StateStore):
+    """The audit log at `audit_log`; locks under lock_dir(); bindings in the desired file."""
+
+    def __init__(self, audit_log: str | Path = AUDIT_LOG) -> None:
+        self.audit_log = Path(audit_log)
+
+    def describe(self) -> str:
+        return str(self.audit_log)
+
+    def snapshot(self) -> Snapshot:
+        return Snapshot(pending=pending_work(self.audit_log), where=str(self.audit_log))
+
+    @contextlib.contextmanager
+    def locked(
+        self, organization_ids: list[str], run: RunInfo, timeout: float
+    ) -> Iterator[AuditLog]:
+        with organization_locks(organization_ids, timeout):
+            yield AuditLog(self.audit_log, run_id=run.run_id, actor=run.user)
+
+    def unlock(self, run_id: str, actor: str) -> list[str]:
+        raise StateError(
+            "the local state store's locks are held by running processes and end with them: "
+            "there is no lock to break (with the git backend, `state unlock` breaks a lock a "
+            "killed runner left)"
+        )
