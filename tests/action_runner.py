@@ -135,6 +135,8 @@ class Runner:
                 "PIP_INDEX_URL",
                 "PIP_EXTRA_INDEX_URL",
                 "PIP_CONFIG_FILE",
+                "XDG_CACHE_HOME",
+                "GIT_CONFIG_NOSYSTEM",
             ):
                 if variable in os.environ:
                     env[variable] = os.environ[variable]

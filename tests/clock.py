@@ -4,6 +4,9 @@ their deadline, so a test of "after 2 seconds" takes no 2 seconds and no luck.""
 from __future__ import annotations
 
 import threading
+from datetime import datetime, timedelta, timezone
+
+EPOCH = datetime(2026, 12, 1, tzinfo=timezone.utc)
 
 
 class FakeClock:
@@ -26,3 +29,11 @@ class FakeClock:
         with self._moved:
             self._now += seconds
             self._moved.notify_all()
+
+    def utc(self) -> datetime:
+        """The same clock as a UTC date-time (what leases are judged by)."""
+        return EPOCH + timedelta(seconds=self.monotonic())
+
+    def sleep(self, seconds: float) -> None:
+        """A sleep that only moves the clock: a poll loop runs at once."""
+        self.advance(seconds)

@@ -58,14 +58,30 @@ def api(args: list[str], state: dict) -> str:
     path = next(a for a in args[1:] if a.startswith("repos/"))
     parts = path.split("/")
     if parts[3] == "issues" and parts[5] == "comments" and method == "GET":
+        # emulates the --jq the action passes: id, body and the author's login and type
         out = "".join(
-            json.dumps({"id": c["id"], "body": c["body"]}) + "\n"
+            json.dumps(
+                {
+                    "id": c["id"],
+                    "body": c["body"],
+                    "login": c.get("login", "github-actions[bot]"),
+                    "type": c.get("type", "Bot"),
+                }
+            )
+            + "\n"
             for c in state["comments"].get(parts[4], [])
         )
     elif parts[3] == "issues" and parts[5] == "comments" and method == "POST":
         state["next_id"] += 1
+        # the author is whoever holds the token: the workflow's bot unless a test says otherwise
+        login = os.environ.get("FAKE_GH_USER", "github-actions[bot]")
         state["comments"].setdefault(parts[4], []).append(
-            {"id": state["next_id"], "body": body_from(args)}
+            {
+                "id": state["next_id"],
+                "body": body_from(args),
+                "login": login,
+                "type": "Bot" if login.endswith("[bot]") else "User",
+            }
         )
     elif parts[3] == "issues" and parts[4] == "comments" and method == "PATCH":
         for comments in state["comments"].values():
@@ -85,11 +101,12 @@ def api(args: list[str], state: dict) -> str:
                 "name": fields["name"],
                 "head_sha": fields["head_sha"],
                 "external_id": fields["external_id"],
+                "app": os.environ.get("FAKE_GH_APP", "github-actions"),
             }
         )
     elif parts[3] == "commits" and parts[5] == "check-runs":  # emulates the --jq the action passes
         out = "".join(
-            f"{run['external_id']}\n"
+            json.dumps({"external_id": run["external_id"], "app": run.get("app")}) + "\n"
             for run in state.get("check_runs", [])
             if run["head_sha"] == parts[4] and run["name"] == "ideogram-org plan"
         )

@@ -17,6 +17,7 @@ from reconciler.sandbox import Sandbox, SandboxServer
 from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
 from reconciler.sandbox.state import b64id
 from tests.action_runner import ROOT, Runner, load_action
+from tests.git_remote import bare_repository, git
 
 TOKEN = "idg-SECRET-do-not-leak-4242"
 PR_EVENT = {"action": "synchronize", "pull_request": {"number": 7, "head": {"sha": "a" * 40}}}
@@ -42,6 +43,10 @@ def world(tmp_path, runner_temp):
     server.start_in_thread()
     workdir = tmp_path / "repo"
     workdir.mkdir()
+    # a checkout whose origin is a real (bare) repository: the state branch is pushed there
+    origin = bare_repository(tmp_path, "origin.git")
+    git("init", "--quiet", str(workdir))
+    git("-C", str(workdir), "remote", "add", "origin", f"file://{origin}")
     shutil.copy(ROOT / "examples" / "acme" / "ideogram-org.yaml", workdir / "ideogram-org.yaml")
     for stale in runner_temp.glob("ideogram-org-*"):
         if stale.is_file():
@@ -51,6 +56,7 @@ def world(tmp_path, runner_temp):
         summary.unlink()
     runner = Runner(workdir, runner_temp, tmp_path / "gh")
     inputs = {"token": TOKEN, "endpoint": server.url, "config": "ideogram-org.yaml"}
+    runner.origin = origin
     yield runner, sandbox, inputs
     server.shutdown()
     server.server_close()
@@ -150,19 +156,57 @@ def test_apply_on_merge_applies_the_reviewed_plan(world):
     assert reviewed.succeeded
     world_state = runner.gh_world()
     world_state["pulls"] = {MERGE_SHA: [7]}
+    world_state["heads"] = {"7": PR_EVENT["pull_request"]["head"]["sha"]}
     runner.set_gh_world(world_state)
     applied = runner.run({**inputs, "command": "apply"}, PUSH_EVENT, sha=MERGE_SHA)
     assert applied.succeeded, [s.stdout + s.stderr for s in applied.steps]
     assert applied.outputs["plan-hash"] == reviewed.outputs["plan-hash"]
     assert applied.outputs["exit-code"] == "0" and applied.outputs["failure-reason"] == ""
     assert sandbox.state.organizations[DEMO_ORG_ID].members.get(b64id("user_liwei")) == "OWNER"
-    audit = runner.workdir / "ideogram-org.audit.jsonl"
-    assert audit.exists() and len(audit.read_text().splitlines()) >= 6
+    # the audit chain went to the state branch of the repository's origin, not the runner's disk
+    assert not (runner.workdir / "ideogram-org.audit.jsonl").exists()
+    chain = git("--git-dir", str(runner.origin), "show", "ideogram-org-state:audit.jsonl")
+    assert len(chain.splitlines()) >= 6
     assert "matches the file" in runner.summary.read_text()
     head = applied.outputs["audit-head"]
     assert len(head) == 64 and head in runner.summary.read_text()
-    assert audit.read_text().splitlines()[-1].find(head) != -1
+    assert json.loads(chain.splitlines()[-1])["hash"] == head
     _assert_token_nowhere(runner, applied)
+
+
+def test_a_review_marker_anyone_else_posted_approves_nothing(world):
+    """A comment carrying the marker and the current plan's hash, posted by a person (or a check
+    run of another app), is not the workflow's own record of a review: apply refuses."""
+    runner, sandbox, inputs = world
+    planned = runner.run({**inputs, "command": "plan", "comment": "false"}, PR_EVENT)
+    plan_hash = planned.outputs["plan-hash"]
+    head = PR_EVENT["pull_request"]["head"]["sha"]
+    spoof = f"{MARKER_PREFIX} {plan_hash} -->\n<!-- ideogram-org head: {head} -->"
+    world_state = runner.gh_world()
+    world_state["comments"] = {"7": [{"id": 1, "body": spoof, "login": "mallory", "type": "User"}]}
+    world_state["check_runs"] = [
+        {"name": "ideogram-org plan", "head_sha": head, "external_id": plan_hash, "app": "evil"}
+    ]
+    world_state["pulls"] = {MERGE_SHA: [7]}
+    world_state["heads"] = {"7": head}
+    runner.set_gh_world(world_state)
+    refused = runner.run({**inputs, "command": "apply"}, PUSH_EVENT, sha=MERGE_SHA)
+    assert refused.outputs["failure-reason"] == "no-reviewed-plan"
+    assert sandbox.write_requests == []
+    # the workflow's own comment on an older head commit vouches for nothing either
+    world_state["check_runs"] = []
+    world_state["comments"]["7"].append(
+        {
+            "id": 2,
+            "body": spoof.replace(head, "c" * 40),
+            "login": "github-actions[bot]",
+            "type": "Bot",
+        }
+    )
+    runner.set_gh_world(world_state)
+    refused = runner.run({**inputs, "command": "apply"}, PUSH_EVENT, sha=MERGE_SHA)
+    assert refused.outputs["failure-reason"] == "no-reviewed-plan"
+    assert sandbox.write_requests == []
 
 
 @pytest.mark.slow
@@ -171,6 +215,7 @@ def test_apply_refuses_when_the_plan_changed_since_review(world):
     assert runner.run({**inputs, "command": "plan"}, PR_EVENT).succeeded
     world_state = runner.gh_world()
     world_state["pulls"] = {MERGE_SHA: [7]}
+    world_state["heads"] = {"7": PR_EVENT["pull_request"]["head"]["sha"]}
     runner.set_gh_world(world_state)
     # someone adds a member by hand between review and merge
     sandbox.state.organizations[DEMO_ORG_ID].members[b64id("user_oscar_d")] = "MEMBER"
@@ -326,6 +371,7 @@ def test_apply_with_only_blocked_items_left_does_not_say_the_organization_matche
     assert runner.run({**inputs, "command": "plan"}, PR_EVENT).succeeded
     world_state = runner.gh_world()
     world_state["pulls"] = {MERGE_SHA: [7]}
+    world_state["heads"] = {"7": PR_EVENT["pull_request"]["head"]["sha"]}
     runner.set_gh_world(world_state)
     first = runner.run({**inputs, "command": "apply"}, PUSH_EVENT, sha=MERGE_SHA)
     assert first.succeeded

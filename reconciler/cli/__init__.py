@@ -5,11 +5,13 @@ from __future__ import annotations
 from .commands import main
 from .sandbox import sandbox
 from .schemas import apply_schema, audit_schema, drift_schema, plan_schema, schema, usage_schema
+from .state import state
 from .usage import usage
 
 for command in (
     sandbox,
     usage,
+    state,
     schema,
     plan_schema,
     drift_schema,

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from ..model.plan import Approval, Plan
     from ..model.report import Report
     from ..service import Planned
+    from ..store.audit import Verification
 
 
 @click.group(cls=common.Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -503,7 +504,7 @@ def audit() -> None:
 
 
 @audit.command("verify")
-@click.argument("path", default=defaults.AUDIT_LOG, type=click.Path(dir_okay=False))
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
 @click.option(
     "--head",
     "head",
@@ -511,44 +512,73 @@ def audit() -> None:
     help="A head hash apply printed: exit 1 unless the chain still "
     "holds that record (catches records cut off the end).",
 )
+@click.option(
+    "--state",
+    "from_state",
+    is_flag=True,
+    help="Verify the chain of the state store the file names (the default without PATH when "
+    "its state is git, or IDEOGRAM_ORG_STATE says so).",
+)
+@click.option(
+    "-c",
+    "--config",
+    "config_path",
+    default=defaults.CONFIG_FILE,
+    show_default=True,
+    envvar=defaults.CONFIG_ENV,
+    type=click.Path(dir_okay=False),
+    help="The desired-state file whose `state:` names the store.",
+)
 @handle_errors
-def audit_verify(path: str, head: str | None) -> None:
-    """Check the hash chain (and HMACs with IDEOGRAM_AUDIT_KEY); name torn tails, unfinished runs
-    and
-    writes whose outcome is unknown."""
+def audit_verify(path: str | None, head: str | None, from_state: bool, config_path: str) -> None:
+    """Check the hash chain (and HMACs with IDEOGRAM_AUDIT_KEY); name torn tails, unfinished runs,
+    writes whose outcome is unknown, and the writes later runs settled."""
+    from ..service.state import open_store, state_config
     from ..store.audit import verify_log
 
+    config = _load(config_path) if Path(config_path).exists() else None
+    if path is None and (from_state or state_config(config).backend == "git"):
+        snapshot = open_store(config, defaults.AUDIT_LOG).snapshot()
+        _report_verification(snapshot.pending, snapshot.where, head)
+        return
+    path = path or defaults.AUDIT_LOG
     if not Path(path).exists() and head:
         raise UsageError(
             f"{path}: no audit log, yet a head was recorded: the log was deleted or moved"
         )
-    found = verify_log(path)
+    _report_verification(verify_log(path), path, head)
+
+
+def _report_verification(found: Verification, where: str, head: str | None) -> None:
     for problem in found.problems:
-        err(f"{path}: {problem}")
+        err(f"{where}: {problem}")
     for run in found.unfinished_runs:
         err(
-            f"{path}: warning: run {run} started and never ended (a crash or a kill); the next "
+            f"{where}: warning: run {run} started and never ended (a crash or a kill); the next "
             "apply settles it"
         )
     for intent in found.unknown_outcomes:
         err(
-            f"{path}: warning: unknown outcome of {intent.get('action')} in "
+            f"{where}: warning: unknown outcome of {intent.get('action')} in "
             f"{intent.get('organization')} "
             f"({', '.join(map(str, intent.get('targets', [])))}): sent, never answered on record"
+        )
+    for settled in found.settled:
+        err(
+            f"{where}: settled: {settled.get('action')} in {settled.get('organization')} "
+            f"(intent {str(settled.get('intent'))[:16]}): {settled.get('message')}"
         )
     failed = False
     if found.problems:
         err(
-            f"error: {path}: the audit log was tampered with ({len(found.problems)} problem(s) in "
-            f"{found.records} "
-            f"record(s))"
+            f"error: {where}: the audit log was tampered with ({len(found.problems)} problem(s) "
+            f"in {found.records} record(s))"
         )
         failed = True
     if found.torn_tail is not None:
         err(
-            f"error: {path}: line {found.torn_tail} is a torn record (a crash or a full disk, not "
-            "tampering); seal "
-            f"it with `{common.prog()} audit repair {path}`"
+            f"error: {where}: line {found.torn_tail} is a torn record (a crash or a full disk, "
+            f"not tampering); seal it with `{common.prog()} audit repair {where}`"
         )
         failed = True
     if (
@@ -558,14 +588,13 @@ def audit_verify(path: str, head: str | None) -> None:
         and len(head) < 8
     ):
         err(
-            f"error: {path}: the record {head} is not in the chain: records were cut off the end, "
-            "or the log was "
-            f"replaced"
+            f"error: {where}: the record {head} is not in the chain: records were cut off the "
+            "end, or the log was replaced"
         )
         failed = True
     if failed:
         sys.exit(ExitCode.ERROR)
-    click.echo(f"{path}: {found.records} record(s), hash chain intact; head {found.head}")
+    click.echo(f"{where}: {found.records} record(s), hash chain intact; head {found.head}")
 
 
 @audit.command("repair")

@@ -6,11 +6,12 @@ render the results these return. Nothing here prints or asks questions.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -279,7 +280,7 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions, approval: 
     organizations = [o.name for o in the_plan.organizations]
     store = options.state
     ids = [o.organization_id for o in the_plan.organizations]
-    with store.locked(ids, _run_info(the_plan.plan_hash), options.lock_timeout) as audit:
+    with _holding(store, ids, the_plan.plan_hash, options.lock_timeout) as audit:
         pending = pending_work(audit.path)
         if not the_plan.changes:
             # nothing to send; writes an earlier run left without an outcome are still settled
@@ -288,7 +289,25 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions, approval: 
             return NothingToApply(plan_hash=the_plan.plan_hash, blocked=len(the_plan.blocked))
         current = _settle(client, planned.config, options, audit, pending, organizations)
         ensure_fresh(the_plan, current.config, current.plan)
-        return _carry_out(client, current.config, the_plan, current.live, options, audit)
+        report = _carry_out(client, current.config, the_plan, current.live, options, audit)
+    report.audit_head = audit.head  # the store's last record: after the lock's release, if any
+    return report
+
+
+@contextlib.contextmanager
+def _holding(
+    store: StateStore, ids: list[str], plan_hash: str, timeout: float
+) -> Iterator[AuditLog]:
+    """The organizations' locks in the store, for one run; an interrupted run's report names the
+    chain's head once the store has released them."""
+    audit: AuditLog | None = None
+    try:
+        with store.locked(ids, _run_info(plan_hash), timeout) as audit:
+            yield audit
+    except ApplyInterrupted as interrupted:
+        if audit is not None:
+            interrupted.report.audit_head = audit.head
+        raise
 
 
 def _run_info(plan_hash: str = "") -> RunInfo:
@@ -314,22 +333,28 @@ def apply_config(
     nothing another run does between the plan the user confirms and the first write can make it
     refuse its own plan. `review` shows the plan and returns the approval the user gave (or
     raises); the safety gate is still judged here."""
+    if options.dry_run:  # a dry run reads, takes no lock and records nothing
+        planned = plan_with_state(
+            client, config, only, options.api_version, options.progress, options.state
+        )
+        planned.plan.ensure_approved(review(planned))
+        return planned, _dry_run(planned.plan, options)
     matched = match_organizations(config.desired, client.get_profiles(), only)
     ids = [p.organization_id for p in matched.values()]
-    with options.state.locked(ids, _run_info(), options.lock_timeout) as audit:
+    with _holding(options.state, ids, "", options.lock_timeout) as audit:
         pending = pending_work(audit.path)
         current = _settle(client, config, options, audit, pending, list(matched))
         approval = review(with_handle_notes(client, current))
         the_plan = current.plan
         the_plan.ensure_approved(approval)
-        if options.dry_run:
-            return current, _dry_run(the_plan, options)
         if not the_plan.changes:
             nothing = NothingToApply(plan_hash=the_plan.plan_hash, blocked=len(the_plan.blocked))
             return current, nothing
         live = current.live
         current = current.without_live()  # at 1,000,000 members the read is 700 MB
-        return current, _carry_out(client, current.config, the_plan, live, options, audit)
+        report = _carry_out(client, current.config, the_plan, live, options, audit)
+    report.audit_head = audit.head  # the store's last record: after the lock's release, if any
+    return current, report
 
 
 def _dry_run(the_plan: Plan, options: ApplyOptions) -> DryRunReport:

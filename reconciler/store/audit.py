@@ -316,6 +316,7 @@ class Verification:
     # the last binding of each (organization, label), as key.bound records made them
     bindings: dict[tuple[str, str], KeyBinding] = field(default_factory=dict)
     runs: list[FinishedRun] = field(default_factory=list)  # in the order they ended
+    settled: list[dict[str, Any]] = field(default_factory=list)  # write.settled records
     head: str = GENESIS
 
     def lost_keys_to_plan(self) -> dict[str, dict[str, str]]:
@@ -443,6 +444,8 @@ def _track(
         intents[record["hash"]] = record
     elif event in ("write", "write.settled"):
         intents.pop(str(record.get("intent")), None)
+        if event == "write.settled":
+            found.settled.append(record)
     _track_keys(record, found)
 
 
