@@ -483,3 +483,17 @@ def test_state_migrate_moves_the_local_chain_and_bindings_and_it_still_verifies(
     assert f"acme design-team = {key_id}" in shown.output
     again = runner.invoke(main, ["state", "migrate", "--to", "git"])
     assert again.exit_code == 1 and "the branch exists already" in again.stderr
+
+
+def test_validate_checks_the_state_block_to_the_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    text = ACME.replace("version: 1\n", "version: 1\nstate:\n  backend: s3\n  lease: soon\n", 1)
+    (tmp_path / "ideogram-org.yaml").write_text(text)
+    result = CliRunner().invoke(main, ["validate"])
+    assert result.exit_code == 1
+    line = text.splitlines().index("  backend: s3") + 1
+    assert f"ideogram-org.yaml:{line}:" in result.output + result.stderr
+    assert "lease" in result.output + result.stderr
+    good = with_state(ACME, "origin")
+    (tmp_path / "ideogram-org.yaml").write_text(good)
+    assert CliRunner().invoke(main, ["validate"]).exit_code == 0
