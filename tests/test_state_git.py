@@ -98,9 +98,9 @@ def test_a_lock_is_a_compare_and_swap_a_second_machine_is_refused_naming_the_hol
     a, b = store(f"file://{remote}", tmp_path / "a"), store(f"file://{remote}", tmp_path / "b")
     with a.locked(["org1"], run_info("run-a"), 0) as audit:
         audit.append("run.start", plan_hash="x")
-        with pytest.raises(LockedError, match="run run-a of user-run-a on host-run-a") as refused:
-            with b.locked(["org1"], run_info("run-b"), 0):
-                pass
+        refused_run = pytest.raises(LockedError, match="run run-a of user-run-a on host-run-a")
+        with refused_run as refused, b.locked(["org1"], run_info("run-b"), 0):
+            pass
         assert "state unlock run-a" in str(refused.value)
     with b.locked(["org1"], run_info("run-b"), 0):  # released: the next machine takes it
         pass
@@ -147,9 +147,9 @@ def test_a_dead_runs_lock_is_taken_over_after_its_lease_and_it_is_on_record(tmp_
     dead = store(f"file://{remote}", tmp_path / "a", lease=timedelta(minutes=15), clock=clock.utc)
     dead._acquire(["org1"], run_info("run-dead"), 0)  # the runner is killed: no release, no renewal
     heir = store(f"file://{remote}", tmp_path / "b", clock=clock.utc, sleep=clock.sleep)
-    with pytest.raises(LockedError, match="run run-dead"):
-        with heir.locked(["org1"], run_info("run-b"), 60):  # waits 60 s of the clock, in vain
-            pass
+    # it waits 60 s of the clock, in vain
+    with pytest.raises(LockedError, match="run run-dead"), heir.locked(["org1"], run_info("b"), 60):
+        pass
     clock.advance(15 * 60)
     with heir.locked(["org1"], run_info("run-b"), 0):
         pass
