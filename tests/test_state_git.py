@@ -497,3 +497,46 @@ def test_validate_checks_the_state_block_to_the_line(tmp_path, monkeypatch):
     good = with_state(ACME, "origin")
     (tmp_path / "ideogram-org.yaml").write_text(good)
     assert CliRunner().invoke(main, ["validate"]).exit_code == 0
+
+
+def test_the_state_token_never_appears_in_what_git_says(tmp_path, monkeypatch):
+    import base64
+
+    from reconciler.store.git import TOKEN_ENV, Git
+
+    token = "ghs_state_token_do_not_leak_77"
+    monkeypatch.setenv(TOKEN_ENV, token)
+    runner = Git(tmp_path / "cache.git", "https://user:hunter2@127.0.0.1:9/acme/org.git", "me")
+    assert "AUTHORIZATION: basic" in runner.env["GIT_CONFIG_VALUE_0"]
+    assert TOKEN_ENV not in runner.env  # git gets the header, not the variable
+    header = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    said = runner.scrub(f"fatal: {token} {header} https://user:hunter2@127.0.0.1:9/acme/org.git")
+    assert token not in said and header not in said and "hunter2" not in said
+    with pytest.raises(StateError) as failed:
+        GitStore("https://user:hunter2@127.0.0.1:9/acme/org.git", cache=tmp_path).snapshot()
+    assert token not in str(failed.value) and "hunter2" not in str(failed.value)
+
+
+def test_a_tampered_chain_on_the_branch_stops_apply_before_any_write(tmp_path, monkeypatch):
+    """Someone with push access edits a record on the branch: plan says the chain is not used,
+    apply sends nothing, audit verify names the line."""
+    remote = bare_repository(tmp_path)
+    writer = store(f"file://{remote}", tmp_path / "w")
+    with writer.locked(["org1"], run_info("run-1"), 0) as audit:
+        audit.append("run.start", plan_hash="x")
+    clone = tmp_path / "clone"
+    git("clone", "--quiet", "--branch", BRANCH, f"file://{remote}", str(clone))
+    chain = (clone / "audit.jsonl").read_text().replace('"plan_hash":"x"', '"plan_hash":"y"')
+    (clone / "audit.jsonl").write_text(chain)
+    git("-C", str(clone), "-c", "user.name=m", "-c", "user.email=m@x", "commit", "-qam", "edit")
+    git("-C", str(clone), "push", "--quiet", "origin", BRANCH)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ideogram-org.yaml").write_text(with_state(ACME, f"file://{remote}"))
+    runner = CliRunner(env={"IDEOGRAM_TOKEN": TOKEN, "NO_COLOR": "1"})
+    planned = runner.invoke(main, ["plan", "--sandbox"])
+    assert "fails verification" in planned.stderr
+    applied = runner.invoke(main, ["apply", "--sandbox", "--auto-approve"])
+    assert applied.exit_code == 1 and "nothing was sent" in applied.stderr
+    assert "Traceback" not in applied.output
+    verified = runner.invoke(main, ["audit", "verify"])
+    assert verified.exit_code == 1 and "line 2: the record was edited" in verified.stderr
