@@ -12,6 +12,7 @@ import random
 import re
 import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -232,6 +233,7 @@ def test_a_key_created_on_one_machine_is_planned_as_existing_on_another(tmp_path
         assert code == 0 and "acme design-team = " in out
 
 
+@pytest.mark.slow
 def test_127_0_0_1_and_localhost_take_one_lock(tmp_path):
     """The local store's lock is named by the organization id, not the endpoint's spelling."""
     machine = Machine(tmp_path / "m")
@@ -239,13 +241,10 @@ def test_127_0_0_1_and_localhost_take_one_lock(tmp_path):
     with served(demo_state(), Faults(latency=0.4)) as (sandbox, api):
         port = api.rsplit(":", 1)[1]
         first = cli_process(machine, f"http://127.0.0.1:{port}", "apply", "--auto-approve")
-        deadline = 100
-        while not any(w for w in sandbox.write_requests) and deadline:
-            deadline -= 1
-            first.wait(timeout=0.1) if first.poll() is not None else None
-            import time
-
-            time.sleep(0.05)
+        deadline = time.monotonic() + 30
+        while not sandbox.write_requests:  # the first apply holds its lock and is writing
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.02)
         code, _, errors = run_cli(machine, f"http://localhost:{port}", "apply", "--auto-approve")
         first.communicate(timeout=60)
     assert code == 1 and "another apply holds the lock of organization" in errors
@@ -412,6 +411,7 @@ def _killed_on_a_then_applied_on_b(folder: Path, moment: str, n: int) -> None:
     assert "unknown outcome" not in verified, trial
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("moment", "n"), [("sent", 2), ("published", 2)])
 def test_a_run_killed_on_one_machine_is_settled_by_the_next_apply_on_another(tmp_path, moment, n):
     _killed_on_a_then_applied_on_b(tmp_path, moment, n)
@@ -425,6 +425,7 @@ def test_killed_at_20_seeded_moments_on_one_machine_then_applied_on_another(tmp_
         _killed_on_a_then_applied_on_b(folder, moment, n)
 
 
+@pytest.mark.slow
 def test_a_lock_a_killed_run_left_is_refused_then_taken_over_after_its_lease(tmp_path):
     remote = bare_repository(tmp_path)
     a, b = Machine(tmp_path / "a"), Machine(tmp_path / "b")
