@@ -106,3 +106,28 @@ def write_file(directory: Path, text: str) -> Path:
     path = directory / "ideogram-org.yaml"
     path.write_text(text)
     return path
+
+
+def three_owners_two_files() -> tuple[SandboxState, str, str]:
+    """The demo organization with three owners (dana, priya, marco; min_owners 2) and two files,
+    each dropping a different owner: each alone is safe, both at once would leave one owner."""
+    from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
+    from reconciler.sandbox.state import b64id
+
+    state = demo_state()
+    org = state.organizations[DEMO_ORG_ID]
+    org.members[b64id("user_priya")] = "OWNER"
+    org.members[b64id("user_marco_r")] = "OWNER"
+    acme = (Path(__file__).resolve().parent.parent / "examples/acme/ideogram-org.yaml").read_text()
+    base = acme.replace("max_removals: 25%", "max_removals: 5")
+    base = base.replace("      - email: li.wei@acme.example\n        role: OWNER\n", "")
+    for name in ("priya.nair", "marco.rossi"):
+        base = base.replace(
+            f"      - email: {name}@acme.example\n",
+            f"      - {{email: {name}@acme.example, role: OWNER}}\n",
+        )
+    a, b = (
+        "\n".join(line for line in base.splitlines() if leaves not in line) + "\n"
+        for leaves in ("priya.nair", "marco.rossi")
+    )
+    return state, a, b

@@ -23,7 +23,7 @@ from reconciler.sandbox import Faults, generate_state
 from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
 from reconciler.store.audit import AuditLog, verify_log
 from reconciler.store.crash_points import CRASH_ENV, CRASH_STATUS, MOMENTS
-from tests.scenario import TOKEN, cli, scenario, served, write_file
+from tests.scenario import TOKEN, cli, scenario, served, three_owners_two_files, write_file
 
 ROOT = Path(__file__).resolve().parent.parent
 ACME = (ROOT / "examples" / "acme" / "ideogram-org.yaml").read_text()
@@ -68,25 +68,11 @@ def _records(path: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_two_concurrent_applies_from_two_folders_never_break_min_owners(here):
-    state = demo_state()
-    org = state.organizations[DEMO_ORG_ID]
-    org.members[org_member("priya")] = "OWNER"
-    org.members[org_member("marco_r")] = "OWNER"  # dana, priya, marco: three owners, min_owners 2
-    base = ACME.replace("max_removals: 25%", "max_removals: 5")
-    base = base.replace("      - email: li.wei@acme.example\n        role: OWNER\n", "")
-    base = base.replace(
-        "      - email: priya.nair@acme.example\n",
-        "      - {email: priya.nair@acme.example, role: OWNER}\n",
-    )
-    base = base.replace(
-        "      - email: marco.rossi@acme.example\n",
-        "      - {email: marco.rossi@acme.example, role: OWNER}\n",
-    )
+    state, *texts = three_owners_two_files()
     folders = []
-    for name, leaves in (("a", "priya.nair"), ("b", "marco.rossi")):
+    for name, text in zip("ab", texts, strict=True):
         folder = here / name
         folder.mkdir()
-        text = "\n".join(line for line in base.splitlines() if leaves not in line) + "\n"
         (folder / "ideogram-org.yaml").write_text(text)
         folders.append(folder)
     with served(state, Faults(latency=0.3)) as (sandbox, url):

@@ -30,7 +30,7 @@ from reconciler.store.git_state import GitStore
 from reconciler.store.state import LockedError, LockLostError, RunInfo, StateError
 from tests.clock import FakeClock
 from tests.git_remote import Machine, bare_repository, git, git_daemon
-from tests.scenario import TOKEN, scenario, served
+from tests.scenario import TOKEN, scenario, served, three_owners_two_files
 
 ROOT = Path(__file__).resolve().parent.parent
 ACME = (ROOT / "examples" / "acme" / "ideogram-org.yaml").read_text()
@@ -251,46 +251,18 @@ def test_127_0_0_1_and_localhost_take_one_lock(tmp_path):
     assert first.returncode == 0
 
 
-def _conflicting_files() -> tuple[str, str]:
-    base = ACME.replace("max_removals: 25%", "max_removals: 5")
-    base = base.replace("      - email: li.wei@acme.example\n        role: OWNER\n", "")
-    base = base.replace(
-        "      - email: priya.nair@acme.example\n",
-        "      - {email: priya.nair@acme.example, role: OWNER}\n",
-    )
-    base = base.replace(
-        "      - email: marco.rossi@acme.example\n",
-        "      - {email: marco.rossi@acme.example, role: OWNER}\n",
-    )
-    texts = [
-        "\n".join(line for line in base.splitlines() if leaves not in line) + "\n"
-        for leaves in ("priya.nair", "marco.rossi")
-    ]
-    return texts[0], texts[1]
-
-
-def _three_owners():
-    from reconciler.sandbox.state import b64id
-
-    state = demo_state()
-    org = state.organizations[DEMO_ORG_ID]
-    org.members[b64id("user_priya")] = "OWNER"
-    org.members[b64id("user_marco_r")] = "OWNER"
-    return state
-
-
 @pytest.mark.slow
 def test_two_machines_applying_conflicting_files_at_once_never_break_min_owners(tmp_path):
     """Three owners, min_owners 2; machine A's file drops one owner, B's another. Each alone is
     safe; both at once would leave one. 20 trials, each with its own remote and sandbox."""
-    texts = _conflicting_files()
     for trial in range(20):
         folder = tmp_path / f"t{trial}"
         remote = bare_repository(folder)
         machines = [Machine(folder / name) for name in ("a", "b")]
+        state, *texts = three_owners_two_files()
         for machine, text in zip(machines, texts, strict=True):
             (machine.work / "ideogram-org.yaml").write_text(with_state(text, f"file://{remote}"))
-        with served(_three_owners(), Faults(latency=0.1)) as (sandbox, api):
+        with served(state, Faults(latency=0.1)) as (sandbox, api):
             runs = [
                 cli_process(m, api, "apply", "--auto-approve", "--lock-timeout", "120")
                 for m in machines

@@ -519,16 +519,7 @@ def audit() -> None:
     help="Verify the chain of the state store the file names (the default without PATH when "
     "its state is git, or IDEOGRAM_ORG_STATE says so).",
 )
-@click.option(
-    "-c",
-    "--config",
-    "config_path",
-    default=defaults.CONFIG_FILE,
-    show_default=True,
-    envvar=defaults.CONFIG_ENV,
-    type=click.Path(dir_okay=False),
-    help="The desired-state file whose `state:` names the store.",
-)
+@config_option
 @handle_errors
 def audit_verify(path: str | None, head: str | None, from_state: bool, config_path: str) -> None:
     """Check the hash chain (and HMACs with IDEOGRAM_AUDIT_KEY); name torn tails, unfinished runs,

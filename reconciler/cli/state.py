@@ -30,26 +30,13 @@ def _config(config_path: str, required: bool = False) -> LoadedConfig | None:
     return load_config(config_path, max_bytes=common.max_file_size())
 
 
-def _config_option(func: click.decorators.FC) -> click.decorators.FC:
-    return click.option(
-        "-c",
-        "--config",
-        "config_path",
-        default=defaults.CONFIG_FILE,
-        show_default=True,
-        envvar=defaults.CONFIG_ENV,
-        type=click.Path(dir_okay=False),
-        help="The desired-state file whose `state:` names the store.",
-    )(func)
-
-
 @click.group()
 def state() -> None:
     """The state store shared by every machine that applies: bindings, locks, runs."""
 
 
 @state.command("show")
-@_config_option
+@common.config_option
 @common.audit_log_option
 @click.option("--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @handle_errors
@@ -107,7 +94,7 @@ def _show_text(snapshot: Snapshot) -> None:
 
 @state.command("unlock")
 @click.argument("run_id")
-@_config_option
+@common.config_option
 @handle_errors
 def unlock(run_id: str, config_path: str) -> None:
     """Break the locks a run holds (a runner killed mid-apply), on record with your name. The
@@ -125,7 +112,7 @@ def unlock(run_id: str, config_path: str) -> None:
 
 @state.command("migrate")
 @click.option("--to", "target", type=click.Choice(["git"]), required=True, help="The backend.")
-@_config_option
+@common.config_option
 @common.audit_log_option
 @click.option("--url", default=None, help="The git remote (default: the file's state.url).")
 @click.option("--branch", default=None, help="The branch (default: the file's state.branch).")

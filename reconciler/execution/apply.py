@@ -92,27 +92,14 @@ def apply_plan(
         _rounds(run, plan, replan, progress, baseline)
     except (KeyboardInterrupt, StopRequested):
         run.report.results = [run.final[i] for i in sorted(run.final)]
-        audit.append(
-            "run.interrupted",
-            plan_hash=plan.plan_hash,
-            counts=run.report.counts(),
-            write_calls=run.report.write_calls,
-            unsettled=len(plan.changes) - len(run.final),
-        )
+        _interrupted(run, audit)
         run.report.audit_path, run.report.audit_head = str(audit.path), audit.head
         run.report.not_sent = len(plan.changes) - len(run.final)
         run.report.interrupted = True
         raise ApplyInterrupted(run.report) from None
     except StateError as exc:  # the shared store could not take a checkpoint: stop sending
         run.close_unsent(f"not sent: {exc}")
-        audit.append(
-            "run.interrupted",
-            plan_hash=plan.plan_hash,
-            counts=run.report.counts(),
-            write_calls=run.report.write_calls,
-            unsettled=len(plan.changes) - len(run.final),
-            message=str(exc),
-        )
+        _interrupted(run, audit, str(exc))
         raise
     run.report.results = [run.final[i] for i in sorted(run.final)]
     audit.append(
@@ -123,6 +110,18 @@ def apply_plan(
     )
     run.report.audit_path, run.report.audit_head = str(audit.path), audit.head
     return run.report
+
+
+def _interrupted(run: Executor, audit: AuditLog, message: str = "") -> None:
+    """On record: the run stopped before its end, with what it did and what it left."""
+    audit.append(
+        "run.interrupted",
+        plan_hash=run.plan.plan_hash,
+        counts=run.report.counts(),
+        write_calls=run.report.write_calls,
+        unsettled=len(run.plan.changes) - len(run.final),
+        **({"message": message} if message else {}),
+    )
 
 
 def _rounds(

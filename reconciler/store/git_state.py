@@ -202,6 +202,13 @@ class GitStore(StateStore):
         self._saw(read.tip)
         return path, found
 
+    def _refuse_damaged(self, found: Verification, then: str) -> None:
+        if found.problems:
+            raise StateError(
+                f"{self.describe()}: the audit chain fails verification ({found.problems[0]}): "
+                + then
+            )
+
     def snapshot(self) -> Snapshot:
         read = self._fetch()
         _, found = self._verified(read)
@@ -257,12 +264,11 @@ class GitStore(StateStore):
         while True:
             read = self._fetch()
             path, found = self._verified(read)
-            if found.problems:
-                raise StateError(
-                    f"{self.describe()}: the audit chain fails verification "
-                    f"({found.problems[0]}): what it records cannot be trusted to settle "
-                    "anything, so nothing was sent. Run `ideogram-org audit verify`"
-                )
+            self._refuse_damaged(
+                found,
+                "what it records cannot be trusted to settle anything, so nothing was sent. Run "
+                "`ideogram-org audit verify`",
+            )
             now = self.clock()
             held = [
                 lock
@@ -361,11 +367,7 @@ class GitStore(StateStore):
         """Another machine moved the branch: chain this run's unpublished records after its."""
         read = self._fetch()
         path, found = self._verified(read)
-        if found.problems:
-            raise StateError(
-                f"{self.describe()}: the audit chain another machine published fails "
-                f"verification ({found.problems[0]}); this run stops"
-            )
+        self._refuse_damaged(found, "another machine published it; this run stops")
         for org_id in session.mine:
             theirs = read.locks.get(org_id)
             if theirs is None or theirs.run_id != session.run.run_id:
@@ -432,11 +434,7 @@ class GitStore(StateStore):
         for _ in range(PUSH_ATTEMPTS):
             read = self._fetch()
             path, found = self._verified(read)
-            if found.problems:
-                raise StateError(
-                    f"{self.describe()}: the audit chain fails verification "
-                    f"({found.problems[0]}); nothing was changed"
-                )
+            self._refuse_damaged(found, "nothing was changed")
             freed = sorted(k for k, lock in read.locks.items() if lock.run_id == run_id)
             if not freed:
                 holders = ", ".join(sorted({lock.run_id for lock in read.locks.values()}))
