@@ -513,3 +513,25 @@ def test_a_tampered_chain_on_the_branch_stops_apply_before_any_write(tmp_path, m
     assert "Traceback" not in applied.output
     verified = runner.invoke(main, ["audit", "verify"])
     assert verified.exit_code == 1 and "line 2: the record was edited" in verified.stderr
+
+
+def test_a_living_run_renews_its_lease_so_no_one_takes_its_lock(tmp_path):
+    remote = bare_repository(tmp_path)
+    clock = FakeClock()
+    holder = store(f"file://{remote}", tmp_path / "a", clock=clock.utc, wait=clock.wait)
+    other = store(f"file://{remote}", tmp_path / "b", clock=clock.utc, sleep=clock.sleep)
+    with holder.locked(["org1"], run_info("run-a"), 0):
+        commits = branch_commits(remote)
+        clock.advance(10 * 60)  # a third of the way and more: the run renews its lease
+        deadline = time.monotonic() + 30
+        while branch_commits(remote) == commits:
+            assert time.monotonic() < deadline, "the lease was never renewed"
+            time.sleep(0.02)
+        clock.advance(10 * 60)  # 20 minutes after it was taken: past the first lease, not this one
+        with (
+            pytest.raises(LockedError, match="run run-a"),
+            other.locked(["org1"], run_info("b"), 0),
+        ):
+            pass
+    renewal = git("--git-dir", str(remote), "log", "--format=%s", BRANCH)
+    assert "lease renewal of run run-a" in renewal

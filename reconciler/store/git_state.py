@@ -121,11 +121,12 @@ class GitStore(StateStore):
         actor: str = "",
         clock: Callable[[], datetime] = utc_now,
         sleep: Callable[[float], None] = time.sleep,
+        wait: Callable[[threading.Event, float], bool] = threading.Event.wait,
         poll: float = 0.5,
         cache: Path | None = None,
     ) -> None:
         self.url, self.branch, self.lease = url, branch, lease
-        self.clock, self.sleep, self.poll = clock, sleep, poll
+        self.clock, self.sleep, self.wait, self.poll = clock, sleep, wait, poll
         key = hashlib.sha256(f"{url}#{branch}".encode()).hexdigest()[:16]
         self.git = Git((cache or cache_root()) / f"{key}.git", url, actor)
         self._work = tempfile.TemporaryDirectory(prefix="ideogram-org-state-")
@@ -409,7 +410,7 @@ class GitStore(StateStore):
     def _renew(self, session: _Session) -> None:
         """Renew the lease a third of the way through it, while the run lives."""
         interval = max(self.lease.total_seconds() / 3, 0.05)
-        while not session.stop.wait(interval):
+        while not self.wait(session.stop, interval):
             now = self.clock()
             session.mine = {k: v.renewed(now, self.lease) for k, v in session.mine.items()}
             with contextlib.suppress(StateError):  # the next checkpoint reports it
