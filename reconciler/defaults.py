@@ -15,6 +15,10 @@ AUDIT_KEY_ENV = "IDEOGRAM_AUDIT_KEY"  # optional: key the audit chain with an HM
 # where per-organization apply locks live (default ~/.cache/ideogram-org)
 LOCK_DIR_ENV = "IDEOGRAM_ORG_LOCK_DIR"
 SANDBOX_STATE = ".ideogram-sandbox.json"
+STATE_ENV = "IDEOGRAM_ORG_STATE"  # the state store: local | git | git:URL | git:URL#BRANCH
+STATE_TOKEN_ENV = "IDEOGRAM_ORG_STATE_TOKEN"  # an https state remote's credential
+STATE_BRANCH = "ideogram-org-state"  # the git state store's branch
+STATE_LEASE = "15m"  # how long a lock outlives a run that stopped renewing it
 
 ENDPOINT = "https://api.ideogram.ai"
 ENDPOINT_ENV = "IDEOGRAM_ENDPOINT"

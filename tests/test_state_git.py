@@ -475,7 +475,8 @@ def test_validate_checks_the_state_block_to_the_line(tmp_path, monkeypatch):
 def test_the_state_token_never_appears_in_what_git_says(tmp_path, monkeypatch):
     import base64
 
-    from reconciler.store.git import TOKEN_ENV, Git
+    from reconciler.defaults import STATE_TOKEN_ENV as TOKEN_ENV
+    from reconciler.store.git import Git
 
     token = "ghs_state_token_do_not_leak_77"
     monkeypatch.setenv(TOKEN_ENV, token)

@@ -316,7 +316,6 @@ class Organization(_Strict):
     api_keys: dict[Name, ApiKeySpec] = Field(default_factory=dict)
 
 
-STATE_BRANCH = "ideogram-org-state"
 _DURATION = re.compile(r"([1-9][0-9]{0,6})([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -346,13 +345,13 @@ class StateConfig(_Strict):
         "Default: origin.",
     )
     branch: str = Field(
-        default=STATE_BRANCH,
+        default=defaults.STATE_BRANCH,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_/-]*(\.[A-Za-z0-9_/-]+)*$",
         max_length=200,
         description="git: the branch holding the state. Default: ideogram-org-state.",
     )
     lease: str = Field(
-        default="15m",
+        default=defaults.STATE_LEASE,
         pattern=r"^[1-9][0-9]{0,6}[smhd]$",
         description="git: how long a lock outlives a run that stopped renewing it (a killed "
         "runner), such as 15m. Default: 15m.",

@@ -9,12 +9,13 @@ from datetime import timedelta
 from pathlib import Path
 
 from ..config.loader import LoadedConfig, bind_keys
-from ..config.models import STATE_BRANCH, StateConfig, duration_seconds
+from ..config.models import StateConfig, duration_seconds
+from ..defaults import STATE_BRANCH, STATE_ENV
 from ..errors import UsageError
 from ..store.audit import current_actor
 from ..store.git_state import GitStore, resolve_url
 from ..store.local import LocalStore
-from ..store.state import STATE_ENV, Snapshot, StateStore
+from ..store.state import Snapshot, StateStore
 
 
 def parse_override(text: str) -> StateConfig:

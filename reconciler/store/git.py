@@ -15,10 +15,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..defaults import MAX_SERVER_MESSAGE
+from ..defaults import MAX_SERVER_MESSAGE, STATE_TOKEN_ENV
 from .state import StateError
 
-TOKEN_ENV = "IDEOGRAM_ORG_STATE_TOKEN"
 NETWORK_TIMEOUT = 120.0  # seconds for one fetch or push
 LOCAL_TIMEOUT = 60.0
 _USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
@@ -41,7 +40,7 @@ class Git:
     def __init__(self, repository: Path, url: str, actor: str) -> None:
         self.repository = repository
         self.url = url
-        self.token = os.environ.get(TOKEN_ENV) or ""
+        self.token = os.environ.get(STATE_TOKEN_ENV) or ""
         self.env = self._environment(actor)
 
     def _environment(self, actor: str) -> dict[str, str]:
@@ -58,7 +57,7 @@ class Git:
             "GIT_COMMITTER_NAME": name,
             "GIT_COMMITTER_EMAIL": "ideogram-org@localhost",
         }
-        env.pop(TOKEN_ENV, None)
+        env.pop(STATE_TOKEN_ENV, None)
         if self.token and self.url.startswith("https://"):
             basic = base64.b64encode(f"x-access-token:{self.token}".encode()).decode()
             env.update(

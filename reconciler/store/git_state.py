@@ -32,12 +32,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from ..defaults import STATE_BRANCH
 from ..model.state import LockHolder
 from . import crash_points
 from .audit import GENESIS, AuditLog, AuditProblem, Verification, rechain, verify_log
 from .git import Git, display_url
 from .state import (
-    DEFAULT_BRANCH,
     DEFAULT_LEASE,
     LockedError,
     LockLostError,
@@ -115,7 +115,7 @@ class GitStore(StateStore):
     def __init__(
         self,
         url: str,
-        branch: str = DEFAULT_BRANCH,
+        branch: str = STATE_BRANCH,
         lease: timedelta = DEFAULT_LEASE,
         *,
         actor: str = "",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -23,9 +22,7 @@ from ..errors import ReconcilerError
 from ..model.state import LockHolder
 from .audit import AuditLog, Verification
 
-DEFAULT_LEASE = timedelta(minutes=15)
-STATE_ENV = "IDEOGRAM_ORG_STATE"  # local | git | git:URL | git:URL#BRANCH
-DEFAULT_BRANCH = "ideogram-org-state"
+DEFAULT_LEASE = timedelta(minutes=15)  # defaults.STATE_LEASE, for a store made in code
 
 
 class StateError(ReconcilerError):
@@ -85,7 +82,3 @@ class StateStore(ABC):
     @abstractmethod
     def unlock(self, run_id: str, actor: str) -> list[str]:
         """Break the locks run `run_id` holds, on record; the organization ids freed."""
-
-    @contextlib.contextmanager
-    def reading(self) -> Iterator[Snapshot]:
-        yield self.snapshot()
