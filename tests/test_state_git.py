@@ -147,7 +147,7 @@ def test_a_dead_runs_lock_is_taken_over_after_its_lease_and_it_is_on_record(tmp_
     clock = FakeClock()
     dead = store(f"file://{remote}", tmp_path / "a", lease=timedelta(minutes=15), clock=clock.utc)
     dead._acquire(["org1"], run_info("run-dead"), 0)  # the runner is killed: no release, no renewal
-    heir = store(f"file://{remote}", tmp_path / "b", clock=clock.utc, sleep=clock.sleep)
+    heir = store(f"file://{remote}", tmp_path / "b", clock=clock.utc, sleep=clock.sleep, poll=10)
     # it waits 60 s of the clock, in vain
     with pytest.raises(LockedError, match="run run-dead"), heir.locked(["org1"], run_info("b"), 60):
         pass
