@@ -208,6 +208,7 @@ def test_a_key_id_in_the_file_that_contradicts_the_store_is_an_error_naming_both
 # --- machines -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_key_created_on_one_machine_is_planned_as_existing_on_another(tmp_path):
     """Machine A creates a key and binds it in the store; machine B's checkout has no id for it
     (A's write-back never left A) and still plans no second key."""
@@ -418,6 +419,7 @@ def test_a_lock_a_killed_run_left_is_refused_then_taken_over_after_its_lease(tmp
     assert [t["holder"] for t in taken] == [dead]
 
 
+@pytest.mark.slow
 def test_an_apply_pushes_at_most_once_per_phase_plus_two(tmp_path):
     remote = bare_repository(tmp_path)
     machine = Machine(tmp_path / "m")
