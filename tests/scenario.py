@@ -108,6 +108,16 @@ def write_file(directory: Path, text: str) -> Path:
     return path
 
 
+# the sandbox's write operations, as the audit chain names them
+ACTIONS = {
+    "add_organization_members": "member.add",
+    "promote_organization_members": "member.promote",
+    "remove_organization_members": "member.remove",
+    "deactivate_organization_api_key": "key.deactivate",
+    "create_api_key_v2": "key.create",
+}
+
+
 def three_owners_two_files() -> tuple[SandboxState, str, str]:
     """The demo organization with three owners (dana, priya, marco; min_owners 2) and two files,
     each dropping a different owner: each alone is safe, both at once would leave one owner."""

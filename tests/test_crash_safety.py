@@ -23,17 +23,18 @@ from reconciler.sandbox import Faults, generate_state
 from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
 from reconciler.store.audit import AuditLog, verify_log
 from reconciler.store.crash_points import CRASH_ENV, CRASH_STATUS, MOMENTS
-from tests.scenario import TOKEN, cli, scenario, served, three_owners_two_files, write_file
+from tests.scenario import (
+    ACTIONS,
+    TOKEN,
+    cli,
+    scenario,
+    served,
+    three_owners_two_files,
+    write_file,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ACME = (ROOT / "examples" / "acme" / "ideogram-org.yaml").read_text()
-ACTIONS = {
-    "add_organization_members": "member.add",
-    "promote_organization_members": "member.promote",
-    "remove_organization_members": "member.remove",
-    "deactivate_organization_api_key": "key.deactivate",
-    "create_api_key_v2": "key.create",
-}
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from reconciler.cli import main
+from reconciler.defaults import STATE_BRANCH
 from reconciler.errors import BindingConflictError
 from reconciler.sandbox import Faults
 from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
@@ -30,18 +31,11 @@ from reconciler.store.git_state import GitStore
 from reconciler.store.state import LockedError, LockLostError, RunInfo, StateError
 from tests.clock import FakeClock
 from tests.git_remote import Machine, bare_repository, git, git_daemon
-from tests.scenario import TOKEN, scenario, served, three_owners_two_files
+from tests.scenario import ACTIONS, TOKEN, scenario, served, three_owners_two_files
 
 ROOT = Path(__file__).resolve().parent.parent
 ACME = (ROOT / "examples" / "acme" / "ideogram-org.yaml").read_text()
-BRANCH = "ideogram-org-state"
-ACTIONS = {
-    "add_organization_members": "member.add",
-    "promote_organization_members": "member.promote",
-    "remove_organization_members": "member.remove",
-    "deactivate_organization_api_key": "key.deactivate",
-    "create_api_key_v2": "key.create",
-}
+BRANCH = STATE_BRANCH
 
 
 def with_state(text: str, url: str, lease: str = "15m") -> str:

@@ -130,8 +130,6 @@ class GitStore(StateStore):
         key = hashlib.sha256(f"{url}#{branch}".encode()).hexdigest()[:16]
         self.git = Git((cache or cache_root()) / f"{key}.git", url, actor)
         self._work = tempfile.TemporaryDirectory(prefix="ideogram-org-state-")
-        self.pushes = 0  # pushes made by this store: what the benchmark counts
-        self.fetches = 0
         self._mutex = threading.RLock()
 
     def describe(self) -> str:
@@ -153,7 +151,6 @@ class GitStore(StateStore):
     def _fetch(self) -> _Read:
         ref = f"{TIP_REF}{uuid.uuid4().hex}"
         with self._cache_lock():
-            self.fetches += 1
             tip = self.git.fetch(self.branch, ref)
             files = self.git.files(tip) if tip else {}
             if tip:
@@ -218,7 +215,6 @@ class GitStore(StateStore):
             where=self.describe(),
             locks=sorted(read.locks.values(), key=lambda lock: lock.organization_id),
             binds_keys=True,
-            tip=read.tip,
         )
 
     # --- writing ------------------------------------------------------------------------------
@@ -235,7 +231,6 @@ class GitStore(StateStore):
         """The new tip, or "" when another machine moved the branch first."""
         with self._cache_lock():
             commit = self.git.commit(parent, files, message)
-            self.pushes += 1
             result = self.git.push(commit, self.branch, parent)
             if result.accepted:
                 self.git.run("update-ref", SEEN_REF, commit)

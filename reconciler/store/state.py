@@ -56,7 +56,6 @@ class Snapshot:
     where: str  # the log's name in messages: a path, or git URL#branch
     locks: list[LockHolder] = field(default_factory=list)
     binds_keys: bool = False  # keys are bound here, not (only) in the file's write-back
-    tip: str = ""  # the git commit read, when there is one
 
 
 class StateStore(ABC):
