@@ -46,3 +46,10 @@ PLAN_GROUP_THRESHOLD = (
 )
 PLAN_GROUP_SHOWN = 10  # rows of each kind shown then (--full shows all)
 READ_PROGRESS_AFTER = 2.0  # seconds of reading before progress lines appear
+
+# secret delivery: a token that may write GitHub Actions secrets (the workflow's GITHUB_TOKEN
+# cannot), and the REST API's address (GitHub's runners set GITHUB_API_URL; Enterprise differs)
+GITHUB_SECRETS_TOKEN_ENV = "IDEOGRAM_ORG_GITHUB_TOKEN"
+GITHUB_API_URL_ENV = "GITHUB_API_URL"
+GITHUB_API_URL = "https://api.github.com"
+GITHUB_TIMEOUT_SECONDS = 30.0

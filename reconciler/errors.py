@@ -152,3 +152,12 @@ class NetworkError(ApiError):
         # `sent` is True when the request may have reached the server: a write is then ambiguous.
         self.sent = sent
         super().__init__(message, method=method, path=path, server_message=server_message)
+
+
+class DeliveryError(ReconcilerError):
+    """A new key's secret could not be delivered to one of its sinks. Names the sink, never the
+    secret."""
+
+    def __init__(self, sink: str, message: str) -> None:
+        self.sink = sink
+        super().__init__(f"{sink}: {message}")

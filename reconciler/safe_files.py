@@ -39,6 +39,15 @@ def write_atomic(
 ) -> None:
     """Replace `path` with `data` in one step. `mode` None keeps an existing file's mode (or
     0o644)."""
+    commit_staged(stage_atomic(path, data, what=what, mode=mode), path, what=what)
+
+
+def stage_atomic(
+    path: str | Path, data: str | bytes, *, what: str, mode: int | None = None
+) -> Path:
+    """The first half of an atomic write: `data` in a temporary file beside `path`, flushed to
+    disk (where a full disk shows), not yet in place. `commit_staged` puts it there;
+    `discard_staged` leaves `path` as it was."""
     path = Path(path)
     refuse_symlink(path, what)
     payload = data.encode() if isinstance(data, str) else data
@@ -56,7 +65,6 @@ def write_atomic(
             _write_payload(handle, payload)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
     except OSError as exc:
         if temporary:
             with contextlib.suppress(OSError):
@@ -64,6 +72,33 @@ def write_atomic(
         raise FileWriteError(
             f"{path}: cannot write the {what} ({exc.strerror or exc}); it is unchanged"
         ) from None
+    return Path(temporary)
+
+
+def commit_staged(temporary: Path, path: str | Path, *, what: str) -> None:
+    """Rename a staged file over `path` and make the rename durable."""
+    path = Path(path)
+    try:
+        refuse_symlink(path, what)
+        os.replace(temporary, path)
+        folder = os.open(path.parent if str(path.parent) else ".", os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    except OSError as exc:
+        discard_staged(temporary)
+        raise FileWriteError(
+            f"{path}: cannot write the {what} ({exc.strerror or exc}); it is unchanged"
+        ) from None
+    except UsageError:
+        discard_staged(temporary)
+        raise
+
+
+def discard_staged(temporary: Path) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(temporary)
 
 
 def _write_payload(handle: BinaryIO, payload: bytes) -> None:

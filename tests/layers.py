@@ -43,7 +43,7 @@ def layer_of(module: str) -> str:
         return "base"
     if parts[1] in ("cli", "github_action"):
         return "frontend"
-    if parts[1] in ("store", "delivery"):
+    if parts[1] == "store":
         return "store"
     return {"safe_files": "files"}.get(parts[1], parts[1])
 
@@ -55,11 +55,24 @@ ALLOWED: dict[str, frozenset[str]] = {
     "api": frozenset({"model", "config"}),
     "planning": frozenset({"model", "config"}),
     "render": frozenset({"model", "planning"}),
-    "execution": frozenset({"model", "api", "planning", "store", "files"}),
+    "execution": frozenset({"model", "api", "planning", "store", "delivery", "files"}),
     "store": frozenset({"model", "files"}),
+    # the sinks a new key's secret goes to: built from the file's entries, on the API's rule for
+    # what may travel over plain http
+    "delivery": frozenset({"model", "config", "api", "files"}),
     "sandbox": frozenset({"model", "api", "files"}),
     "service": frozenset(
-        {"model", "config", "api", "planning", "execution", "store", "sandbox", "files"}
+        {
+            "model",
+            "config",
+            "api",
+            "planning",
+            "execution",
+            "store",
+            "delivery",
+            "sandbox",
+            "files",
+        }
     ),
     "frontend": frozenset(
         {
@@ -70,6 +83,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "render",
             "execution",
             "store",
+            "delivery",
             "service",
             "sandbox",
             "files",
@@ -83,6 +97,8 @@ PLANNING_CONFIG = frozenset({"reconciler.config.models"})
 # What api and the sandbox may use of the package below them.
 API_CONFIG = frozenset({"reconciler.config.models"})
 SANDBOX_API = frozenset({"reconciler.api.endpoints", "reconciler.api.parameters"})
+# What delivery may use of config and api: the file's sink entries, and the endpoint rule.
+DELIVERY_USES = frozenset({"reconciler.config.models", "reconciler.api.credentials"})
 NO_IO_LAYERS = frozenset({"model", "planning"})
 
 
@@ -166,6 +182,8 @@ def _breaks(imp: Import) -> str | None:
         return f"api may use the desired-state types only, not {imp.target}"
     if mine == "sandbox" and theirs == "api" and imp.target not in SANDBOX_API:
         return f"the sandbox may share the endpoint table only, not {imp.target}"
+    if mine == "delivery" and theirs in ("config", "api") and imp.target not in DELIVERY_USES:
+        return f"delivery may use the sink entries and the endpoint rule only, not {imp.target}"
     return None
 
 

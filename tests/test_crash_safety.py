@@ -343,7 +343,8 @@ def test_a_secret_that_cannot_be_saved_leaves_no_live_key(here, api_version, mon
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert len(new) == 1 and new[0].status == "DISABLED"
     assert (
-        "its secret could not be saved" in result.stdout and "deactivated at once" in result.stdout
+        "its secret could not be delivered" in result.stdout
+        and "deactivated at once" in result.stdout
     )
     assert (
         "      fresh: {}\n" in Path("ideogram-org.yaml").read_text()

@@ -27,12 +27,13 @@ def read_usage(
     start: datetime,
     end: datetime,
     spend: bool = False,
+    segment_by: str = "DAY",
 ) -> OrganizationUsage:
     """The organization's use between `start` and `end` (and, with `spend`, its commits and
-    credits)."""
+    credits), in segments of a DAY or an HOUR."""
     base: Params = {
         "organization_id": org.organization_id,
-        "segment_by": "DAY",
+        "segment_by": segment_by,
         "start_time": _stamp(start),
         "end_time": _stamp(end),
     }

@@ -283,6 +283,155 @@ class Member(_Strict):
         return self.email or self.handle or self.user_id or "?"
 
 
+DURATION_PATTERN = r"^[1-9][0-9]{0,6}[smhd]$"
+# GitHub's rule for secret names: letters, digits and underscores, not starting with a digit or
+# with GITHUB_ (https://docs.github.com/actions/security-guides/using-secrets-in-github-actions)
+SECRET_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,199}$"
+GITHUB_NAME_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,99})$"
+# an age X25519 recipient (Bech32, lower case) or an SSH public key age encrypts to
+AGE_RECIPIENT_PATTERN = r"^(age1[02-9ac-hj-np-z]{58}|ssh-(ed25519|rsa) [A-Za-z0-9+/=]+( \S+)?)$"
+
+
+class GithubSecretTarget(_Strict):
+    """A GitHub Actions secret: of a repository, of one of its environments, or of an
+    organization."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        json_schema_extra={"oneOf": [{"required": ["repository"]}, {"required": ["organization"]}]},
+    )
+
+    repository: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$",
+        description="OWNER/NAME of the repository whose secret this is.",
+    )
+    environment: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^/\\:*?\"<>|]+$",
+        description="An environment of the repository: the secret is that environment's.",
+    )
+    organization: str | None = Field(
+        default=None,
+        pattern=GITHUB_NAME_PATTERN,
+        description="A GitHub organization: the secret is an organization secret.",
+    )
+    visibility: Literal["all", "private"] | None = Field(
+        default=None,
+        description="Organization secrets: which repositories may read it. Default private.",
+    )
+    name: str = Field(pattern=SECRET_NAME_PATTERN, description="The secret's name.")
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value.upper().startswith("GITHUB_"):
+            raise ValueError(f"{value!r}: GitHub reserves secret names that start with GITHUB_")
+        return value
+
+    @model_validator(mode="after")
+    def _one_scope(self) -> GithubSecretTarget:
+        if (self.repository is None) == (self.organization is None):
+            raise ValueError("a github_secret names exactly one of repository, organization")
+        if self.environment is not None and self.repository is None:
+            raise ValueError("environment names an environment of a repository: give repository")
+        if self.visibility is not None and self.organization is None:
+            raise ValueError("visibility is for organization secrets: give organization")
+        return self
+
+
+class GithubSecretSink(_Strict):
+    github_secret: GithubSecretTarget
+
+    def describe(self) -> str:
+        target = self.github_secret
+        if target.organization is not None:
+            return f"github_secret {target.name} of organization {target.organization}"
+        where = f"environment {target.environment} of " if target.environment else ""
+        return f"github_secret {target.name} of {where}{target.repository}"
+
+    @property
+    def kind(self) -> str:
+        return "github_secret"
+
+
+class AgeFileTarget(_Strict):
+    """A file encrypted with age to its recipients, which the standard `age` tool decrypts."""
+
+    path: str = Field(
+        min_length=1, max_length=4096, description="Relative to this file's folder, or absolute."
+    )
+    recipients: list[Annotated[str, StringConstraints(pattern=AGE_RECIPIENT_PATTERN)]] = Field(
+        min_length=1, description="age1... public keys (or SSH public keys) that may decrypt it."
+    )
+
+
+class AgeFileSink(_Strict):
+    age_file: AgeFileTarget
+
+    def describe(self) -> str:
+        return f"age_file {self.age_file.path} ({len(self.age_file.recipients)} recipient(s))"
+
+    @property
+    def kind(self) -> str:
+        return "age_file"
+
+
+class FileTarget(_Strict):
+    """The local secrets file: JSON Lines, mode 0600, readable by its owner alone."""
+
+    path: str = Field(
+        min_length=1, max_length=4096, description="Relative to this file's folder, or absolute."
+    )
+
+
+class FileSink(_Strict):
+    file: FileTarget
+
+    def describe(self) -> str:
+        return f"file {self.file.path}"
+
+    @property
+    def kind(self) -> str:
+        return "file"
+
+
+Sink = GithubSecretSink | AgeFileSink | FileSink
+# the sinks a CI runner can deliver to: a copy that outlives the job (a GitHub secret; an encrypted
+# file the workflow keeps), not a plain file in a workspace thrown away with it
+RUNNER_REACHABLE_SINKS = frozenset({"github_secret", "age_file"})
+
+
+class RotateSpec(_Strict):
+    """Replace the key on a schedule, the old one kept ACTIVE through an overlap."""
+
+    every: str = Field(
+        pattern=DURATION_PATTERN, description="Rotate a key this long after it was created: 90d."
+    )
+    overlap: str = Field(
+        pattern=DURATION_PATTERN,
+        description="How long the predecessor stays ACTIVE beside its successor: 7d.",
+    )
+
+    @model_validator(mode="after")
+    def _overlap_within_period(self) -> RotateSpec:
+        if duration_seconds(self.overlap) >= duration_seconds(self.every):
+            raise ValueError(f"overlap ({self.overlap}) must be shorter than every ({self.every})")
+        return self
+
+    @property
+    def every_seconds(self) -> int:
+        return duration_seconds(self.every)
+
+    @property
+    def overlap_seconds(self) -> int:
+        return duration_seconds(self.overlap)
+
+
 class ApiKeySpec(_Strict):
     """A key the organization keeps. The mapping's key is a local label: Ideogram keys have no
     names."""
@@ -292,6 +441,14 @@ class ApiKeySpec(_Strict):
         description="The api_key_id this label is bound to. Omit it to ask for a new key.",
     )
     status: KeyStatus = Field(default="ACTIVE", description="ACTIVE or DISABLED. Default ACTIVE.")
+    deliver_to: list[Sink] = Field(
+        default_factory=list,
+        description="Where a new key's secret goes, every one of them, before the key is bound. "
+        "Without it, to apply's --secrets-file.",
+    )
+    rotate: RotateSpec | None = Field(
+        default=None, description="Replace the key every so often, with an overlap."
+    )
 
     @model_validator(mode="after")
     def _new_keys_are_active(self) -> ApiKeySpec:
@@ -352,7 +509,7 @@ class StateConfig(_Strict):
     )
     lease: str = Field(
         default=defaults.STATE_LEASE,
-        pattern=r"^[1-9][0-9]{0,6}[smhd]$",
+        pattern=DURATION_PATTERN,
         description="git: how long a lock outlives a run that stopped renewing it (a killed "
         "runner), such as 15m. Default: 15m.",
     )

@@ -1,4 +1,5 @@
-"""Where the secret of a new key goes: a 0600 file, and nowhere else.
+"""The local secrets file: JSON Lines of new keys, mode 0600, for a key delivered to this machine
+(`deliver_to: [file: ...]`, or apply's `--secrets-file`).
 
 The server shows a key's secret once, in the answer to the call that creates it.
 """
@@ -11,8 +12,9 @@ import stat
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import DeliveryError, ReconcilerError, UsageError
 from ..safe_files import open_for_append, refuse_symlink
+from .sink import DeliveredCopy, NewKey, Receipt, SecretSink, Staged
 
 
 class SecretsFile:
@@ -79,3 +81,57 @@ class SecretsFile:
             handle.write(line + "\n")
             handle.flush()
             os.fsync(handle.fileno())
+
+
+class FileSink(SecretSink):
+    def __init__(self, path: Path, shown: str | None = None) -> None:
+        self.file = SecretsFile(path)
+        self.shown = shown if shown is not None else str(path)
+
+    def describe(self) -> str:
+        return f"file {self.shown}"
+
+    def check(self) -> None:
+        try:
+            self.file.check()
+        except ReconcilerError as exc:
+            raise DeliveryError(self.describe(), str(exc)) from None
+
+    def stage(self, key: NewKey) -> Staged:
+        self.check()
+        return _StagedLine(self, key)
+
+    def read_back(self) -> DeliveredCopy:
+        try:
+            size = self.file.path.lstat().st_size
+        except FileNotFoundError:
+            return DeliveredCopy(present=False)
+        return DeliveredCopy(True, {"size": str(size)})
+
+    def drifted(self, delivered: dict[str, str], now: DeliveredCopy) -> str | None:
+        # later keys append to the same file: only its presence says anything
+        return None if now.present else "the secrets file is gone"
+
+
+class _StagedLine(Staged):
+    def __init__(self, sink: FileSink, key: NewKey) -> None:
+        self.sink, self.key = sink, key
+
+    def commit(self) -> Receipt:
+        key = self.key
+        try:
+            self.sink.file.write(
+                key.organization,
+                key.label,
+                key.api_key_id,
+                key.secret.get_secret_value(),
+                key.creation_time,
+            )
+        except (OSError, ReconcilerError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise DeliveryError(self.sink.describe(), f"cannot append to it ({reason})") from None
+        copy = self.sink.read_back()
+        return Receipt(self.sink.describe(), copy.detail)
+
+    def discard(self) -> None:
+        return None

@@ -15,15 +15,14 @@ from pathlib import Path
 
 from ..api.client import ApiClient
 from ..defaults import CHUNK_SIZE, MAX_APPLY_ROUNDS
-from ..delivery.secrets_file import SecretsFile
-from ..errors import ReconcilerError, UsageError
-from ..model.changes import KeyCreate, same_target
+from ..errors import ReconcilerError, StalePlanError, UsageError
+from ..model.changes import NewKeyChange, same_target
 from ..model.live import LiveState
 from ..model.plan import Plan
 from ..model.report import ApplyInterrupted, ApplyReport
 from ..store.audit import AuditLog
 from ..store.state import StateError
-from .calls import OnCall, StopRequested
+from .calls import OnCall, Sinks, StopRequested
 from .executor import Executor
 
 Replan = Callable[[], tuple[Plan, LiveState]]  # read the organization again and plan afresh
@@ -33,28 +32,45 @@ def preflight(
     plan: Plan,
     config_path: Path,
     audit: AuditLog,
-    secrets: SecretsFile | None,
+    sinks: Sinks,
     write_back: bool = True,
 ) -> None:
     """Everything a write will need, checked before the first one: one clear line if anything is
-    missing. `write_back`: the ids of new keys go into the file (the local store's bindings)."""
+    missing. Every new key has somewhere to go, the sinks the plan showed, and each of them can
+    take a copy now. `write_back`: the ids of new keys go into the file (the local store's
+    bindings)."""
     audit.check_writable()
-    if any(isinstance(c, KeyCreate) for c in plan.changes):
-        if secrets is None:
+    new_keys = [c for c in plan.changes if isinstance(c, NewKeyChange)]
+    if not new_keys:
+        return
+    checked: set[str] = set()
+    for change in new_keys:
+        found = sinks.get((change.organization, change.key_label), [])
+        if not found:
             raise UsageError(
-                "the plan creates API keys, whose secrets are shown only once: pass "
-                "--secrets-file PATH"
+                f"the plan creates key {change.key_label} of {change.organization}, whose secret "
+                "is shown only once, and it has nowhere to go: give it deliver_to in the file, "
+                "or pass --secrets-file PATH"
             )
-        secrets.check()
-        if not write_back:
-            return
-        folder = config_path.parent if str(config_path.parent) else Path(".")
-        if not os.access(config_path, os.W_OK) or not os.access(folder, os.W_OK):
-            raise UsageError(
-                f"{config_path}: cannot be written, and the ids of new keys go back into it; "
-                "nothing "
-                f"was sent"
+        names = [sink.describe() for sink in found]
+        if change.deliver_to and names != change.deliver_to:
+            raise StalePlanError(
+                f"key {change.key_label} of {change.organization}: the plan delivers its secret "
+                f"to {', '.join(change.deliver_to)}, the file now to {', '.join(names)}; plan "
+                "again"
             )
+        for sink, name in zip(found, names, strict=True):
+            if name not in checked:
+                sink.check()
+                checked.add(name)
+    if not write_back:
+        return
+    folder = config_path.parent if str(config_path.parent) else Path(".")
+    if not os.access(config_path, os.W_OK) or not os.access(folder, os.W_OK):
+        raise UsageError(
+            f"{config_path}: cannot be written, and the ids of new keys go back into it; nothing "
+            "was sent"
+        )
 
 
 def apply_plan(
@@ -66,7 +82,7 @@ def apply_plan(
     audit: AuditLog,
     baseline: LiveState | None = None,
     chunk_size: int = CHUNK_SIZE,
-    secrets: SecretsFile | None = None,
+    sinks: Sinks | None = None,
     progress: Callable[[str], None] = lambda _line: None,
     stop: threading.Event | None = None,
     on_call: OnCall | None = None,
@@ -79,8 +95,18 @@ def apply_plan(
     later, which this run did not make, came from a create whose answer was lost."""
     if chunk_size < 1:
         raise UsageError("--chunk-size must be at least 1")
-    preflight(plan, config_path, audit, secrets, write_back)
-    run = Executor(client, plan, audit, secrets, progress, stop or threading.Event(), on_call)
+    sinks = sinks or {}
+    preflight(plan, config_path, audit, sinks, write_back)
+    run = Executor(
+        client,
+        plan,
+        audit,
+        sinks,
+        progress,
+        stop or threading.Event(),
+        on_call,
+        bind_now=not write_back,
+    )
     run.chunk_size = chunk_size
     audit.append(
         "run.start",
@@ -167,14 +193,14 @@ def _still_needed(
     orphans = _unexplained_keys(baseline, live, run.created) if baseline is not None else {}
     for i, (state, message) in sorted(run.pending.items()):
         change = plan.changes[i]
-        if isinstance(change, KeyCreate) and state == "unknown" and baseline is None:
+        if isinstance(change, NewKeyChange) and state == "unknown" and baseline is None:
             run.settle(
                 i,
                 "failed",
                 f"{message}; a key may have been created without its secret reaching us: look "
                 f"for an unmanaged key in the next plan",
             )
-        elif isinstance(change, KeyCreate) and state == "unknown":
+        elif isinstance(change, NewKeyChange) and state == "unknown":
             for key_id in orphans.pop(change.organization, []):
                 run.progress(
                     f"key {key_id} appeared without its secret reaching us: "

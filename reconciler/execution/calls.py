@@ -2,27 +2,30 @@
 after (its outcome), and each settling the plan's changes it carried.
 
 A 2025-10 member call is all or nothing; when it is refused (400) it is split in halves and each
-half sent again, so one apply carries out every change but those that fail on their own. A key
-whose secret cannot be saved is deactivated at once: no key stays live that nobody holds the
-secret of.
+half sent again, so one apply carries out every change but those that fail on their own. A new
+key goes: intent, create, delivery to every sink (`deliver.py`), its create's outcome with what
+each sink read back and the secret's fingerprint, then its binding. A key whose secret cannot be
+delivered is deactivated at once: no key stays live that nobody holds the secret of.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from typing import Literal, TypeVar
 
 from ..api.client import ApiClient
 from ..api.reader import usable_id
 from ..api.wire import LiteMember
-from ..delivery.secrets_file import SecretsFile
-from ..errors import AmbiguousWriteError, ApiError, NetworkError, ReconcilerError, ServerError
+from ..delivery.sink import NewKey, SecretSink, fingerprint
+from ..errors import AmbiguousWriteError, ApiError, NetworkError, ServerError
 from ..model.audit import WriteOutcome
 from ..model.changes import (
     KeyCreate,
     KeyDeactivate,
+    KeyRotate,
     MemberPromote,
     MemberRef,
     MemberRemove,
@@ -30,14 +33,17 @@ from ..model.changes import (
 )
 from ..model.plan import Plan
 from ..model.report import ApplyReport, ItemResult, Outcome
+from ..model.timestamps import parse_timestamp
 from ..store import crash_points
 from ..store.audit import AuditLog, RecordedCall, record_call
+from .deliver import deliver_everywhere
 from .program import MEMBER_ENDPOINTS, Call, progress_line
 
 Pending = Literal["unknown", "deferred"]  # unknown: the call may have acted; deferred: not sent yet
 MemberAction = Literal["member.add", "member.promote", "member.remove"]
 T = TypeVar("T")
 OnCall = Callable[[int, int, str], None]  # (calls begun, calls planned, what): e.g. a progress bar
+Sinks = Mapping[tuple[str, str], list[SecretSink]]  # (organization, label) -> where its secret goes
 
 
 class StopRequested(Exception):
@@ -57,13 +63,16 @@ class CallSender:
         client: ApiClient,
         plan: Plan,
         audit: AuditLog,
-        secrets: SecretsFile | None,
+        sinks: Sinks,
         progress: Callable[[str], None],
         stop: threading.Event,
         on_call: OnCall | None = None,
+        bind_now: bool = False,
     ) -> None:
         self.client, self.plan, self.changes = client, plan, plan.changes
-        self.audit, self.secrets = audit, secrets
+        # bind_now: each new key is bound in the store as soon as it is delivered (a shared
+        # store); else the caller binds them after the run, with the file's write-back
+        self.audit, self.sinks, self.bind_now = audit, sinks, bind_now
         self.progress, self.stop, self.on_call = progress, stop, on_call
         self.report = ApplyReport(run_id=audit.run_id, plan_hash=plan.plan_hash)
         self.final: dict[int, ItemResult] = {}  # index in plan.changes -> settled result
@@ -116,7 +125,7 @@ class CallSender:
 
     def target_of(self, index: int) -> str:
         change = self.changes[index]
-        if isinstance(change, KeyCreate):
+        if isinstance(change, KeyCreate | KeyRotate):
             return change.key_label
         if isinstance(change, KeyDeactivate):
             return change.key_id
@@ -250,9 +259,10 @@ class CallSender:
     # --- key calls ------------------------------------------------------------------------------
 
     def create_key(self, org_id: str, organization: str, index: int) -> None:
-        """One new key: created, its secret saved, or deactivated at once if it cannot be."""
+        """One new key (or a rotation's successor): created, delivered to every sink, then
+        bound; deactivated at once if it cannot be delivered."""
         change = self.changes[index]
-        assert isinstance(change, KeyCreate) and self.secrets is not None
+        assert isinstance(change, KeyCreate | KeyRotate)
         label = change.key_label
         call = self.begin(
             "key.create", organization, [label], f"key.create {organization}: {label}", (index,)
@@ -266,10 +276,14 @@ class CallSender:
             return
         crash_points.reached("sent")
         self.created[created.api_key_id] = organization
-        made = [{"target": label, "success": True, "api_key_id": created.api_key_id}]
+        made: dict[str, object] = {
+            "target": label,
+            "success": True,
+            "api_key_id": created.api_key_id,
+        }
         if not usable_id(created.api_key_id):
             # no file, call or report could name it: such a key is deactivated at once
-            call.finish("ok", "the new key's id is not usable text", results=list(made))
+            call.finish("ok", "the new key's id is not usable text", results=[made])
             self.settle(
                 index,
                 "failed",
@@ -278,33 +292,53 @@ class CallSender:
                 + self.deactivate_orphan(organization, created.api_key_id),
             )
             return
-        try:
-            self.secrets.write(
-                organization,
-                label,
-                created.api_key_id,
-                created.api_key.get_secret_value(),
-                created.creation_time,
-            )
-        except (OSError, ReconcilerError) as exc:
-            call.finish("ok", "the secret could not be saved", results=list(made))
+        key = NewKey(
+            organization, label, created.api_key_id, created.creation_time, created.api_key
+        )
+        delivered = deliver_everywhere(self.sinks.get((organization, label), []), key)
+        if isinstance(delivered, str):
+            call.finish("ok", f"not delivered: {delivered}", results=[made])
             self.settle(
                 index,
                 "failed",
-                f"new key {created.api_key_id} was created but its secret could not be saved "
-                f"({exc}); " + self.deactivate_orphan(organization, created.api_key_id),
+                f"new key {created.api_key_id} was created but its secret could not be delivered "
+                f"({delivered}); " + self.deactivate_orphan(organization, created.api_key_id),
             )
             return
+        binding = self._binding(change, key, [r.as_json() for r in delivered])
+        call.finish("ok", results=[{**made, **binding}])
+        if self.bind_now:
+            self.audit.append("key.bound", keys=[{"organization": organization, **binding}])
+            crash_points.reached("key.bound")
         with self._lock:
             self.report.new_key_ids[(organization, label)] = created.api_key_id
-            self.report.new_key_times[created.api_key_id] = created.creation_time or ""
-        self.settle(
-            index, "applied", f"new key {created.api_key_id}; secret written to {self.secrets.path}"
-        )
-        call.finish("ok", results=list(made))
+            self.report.new_key_bindings[(organization, label)] = binding
+        where = ", ".join(r.sink for r in delivered)
+        self.settle(index, "applied", f"new key {created.api_key_id}; secret delivered to {where}")
+
+    @staticmethod
+    def _binding(
+        change: KeyCreate | KeyRotate, key: NewKey, deliveries: list[dict[str, str]]
+    ) -> dict[str, object]:
+        """What the store keeps of a new key: never its secret, only a fingerprint of it."""
+        binding: dict[str, object] = {
+            "label": key.label,
+            "api_key_id": key.api_key_id,
+            "created": key.creation_time,
+            "fingerprint": fingerprint(key.secret),
+            "deliveries": deliveries,
+        }
+        if isinstance(change, KeyRotate):
+            created = parse_timestamp(key.creation_time)
+            start = created if created is not None else datetime.now(timezone.utc)
+            until = start + timedelta(seconds=change.overlap_seconds)
+            binding["predecessor"] = change.key_id
+            binding["retiring_until"] = until.isoformat(timespec="seconds")
+        return binding
 
     def deactivate_orphan(self, organization: str, key_id: str) -> str:
-        """Deactivate a live key whose secret nobody holds; say what came of it."""
+        """Deactivate a live key whose secret nobody holds (or holds undelivered); say what came
+        of it."""
         with self._lock:
             self.calls_planned += 1  # not in the program: the key appeared during the run
         call = self.begin(

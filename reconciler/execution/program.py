@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 from ..api.endpoints import (
     ADD_MEMBERS,
@@ -25,6 +26,7 @@ from ..model.changes import (
     Change,
     KeyCreate,
     KeyDeactivate,
+    KeyRotate,
     MemberAdd,
     MemberPromote,
     MemberRemove,
@@ -32,6 +34,10 @@ from ..model.changes import (
 )
 from ..model.plan import Plan
 
+# the calls the program sends: a rotation's is a key.create (its successor)
+CallAction = Literal[
+    "member.add", "member.promote", "member.remove", "key.create", "key.deactivate"
+]
 MEMBER_ENDPOINTS: dict[Action, Endpoint] = {
     "member.add": ADD_MEMBERS,
     "member.promote": PROMOTE_MEMBERS,
@@ -45,7 +51,7 @@ class Call:
 
     organization: str
     organization_id: str
-    action: Action
+    action: CallAction
     indexes: tuple[int, ...]  # positions in plan.changes
     owner_removal: bool = False  # sent alone, after a fresh read of the owner count
 
@@ -64,7 +70,7 @@ class Call:
         if isinstance(first, KeyDeactivate):
             return f"{endpoint.method} {endpoint.path}?api_key_id={first.key_id}"
         line = f"{endpoint.method} {endpoint.path}?organization_id={self.organization_id}"
-        if isinstance(first, KeyCreate):
+        if isinstance(first, KeyCreate | KeyRotate):
             return line
         members = [member_of(changes[i]).request_body() for i in self.indexes]
         return f"{line} {json.dumps({'members': members})}"
@@ -87,7 +93,7 @@ def _organization_steps(
     def of(kind: type | tuple[type, ...]) -> list[int]:
         return [i for i in mine if isinstance(changes[i], kind)]
 
-    def member_step(action: Action, indexes: list[int]) -> Step:
+    def member_step(action: CallAction, indexes: list[int]) -> Step:
         return tuple(Call(name, org_id, action, chunk) for chunk in _chunks(indexes, chunk_size))
 
     removals = of(MemberRemove)
@@ -95,7 +101,7 @@ def _organization_steps(
     steps: list[Step] = [
         member_step("member.add", of(MemberAdd)),
         member_step("member.promote", of(MemberPromote)),
-        *((Call(name, org_id, "key.create", (i,)),) for i in of(KeyCreate)),
+        *((Call(name, org_id, "key.create", (i,)),) for i in of((KeyCreate, KeyRotate))),
         member_step("member.remove", [i for i in removals if i not in set(owners)]),
         *((Call(name, org_id, "member.remove", (i,), owner_removal=True),) for i in owners),
         tuple(Call(name, org_id, "key.deactivate", (i,)) for i in of(KeyDeactivate)),

@@ -114,9 +114,10 @@ class SettledRecord(_Record):
 
 class KeyBoundRecord(_Record):
     event: Literal["key.bound"]
-    keys: list[dict[str, str]] = Field(
-        description="organization, label and api_key_id of each; created and predecessor when "
-        "known."
+    keys: list[dict[str, str | list[dict[str, str]]]] = Field(
+        description="organization, label and api_key_id of each; when known: created, "
+        "fingerprint (of the secret: sha256 prefix, never the secret), deliveries (what each sink "
+        "read back), and for a rotation's successor predecessor and retiring_until."
     )
     message: str = ""
 

@@ -14,12 +14,16 @@ from . import identity
 from .identity import Identity
 from .live import Role
 
-Action = Literal["member.add", "member.promote", "member.remove", "key.deactivate", "key.create"]
-# The order apply sends changes in, per organization: owners only grow before anyone is removed.
+Action = Literal[
+    "member.add", "member.promote", "member.remove", "key.deactivate", "key.create", "key.rotate"
+]
+# The order apply sends changes in, per organization: owners only grow before anyone is removed,
+# and a key's successor is delivered before any key is deactivated.
 APPLY_ORDER: tuple[Action, ...] = (
     "member.add",
     "member.promote",
     "key.create",
+    "key.rotate",
     "member.remove",
     "key.deactivate",
 )
@@ -104,10 +108,37 @@ class MemberRemove(_Change):
 class KeyCreate(_Change):
     action: Literal["key.create"] = "key.create"
     key_label: str
+    deliver_to: list[str] = Field(
+        default_factory=list,
+        description="Where the new key's secret goes (the file's deliver_to, described); empty: "
+        "apply's --secrets-file.",
+    )
 
     @property
     def subject(self) -> str:
         return key_subject(None, self.key_label)
+
+
+class KeyRotate(_Change):
+    """Phase one of a rotation: a successor is created and delivered; the predecessor stays
+    ACTIVE through the overlap and is deactivated by a later plan (phase two)."""
+
+    action: Literal["key.rotate"] = "key.rotate"
+    key_label: str
+    key_id: str = Field(description="The predecessor: the key the label is bound to now.")
+    overlap_seconds: int = Field(
+        ge=0, description="How long the predecessor stays ACTIVE after the successor exists."
+    )
+    deliver_to: list[str] = Field(
+        default_factory=list, description="Where the successor's secret goes, as for key.create."
+    )
+
+    @property
+    def subject(self) -> str:
+        return key_subject(self.key_id, self.key_label)
+
+
+NewKeyChange = KeyCreate | KeyRotate  # a change whose call creates a key and delivers its secret
 
 
 class KeyDeactivate(_Change):
@@ -126,7 +157,7 @@ class KeyDeactivate(_Change):
 
 
 MemberChange = MemberAdd | MemberPromote | MemberRemove
-KeyChange = KeyCreate | KeyDeactivate
+KeyChange = KeyCreate | KeyRotate | KeyDeactivate
 Change = Annotated[MemberChange | KeyChange, Field(discriminator="action")]
 
 
@@ -198,7 +229,7 @@ def key_subject(key_id: str | None, label: str | None) -> str:
 
 def target_of(change: MemberChange | KeyChange) -> str:
     """The member or key a change is about, as a short name for reports and the audit log."""
-    if isinstance(change, KeyCreate):
+    if isinstance(change, KeyCreate | KeyRotate):
         return change.key_label
     if isinstance(change, KeyDeactivate):
         return change.key_label or change.key_id
@@ -209,7 +240,7 @@ def same_target(left: MemberChange | KeyChange, right: MemberChange | KeyChange)
     """Whether two changes (say, from two plans) do the same thing to the same member or key."""
     if (left.action, left.organization_id) != (right.action, right.organization_id):
         return False
-    if isinstance(left, KeyCreate) and isinstance(right, KeyCreate):
+    if isinstance(left, KeyCreate | KeyRotate) and isinstance(right, KeyCreate | KeyRotate):
         return left.key_label == right.key_label
     if isinstance(left, KeyDeactivate) and isinstance(right, KeyDeactivate):
         return left.key_id == right.key_id
@@ -222,6 +253,6 @@ def same_target(left: MemberChange | KeyChange, right: MemberChange | KeyChange)
 
 def member_of(change: Change) -> MemberRef:
     """The member a member change is about; a key change has none."""
-    if isinstance(change, KeyCreate | KeyDeactivate):
+    if isinstance(change, KeyCreate | KeyRotate | KeyDeactivate):
         raise TypeError(f"{change.action} is not a member change")
     return change.member

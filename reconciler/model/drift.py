@@ -20,6 +20,7 @@ LIVE_VS_FILE = {
     "member.remove": ("member", "not listed"),
     "key.deactivate": ("ACTIVE", "DISABLED or not listed"),
     "key.create": ("no key", "a new key"),
+    "key.rotate": ("a key due for rotation", "a successor"),
     "member.demote": ("OWNER", "MEMBER"),
     "key.reactivate": ("DISABLED", "ACTIVE"),
     "key.missing": ("no such key", "listed"),

@@ -19,13 +19,16 @@ from .. import __version__
 from ..defaults import MIN_APPROVAL_PREFIX
 from ..errors import UnsafePlanError
 from .changes import APPLY_ORDER, Blocked, Change, UnmanagedKey
+from .rotation import RotationNote
 from .safety import OrganizationSummary, Violation
 from .usage import PlanUsage
 
 # 2: changes and blocked items carry only their own kind's fields (was 1: every field, mostly null).
 # 3: plan files no longer carry the live snapshot, so they grow with the changes, not the
 # organization.
-PLAN_FORMAT = 3
+# 4: key.create carries where its secret goes (deliver_to), key.rotate exists, and the plan
+# says where each rotating key stands (rotations).
+PLAN_FORMAT = 4
 PLAN_SCHEMA_ID = "https://github.com/ideogram-org/ideogram-org/raw/main/schemas/plan.schema.json"
 
 
@@ -56,7 +59,7 @@ class Plan(BaseModel):
 
     model_config = ConfigDict(extra="forbid", title="ideogram-org plan")
 
-    format_version: Literal[3] = 3
+    format_version: Literal[4] = 4
     tool_version: str = __version__
     created_at: str = Field(
         default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -81,6 +84,10 @@ class Plan(BaseModel):
     usage: PlanUsage | None = Field(
         default=None,
         description="What usage showed, when a usage policy read it: not covered by plan_hash.",
+    )
+    rotations: list[RotationNote] = Field(
+        default_factory=list,
+        description="Where each rotating key stands (its changes are in changes).",
     )
 
     # --- verdicts -------------------------------------------------------------------------------

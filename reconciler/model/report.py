@@ -109,7 +109,9 @@ class ApplyReport:
     )  # what apply may not do, still there
     verification_error: str = ""
     new_key_ids: dict[tuple[str, str], str] = field(default_factory=dict)
-    new_key_times: dict[str, str] = field(default_factory=dict)  # api_key_id -> creation time
+    # (organization, label) -> what its key.bound record keeps (creation time, fingerprint,
+    # deliveries, predecessor): never the secret
+    new_key_bindings: dict[tuple[str, str], dict[str, object]] = field(default_factory=dict)
     write_calls: int = 0
     audit_path: str = ""
     audit_head: str = ""  # hash of the log's last record: keep it to detect records cut off later

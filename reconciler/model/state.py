@@ -85,6 +85,9 @@ class KeyBinding:
     api_key_id: str
     created: str = ""  # the key's creation time, as the server gave it
     predecessor: str = ""  # the key this one replaces while it is retired (rotation)
+    retiring_until: str = ""  # RFC 3339, server's clock: the predecessor's deactivation is due
+    fingerprint: str = ""  # of the secret delivered (sha256 prefix), never the secret
+    deliveries: tuple[tuple[tuple[str, str], ...], ...] = ()  # each sink's receipt, as recorded
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from ..model.changes import (
     KeyBlocked,
     KeyCreate,
     KeyDeactivate,
+    KeyRotate,
     MemberAdd,
     MemberBlocked,
     MemberPromote,
@@ -38,9 +39,11 @@ from ..model.live import (
     Role,
 )
 from ..model.plan import Plan, hash_changes
+from ..model.rotation import KeyFacts, RotationNote
 from ..model.safety import OrganizationSummary, check_safety
 from ..model.usage import PlanUsage, UsageFacts
 from . import usage_rules
+from .rotation import plan_rotations, sink_names
 from .usage_rules import merge_usage
 
 
@@ -80,7 +83,7 @@ def _ref_of_entry(member: Member) -> MemberRef:
 
 
 def _change_order(change: Change) -> tuple[int, str, str]:
-    if isinstance(change, KeyCreate):
+    if isinstance(change, KeyCreate | KeyRotate):
         return (_RANK[change.action], "", change.key_label)
     if isinstance(change, KeyDeactivate):
         return (_RANK[change.action], change.key_label or "", change.key_id)
@@ -268,7 +271,12 @@ class _OrganizationPlanner:
         for label, spec in self.desired.api_keys.items():
             if spec.id is None:
                 self.changes.append(
-                    KeyCreate(key_label=label, reason="listed without an id: a new key", **common)
+                    KeyCreate(
+                        key_label=label,
+                        reason="listed without an id: a new key",
+                        deliver_to=sink_names(spec),
+                        **common,
+                    )
                 )
                 continue
             listed.add(spec.id)
@@ -389,7 +397,12 @@ class _OrganizationPlanner:
 
 
 OrganizationPlan = tuple[
-    OrganizationSummary, list[Change], list[Blocked], list[UnmanagedKey], PlanUsage | None
+    OrganizationSummary,
+    list[Change],
+    list[Blocked],
+    list[UnmanagedKey],
+    PlanUsage | None,
+    list[RotationNote],
 ]
 
 
@@ -426,13 +439,19 @@ def plan_organization(
     index: _LiveIndex | None = None,
     facts: UsageFacts | None = None,
     lost_keys: Mapping[str, str] | None = None,
+    key_facts: KeyFacts | None = None,
 ) -> OrganizationPlan:
-    """One organization's summary, changes (in apply order), blocked items, unmanaged keys and,
-    when usage was read, what it showed."""
+    """One organization's summary, changes (in apply order), blocked items, unmanaged keys,
+    when usage was read, what it showed, and where its rotating keys stand."""
     planner = _OrganizationPlanner(name, desired, policy, live, index, lost_keys)
     planner.listed_members()
     planner.unlisted_members()
     planner.keys()
+    notes: list[RotationNote] = []
+    if key_facts is not None:
+        planner.changes, planner.unmanaged, notes = plan_rotations(
+            name, desired, live, key_facts, planner.changes, planner.unmanaged
+        )
     found = _usage_findings(planner, facts) if facts is not None else None
     planner.changes.sort(key=_change_order)
     if live.caller_role != "OWNER":
@@ -440,7 +459,7 @@ def plan_organization(
     changes = planner.changes
     blocked = sorted(planner.blocked, key=_blocked_order)
     unmanaged = sorted(planner.unmanaged, key=lambda k: k.key_id)
-    return planner.summary(), changes, blocked, unmanaged, found
+    return planner.summary(), changes, blocked, unmanaged, found, notes
 
 
 Locate = Callable[
@@ -537,12 +556,15 @@ def compute_plan(
     locate: Locate = lambda _organization, _index: (1, 1),
     usage: dict[str, UsageFacts] | None = None,
     lost_keys: Mapping[str, Mapping[str, str]] | None = None,
+    keys: Mapping[str, KeyFacts] | None = None,
 ) -> Plan:
     """Plan every organization the live state holds, in the order of the desired file.
 
     `lost_keys` (organization -> key id -> reason) are keys a crashed run's create made whose
     secret nobody holds, as the verified audit trail shows: their deactivation is planned like
-    any other, so it is shown, counted against max_key_deactivations and approved.
+    any other, so it is shown, counted against max_key_deactivations and approved. `keys`
+    (organization -> facts) is the clock and rotation state the key lifecycle is judged by;
+    without it no rotation is planned.
 
     Raises ConfigError when two entries of the file turn out to be one live person.
     """
@@ -555,10 +577,11 @@ def compute_plan(
     blocked: list[Blocked] = []
     unmanaged: list[UnmanagedKey] = []
     found: list[PlanUsage] = []
+    rotations: list[RotationNote] = []
     for name, organization in desired.organizations.items():
         if name not in live.organizations:
             continue  # not selected with --org
-        summary, org_changes, org_blocked, org_unmanaged, org_usage = plan_organization(
+        summary, org_changes, org_blocked, org_unmanaged, org_usage, notes = plan_organization(
             name,
             organization,
             desired.effective_policy(name),
@@ -566,7 +589,9 @@ def compute_plan(
             indexes[name],
             (usage or {}).get(name),
             (lost_keys or {}).get(name),
+            (keys or {}).get(name),
         )
+        rotations += notes
         summaries.append(summary)
         changes += org_changes
         blocked += org_blocked
@@ -585,4 +610,5 @@ def compute_plan(
         unmanaged_keys=unmanaged,
         violations=check_safety(summaries),
         usage=merge_usage(found),
+        rotations=rotations,
     )

@@ -9,12 +9,14 @@ organization's counts moved.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..errors import StalePlanError
 from ..model.changes import Change
 from ..model.live import LiveState
 from ..model.plan import Plan
+from ..model.rotation import KeyFacts
 from ..model.usage import UsageFacts
 from .planner import compute_plan
 
@@ -106,7 +108,11 @@ def ensure_fresh(saved: Plan, config: LoadedConfig, fresh: Plan) -> None:
 
 
 def recheck_saved_plan(
-    saved: Plan, config: LoadedConfig, live: LiveState, usage: dict[str, UsageFacts] | None = None
+    saved: Plan,
+    config: LoadedConfig,
+    live: LiveState,
+    usage: dict[str, UsageFacts] | None = None,
+    keys: Mapping[str, KeyFacts] | None = None,
 ) -> Plan:
     """The saved plan, recomputed from its inputs: fresh, and judged on its own changes.
 
@@ -121,6 +127,7 @@ def recheck_saved_plan(
         desired_hash=config.desired_hash,
         locate=config.locate_member,
         usage=usage,
+        keys=keys,
     )
     ensure_fresh(saved, config, fresh)
     if fresh.plan_hash != saved.plan_hash and (saved.usage or fresh.usage):

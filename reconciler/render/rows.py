@@ -8,6 +8,7 @@ from ..model.changes import (
     Change,
     KeyCreate,
     KeyDeactivate,
+    KeyRotate,
     MemberAdd,
     MemberPromote,
     MemberRemove,
@@ -23,6 +24,7 @@ MARKER_PREFIX = "<!-- ideogram-org plan:"
 SYMBOLS = {
     "member.add": "+",
     "key.create": "+",
+    "key.rotate": "~",
     "member.promote": "~",
     "member.remove": "-",
     "key.deactivate": "-",
@@ -39,9 +41,27 @@ def _what_happens(change: Change) -> str:
     if isinstance(change, MemberRemove):
         return f"remove {change.current_role}: {change.reason}"
     if isinstance(change, KeyCreate):
-        return "create a new key"
+        return "create a new key" + _secret_goes_to(change.deliver_to)
+    if isinstance(change, KeyRotate):
+        return (
+            f"rotate (phase 1 of 2: a successor is created and delivered; {change.reason}; the "
+            f"predecessor stays ACTIVE for {_span(change.overlap_seconds)}, then a later apply "
+            "deactivates it)" + _secret_goes_to(change.deliver_to)
+        )
     assert isinstance(change, KeyDeactivate)
     return f"deactivate (irreversible): {change.reason}"
+
+
+def _secret_goes_to(sinks: list[str]) -> str:
+    return f"; secret to {', '.join(sinks)}" if sinks else "; secret to --secrets-file"
+
+
+def _span(seconds: int) -> str:
+    if seconds and seconds % 86400 == 0:
+        return f"{seconds // 86400} day(s)"
+    if seconds and seconds % 3600 == 0:
+        return f"{seconds // 3600} hour(s)"
+    return f"{seconds} second(s)"
 
 
 def describe_change(change: Change, notes: UsageNotes | None = None) -> tuple[str, str, str]:
@@ -146,6 +166,7 @@ RISK_ORDER = (
     "key.deactivate",
     "member.promote",
     "member.add",
+    "key.rotate",
     "key.create",
     "unmanaged",
 )
@@ -158,6 +179,7 @@ SECTION_TITLES = {
     "member.promote": "promotions",
     "member.add": "additions",
     "key.create": "key creations",
+    "key.rotate": "key rotations",
     "unmanaged": "unmanaged keys",
     "usage": "usage findings",
 }

@@ -25,7 +25,6 @@ from ..api.usage import read_usage
 from ..config.export import render_export
 from ..config.loader import LoadedConfig, reload_if_changed
 from ..config.writeback import write_key_ids
-from ..delivery.secrets_file import SecretsFile
 from ..errors import ApiError, ForbiddenError, ReconcilerError, StalePlanError
 from ..execution.apply import apply_plan
 from ..execution.calls import OnCall
@@ -46,6 +45,7 @@ from ..planning.usage import report as usage_report
 from ..store.audit import AuditLog, Verification, current_actor, pending_work
 from ..store.local import LocalStore
 from ..store.state import RunInfo, Snapshot, StateStore
+from .keys import Replace, key_facts, replaced_in, sinks_for
 from .state import bound
 
 
@@ -100,6 +100,7 @@ class ApplyOptions:
     store: StateStore | None = None  # where the chain, locks and bindings live
     chunk_size: int = defaults.CHUNK_SIZE
     secrets_file: str | Path | None = None
+    replace: Replace = frozenset()  # --replace-key: (organization, label) to rotate now
     dry_run: bool = False
     api_version: str = "auto"
     progress: Callable[[str], None] = lambda _line: None
@@ -125,10 +126,14 @@ def plan(
     progress: Callable[[str], None] | None = None,
     now: datetime | None = None,
     lost_keys: Mapping[str, Mapping[str, str]] | None = None,
+    pending: Verification | None = None,
+    replace: Replace = frozenset(),
 ) -> Planned:
     """Read the organizations the file manages and diff them against it (`progress` hears about a
     read that takes long). Usage is read only for organizations whose policy judges by it.
-    `lost_keys` come from a verified audit trail: keys a crashed create made, to deactivate."""
+    `lost_keys` come from a verified audit trail: keys a crashed create made, to deactivate;
+    `pending` (the same trail) says which predecessors are retiring; `replace` names keys to
+    rotate now."""
     live = read_live_state(reader, config.desired, only, api_version, progress)
     facts = usage_facts(reader, config, live, now or datetime.now(timezone.utc))
     fresh = compute_plan(
@@ -139,6 +144,7 @@ def plan(
         locate=config.locate_member,
         usage=facts,
         lost_keys=lost_keys,
+        keys=key_facts(reader, live, pending, replace),
     )
     return Planned(config=config, live=live, plan=fresh)
 
@@ -215,6 +221,7 @@ def plan_with_state(
     api_version: str = "auto",
     progress: Callable[[str], None] | None = None,
     store: StateStore | None = None,
+    replace: Replace = frozenset(),
 ) -> Planned:
     """`plan` as apply will see it: with the keys the state store binds and the keys lost creates
     made, as its audit chain records them (one read, never a write; a chain that fails
@@ -226,11 +233,21 @@ def plan_with_state(
             f"{snapshot.where}: the audit log fails verification ({pending.problems[0]}); what it "
             "records is not used, and apply will refuse until it is repaired"
         )
-        planned = plan(reader, config, only, api_version, progress)
+        planned = plan(reader, config, only, api_version, progress, replace=replace)
         return with_handle_notes(reader, dataclasses.replace(planned, notes=(note,)))
     lost = pending.lost_keys_to_plan()
     return with_handle_notes(
-        reader, plan(reader, bound(config, snapshot), only, api_version, progress, lost_keys=lost)
+        reader,
+        plan(
+            reader,
+            bound(config, snapshot),
+            only,
+            api_version,
+            progress,
+            lost_keys=lost,
+            pending=pending,
+            replace=replace,
+        ),
     )
 
 
@@ -258,13 +275,19 @@ def recheck_saved(
 ) -> Planned:
     """A saved plan, refused if stale, recomputed from its inputs (the file, with the store's
     key bindings) so its safety is judged afresh."""
-    if store is not None:
-        config = bound(config, store.snapshot())
+    snapshot = store.snapshot() if store is not None else None
+    if snapshot is not None:
+        config = bound(config, snapshot)
     live = read_live_state(
         client, config.desired, [o.name for o in saved.organizations], api_version
     )
     facts = usage_facts(client, config, live, datetime.now(timezone.utc))
-    return Planned(config=config, live=live, plan=recheck_saved_plan(saved, config, live, facts))
+    keys = key_facts(
+        client, live, snapshot.pending if snapshot is not None else None, replaced_in(saved)
+    )
+    return Planned(
+        config=config, live=live, plan=recheck_saved_plan(saved, config, live, facts, keys)
+    )
 
 
 def apply(client: ApiClient, planned: Planned, options: ApplyOptions, approval: Approval) -> Report:
@@ -381,7 +404,7 @@ def _carry_out(
         again = plan(client, reload_if_changed(config), organizations, options.api_version)
         return again.plan, again.live
 
-    secrets = SecretsFile(options.secrets_file) if options.secrets_file else None
+    deliveries, sinks = sinks_for(config, the_plan, options.secrets_file)
     write_back = not options.state.binds_keys
     try:
         report = apply_plan(
@@ -392,7 +415,7 @@ def _carry_out(
             audit=audit,
             baseline=baseline,
             chunk_size=options.chunk_size,
-            secrets=secrets,
+            sinks=sinks,
             progress=options.progress,
             stop=options.stop,
             on_call=options.on_call,
@@ -401,6 +424,8 @@ def _carry_out(
     except ApplyInterrupted as interrupted:
         bind_new_keys(config, audit, interrupted.report, options.progress, write_back)
         raise
+    finally:
+        deliveries.close()
     bind_new_keys(config, audit, report, options.progress, write_back)
     if options.verify:
         verify(report, replan)
@@ -436,13 +461,27 @@ def _settle(
         recovered = recover_unbound_keys(audit, pending, config)
     lost = pending.lost_keys_to_plan()
     current = plan(
-        client, reload_if_changed(config), organizations, options.api_version, lost_keys=lost
+        client,
+        reload_if_changed(config),
+        organizations,
+        options.api_version,
+        lost_keys=lost,
+        pending=pending,
+        replace=options.replace,
     )
     found = settle_unknown_outcomes(audit, pending, current.live, client, current.config)
     if found:  # planned now, with the rest: shown, counted, approved
         for organization, keys in found.items():
             lost.setdefault(organization, {}).update(keys)
-        current = plan(client, current.config, organizations, options.api_version, lost_keys=lost)
+        current = plan(
+            client,
+            current.config,
+            organizations,
+            options.api_version,
+            lost_keys=lost,
+            pending=pending,
+            replace=options.replace,
+        )
     if recovered:
         _refuse_after_recovery(current.config, recovered)
     return current
@@ -455,10 +494,13 @@ def bind_new_keys(
     progress: Callable[[str], None],
     write_back: bool = True,
 ) -> None:
-    """Bind the keys this run made to their labels, on record in the store (every machine's next
-    plan sees them); with the local store, also write the ids into the file beside their labels.
-    Should the write-back fail, the audit log holds them and the next apply writes them back."""
+    """With the local store, write the ids of the keys this run made into the file beside their
+    labels, then bind them on record. (A shared store bound each one as it was delivered.) Should
+    the write-back fail, the audit log holds them and the next apply writes them back."""
     if not report.new_key_ids:
+        return
+    if not write_back:
+        report.audit_head = audit.head
         return
     if write_back:
         try:
@@ -474,9 +516,9 @@ def bind_new_keys(
         keys=[
             {
                 "organization": o,
+                **report.new_key_bindings.get((o, label), {}),
                 "label": label,
                 "api_key_id": key_id,
-                "created": report.new_key_times.get(key_id, ""),
             }
             for (o, label), key_id in report.new_key_ids.items()
         ],
@@ -491,7 +533,12 @@ def _bind_in_store(audit: AuditLog, pending: Verification) -> None:
     audit.append(
         "key.bound",
         keys=[
-            {"organization": o, "label": label, "api_key_id": key_id}
+            {
+                "organization": o,
+                **pending.unbound_details.get(key_id, {}),
+                "label": label,
+                "api_key_id": key_id,
+            }
             for key_id, (o, label) in pending.unbound_keys.items()
         ],
         message="recovered from a run that stopped before binding them",
@@ -527,7 +574,12 @@ def recover_unbound_keys(
     audit.append(
         "key.bound",
         keys=[
-            {"organization": o, "label": label, "api_key_id": key_id}
+            {
+                "organization": o,
+                **pending.unbound_details.get(key_id, {}),
+                "label": label,
+                "api_key_id": key_id,
+            }
             for (o, label), key_id in recovered.items()
         ],
         message="recovered from a run that stopped before writing the id back",

@@ -310,6 +310,8 @@ class Verification:
     # keys a run created (secret saved) but was killed before writing back: api_key_id ->
     # (organization, label)
     unbound_keys: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # what their create's outcome recorded for the binding (predecessor, deliveries...)
+    unbound_details: dict[str, dict[str, Any]] = field(default_factory=dict)
     # keys a settled crash left ACTIVE with no saved secret, not yet deactivated: organization ->
     # api_key_id -> why (the plan deactivates them, counted like any deactivation)
     lost_keys: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -449,6 +451,10 @@ def _track(
     _track_keys(record, found)
 
 
+# what a key.create outcome's result carries into the key's binding
+BINDING_DETAILS = ("created", "predecessor", "retiring_until", "fingerprint", "deliveries")
+
+
 def _track_keys(record: dict[str, Any], found: Verification) -> None:
     """Keys made and not yet bound to a label; keys a lost create made and not yet
     deactivated."""
@@ -464,15 +470,27 @@ def _track_keys(record: dict[str, Any], found: Verification) -> None:
                 str(record.get("organization")),
                 str(result.get("target")),
             )
+            found.unbound_details[str(result.get("api_key_id"))] = {
+                name: value
+                for name, value in result.items()
+                if name in BINDING_DETAILS and isinstance(value, str | list)
+            }
     elif event == "key.bound":
         for key in _dicts(record.get("keys")):
             found.unbound_keys.pop(str(key.get("api_key_id")), None)
+            found.unbound_details.pop(str(key.get("api_key_id")), None)
             binding = KeyBinding(
                 organization=str(key.get("organization")),
                 label=str(key.get("label")),
                 api_key_id=str(key.get("api_key_id")),
                 created=str(key.get("created") or ""),
                 predecessor=str(key.get("predecessor") or ""),
+                retiring_until=str(key.get("retiring_until") or ""),
+                fingerprint=str(key.get("fingerprint") or ""),
+                deliveries=tuple(
+                    tuple((str(k), str(v)) for k, v in receipt.items())
+                    for receipt in _dicts(key.get("deliveries"))
+                ),
             )
             found.bindings[(binding.organization, binding.label)] = binding
     elif event == "write.settled":

@@ -7,7 +7,10 @@ no flush, exit status 137) the Nth time it reaches MOMENT:
 - `write.intent`: an intent is on record, its call not yet sent;
 - `sent`: a call was answered, its outcome not yet on record;
 - `write`: a call's outcome is on record;
-- `published`: the git state store pushed the run's records (a checkpoint or the release).
+- `published`: the git state store pushed the run's records (a checkpoint or the release);
+- `delivery.staged`: a new key's secret is staged for one of its sinks (nothing in place yet);
+- `delivery.committed`: one sink holds the new key's secret;
+- `key.bound`: a new key is bound in the shared state store (its binding not yet published).
 
 Unset (always, outside tests), nothing happens. Like the sandbox's faults, it is chosen from
 outside the process, so the code under test is the code users run.
@@ -19,7 +22,15 @@ import os
 import threading
 
 CRASH_ENV = "IDEOGRAM_ORG_CRASH_AT"
-MOMENTS = ("write.intent", "sent", "write", "published")
+MOMENTS = (
+    "write.intent",
+    "sent",
+    "write",
+    "published",
+    "delivery.staged",
+    "delivery.committed",
+    "key.bound",
+)
 CRASH_STATUS = 137  # what a shell reports for a process killed by SIGKILL
 
 _lock = threading.Lock()

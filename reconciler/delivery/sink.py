@@ -1,0 +1,91 @@
+"""The one interface every place a new key's secret can go implements.
+
+A delivery happens in two halves so that a failure leaves nothing behind: `stage` does all that
+can fail (read GitHub's public key and seal the secret, write an encrypted temporary file), and
+`commit` puts the staged copy in place and reads back what can be read back. The executor stages
+every sink of a key before it commits any, so a full disk or a refused token shows before a
+consumer's copy changes. A sink holds the secret in memory only, and says what it did without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from pydantic import SecretStr
+
+
+def fingerprint(secret: SecretStr) -> str:
+    """What the audit trail keeps of a secret: enough to tell two keys apart, nothing to use."""
+    digest = hashlib.sha256(secret.get_secret_value().encode()).hexdigest()
+    return f"sha256:{digest[:16]}"
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A key just created, as a sink receives it."""
+
+    organization: str
+    label: str
+    api_key_id: str
+    creation_time: str
+    secret: SecretStr = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a sink read back after its copy was in place: on record, never a secret."""
+
+    sink: str
+    detail: dict[str, str]
+
+    def as_json(self) -> dict[str, str]:
+        return {"sink": self.sink, **self.detail}
+
+
+@dataclass(frozen=True)
+class DeliveredCopy:
+    """What is there now, as drift reads it: present or not, and what a reader can tell."""
+
+    present: bool
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+class Staged(ABC):
+    """A copy ready to go in place."""
+
+    @abstractmethod
+    def commit(self) -> Receipt: ...
+
+    @abstractmethod
+    def discard(self) -> None: ...
+
+
+class SecretSink(ABC):
+    """A place a new key's secret is delivered to."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where, in words a reviewer reads in the plan: no secret, no token."""
+
+    @abstractmethod
+    def check(self) -> None:
+        """Before any key is created: raise DeliveryError if this sink cannot take a copy."""
+
+    @abstractmethod
+    def stage(self, key: NewKey) -> Staged: ...
+
+    @abstractmethod
+    def read_back(self) -> DeliveredCopy:
+        """What is there now (for drift)."""
+
+    def drifted(self, delivered: dict[str, str], now: DeliveredCopy) -> str | None:
+        """Why the copy there now is not the one delivered (`delivered`: its receipt on record),
+        or None."""
+        if not now.present:
+            return "the delivered copy is gone"
+        for name, value in delivered.items():
+            if name != "sink" and now.detail.get(name) not in (None, value):
+                return f"{name} is {now.detail[name]}, was {value} when delivered"
+        return None

@@ -1,0 +1,64 @@
+"""Which sinks a key's `deliver_to` names, built once per run; one module per kind of sink.
+
+A key without `deliver_to` goes to apply's `--secrets-file`, as it always has. Another kind of
+sink (Vault, a cloud secret manager) is one more module implementing `SecretSink` and one more
+entry in `_BUILDERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from ..config.models import AgeFileSink as AgeFileEntry
+from ..config.models import ApiKeySpec, Sink
+from ..config.models import FileSink as FileEntry
+from ..config.models import GithubSecretSink as GithubSecretEntry
+from .age_file import AgeFileSink
+from .github_secret import GithubApi, GithubSecretSink
+from .secrets_file import FileSink
+from .sink import SecretSink
+
+
+class Deliveries:
+    """The sinks of one run: paths are relative to the desired file's folder; one GitHub client."""
+
+    def __init__(
+        self, base: Path, secrets_file: str | Path | None = None, github: GithubApi | None = None
+    ) -> None:
+        self.base, self.secrets_file = base, secrets_file
+        self.github = github or GithubApi()
+
+    def sinks(self, spec: ApiKeySpec | None) -> list[SecretSink]:
+        """The sinks of a key; [] when it names none and no --secrets-file was given."""
+        if spec is not None and spec.deliver_to:
+            return [_BUILDERS[type(entry)](entry, self) for entry in spec.deliver_to]
+        if self.secrets_file is None:
+            return []
+        return [FileSink(Path(self.secrets_file))]
+
+    def close(self) -> None:
+        self.github.close()
+
+
+def _github(entry: Sink, run: Deliveries) -> SecretSink:
+    assert isinstance(entry, GithubSecretEntry)
+    return GithubSecretSink(entry, run.github)
+
+
+def _age(entry: Sink, run: Deliveries) -> SecretSink:
+    assert isinstance(entry, AgeFileEntry)
+    return AgeFileSink(entry, run.base)
+
+
+def _file(entry: Sink, run: Deliveries) -> SecretSink:
+    assert isinstance(entry, FileEntry)
+    path = Path(entry.file.path)
+    return FileSink(path if path.is_absolute() else run.base / path, entry.file.path)
+
+
+_BUILDERS: dict[type, Callable[[Sink, Deliveries], SecretSink]] = {
+    GithubSecretEntry: _github,
+    AgeFileEntry: _age,
+    FileEntry: _file,
+}
