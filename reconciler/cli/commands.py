@@ -109,6 +109,7 @@ def validate(files: tuple[str, ...], config_path: str, output: str) -> None:
 )
 @full_option
 @common.audit_log_option
+@common.replace_key_option
 @api_options
 @handle_errors
 def plan(
@@ -123,18 +124,21 @@ def plan(
     api_version: str,
     timeout: float,
     audit_log: str,
+    replace_keys: tuple[str, ...],
 ) -> None:
     """Show what apply would change, without changing anything."""
     from .. import service
     from ..render.plan import render_text
     from ..render.registry import renderer
+    from ..service.keys import parse_replace
     from ..service.state import open_store
     from ..store.plan_file import save_plan
 
     config = _load(config_path)  # a broken file fails before any token or network is needed
+    replace = parse_replace(replace_keys, config)
     with common.connect(sandbox, endpoint, timeout) as reader:
         store = open_store(config, audit_log)
-        planned = service.plan_with_state(reader, config, orgs, api_version, err, store)
+        planned = service.plan_with_state(reader, config, orgs, api_version, err, store, replace)
     warn_all(planned.warnings)
     result = planned.plan
     if output == "text":
@@ -161,14 +165,16 @@ def plan(
 
 
 def _next_step(result: Plan, sandbox: bool, where: str, out_path: str | None) -> str:
+    from ..model.changes import NewKeyChange
+
     if not result.changes:
         return "Nothing to apply." + (
             "" if not result.blocked else " Blocked items need a person (see above)."
         )
-    # a new key's secret is shown once: apply needs a place for it
+    # a new key's secret is shown once: apply needs a place for a key with no deliver_to
     secrets = (
         " --secrets-file new-keys.jsonl"
-        if any(c.action == "key.create" for c in result.changes)
+        if any(isinstance(c, NewKeyChange) and not c.deliver_to for c in result.changes)
         else ""
     )
     if out_path:
@@ -314,6 +320,7 @@ def _confirm(plan: Plan) -> None:
     metavar="SECONDS",
     help="Wait this long for another apply of the same organization to finish, then give up.",
 )
+@common.replace_key_option
 @output_option("text", "json")
 @full_option
 @api_options
@@ -331,6 +338,7 @@ def apply(
     secrets_file: str | None,
     chunk_size: int,
     lock_timeout: float,
+    replace_keys: tuple[str, ...],
     output: str,
     full: bool,
     sandbox: bool,
@@ -341,6 +349,7 @@ def apply(
     """Carry out a plan: from the file (after a y/N), or exactly a saved PLAN_FILE."""
     from .. import service
     from ..model.report import ApplyInterrupted, NothingToApply
+    from ..service.keys import parse_replace
     from ..service.state import open_store
     from ..store.plan_file import load_plan
 
@@ -362,7 +371,15 @@ def apply(
         config = _load(config_path if explicit else saved.desired_file)
     else:
         config = _load(config_path)
-    options = dataclasses.replace(options, store=open_store(config, audit_log))
+    if saved is not None and replace_keys:
+        raise UsageError(
+            "--replace-key goes with `plan --out`, not with a saved plan: it is in the plan"
+        )
+    options = dataclasses.replace(
+        options,
+        store=open_store(config, audit_log),
+        replace=parse_replace(replace_keys, config),
+    )
     with (
         common.connect(sandbox, endpoint, timeout, writable=True) as client,
         contextlib.ExitStack() as after_review,
@@ -484,7 +501,7 @@ def _finish_apply(report: Report, output: str, full: bool, interrupted: bool = F
     from ..render.apply import render_apply_json, render_apply_text
 
     click.echo(render_apply_json(report) if output == "json" else render_apply_text(report, full))
-    if isinstance(report, ApplyReport) and report.new_key_ids:
+    if isinstance(report, ApplyReport) and report.new_key_ids and report.wrote_back:
         err(f"wrote {len(report.new_key_ids)} new key id(s) into the desired file; commit it")
     if interrupted:
         not_sent = report.not_sent if isinstance(report, ApplyReport) else 0

@@ -395,3 +395,15 @@ def audit_log_option(func: Callable[..., Any]) -> Callable[..., Any]:
         type=click.Path(dir_okay=False),
         help="Append-only, hash-chained record of every write.",
     )(func)
+
+
+def replace_key_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """`--replace-key ORG/LABEL`, repeatable: rotate that key now, as Terraform's -replace."""
+    return click.option(
+        "--replace-key",
+        "replace_keys",
+        multiple=True,
+        metavar="ORG/LABEL",
+        help="Rotate this key now: a successor is created and delivered, the key itself retires "
+        "after its overlap (repeatable).",
+    )(func)

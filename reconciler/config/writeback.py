@@ -19,15 +19,49 @@ from ..safe_files import write_atomic
 from .fast_yaml import yaml_scalar
 
 
-def write_key_ids(path: str | Path, new_ids: dict[tuple[str, str], str]) -> None:
-    """Insert `id: ...` for each (organization, label) into the file, changing nothing else."""
+def _replacement(
+    lines: list[str], entry: object, old_id: str | None, key_id: str
+) -> tuple[int, int, str, int] | None:
+    """Where the entry's `id:` value says `old_id` (plain or quoted), to put `key_id` there."""
+    if old_id is None or not isinstance(entry, CommentedMap) or entry.get("id") != old_id:
+        return None
+    line, column = entry.lc.value("id")
+    rest = lines[line][column:]
+    for written in (old_id, f'"{old_id}"', f"'{old_id}'"):
+        after = rest[len(written) : len(written) + 1]
+        if rest.startswith(written) and after in ("", " ", "\t", "\r", "\n", ",", "}", "#"):
+            return line, column, yaml_scalar(key_id), len(written)
+    return None
+
+
+def _insertion(
+    keys: CommentedMap, label: str, entry: CommentedMap, key_id: str
+) -> tuple[int, int, str, bool]:
+    """Where `id: KEY_ID` goes into an entry without one: inside its braces, or as its first
+    line."""
+    if entry.fa.flow_style() or not entry:
+        line, column = keys.lc.value(label)  # the opening brace
+        inner = f"id: {yaml_scalar(key_id)}" + (", " if entry else "")
+        return line, column + 1, inner, True
+    return entry.lc.line, entry.lc.col, f"{' ' * entry.lc.col}id: {yaml_scalar(key_id)}\n", False
+
+
+def write_key_ids(
+    path: str | Path,
+    new_ids: dict[tuple[str, str], str],
+    replaces: dict[tuple[str, str], str] | None = None,
+) -> None:
+    """Insert `id: ...` for each (organization, label) into the file, changing nothing else; a
+    rotated key's `id:` (its predecessor, in `replaces`) is changed to its successor's."""
     if not new_ids:
         return
+    replaces = replaces or {}
     path = Path(path)
     text = path.read_text()
     document = YAML(typ="rt").load(text)
     lines = text.splitlines(keepends=True)
-    edits: list[tuple[int, int, str, bool]] = []  # (line, column, text, inline)
+    edits: list[tuple[int, int, str, int]] = []  # (line, column, text, characters replaced)
+    inserted: list[tuple[int, int, str, bool]] = []  # (line, column, text, inline)
     for (organization, label), key_id in new_ids.items():
         try:
             keys = document["organizations"][organization]["api_keys"]
@@ -37,24 +71,18 @@ def write_key_ids(path: str | Path, new_ids: dict[tuple[str, str], str]) -> None
                 f"cannot write key id {key_id} back: {organization}.api_keys.{label} is no "
                 f"longer in {path}; add `id: {key_id}` to it by hand"
             ) from None
+        found = _replacement(lines, entry, replaces.get((organization, label)), key_id)
+        if found is not None:
+            edits.append(found)
+            continue
         if not isinstance(entry, CommentedMap) or "id" in entry:
             raise ReconcilerError(
                 f"cannot write key id {key_id} back into {path} for {label}: add it by hand"
             )
-        if entry.fa.flow_style() or not entry:
-            line, column = keys.lc.value(label)  # the opening brace
-            inner = f"id: {yaml_scalar(key_id)}" + (", " if entry else "")
-            edits.append((line, column + 1, inner, True))
-        else:
-            edits.append(
-                (
-                    entry.lc.line,
-                    entry.lc.col,
-                    f"{' ' * entry.lc.col}id: {yaml_scalar(key_id)}\n",
-                    False,
-                )
-            )
-    for line, column, insertion, inline in sorted(edits, reverse=True):
+        inserted.append(_insertion(keys, label, entry, key_id))
+    for line, column, value, length in sorted(edits, reverse=True):
+        lines[line] = lines[line][:column] + value + lines[line][column + length :]
+    for line, column, insertion, inline in sorted(inserted, reverse=True):
         if inline:
             lines[line] = lines[line][:column] + insertion + lines[line][column:]
         else:

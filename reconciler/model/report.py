@@ -112,6 +112,7 @@ class ApplyReport:
     # (organization, label) -> what its key.bound record keeps (creation time, fingerprint,
     # deliveries, predecessor): never the secret
     new_key_bindings: dict[tuple[str, str], dict[str, object]] = field(default_factory=dict)
+    wrote_back: bool = False  # the new keys' ids went into the desired file (the local store)
     write_calls: int = 0
     audit_path: str = ""
     audit_head: str = ""  # hash of the log's last record: keep it to detect records cut off later

@@ -86,8 +86,8 @@ class _Rotations:
             key.api_key_id,
             "due",
             retire,
-            f"phase 1 of 2 now: a successor is created and delivered; the predecessor retires "
-            f"about {_stamp(retire)}",
+            f"a successor is created and delivered now; the predecessor retires about "
+            f"{_stamp(retire)}",
         )
         return KeyRotate(
             key_label=label,
@@ -119,7 +119,7 @@ class _Rotations:
                 retiring.key_id,
                 "retiring",
                 retiring.until,
-                f"phase 2 of 2: the predecessor stays ACTIVE beside {retiring.successor} until "
+                f"the predecessor stays ACTIVE beside {retiring.successor} until "
                 f"{_stamp(retiring.until)}; an apply after that deactivates it",
             )
             return None

@@ -11,7 +11,15 @@ from ..defaults import MARKDOWN_LIMIT
 from ..model.plan import Plan
 from .escape import md_code, visible
 from .fit import fit_to_limit
-from .rows import MARKER_PREFIX, SECTION_TITLES, Row, sections, summary_line, usage_lines
+from .rows import (
+    MARKER_PREFIX,
+    SECTION_TITLES,
+    Row,
+    rotation_rows,
+    sections,
+    summary_line,
+    usage_lines,
+)
 
 
 def marker(plan_hash: str) -> str:
@@ -63,6 +71,8 @@ def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     """Never over `limit` characters: the most rows per section that fit, the same cap for all."""
     head = _head(plan)
     parts = sections(plan)
+    if plan.rotations:
+        parts.append(("rotations", rotation_rows(plan)))
     if plan.usage is not None:
         head += ["", md_code(usage_lines(plan)[0])]
         parts.append(("usage", [("?", line.strip(), "") for line in usage_lines(plan)[1:]]))

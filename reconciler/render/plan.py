@@ -19,6 +19,7 @@ from .rows import (
     _unmanaged_row,
     describe_blocked,
     describe_change,
+    rotation_rows,
     sections,
     summary_line,
     usage_lines,
@@ -80,6 +81,10 @@ def _plan_lines(plan: Plan, paint: Callable[[str, str], str], full: bool = True)
                         f"    ... and {len(group) - PLAN_GROUP_SHOWN} more {SECTION_TITLES[kind]} "
                         f"(--full shows every line)"
                     )
+        lines.append("")
+    if plan.rotations:
+        lines.append("Key rotations:")
+        _row_lines(rotation_rows(plan), show)
         lines.append("")
     if plan.usage is not None:
         lines += [*(visible(line) for line in usage_lines(plan)), ""]

@@ -136,7 +136,29 @@ def summary_line(plan: Plan) -> str:
         f"{c['key.create']} key{'s' if c['key.create'] != 1 else ''} to create",
         f"{c['blocked']} blocked",
     ]
+    if c["key.rotate"]:  # only when there is one: the line stays as it was for everyone else
+        parts.insert(-1, f"{c['key.rotate']} key{'s' if c['key.rotate'] != 1 else ''} to rotate")
     return "Plan: " + ", ".join(parts) + "."
+
+
+PHASES = {
+    "scheduled": "scheduled",
+    "due": "phase 1 of 2",
+    "retiring": "phase 2 of 2, waiting",
+    "retire": "phase 2 of 2, now",
+}
+
+
+def rotation_rows(plan: Plan) -> list[Row]:
+    """Where each rotating key stands, and when its next step comes."""
+    return [
+        (
+            "~",
+            f"key {note.organization}/{note.key_label} ({note.key_id})",
+            f"{PHASES[note.phase]}: {note.message}",
+        )
+        for note in plan.rotations
+    ]
 
 
 def _unmanaged_row(key: UnmanagedKey, notes: UsageNotes | None = None) -> tuple[str, str, str]:
@@ -182,6 +204,7 @@ SECTION_TITLES = {
     "key.rotate": "key rotations",
     "unmanaged": "unmanaged keys",
     "usage": "usage findings",
+    "rotations": "key rotations in progress",
 }
 
 

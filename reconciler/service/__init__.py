@@ -358,7 +358,13 @@ def apply_config(
     raises); the safety gate is still judged here."""
     if options.dry_run:  # a dry run reads, takes no lock and records nothing
         planned = plan_with_state(
-            client, config, only, options.api_version, options.progress, options.state
+            client,
+            config,
+            only,
+            options.api_version,
+            options.progress,
+            options.state,
+            options.replace,
         )
         planned.plan.ensure_approved(review(planned))
         return planned, _dry_run(planned.plan, options)
@@ -504,13 +510,19 @@ def bind_new_keys(
         return
     if write_back:
         try:
-            write_key_ids(config.path, report.new_key_ids)
+            replaces = {
+                where: str(binding["predecessor"])
+                for where, binding in report.new_key_bindings.items()
+                if binding.get("predecessor")
+            }
+            write_key_ids(config.path, report.new_key_ids, replaces)
         except ReconcilerError as exc:
             progress(
                 f"error: {exc}. The new ids are on record in the audit log; the next apply "
                 "writes them back (or write them into the file by hand)"
             )
             raise
+        report.wrote_back = True
     audit.append(
         "key.bound",
         keys=[
@@ -563,14 +575,18 @@ def recover_unbound_keys(
     without an id: a plan made from that file would create a second key. The ids are written back
     now and returned; the plan, made without them, is refused as stale by the caller."""
     recovered: dict[tuple[str, str], str] = {}
+    replaces: dict[tuple[str, str], str] = {}  # a rotation's successor replaces its predecessor
     for key_id, (organization, label) in pending.unbound_keys.items():
         org = config.desired.organizations.get(organization)
         spec = org.api_keys.get(label) if org else None
-        if spec is not None and spec.id is None:
+        predecessor = str(pending.unbound_details.get(key_id, {}).get("predecessor") or "")
+        if spec is not None and (spec.id is None or (predecessor and spec.id == predecessor)):
             recovered[(organization, label)] = key_id
+            if spec.id is not None:
+                replaces[(organization, label)] = predecessor
     if not recovered:
         return recovered
-    write_key_ids(config.path, recovered)
+    write_key_ids(config.path, recovered, replaces)
     audit.append(
         "key.bound",
         keys=[
