@@ -24,23 +24,24 @@ from .api.client import ApiReader
 from .config.loader import LoadedConfig, load_config
 from .errors import ReconcilerError, UsageError
 from .exit_codes import ExitCode
-from .model.changes import KeyCreate
 from .model.plan import Plan, ReviewedPlan
-from .model.report import ApplyReport, NothingToApply
+from .model.report import ApplyReport, NothingToApply, Report
 from .model.usage import SPEND_DAYS, UsageReport
 from .model.window import days_back
 from .planning.usage import alert_share
 from .render.apply import render_apply_markdown
 from .render.drift import render_drift_markdown
-from .render.escape import visible
+from .render.escape import md_code, visible
 from .render.markdown import render_markdown
 from .render.rows import MARKER_PREFIX, summary_line
 from .render.usage import render_usage_markdown
 from .render.workflow import workflow_command
 from .service.connect import open_api
+from .service.keys import delivered_files, not_deliverable_from_runner
 from .service.state import open_store
 from .store.plan_file import save_plan
 
+COMMANDS = ("plan", "apply", "drift", "usage", "rotate")
 DRIFT_ISSUE_TITLE = "ideogram-org: the organization drifted from the file"
 CHECK_RUN_NAME = "ideogram-org plan"
 HEAD_MARKER = "<!-- ideogram-org head: "
@@ -78,9 +79,9 @@ class ActionContext:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ActionContext:
         command = env.get("INPUT_COMMAND", "plan").strip()
-        if command not in ("plan", "apply", "drift", "usage"):
+        if command not in COMMANDS:
             raise UsageError(
-                f"the action's command must be plan, apply, drift or usage, not {command!r}"
+                f"the action's command must be one of {', '.join(COMMANDS)}, not {command!r}"
             )
         event = {}
         if env.get("GITHUB_EVENT_PATH") and Path(env["GITHUB_EVENT_PATH"]).is_file():
@@ -379,13 +380,26 @@ def _refuse_if_unsafe(context: ActionContext, plan: Plan) -> int | None:
     )
 
 
+def _undeliverable(plan: Plan, config: LoadedConfig) -> str:
+    """Why a runner cannot create the plan's new keys, in markdown; "" when it can."""
+    problems = not_deliverable_from_runner(plan, config)
+    if not problems:
+        return ""
+    lines = "\n".join(f"> - {md_code(problem)}" for problem in problems)
+    return (
+        "\n\n> [!CAUTION]\n> **A new key's secret would have nowhere to go from the runner: "
+        f"apply on merge would refuse it.**\n{lines}"
+    )
+
+
 def _plan(context: ActionContext, gh: Gh) -> int:
     config = load_config(context.config)
     store = open_store(config, context.audit_log, override=context.state)
     with open_api(endpoint=context.endpoint) as reader:
         plan = service.plan_with_state(reader, config, store=store).plan
     _publish_plan(context, plan, plan.has_differences)
-    markdown = render_markdown(plan)
+    stuck = _undeliverable(plan, config)
+    markdown = render_markdown(plan) + stuck
     context.summary(markdown)
     if context.comment:
         _sticky_comment(context, gh, markdown)
@@ -393,6 +407,12 @@ def _plan(context: ActionContext, gh: Gh) -> int:
     refused = _refuse_if_unsafe(context, plan)
     if refused is not None:
         return refused
+    if stuck:
+        return _fail(
+            context,
+            "key-not-deliverable",
+            "; ".join(not_deliverable_from_runner(plan, config)),
+        )
     context.set_exit_code(ExitCode.CHANGES if plan.has_differences else ExitCode.OK)
     return ExitCode.OK
 
@@ -429,27 +449,53 @@ def _apply(context: ActionContext, gh: Gh) -> int:
         refused = _refuse_if_unsafe(context, plan)
         if refused is not None:
             return refused
-        if any(isinstance(c, KeyCreate) for c in plan.changes):
-            raise UsageError(
-                "the Action does not create API keys: a new key's secret would have nowhere safe "
-                "to "
-                "go; create it from a terminal with `ideogram-org apply --secrets-file`"
-            )
+        problems = not_deliverable_from_runner(plan, config)
+        if problems:
+            return _fail(context, "key-not-deliverable", "; ".join(problems))
         options = service.ApplyOptions(
             audit_log=context.audit_log,
             store=store,
             progress=lambda line: print(line, file=sys.stderr),
         )
         report = service.apply(client, planned, options, ReviewedPlan(reviewed))
+    return _applied(context, config, report)
+
+
+def _applied(context: ActionContext, config: LoadedConfig, report: Report) -> int:
+    """The summary and outputs of a run that went out: the audit head, the age files written."""
     context.summary(render_apply_markdown(report))
     if isinstance(report, ApplyReport):
         context.set_output("audit-head", report.audit_head)
+        context.set_output(
+            "delivered-files", "\n".join(delivered_files(config, report.new_key_ids))
+        )
     if report.failed:
         context.set_output("failure-reason", "apply-failed")
         context.set_exit_code(ExitCode.ERROR)
         return ExitCode.ERROR
     context.set_exit_code(ExitCode.OK)
     return ExitCode.OK
+
+
+def _rotate(context: ActionContext, gh: Gh) -> int:
+    """The scheduled rotation phase: what the file's `rotate:` schedule asks for now, nothing
+    else (other differences wait for a reviewed pull request; drift reports them)."""
+    config = load_config(context.config)
+    store = open_store(config, context.audit_log, override=context.state)
+    with open_api(endpoint=context.endpoint, writable=True) as client:
+        options = service.ApplyOptions(
+            audit_log=context.audit_log,
+            store=store,
+            progress=lambda line: print(line, file=sys.stderr),
+        )
+        phases, report = service.rotate(client, config, options)
+    _publish_plan(context, phases, bool(phases.changes))
+    if isinstance(report, NothingToApply):
+        context.summary(render_markdown(phases))
+        context.set_exit_code(ExitCode.OK)
+        return ExitCode.OK
+    context.summary(render_markdown(phases))
+    return _applied(context, config, report)
 
 
 def _spend_report(reader: ApiReader, config: LoadedConfig | None) -> UsageReport:
@@ -516,9 +562,8 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
     try:
         context = ActionContext.from_env(env)
         gh = Gh(context.repository)
-        return {"plan": _plan, "apply": _apply, "drift": _drift, "usage": _usage}[context.command](
-            context, gh
-        )
+        run = {"plan": _plan, "apply": _apply, "drift": _drift, "usage": _usage, "rotate": _rotate}
+        return run[context.command](context, gh)
     except ReconcilerError as exc:
         message = str(exc)
         print(workflow_command("error", message))

@@ -86,7 +86,7 @@ def test_action_and_workflows_validate_against_the_published_schemas():
     )
     workflow_schema = json.loads((DATA / "github-workflows.json").read_text())
     workflows = sorted((ROOT / "examples" / "github").glob("*.yml"))
-    assert [w.name for w in workflows] == ["apply.yml", "drift.yml", "plan.yml"]
+    assert [w.name for w in workflows] == ["apply.yml", "drift.yml", "plan.yml", "rotate.yml"]
     for workflow in workflows:
         jsonschema.validate(yaml.load(workflow.read_text()), workflow_schema)
     apply_workflow = yaml.load((ROOT / "examples" / "github" / "apply.yml").read_text())
@@ -113,6 +113,7 @@ def test_inputs_reach_scripts_only_through_env():
         "spend",
         "state",
         "review-app",
+        "secrets-token",
     }
     assert set(action["outputs"]) == {
         "changes",
@@ -122,6 +123,7 @@ def test_inputs_reach_scripts_only_through_env():
         "failure-reason",
         "audit-head",
         "spend-alert",
+        "delivered-files",
     }
 
 

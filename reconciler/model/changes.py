@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from . import identity
 from .identity import Identity
 from .live import Role
+from .rotation import REPLACE_REASON
 
 Action = Literal[
     "member.add", "member.promote", "member.remove", "key.deactivate", "key.create", "key.rotate"
@@ -150,6 +151,10 @@ class KeyDeactivate(_Change):
     irreversible: Literal[True] = Field(
         default=True, description="A deactivated key cannot be made ACTIVE again."
     )
+    retires: bool = Field(
+        default=False,
+        description="Phase two of a rotation: the predecessor goes, its successor delivered.",
+    )
 
     @property
     def subject(self) -> str:
@@ -249,6 +254,15 @@ def same_target(left: MemberChange | KeyChange, right: MemberChange | KeyChange)
     ):
         return left.member.same_person(right.member)
     return False
+
+
+def is_scheduled_rotation(change: Change) -> bool:
+    """A change the file's `rotate:` schedule asked for: a successor due by age, or the
+    deactivation of a predecessor whose overlap ended. What the scheduled run may apply without
+    a new review (the schedule was reviewed when it was merged)."""
+    if isinstance(change, KeyRotate):
+        return change.reason != REPLACE_REASON
+    return isinstance(change, KeyDeactivate) and change.retires
 
 
 def member_of(change: Change) -> MemberRef:

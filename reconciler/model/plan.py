@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from .. import __version__
 from ..defaults import MIN_APPROVAL_PREFIX
 from ..errors import UnsafePlanError
-from .changes import APPLY_ORDER, Blocked, Change, UnmanagedKey
+from .changes import APPLY_ORDER, Blocked, Change, UnmanagedKey, is_scheduled_rotation
 from .rotation import RotationNote
 from .safety import OrganizationSummary, Violation
 from .usage import PlanUsage
@@ -51,7 +51,15 @@ class ReviewedPlan:
     plan_hash: str
 
 
-Approval = NoApproval | AllowUnsafe | ReviewedPlan
+@dataclass(frozen=True)
+class ScheduledRotation:
+    """The scheduled run's approval: the file's `rotate:` schedule, reviewed when it was merged.
+    It approves a plan made only of the rotations that schedule asks for, and nothing unsafe."""
+
+    plan_hash: str
+
+
+Approval = NoApproval | AllowUnsafe | ReviewedPlan | ScheduledRotation
 
 
 class Plan(BaseModel):
@@ -119,6 +127,13 @@ class Plan(BaseModel):
         """Refuse the plan unless `approval` lets it through: a reviewed plan must be this plan,
         and an unsafe plan needs `--allow-unsafe` with its own hash (a review alone approves no
         unsafety)."""
+        if isinstance(approval, ScheduledRotation):
+            others = [c for c in self.changes if not is_scheduled_rotation(c)]
+            if others or not self.approved_by(approval):
+                raise UnsafePlanError(
+                    "a scheduled rotation applies only the rotations the file's schedule asks "
+                    f"for; this plan has {len(others)} other change(s): nothing was sent"
+                )
         if isinstance(approval, ReviewedPlan) and not self.approved_by(approval):
             raise UnsafePlanError(
                 f"the reviewed plan {approval.plan_hash[:12]} is not this plan "

@@ -14,9 +14,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from ..config.models import ApiKeySpec, Organization
-from ..model.changes import Change, KeyDeactivate, KeyRotate, UnmanagedKey
+from ..model.changes import Change, KeyDeactivate, KeyRotate, UnmanagedKey, is_scheduled_rotation
 from ..model.live import LiveKey, LiveOrganization
+from ..model.plan import Plan, hash_changes
 from ..model.rotation import IDLE_HOURS, REPLACE_REASON, KeyFacts, Retiring, RotationNote
+from ..model.safety import check_safety
 from ..model.timestamps import parse_timestamp
 
 
@@ -128,6 +130,7 @@ class _Rotations:
             key_id=retiring.key_id,
             key_label=retiring.label,
             reason=why,
+            retires=True,
             organization=self.name,
             organization_id=self.org_id,
         )
@@ -170,3 +173,33 @@ def plan_rotations(
         if retire is not None:
             changes.append(retire)
     return changes, kept_unmanaged, rotations.notes
+
+
+def rotation_phases(plan: Plan) -> Plan:
+    """The plan cut down to what the file's rotation schedule asks for (successors due by age,
+    predecessors whose overlap ended), with its own hash and its safety judged afresh on what it
+    keeps: what the scheduled run carries out."""
+    kept = [c for c in plan.changes if is_scheduled_rotation(c)]
+    summaries = [
+        summary.model_copy(
+            update={
+                "removals": 0,
+                "owners_after": summary.owners_before,
+                "key_deactivations": sum(
+                    1
+                    for c in kept
+                    if isinstance(c, KeyDeactivate) and c.organization == summary.name
+                ),
+            }
+        )
+        for summary in plan.organizations
+    ]
+    return plan.model_copy(
+        update={
+            "changes": kept,
+            "blocked": [],
+            "organizations": summaries,
+            "plan_hash": hash_changes(kept),
+            "violations": check_safety(summaries),
+        }
+    )

@@ -33,12 +33,13 @@ from ..model.changes import MemberAdd
 from ..model.drift import DriftReport
 from ..model.identity import names_person, normalise
 from ..model.live import LiveOrganization, LiveState
-from ..model.plan import Approval, Plan
+from ..model.plan import Approval, Plan, ScheduledRotation
 from ..model.report import ApplyInterrupted, ApplyReport, DryRunReport, NothingToApply, Report
 from ..model.timestamps import parse_timestamp
 from ..model.usage import SPEND_DAYS, GroupBy, OrganizationReport, UsageFacts, UsageReport
 from ..model.window import days_back
 from ..planning.planner import compute_plan, listed_but_ignored
+from ..planning.rotation import rotation_phases
 from ..planning.staleness import ensure_fresh, recheck_saved_plan
 from ..planning.usage import by_currency, facts_of
 from ..planning.usage import report as usage_report
@@ -384,6 +385,20 @@ def apply_config(
         report = _carry_out(client, current.config, the_plan, live, options, audit)
     report.audit_head = audit.head  # the store's last record: after the lock's release, if any
     return current, report
+
+
+def rotate(client: ApiClient, config: LoadedConfig, options: ApplyOptions) -> tuple[Plan, Report]:
+    """The scheduled run: carry out only what the file's rotation schedule asks for now
+    (successors due by age, predecessors whose overlap ended), approved by that schedule, through
+    the same lock, limits and audit as apply. Any other difference waits for a reviewed plan."""
+    planned = plan_with_state(
+        client, config, (), options.api_version, options.progress, options.state
+    )
+    phases = rotation_phases(planned.plan)
+    if not phases.changes:
+        return phases, NothingToApply(plan_hash=phases.plan_hash, blocked=0)
+    scheduled = dataclasses.replace(planned, plan=phases)
+    return phases, apply(client, scheduled, options, ScheduledRotation(phases.plan_hash))
 
 
 def _dry_run(the_plan: Plan, options: ApplyOptions) -> DryRunReport:

@@ -12,6 +12,7 @@ from pathlib import Path
 from ..api.client import ApiReader
 from ..api.usage import read_usage
 from ..config.loader import LoadedConfig
+from ..config.models import RUNNER_REACHABLE_SINKS, AgeFileSink
 from ..delivery.sink import SecretSink
 from ..delivery.sinks import Deliveries
 from ..errors import ApiError, UsageError
@@ -135,3 +136,37 @@ def sinks_for(
             spec = org.api_keys.get(change.key_label) if org is not None else None
             sinks[(change.organization, change.key_label)] = deliveries.sinks(spec)
     return deliveries, sinks
+
+
+def not_deliverable_from_runner(plan: Plan, config: LoadedConfig) -> list[str]:
+    """The new keys of the plan a CI runner could not deliver: a sink that does not outlive the
+    job (a plain file), or none at all. Said on the pull request, before merge."""
+    problems = []
+    for change in plan.changes:
+        if not isinstance(change, NewKeyChange):
+            continue
+        org = config.desired.organizations.get(change.organization)
+        spec = org.api_keys.get(change.key_label) if org is not None else None
+        entries = spec.deliver_to if spec is not None else []
+        stuck = [e.describe() for e in entries if e.kind not in RUNNER_REACHABLE_SINKS]
+        if not entries or stuck:
+            where = ", ".join(stuck) if stuck else "nowhere (no deliver_to)"
+            problems.append(
+                f"key {change.key_label} of {change.organization}: its secret would go to "
+                f"{where}, which a runner throws away with its workspace; give it a "
+                "github_secret (or an age_file the workflow keeps) in deliver_to"
+            )
+    return problems
+
+
+def delivered_files(config: LoadedConfig, new_keys: Iterable[tuple[str, str]]) -> list[str]:
+    """The age files the new keys were delivered to, as the file names them: a workflow step
+    after apply keeps them (commits or publishes them)."""
+    files = []
+    for organization, label in new_keys:
+        org = config.desired.organizations.get(organization)
+        spec = org.api_keys.get(label) if org is not None else None
+        for entry in spec.deliver_to if spec is not None else []:
+            if isinstance(entry, AgeFileSink):
+                files.append(entry.age_file.path)
+    return files
