@@ -80,12 +80,7 @@ class SecretSink(ABC):
     def read_back(self) -> DeliveredCopy:
         """What is there now (for drift)."""
 
-    def drifted(self, delivered: dict[str, str], now: DeliveredCopy) -> str | None:
-        """Why the copy there now is not the one delivered (`delivered`: its receipt on record),
-        or None."""
-        if not now.present:
-            return "the delivered copy is gone"
-        for name, value in delivered.items():
-            if name != "sink" and now.detail.get(name) not in (None, value):
-                return f"{name} is {now.detail[name]}, was {value} when delivered"
-        return None
+    def comparable(self, detail: dict[str, str]) -> dict[str, str]:
+        """The fields of a receipt that say which copy is there: drift compares these between
+        the receipt on record and a read back now."""
+        return {name: value for name, value in detail.items() if name != "sink"}

@@ -71,13 +71,19 @@ class DriftReport(_Data):
     organizations: list[str]
     differences: list[Difference]
     unmanaged_keys: list[ReportedKey]
+    notes: list[str] = Field(
+        default_factory=list, description="What could not be checked (a sink unreadable), and why."
+    )
 
     @property
     def drifted(self) -> bool:
         return not self.in_sync
 
     @classmethod
-    def from_plan(cls, plan: Plan) -> DriftReport:
+    def from_plan(
+        cls, plan: Plan, delivered: list[Difference] | None = None, notes: list[str] | None = None
+    ) -> DriftReport:
+        """The plan's differences, and those of delivered copies of keys' secrets."""
         differences = []
         new_owners = [
             c.member for c in plan.changes if isinstance(c, MemberPromote) and c.after_add
@@ -143,7 +149,9 @@ class DriftReport(_Data):
                         "apply deactivate it",
                     )
                 )
+        differences += delivered or []
         return cls(
+            notes=notes or [],
             in_sync=not differences,
             plan_hash=plan.plan_hash,
             organizations=[o.name for o in plan.organizations],

@@ -12,9 +12,18 @@ from .fit import fit_to_limit
 DRIFT_MARKER = "<!-- ideogram-org drift -->"
 
 
+def _notes(report: DriftReport) -> list[str]:
+    return [visible(f"note: {note}") for note in report.notes]
+
+
 def render_drift_text(report: DriftReport) -> str:
     if not report.drifted:
-        return visible(f"In sync: {', '.join(report.organizations)} match(es) the file.")
+        return "\n".join(
+            [
+                visible(f"In sync: {', '.join(report.organizations)} match(es) the file."),
+                *_notes(report),
+            ]
+        )
     lines = [
         f"Drift: {len(report.differences)} difference(s) between the live organization and the "
         "file."
@@ -34,7 +43,7 @@ def render_drift_text(report: DriftReport) -> str:
             "reported by "
             f"plan, not counted as drift."
         )
-    return "\n".join(lines)
+    return "\n".join(lines + _notes(report))
 
 
 def render_drift_json(report: DriftReport) -> str:
@@ -43,8 +52,11 @@ def render_drift_json(report: DriftReport) -> str:
 
 def render_drift_markdown(report: DriftReport, limit: int = MARKDOWN_LIMIT) -> str:
     head = [DRIFT_MARKER, "### ideogram-org drift", ""]
+    notes = [f"> {md_code(note)}" for note in report.notes]
     if not report.drifted:
-        return "\n".join(head + ["**In sync.** The live organization matches the file."])
+        return "\n".join(
+            head + ["**In sync.** The live organization matches the file.", "", *notes]
+        )
     fixable = sum(d.fixable for d in report.differences)
     head += [
         f"**{len(report.differences)} difference(s)** between the live organization and the file: "
@@ -63,6 +75,6 @@ def render_drift_markdown(report: DriftReport, limit: int = MARKDOWN_LIMIT) -> s
         more = (
             [] if cap >= len(rows) else ["", f"... {len(rows) - cap} more difference(s) not shown"]
         )
-        return "\n".join(head + rows[:cap] + more)
+        return "\n".join(head + rows[:cap] + more + ([""] + notes if notes else []))
 
     return fit_to_limit(shown, len(rows), limit)

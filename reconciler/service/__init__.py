@@ -46,6 +46,7 @@ from ..planning.usage import report as usage_report
 from ..store.audit import AuditLog, Verification, current_actor, pending_work
 from ..store.local import LocalStore
 from ..store.state import RunInfo, Snapshot, StateStore
+from .delivery_drift import delivery_drift
 from .keys import Replace, key_facts, replaced_in, sinks_for
 from .state import bound
 
@@ -58,6 +59,8 @@ class Planned:
     live: LiveState
     plan: Plan
     notes: tuple[str, ...] = ()  # about the audit trail the plan read, when it could not be used
+    # what the state store's verified chain held when the plan was made (bindings, runs...)
+    pending: Verification = field(default_factory=Verification)
 
     @property
     def warnings(self) -> list[str]:
@@ -212,7 +215,8 @@ def drift(
     store: StateStore | None = None,
 ) -> Drift:
     planned = plan_with_state(reader, config, only, api_version, progress, store)
-    return Drift(planned=planned, report=DriftReport.from_plan(planned.plan))
+    delivered, notes = delivery_drift(planned.config, planned.pending)
+    return Drift(planned=planned, report=DriftReport.from_plan(planned.plan, delivered, notes))
 
 
 def plan_with_state(
@@ -237,19 +241,17 @@ def plan_with_state(
         planned = plan(reader, config, only, api_version, progress, replace=replace)
         return with_handle_notes(reader, dataclasses.replace(planned, notes=(note,)))
     lost = pending.lost_keys_to_plan()
-    return with_handle_notes(
+    planned = plan(
         reader,
-        plan(
-            reader,
-            bound(config, snapshot),
-            only,
-            api_version,
-            progress,
-            lost_keys=lost,
-            pending=pending,
-            replace=replace,
-        ),
+        bound(config, snapshot),
+        only,
+        api_version,
+        progress,
+        lost_keys=lost,
+        pending=pending,
+        replace=replace,
     )
+    return with_handle_notes(reader, dataclasses.replace(planned, pending=pending))
 
 
 def export(
