@@ -114,6 +114,8 @@ def seal(public_key: str, secret: bytes) -> str:
 
 
 class GithubSecretSink(SecretSink):
+    commits_over_network = True
+
     def __init__(self, entry: GithubSecretEntry, api: GithubApi) -> None:
         self.entry, self.target, self.api = entry, entry.github_secret, api
 

@@ -65,6 +65,10 @@ class Staged(ABC):
 class SecretSink(ABC):
     """A place a new key's secret is delivered to."""
 
+    # a commit that crosses a network can still be refused after staging: such sinks commit
+    # first, so a refusal leaves the local copies (a rename away from done) untouched
+    commits_over_network: bool = False
+
     @abstractmethod
     def describe(self) -> str:
         """Where, in words a reviewer reads in the plan: no secret, no token."""

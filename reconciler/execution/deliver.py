@@ -2,7 +2,8 @@
 
 Every sink is staged first (GitHub's public key read and the secret sealed; an encrypted file
 written beside its target and synced), so whatever can fail fails before any consumer's copy
-changes; then each staged copy is committed and read back. The secret is only ever in memory
+changes; then each staged copy is committed and read back, those that cross a network first
+(a refusal there leaves every local copy as it was). The secret is only ever in memory
 here; what comes back is each sink's receipt, or why the delivery failed, without the secret.
 """
 
@@ -18,6 +19,7 @@ def deliver_everywhere(sinks: list[SecretSink], key: NewKey) -> list[Receipt] | 
     not everywhere: which sinks already hold it is said)."""
     if not sinks:
         return "the key has no sink to deliver its secret to"
+    sinks = sorted(sinks, key=lambda sink: not sink.commits_over_network)  # stable: file order
     staged: list[Staged] = []
     try:
         for sink in sinks:

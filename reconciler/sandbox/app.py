@@ -91,6 +91,9 @@ class Sandbox:
         self.mutations: list[Mutation] = []
         self.write_requests: list[WriteRequest] = []
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request received
+        # api_key_id -> the secret its create answered with: what tests check a sink against.
+        # In memory only, never saved with the state, as a real server keeps no copy either.
+        self.issued_secrets: dict[str, str] = {}
         self.lock = threading.RLock()
         self._inflight = 0
         self.peak_inflight = 0  # most requests ever handled at once
@@ -511,6 +514,7 @@ class Sandbox:
             creation_time=created,
         )
         org.api_keys[key.api_key_id] = key
+        self.issued_secrets[key.api_key_id] = secret
         self._record(endpoints.CREATE_KEY.operation_id, org, key.api_key_id)
         return _json(
             200, {"api_key": secret, "api_key_id": key.api_key_id, "creation_time": created}
