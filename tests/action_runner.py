@@ -85,6 +85,7 @@ class Runner:
         fake.chmod(0o755)
         self.bin_dir = bin_dir
         self.run_number = 0
+        self.api_url = "https://api.github.com"  # GITHUB_API_URL, which every runner sets
 
     def gh_calls(self) -> list[dict]:
         if not self.gh_log.exists():
@@ -123,6 +124,7 @@ class Runner:
                 "GITHUB_STEP_SUMMARY": str(self.summary),
                 "GITHUB_EVENT_PATH": str(event_path),
                 "GITHUB_REPOSITORY": self.repository,
+                "GITHUB_API_URL": self.api_url,
                 "GITHUB_SHA": sha,
                 "RUNNER_TEMP": str(self.runner_temp),
                 "FAKE_GH_STATE": str(self.gh_state),

@@ -11,12 +11,15 @@ import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
+from reconciler.api.endpoints import CREATE_KEY
 from reconciler.github_action import DRIFT_ISSUE_TITLE
 from reconciler.render.rows import MARKER_PREFIX
 from reconciler.sandbox import Sandbox, SandboxServer
 from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
 from reconciler.sandbox.state import b64id
 from tests.action_runner import ROOT, Runner, load_action
+from tests.fake_github_api import TOKEN as GITHUB_TOKEN
+from tests.fake_github_api import fake_github
 from tests.git_remote import bare_repository, git
 
 TOKEN = "idg-SECRET-do-not-leak-4242"
@@ -389,3 +392,101 @@ def test_apply_with_only_blocked_items_left_does_not_say_the_organization_matche
     assert "The organization matches the file" not in summary
     assert "blocked item(s) remain" in summary, summary
     assert again.outputs.get("exit-code") in ("0", "1")
+
+
+NEW_KEY = "      design-team:\n        deliver_to:\n{sinks}"
+
+
+def _add_key(runner, sinks: str) -> None:
+    path = runner.workdir / "ideogram-org.yaml"
+    text = path.read_text()
+    path.write_text(
+        text.replace("    api_keys:\n", "    api_keys:\n" + NEW_KEY.format(sinks=sinks))
+    )
+
+
+def test_a_merged_pull_request_creates_a_key_and_delivers_it_to_a_github_secret(world):
+    """On the pull request the comment says where the new key's secret goes; on merge the key is
+    created, sealed to the repository's public key, PUT through GitHub's API (a fake that opens
+    the box: it holds the very secret Ideogram issued), and bound on the state branch; the secret
+    is in no step's output, no file of the checkout, and nowhere on the state branch."""
+    runner, sandbox, inputs = world
+    _add_key(runner, "          - github_secret: {repository: acme/app, name: DESIGN_KEY}\n")
+    with fake_github() as (github, github_url):
+        runner.api_url = github_url
+        reviewed = runner.run({**inputs, "command": "plan"}, PR_EVENT)
+        assert reviewed.succeeded, [s.stderr for s in reviewed.steps]
+        comment = runner.gh_world()["comments"]["7"][0]["body"]
+        assert "+ key design-team  create a new key; secret to github_secret DESIGN_KEY of " in (
+            comment
+        )
+        _merged(runner)
+        before = set(sandbox.state.organizations[DEMO_ORG_ID].api_keys)
+        applied = runner.run(
+            {**inputs, "command": "apply", "secrets-token": GITHUB_TOKEN},
+            PUSH_EVENT,
+            sha=MERGE_SHA,
+        )
+        assert applied.succeeded, [s.stdout + s.stderr for s in applied.steps]
+        keys = sandbox.state.organizations[DEMO_ORG_ID].api_keys
+        (made,) = [k for k in keys.values() if k.api_key_id not in before]
+        secret = sandbox.issued_secrets[made.api_key_id]
+        assert github.value("/repos/acme/app/actions/secrets/DESIGN_KEY") == secret
+    assert made.status == "ACTIVE" and applied.outputs["failure-reason"] == ""
+    chain = git("--git-dir", str(runner.origin), "show", "ideogram-org-state:audit.jsonl")
+    bound = [json.loads(line) for line in chain.splitlines() if '"key.bound"' in line]
+    assert bound[-1]["keys"][0]["api_key_id"] == made.api_key_id
+    assert bound[-1]["keys"][0]["fingerprint"].startswith("sha256:")
+    everything = chain + json.dumps(applied.outputs) + runner.summary.read_text()
+    everything += "".join(s.stdout + s.stderr for s in applied.steps)
+    # the mask command itself is how the runner learns what to hide
+    everything = everything.replace(f"::add-mask::{GITHUB_TOKEN}", "")
+    assert secret not in everything and GITHUB_TOKEN not in everything
+    for path in runner.workdir.rglob("*"):
+        if path.is_file():
+            assert secret.encode() not in path.read_bytes()
+    _assert_token_nowhere(runner, applied)
+
+
+def test_a_key_the_runner_cannot_deliver_fails_the_plan_on_the_pull_request(world):
+    runner, sandbox, inputs = world
+    _add_key(runner, "          - file: {path: secrets.jsonl}\n")
+    refused = runner.run({**inputs, "command": "plan"}, PR_EVENT)
+    assert not refused.succeeded
+    assert refused.outputs["failure-reason"] == "key-not-deliverable"
+    assert "file secrets.jsonl, which a runner throws away" in refused.steps[-1].stdout
+    comment = runner.gh_world()["comments"]["7"][0]["body"]
+    assert "A new key's secret would have nowhere to go from the runner" in comment
+    assert sandbox.write_requests == []
+
+
+def test_the_scheduled_rotate_command_rotates_a_due_key_and_nothing_else(world):
+    """ci-pipeline (created 2025-03-14) with `rotate: {every: 90d, overlap: 7d}` is due: the
+    scheduled run creates its successor and delivers it; the file's other differences (an add, a
+    removal) wait for a reviewed pull request."""
+    runner, sandbox, inputs = world
+    path = runner.workdir / "ideogram-org.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "      ci-pipeline:\n        id: 3q2-7wAAQkKpYXNzd29yZA\n",
+            "      ci-pipeline:\n        id: 3q2-7wAAQkKpYXNzd29yZA\n"
+            "        rotate: {every: 90d, overlap: 7d}\n"
+            "        deliver_to: [{github_secret: {repository: acme/app, name: CI_KEY}}]\n",
+        )
+    )
+    with fake_github() as (github, github_url):
+        runner.api_url = github_url
+        before = set(sandbox.state.organizations[DEMO_ORG_ID].api_keys)
+        rotated = runner.run(
+            {**inputs, "command": "rotate", "secrets-token": GITHUB_TOKEN}, SCHEDULE_EVENT
+        )
+        assert rotated.succeeded, [s.stdout + s.stderr for s in rotated.steps]
+        keys = sandbox.state.organizations[DEMO_ORG_ID].api_keys
+        (made,) = [k for k in keys.values() if k.api_key_id not in before]
+        assert (
+            github.value("/repos/acme/app/actions/secrets/CI_KEY")
+            == (sandbox.issued_secrets[made.api_key_id])
+        )
+    assert keys["3q2-7wAAQkKpYXNzd29yZA"].status == "ACTIVE"  # the predecessor: overlap
+    assert [w.operation for w in sandbox.write_requests] == [CREATE_KEY.operation_id]
+    assert "phase 1 of 2" in runner.summary.read_text()
