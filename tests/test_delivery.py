@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pyrage
 import pytest
+from click.testing import CliRunner
 
 from reconciler import safe_files
+from reconciler.cli import main
 from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
 from tests.fake_github_api import TOKEN as GITHUB_TOKEN
 from tests.fake_github_api import FakeGitHub, fake_github
@@ -250,3 +252,40 @@ def test_drift_names_a_github_secret_updated_by_hand(here, monkeypatch):
     assert "updated_at is" in found[0]["live"] and "--replace-key acme/app-key" in found[0]["fix"]
     notes = json.loads(unread.stdout)["notes"]
     assert any("not checked" in note and "IDEOGRAM_ORG_GITHUB_TOKEN" in note for note in notes)
+
+
+@pytest.mark.parametrize(
+    "entries,problem",
+    [
+        (
+            "      one: {deliver_to: [{github_secret: {repository: acme/app, name: KEY}}]}\n"
+            "      two: {deliver_to: [{github_secret: {repository: Acme/App, name: key}}]}\n",
+            "key 'two' is delivered where key 'one' (organization 'acme') already is",
+        ),
+        (
+            "      one: {deliver_to: [{age_file: {path: s/a.age, recipients: [RECIPIENT]}}]}\n"
+            "      two: {deliver_to: [{age_file: {path: s/./a.age, recipients: [RECIPIENT]}}]}\n",
+            "one age_file holds one key's secret",
+        ),
+        (
+            "      one: {deliver_to: [{github_secret: {repository: a/b, organization: a,"
+            " name: K}}]}\n",
+            "names exactly one of repository, organization",
+        ),
+        (
+            "      one: {deliver_to: [{github_secret: {repository: a/b, name: GITHUB_KEY}}]}\n",
+            "GitHub reserves secret names that start with GITHUB_",
+        ),
+        ("      one: {rotate: {every: 7d, overlap: 7d}}\n", "must be shorter than every"),
+        (
+            "      one: {deliver_to: [{age_file: {path: a.age, recipients: [age1nope]}}]}\n",
+            "'age1nope' is not an age recipient",
+        ),
+    ],
+)
+def test_validate_refuses_a_delivery_or_rotation_that_cannot_work(here, entries, problem):
+    _, recipient = age_identity()
+    Path("ideogram-org.yaml").write_text(with_keys(entries.replace("RECIPIENT", recipient)))
+    result = CliRunner().invoke(main, ["validate"])
+    assert result.exit_code == 1 and problem in result.output
+    assert "ideogram-org.yaml:" in result.output.splitlines()[0]  # FILE:LINE:COL first

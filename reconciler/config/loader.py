@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
+import os
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -200,6 +201,7 @@ def _cross_entry_problems(
     problems: list[Problem] = []
     top_policy = data.get("policy") if isinstance(data, dict) else None
     key_owners: dict[str, tuple[str, str]] = {}
+    sink_owners: dict[tuple[str, ...], tuple[str, str]] = {}
     for org_name, org in _iter_organizations(data):
         members = org.get("members")
         if isinstance(members, list):
@@ -209,6 +211,62 @@ def _cross_entry_problems(
         keys = org.get("api_keys")
         if isinstance(keys, dict):
             problems += _key_ids_bound_twice(org_name, keys, key_owners, positions, filename)
+            problems += _sinks_shared(org_name, keys, sink_owners, positions, filename)
+    return problems
+
+
+def _sink_identity(entry: Any) -> tuple[str, ...] | None:
+    """Where a deliver_to entry writes, as two entries naming one place compare equal: GitHub
+    secret names are case-insensitive. A `file` sink is shared on purpose (a line per key)."""
+    if not isinstance(entry, dict) or len(entry) != 1:
+        return None
+    ((kind, target),) = entry.items()
+    if not isinstance(target, dict):
+        return None
+    if kind == "github_secret":
+        scope = target.get("repository") or target.get("organization")
+        return (
+            "github_secret",
+            str(scope).lower(),
+            str(target.get("environment") or ""),
+            str(target.get("name")).upper(),
+        )
+    if kind == "age_file" and isinstance(target.get("path"), str):
+        return ("age_file", os.path.normpath(target["path"]))
+    return None
+
+
+def _sinks_shared(
+    org_name: str,
+    keys: dict[str, Any],
+    sink_owners: dict[tuple[str, ...], tuple[str, str]],
+    positions: Positions,
+    filename: str,
+) -> list[Problem]:
+    """Two keys delivered to one GitHub secret or one age file: each would overwrite the other,
+    and a consumer would hold whichever came last."""
+    problems: list[Problem] = []
+    for label, spec in keys.items():
+        sinks = spec.get("deliver_to") if isinstance(spec, dict) else None
+        for index, entry in enumerate(sinks if isinstance(sinks, list) else []):
+            where = _sink_identity(entry)
+            if where is None:
+                continue
+            if where not in sink_owners:
+                sink_owners[where] = (org_name, label)
+                continue
+            first_org, first_label = sink_owners[where]
+            path = ("organizations", org_name, "api_keys", label, "deliver_to", index)
+            line, col = positions.of_value(path)
+            problems.append(
+                Problem(
+                    filename,
+                    line,
+                    col,
+                    f"key {label!r} is delivered where key {first_label!r} (organization "
+                    f"{first_org!r}) already is: one {where[0]} holds one key's secret",
+                )
+            )
     return problems
 
 

@@ -16,8 +16,10 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     StringConstraints,
+    Tag,
     field_validator,
     model_validator,
 )
@@ -359,14 +361,25 @@ class GithubSecretSink(_Strict):
         return "github_secret"
 
 
+def _age_recipient(value: str) -> str:
+    if re.fullmatch(AGE_RECIPIENT_PATTERN, value) is None:
+        raise ValueError(
+            f"{value[:80]!r} is not an age recipient: an age1... public key (age-keygen -y) or "
+            "an ssh-ed25519 / ssh-rsa public key"
+        )
+    return value
+
+
 class AgeFileTarget(_Strict):
     """A file encrypted with age to its recipients, which the standard `age` tool decrypts."""
 
     path: str = Field(
         min_length=1, max_length=4096, description="Relative to this file's folder, or absolute."
     )
-    recipients: list[Annotated[str, StringConstraints(pattern=AGE_RECIPIENT_PATTERN)]] = Field(
-        min_length=1, description="age1... public keys (or SSH public keys) that may decrypt it."
+    recipients: list[Annotated[str, AfterValidator(_age_recipient)]] = Field(
+        min_length=1,
+        description="age1... public keys (or SSH public keys) that may decrypt it.",
+        json_schema_extra={"items": {"type": "string", "pattern": AGE_RECIPIENT_PATTERN}},
     )
 
 
@@ -400,7 +413,26 @@ class FileSink(_Strict):
         return "file"
 
 
-Sink = GithubSecretSink | AgeFileSink | FileSink
+def _sink_kind(value: Any) -> str | None:
+    """Which kind of sink an entry is: its one key (`github_secret: {...}`), so a mistake inside
+    one is reported for that kind alone, not as three failed guesses."""
+    if isinstance(value, dict) and len(value) == 1:
+        return str(next(iter(value)))
+    if isinstance(value, BaseModel):
+        return str(getattr(value, "kind", None))
+    return None
+
+
+Sink = Annotated[
+    Annotated[GithubSecretSink, Tag("github_secret")]
+    | Annotated[AgeFileSink, Tag("age_file")]
+    | Annotated[FileSink, Tag("file")],
+    Discriminator(
+        _sink_kind,
+        custom_error_type="sink_kind",
+        custom_error_message="a sink is one of github_secret, age_file, file: {kind: {...}}",
+    ),
+]
 # the sinks a CI runner can deliver to: a copy that outlives the job (a GitHub secret; an encrypted
 # file the workflow keeps), not a plain file in a workspace thrown away with it
 RUNNER_REACHABLE_SINKS = frozenset({"github_secret", "age_file"})

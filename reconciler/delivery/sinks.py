@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config.models import AgeFileSink as AgeFileEntry
 from ..config.models import ApiKeySpec, Sink
 from ..config.models import FileSink as FileEntry
 from ..config.models import GithubSecretSink as GithubSecretEntry
-from .age_file import AgeFileSink
-from .github_secret import GithubApi, GithubSecretSink
 from .secrets_file import FileSink
 from .sink import SecretSink
+
+if TYPE_CHECKING:
+    from .github_secret import GithubApi
 
 
 class Deliveries:
@@ -27,7 +29,16 @@ class Deliveries:
         self, base: Path, secrets_file: str | Path | None = None, github: GithubApi | None = None
     ) -> None:
         self.base, self.secrets_file = base, secrets_file
-        self.github = github or GithubApi()
+        self._github = github
+
+    @property
+    def github(self) -> GithubApi:
+        """One client for the run's GitHub sinks, made (and libsodium loaded) only if needed."""
+        if self._github is None:
+            from .github_secret import GithubApi
+
+            self._github = GithubApi()
+        return self._github
 
     def sinks(self, spec: ApiKeySpec | None) -> list[SecretSink]:
         """The sinks of a key; [] when it names none and no --secrets-file was given."""
@@ -38,15 +49,20 @@ class Deliveries:
         return [FileSink(Path(self.secrets_file))]
 
     def close(self) -> None:
-        self.github.close()
+        if self._github is not None:
+            self._github.close()
 
 
 def _github(entry: Sink, run: Deliveries) -> SecretSink:
+    from .github_secret import GithubSecretSink
+
     assert isinstance(entry, GithubSecretEntry)
     return GithubSecretSink(entry, run.github)
 
 
 def _age(entry: Sink, run: Deliveries) -> SecretSink:
+    from .age_file import AgeFileSink
+
     assert isinstance(entry, AgeFileEntry)
     return AgeFileSink(entry, run.base)
 

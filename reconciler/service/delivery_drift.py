@@ -5,10 +5,9 @@ apply cannot fix: rotating the key delivers a fresh one everywhere."""
 
 from __future__ import annotations
 
-from deepdiff import DeepDiff
+from typing import TYPE_CHECKING
 
 from ..config.loader import LoadedConfig
-from ..delivery.github_secret import GithubApi
 from ..delivery.sink import DeliveredCopy, SecretSink
 from ..delivery.sinks import Deliveries
 from ..errors import DeliveryError
@@ -17,11 +16,16 @@ from ..model.state import KeyBinding
 from ..model.timestamps import parse_timestamp
 from ..store.audit import Verification
 
+if TYPE_CHECKING:
+    from ..delivery.github_secret import GithubApi
+
 
 def _what_changed(sink: SecretSink, recorded: dict[str, str], now: DeliveredCopy) -> str | None:
     """Why the copy there now is not the one delivered, in words; None when it is."""
     if not now.present:
         return "the delivered copy is gone"
+    from deepdiff import DeepDiff  # only once a copy is read: plan and apply never import it
+
     diff = DeepDiff(sink.comparable(recorded), sink.comparable(now.detail), view="tree")
     changed = [
         f"{item.path(output_format='list')[-1]} is {item.t2}, was {item.t1} when delivered"
