@@ -43,10 +43,14 @@ def _what_happens(change: Change) -> str:
     if isinstance(change, KeyCreate):
         return "create a new key" + _secret_goes_to(change.deliver_to)
     if isinstance(change, KeyRotate):
+        stays = (
+            f"stays ACTIVE for {_span(change.overlap_seconds)}, then a later apply deactivates it"
+            if change.overlap_seconds
+            else "stays ACTIVE until a later apply deactivates it (no overlap is set)"
+        )
         return (
             f"rotate (phase 1 of 2: a successor is created and delivered; {change.reason}; the "
-            f"predecessor stays ACTIVE for {_span(change.overlap_seconds)}, then a later apply "
-            "deactivates it)" + _secret_goes_to(change.deliver_to)
+            f"predecessor {stays})" + _secret_goes_to(change.deliver_to)
         )
     assert isinstance(change, KeyDeactivate)
     return f"deactivate (irreversible): {change.reason}"
@@ -57,9 +61,9 @@ def _secret_goes_to(sinks: list[str]) -> str:
 
 
 def _span(seconds: int) -> str:
-    if seconds and seconds % 86400 == 0:
+    if seconds % 86400 == 0:
         return f"{seconds // 86400} day(s)"
-    if seconds and seconds % 3600 == 0:
+    if seconds % 3600 == 0:
         return f"{seconds // 3600} hour(s)"
     return f"{seconds} second(s)"
 
