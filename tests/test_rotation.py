@@ -21,6 +21,7 @@ from reconciler.model.rotation import KeyFacts, Retiring
 from reconciler.planning.planner import compute_plan
 from reconciler.planning.rotation import rotation_phases
 from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
+from reconciler.sandbox.usage import UsagePattern
 from reconciler.service.connect import open_api
 from tests.scenario import TOKEN, cli, served
 from tests.test_planner import OWNER, desired, live_state, member
@@ -188,6 +189,12 @@ def test_a_rotation_end_to_end_never_leaves_a_moment_without_an_active_delivered
         assert (org.api_keys[first].status, org.api_keys[second].status) == ("ACTIVE", "ACTIVE")
         waiting = on_day(95, "plan", "--detailed-exitcode")
         assert waiting.exit_code == 0 and "phase 2 of 2, waiting" in waiting.output
+        past = on_day(97, "drift", "--output", "json")
+        assert past.exit_code == 2
+        (retire,) = [
+            d for d in json.loads(past.stdout)["differences"] if d["kind"] == "key.deactivate"
+        ]
+        assert first in retire["subject"] and "overlap ended" in retire["fix"]
         retired = on_day(97, "apply", "--auto-approve")
         assert retired.exit_code == 0, retired.output
         assert org.api_keys[first].status == "DISABLED"
@@ -223,3 +230,34 @@ def test_the_scheduled_rotation_leaves_other_differences_for_a_review(tmp_path, 
     assert [c.action for c in phases.changes] == ["key.rotate"]
     assert not report.failed and delivered_key(tmp_path) != first
     assert not Path("x.jsonl").exists()  # the new key `extra` waits for a reviewed plan
+
+
+def test_a_predecessor_idle_for_a_day_while_its_successor_works_retires_early(
+    tmp_path, monkeypatch
+):
+    """Two days into a seven-day overlap, the hourly usage of the last 24 hours shows the
+    successor used and the predecessor not: the next apply deactivates the predecessor, with
+    that reason; drift names it before."""
+    monkeypatch.chdir(tmp_path)
+    state = demo_state()
+    org = state.organizations[DEMO_ORG_ID]
+    members = "\n".join(
+        f"      - {{user_id: {user_id}, role: {role}}}" for user_id, role in org.members.items()
+    )
+    Path("ideogram-org.yaml").write_text(FILE.format(org=DEMO_ORG_ID, members=members))
+    with served(state) as (sandbox, url):
+        assert cli(url, "apply", "--auto-approve").exit_code == 0
+        first = delivered_key(tmp_path)
+        sandbox.state.clock_offset = 90 * 86400.0
+        assert cli(url, "apply", "--auto-approve").exit_code == 0
+        second = delivered_key(tmp_path)
+        org.usage.append(UsagePattern("key", second, 90, 200, 1, 400))  # used every day
+        sandbox.state.clock_offset = 92 * 86400.0
+        drift = cli(url, "drift", "--output", "json")
+        retired = cli(url, "apply", "--auto-approve")
+    assert drift.exit_code == 2
+    found = json.loads(drift.stdout)["differences"]
+    (difference,) = [d for d in found if d["kind"] == "key.deactivate"]
+    assert first in difference["subject"] and "unused for 24 hours" in difference["fix"]
+    assert retired.exit_code == 0, retired.output
+    assert org.api_keys[first].status == "DISABLED" and org.api_keys[second].status == "ACTIVE"
