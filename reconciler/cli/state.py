@@ -16,6 +16,7 @@ from . import common
 
 if TYPE_CHECKING:
     from ..config.loader import LoadedConfig
+    from ..model.state import KeyBinding
     from ..store.state import Snapshot
 from .common import err, handle_errors
 
@@ -57,7 +58,7 @@ def show(config_path: str, audit_log: str, output: str) -> None:
                     "records": pending.records,
                     "problems": [str(p) for p in pending.problems],
                     "locks": [lock.as_json() for lock in snapshot.locks],
-                    "bindings": [vars(b) for b in pending.bindings.values()],
+                    "bindings": [_binding_json(b) for b in pending.bindings.values()],
                     "runs": [vars(r) for r in pending.runs[-RUNS_SHOWN:]],
                 },
                 indent=2,
@@ -68,6 +69,10 @@ def show(config_path: str, audit_log: str, output: str) -> None:
     if pending.problems:
         err(f"error: {snapshot.where}: the audit chain fails verification ({pending.problems[0]})")
         sys.exit(ExitCode.ERROR)
+
+
+def _binding_json(binding: KeyBinding) -> dict[str, object]:
+    return {**vars(binding), "deliveries": [dict(receipt) for receipt in binding.deliveries]}
 
 
 def _show_text(snapshot: Snapshot) -> None:
@@ -83,6 +88,13 @@ def _show_text(snapshot: Snapshot) -> None:
     for binding in pending.bindings.values():
         made = f" (created {binding.created})" if binding.created else ""
         click.echo(f"  {binding.organization} {binding.label} = {binding.api_key_id}{made}")
+        if binding.deliveries:
+            sinks = ", ".join(dict(receipt).get("sink", "?") for receipt in binding.deliveries)
+            click.echo(f"    delivered to {sinks}; secret {binding.fingerprint}")
+        if binding.predecessor:
+            click.echo(
+                f"    replaces {binding.predecessor}, retiring until {binding.retiring_until}"
+            )
     runs = pending.runs[-RUNS_SHOWN:]
     click.echo(f"last {len(runs)} run(s):" if runs else "runs: none finished")
     for run in runs:
