@@ -141,6 +141,18 @@ organizations:
 """
 
 
+def demo_with_a_rotating_key():
+    """The demo sandbox, and a file beside it that lists its members as they are and one key,
+    `ci`, rotated every 90 days with a 7-day overlap, delivered to keys.jsonl."""
+    state = demo_state()
+    org = state.organizations[DEMO_ORG_ID]
+    members = "\n".join(
+        f"      - {{user_id: {user_id}, role: {role}}}" for user_id, role in org.members.items()
+    )
+    Path("ideogram-org.yaml").write_text(FILE.format(org=DEMO_ORG_ID, members=members))
+    return state, org
+
+
 def delivered_key(folder: Path) -> str | None:
     """The key id the file sink holds for `ci`: its last line."""
     path = folder / "keys.jsonl"
@@ -157,12 +169,7 @@ def test_a_rotation_end_to_end_never_leaves_a_moment_without_an_active_delivered
     day 97 the predecessor is deactivated. After every write the sandbox accepts, the key the
     sink holds is ACTIVE."""
     monkeypatch.chdir(tmp_path)
-    state = demo_state()
-    org = state.organizations[DEMO_ORG_ID]
-    members = "\n".join(
-        f"      - {{user_id: {user_id}, role: {role}}}" for user_id, role in org.members.items()
-    )
-    Path("ideogram-org.yaml").write_text(FILE.format(org=DEMO_ORG_ID, members=members))
+    state, org = demo_with_a_rotating_key()
     moments: list[str] = []
 
     def every_write(changed) -> None:
@@ -209,12 +216,7 @@ def test_the_scheduled_rotation_leaves_other_differences_for_a_review(tmp_path, 
     """service.rotate (the Action's command rotate) makes the successor of a due key, and
     leaves the file's other differences alone."""
     monkeypatch.chdir(tmp_path)
-    state = demo_state()
-    org = state.organizations[DEMO_ORG_ID]
-    members = "\n".join(
-        f"      - {{user_id: {user_id}, role: {role}}}" for user_id, role in org.members.items()
-    )
-    Path("ideogram-org.yaml").write_text(FILE.format(org=DEMO_ORG_ID, members=members))
+    state, org = demo_with_a_rotating_key()
     with served(state) as (sandbox, url):
         assert cli(url, "apply", "--auto-approve").exit_code == 0
         first = delivered_key(tmp_path)
@@ -239,12 +241,7 @@ def test_a_predecessor_idle_for_a_day_while_its_successor_works_retires_early(
     successor used and the predecessor not: the next apply deactivates the predecessor, with
     that reason; drift names it before."""
     monkeypatch.chdir(tmp_path)
-    state = demo_state()
-    org = state.organizations[DEMO_ORG_ID]
-    members = "\n".join(
-        f"      - {{user_id: {user_id}, role: {role}}}" for user_id, role in org.members.items()
-    )
-    Path("ideogram-org.yaml").write_text(FILE.format(org=DEMO_ORG_ID, members=members))
+    state, org = demo_with_a_rotating_key()
     with served(state) as (sandbox, url):
         assert cli(url, "apply", "--auto-approve").exit_code == 0
         first = delivered_key(tmp_path)
