@@ -189,8 +189,11 @@ def test_killed_at_a_moment_then_rerun_converges_with_every_write_on_record(here
 
 @pytest.mark.slow
 def test_killed_at_every_moment_then_rerun_converges_with_every_write_on_record(here):
-    local = [moment for moment in MOMENTS if moment != "published"]  # git's moment
-    moments = [(moment, n) for moment in local for n in range(1, SCENARIO_CALLS + 1)]
+    per_call = ("write.intent", "sent", "write")
+    per_key = ("delivery.staged", "delivery.committed")  # one sink each; the scenario makes 2
+    assert set(MOMENTS) == {*per_call, *per_key, "published", "key.bound"}  # those two: git's
+    moments = [(moment, n) for moment in per_call for n in range(1, SCENARIO_CALLS + 1)]
+    moments += [(moment, n) for moment in per_key for n in (1, 2)]
     for trial, (moment, n) in enumerate(moments):
         folder = here / f"t{trial}"
         folder.mkdir()
