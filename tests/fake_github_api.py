@@ -46,6 +46,7 @@ class FakeGitHub:
     organizations: set[str] = field(default_factory=lambda: {"acme"})
     forbidden: set[str] = field(default_factory=set)  # scope paths answered 403
     forbidden_puts: set[str] = field(default_factory=set)  # scopes whose PUTs are answered 403
+    failing_puts: int = 0  # the next this many PUTs are answered 502 (GitHub has bad minutes)
     secrets: dict[str, StoredSecret] = field(default_factory=dict)  # scope/NAME -> secret
     keys: dict[str, PrivateKey] = field(default_factory=dict)  # scope -> its private key
     puts: list[str] = field(default_factory=list)  # scope/NAME of each accepted PUT
@@ -146,6 +147,14 @@ class _Handler(BaseHTTPRequestHandler):
         scope, name = route
         if scope in self.world.forbidden_puts:
             self._answer(403, {"message": "Resource not accessible by integration"})
+            return
+        with self.world.lock:
+            failing, self.world.failing_puts = (
+                self.world.failing_puts,
+                max(0, self.world.failing_puts - 1),
+            )
+        if failing:
+            self._answer(502, {"message": "Server Error"})
             return
         length = int(self.headers.get("Content-Length") or 0)
         try:

@@ -289,3 +289,29 @@ def test_validate_refuses_a_delivery_or_rotation_that_cannot_work(here, entries,
     result = CliRunner().invoke(main, ["validate"])
     assert result.exit_code == 1 and problem in result.output
     assert "ideogram-org.yaml:" in result.output.splitlines()[0]  # FILE:LINE:COL first
+
+
+def test_a_github_answer_of_502_is_sent_again_and_a_lasting_one_fails_the_sink():
+    """Setting a secret is idempotent: a 502 gets the PUT sent again after a pause; three in a
+    row fail the delivery with GitHub's status, never the secret."""
+    from pydantic import SecretStr
+
+    from reconciler.config.models import GithubSecretSink as Entry
+    from reconciler.delivery.github_secret import GithubApi, GithubSecretSink
+    from reconciler.delivery.sink import NewKey
+    from reconciler.errors import DeliveryError
+
+    entry = Entry.model_validate(
+        {"github_secret": {"repository": "acme/app", "name": "IDEOGRAM_API_KEY"}}
+    )
+    key = NewKey("acme", "ci", "K1", "2026-12-01T00:00:00Z", SecretStr("s3cr3t-value"))
+    with fake_github(FakeGitHub(failing_puts=1)) as (github, url):
+        pauses: list[float] = []
+        sink = GithubSecretSink(entry, GithubApi(url, GITHUB_TOKEN, sleep=pauses.append))
+        receipt = sink.stage(key).commit()
+        assert github.value(f"{REPO_SCOPE}/IDEOGRAM_API_KEY") == "s3cr3t-value"
+        assert pauses == [1.0] and receipt.detail["updated_at"].endswith("Z")
+        github.failing_puts = 3
+        with pytest.raises(DeliveryError, match="HTTP 502") as failed:
+            sink.stage(key).commit()
+    assert "s3cr3t-value" not in str(failed.value) and pauses == [1.0, 1.0, 2.0]

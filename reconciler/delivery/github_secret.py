@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import os
+import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -25,12 +27,29 @@ from .sink import DeliveredCopy, NewKey, Receipt, SecretSink, Staged
 
 API_VERSION = "2022-11-28"
 MAX_MESSAGE = 200
+ATTEMPTS = 3
+BACKOFF_SECONDS = 1.0
+MAX_RETRY_AFTER = 10.0  # seconds: a longer Retry-After fails the delivery rather than wait
+
+
+def _retry_after(response: httpx.Response, default: float) -> float:
+    try:
+        asked = float(response.headers.get("retry-after", default))
+    except ValueError:
+        return default
+    return min(max(asked, 0.0), MAX_RETRY_AFTER)
 
 
 class GithubApi:
     """The REST calls the sinks make, with one client per run."""
 
-    def __init__(self, base_url: str | None = None, token: str | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        token: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.sleep = sleep
         self.base_url = (
             base_url or os.environ.get(defaults.GITHUB_API_URL_ENV) or (defaults.GITHUB_API_URL)
         )
@@ -66,18 +85,37 @@ class GithubApi:
         return self._client
 
     def call(
-        self, sink: str, method: str, path: str, body: dict[str, Any] | None = None
+        self,
+        sink: str,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        missing_ok: bool = False,
     ) -> httpx.Response:
+        """One call, sent again (at most ATTEMPTS times in all) on a 5xx, a 429 or a dropped
+        connection: every call made here is a read or an idempotent PUT. A 404 is returned when
+        `missing_ok`; any other 4xx is the sink's failure."""
         client = self.ready(sink)
-        try:
-            response = client.request(method, path, json=body)
-        except httpx.HTTPError as exc:
-            raise DeliveryError(sink, f"{method} {path}: {type(exc).__name__}") from None
-        if response.status_code >= 400:
-            raise DeliveryError(
-                sink, f"{method} {path}: HTTP {response.status_code}{_message(response)}"
-            )
-        return response
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                response = client.request(method, path, json=body)
+            except httpx.HTTPError as exc:
+                if attempt < ATTEMPTS:
+                    self.sleep(BACKOFF_SECONDS * attempt)
+                    continue
+                raise DeliveryError(sink, f"{method} {path}: {type(exc).__name__}") from None
+            retry = response.status_code >= 500 or response.status_code == 429
+            if retry and attempt < ATTEMPTS:
+                self.sleep(_retry_after(response, BACKOFF_SECONDS * attempt))
+                continue
+            if response.status_code == 404 and missing_ok:
+                return response
+            if response.status_code >= 400:
+                raise DeliveryError(
+                    sink, f"{method} {path}: HTTP {response.status_code}{_message(response)}"
+                )
+            return response
+        raise AssertionError("unreachable")
 
     def close(self) -> None:
         if self._client is not None:
@@ -161,17 +199,9 @@ class GithubSecretSink(SecretSink):
 
     def read_back(self) -> DeliveredCopy:
         sink = self.describe()
-        client = self.api.ready(sink)
-        try:
-            response = client.get(self._secret_path)
-        except httpx.HTTPError as exc:
-            raise DeliveryError(sink, f"GET {self._secret_path}: {type(exc).__name__}") from None
+        response = self.api.call(sink, "GET", self._secret_path, missing_ok=True)
         if response.status_code == 404:
             return DeliveredCopy(present=False)
-        if response.status_code >= 400:
-            raise DeliveryError(
-                sink, f"GET {self._secret_path}: HTTP {response.status_code}{_message(response)}"
-            )
         updated = _json_object(sink, response).get("updated_at")
         return DeliveredCopy(True, {"updated_at": updated} if isinstance(updated, str) else {})
 
