@@ -303,7 +303,7 @@ def _confirm(plan: Plan) -> None:
 @click.option(
     "--secrets-file",
     type=click.Path(dir_okay=False),
-    help="Where the secrets of new keys go (mode 0600); required when the plan creates keys.",
+    help="Where the secrets of new keys without deliver_to go (mode 0600).",
 )
 @click.option(
     "--chunk-size",
