@@ -57,6 +57,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "render": frozenset({"model", "planning"}),
     "execution": frozenset({"model", "api", "planning", "store", "delivery", "files"}),
     "store": frozenset({"model", "files"}),
+    # where members come from: the file's source entries and team files, read from disk or a
+    # directory (the endpoint rule, as api has it)
+    "sources": frozenset({"model", "config", "api", "files"}),
     # the sinks a new key's secret goes to: built from the file's entries, on the API's rule for
     # what may travel over plain http
     "delivery": frozenset({"model", "config", "api", "files"}),
@@ -70,6 +73,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "execution",
             "store",
             "delivery",
+            "sources",
             "sandbox",
             "files",
         }
@@ -84,6 +88,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "execution",
             "store",
             "delivery",
+            "sources",
             "service",
             "sandbox",
             "files",
@@ -93,7 +98,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "files": frozenset(),
 }
 # What the planner may use of config: the desired-state types, not the loader (file I/O).
-PLANNING_CONFIG = frozenset({"reconciler.config.models"})
+PLANNING_CONFIG = frozenset({"reconciler.config.models", "reconciler.config.source_models"})
 # What api and the sandbox may use of the package below them.
 API_CONFIG = frozenset({"reconciler.config.models"})
 SANDBOX_API = frozenset({"reconciler.api.endpoints", "reconciler.api.parameters"})
@@ -182,6 +187,8 @@ def _breaks(imp: Import) -> str | None:
         return f"api may use the desired-state types only, not {imp.target}"
     if mine == "sandbox" and theirs == "api" and imp.target not in SANDBOX_API:
         return f"the sandbox may share the endpoint table only, not {imp.target}"
+    if mine == "sources" and theirs == "api" and imp.target not in DELIVERY_USES:
+        return f"sources may use the endpoint rule only, not {imp.target}"
     if mine == "delivery" and theirs in ("config", "api") and imp.target not in DELIVERY_USES:
         return f"delivery may use the sink entries and the endpoint rule only, not {imp.target}"
     return None

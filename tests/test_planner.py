@@ -564,7 +564,7 @@ def test_an_organization_not_read_is_not_planned() -> None:
     assert [o.name for o in plan.organizations] == ["acme"]
 
 
-GOLDEN_HASH = "bf70206fd85b04ee7b62f879664f0e846cb599d4f81a664b39c56d1a586085c1"  # format 4
+GOLDEN_HASH = "0bff52857caebc58aecc37a6211ba7b28dd6b3ffa7c382a8ab5425661bb2412e"  # format 4
 
 
 def test_the_plan_hash_has_a_pinned_canonical_form() -> None:

@@ -75,10 +75,15 @@ def validate(files: tuple[str, ...], config_path: str, output: str) -> None:
 
     Reads no organization and needs no token, so it suits pre-commit and editors.
     """
+    from ..config.team_file import team_file_problems
+
     problems: list[dict[str, str | int]] = []
     for path in files or (config_path,):
         try:
             loaded = _load(path)
+            found = team_file_problems(loaded.desired, loaded.path)  # each team file in scope
+            if found:
+                raise ConfigError(found)
         except ConfigError as exc:
             problems += [p.as_dict() for p in exc.problems]
             for problem in exc.problems:

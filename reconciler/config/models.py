@@ -27,6 +27,7 @@ from pydantic import (
 from .. import defaults
 from ..model.identity import Identity, identity
 from ..model.live import KeyStatus, Role
+from .source_models import Source, SourcePolicy
 
 SCHEMA_ID = "https://github.com/ideogram-org/ideogram-org/raw/main/schemas/ideogram-org.schema.json"
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -284,6 +285,15 @@ class Member(_Strict):
     def label(self) -> str:
         return self.email or self.handle or self.user_id or "?"
 
+    @property
+    def identity_field(self) -> tuple[Literal["email", "handle", "user_id"], str]:
+        """The one identifier the entry gives, as it is written."""
+        if self.email is not None:
+            return "email", self.email
+        if self.handle is not None:
+            return "handle", self.handle
+        return "user_id", self.user_id or ""
+
 
 DURATION_PATTERN = r"^[1-9][0-9]{0,6}[smhd]$"
 # GitHub's rule for secret names: letters, digits and underscores, not starting with a digit or
@@ -503,6 +513,22 @@ class Organization(_Strict):
     policy: Policy | None = None
     members: list[Member] = Field(default_factory=list)
     api_keys: dict[Name, ApiKeySpec] = Field(default_factory=dict)
+    sources: list[Source] = Field(
+        default_factory=list,
+        description="Where more members come from: team files, an HR export, a directory "
+        "group. An entry of `members` wins over every source; among sources the highest role.",
+    )
+    source_policy: SourcePolicy | None = None
+
+
+class TeamFile(_Strict):
+    """A fragment a `file` source names: a team's own `members:` list."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, title="ideogram-org team file"
+    )
+
+    members: list[Member] = Field(default_factory=list)
 
 
 _DURATION = re.compile(r"([1-9][0-9]{0,6})([smhd])")

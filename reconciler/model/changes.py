@@ -75,6 +75,9 @@ class _Change(_Data):
 class MemberAdd(_Change):
     action: Literal["member.add"] = "member.add"
     member: MemberRef
+    origin: str = Field(
+        default="", description="The source this person came from; '' for the file's own entry."
+    )
 
     @property
     def subject(self) -> str:
@@ -86,6 +89,9 @@ class MemberPromote(_Change):
     member: MemberRef
     after_add: bool = Field(
         default=False, description="A promotion of someone this plan adds first."
+    )
+    origin: str = Field(
+        default="", description="The source that gives OWNER; '' for the file's own entry."
     )
     irreversible: Literal[True] = Field(
         default=True, description="The API has no call to demote an owner."

@@ -21,6 +21,7 @@ from ..errors import UnsafePlanError
 from .changes import APPLY_ORDER, Blocked, Change, UnmanagedKey, is_scheduled_rotation
 from .rotation import RotationNote
 from .safety import OrganizationSummary, Violation
+from .sources import SourceSnapshot, snapshots_digest
 from .usage import PlanUsage
 
 # 2: changes and blocked items carry only their own kind's fields (was 1: every field, mostly null).
@@ -97,6 +98,11 @@ class Plan(BaseModel):
         default_factory=list,
         description="Where each rotating key stands (its changes are in changes).",
     )
+    sources: list[SourceSnapshot] = Field(
+        default_factory=list,
+        description="What each source of members returned: covered by plan_hash, so a saved "
+        "plan applies exactly this, and is stale when a source now says otherwise.",
+    )
 
     # --- verdicts -------------------------------------------------------------------------------
 
@@ -162,12 +168,16 @@ class Plan(BaseModel):
         return self.model_dump_json(indent=2)
 
 
-def hash_changes(changes: list[Change]) -> str:
-    """sha256 over the canonical JSON of the changes: sorted keys, no spaces, in plan order."""
+def hash_changes(changes: list[Change], sources: list[SourceSnapshot] | None = None) -> str:
+    """sha256 over the canonical JSON of the changes: sorted keys, no spaces, in plan order;
+    with sources, over that and what they returned (a plan without sources hashes as before)."""
     canonical = json.dumps(
         [c.model_dump(mode="json") for c in changes], sort_keys=True, separators=(",", ":")
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    if not sources:
+        return digest
+    return hashlib.sha256(f"{digest}:{snapshots_digest(sources)}".encode()).hexdigest()
 
 
 def plan_json_schema() -> dict[str, Any]:

@@ -7,7 +7,7 @@ desired members once, and what is left over on the live side is a candidate for 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypedDict
 
 from ..config.models import DesiredState, EffectivePolicy, Member, Organization
@@ -41,6 +41,7 @@ from ..model.live import (
 from ..model.plan import Plan, hash_changes
 from ..model.rotation import KeyFacts, RotationNote
 from ..model.safety import OrganizationSummary, check_safety
+from ..model.sources import SourceSnapshot
 from ..model.usage import PlanUsage, UsageFacts
 from . import usage_rules
 from .rotation import plan_rotations, sink_names
@@ -152,8 +153,10 @@ class _OrganizationPlanner:
         live: LiveOrganization,
         index: _LiveIndex | None = None,
         lost_keys: Mapping[str, str] | None = None,
+        origins: Sequence[str] | None = None,
     ) -> None:
         self.name, self.desired, self.policy, self.live = name, desired, policy, live
+        self.origins = origins or ()  # per member entry: the source it came from, "" the file
         self.lost_keys = lost_keys or {}  # key id -> why nobody holds its secret
         self.index = index or _LiveIndex(live.members)
         self.org_id = live.organization_id
@@ -174,9 +177,11 @@ class _OrganizationPlanner:
         ignored = (
             self.policy.ignore_members
         )  # tested before the call: this loop runs once per entry
-        for member, found in zip(
-            self.desired.members, index.resolve(self.desired.members), strict=True
+        origins = self.origins
+        for position, (member, found) in enumerate(
+            zip(self.desired.members, index.resolve(self.desired.members), strict=True)
         ):
+            origin = origins[position] if position < len(origins) else ""
             if found is not None:
                 self.matched.add(id(found))
             if ignored and matches_glob(
@@ -192,9 +197,13 @@ class _OrganizationPlanner:
             elif found is None:
                 self.unmatched.append(member)
                 ref = _ref_of_entry(member)
+                listed = f"from {origin}" if origin else "listed in the file"
                 self.changes.append(
                     MemberAdd(
-                        member=ref, reason="listed in the file, not in the organization", **common
+                        member=ref,
+                        reason=f"{listed}, not in the organization",
+                        origin=origin,
+                        **common,
                     )
                 )
                 if member.role == "OWNER":
@@ -202,14 +211,22 @@ class _OrganizationPlanner:
                         MemberPromote(
                             member=ref,
                             after_add=True,
-                            reason="listed as OWNER; new members join as MEMBER",
+                            reason=f"OWNER {listed}; new members join as MEMBER"
+                            if origin
+                            else "listed as OWNER; new members join as MEMBER",
+                            origin=origin,
                             **common,
                         )
                     )
             elif member.role == "OWNER" and found.role == "MEMBER":
                 self.changes.append(
                     MemberPromote(
-                        member=_ref_of_live(found), reason="listed as OWNER, is MEMBER", **common
+                        member=_ref_of_live(found),
+                        reason=f"OWNER from {origin}, is MEMBER"
+                        if origin
+                        else "listed as OWNER, is MEMBER",
+                        origin=origin,
+                        **common,
                     )
                 )
             elif member.role == "MEMBER" and found.role == "OWNER":
@@ -223,6 +240,17 @@ class _OrganizationPlanner:
                         **common,
                     )
                 )
+
+    @property
+    def not_listed(self) -> str:
+        """Why an unlisted member goes: not in the file, nor in any of its sources."""
+        if not self.desired.sources:
+            return "not in the file"
+        return (
+            "not in the file or its sources ("
+            + ", ".join(source.describe() for source in self.desired.sources)
+            + ")"
+        )
 
     def unlisted_members(self) -> None:
         if not self.policy.prune_members:
@@ -259,7 +287,7 @@ class _OrganizationPlanner:
                 continue
             role: Role = "OWNER" if live.role == "OWNER" else "MEMBER"
             self.changes.append(
-                MemberRemove(member=ref, current_role=role, reason="not in the file", **common)
+                MemberRemove(member=ref, current_role=role, reason=self.not_listed, **common)
             )
             self.removals += 1
             self.owner_removals += role == "OWNER"
@@ -440,10 +468,11 @@ def plan_organization(
     facts: UsageFacts | None = None,
     lost_keys: Mapping[str, str] | None = None,
     key_facts: KeyFacts | None = None,
+    origins: Sequence[str] | None = None,
 ) -> OrganizationPlan:
     """One organization's summary, changes (in apply order), blocked items, unmanaged keys,
     when usage was read, what it showed, and where its rotating keys stand."""
-    planner = _OrganizationPlanner(name, desired, policy, live, index, lost_keys)
+    planner = _OrganizationPlanner(name, desired, policy, live, index, lost_keys, origins)
     planner.listed_members()
     planner.unlisted_members()
     planner.keys()
@@ -557,6 +586,8 @@ def compute_plan(
     usage: dict[str, UsageFacts] | None = None,
     lost_keys: Mapping[str, Mapping[str, str]] | None = None,
     keys: Mapping[str, KeyFacts] | None = None,
+    origins: Mapping[str, Sequence[str]] | None = None,
+    sources: list[SourceSnapshot] | None = None,
 ) -> Plan:
     """Plan every organization the live state holds, in the order of the desired file.
 
@@ -564,7 +595,9 @@ def compute_plan(
     secret nobody holds, as the verified audit trail shows: their deactivation is planned like
     any other, so it is shown, counted against max_key_deactivations and approved. `keys`
     (organization -> facts) is the clock and rotation state the key lifecycle is judged by;
-    without it no rotation is planned.
+    without it no rotation is planned. `origins` (organization -> for each member entry, the
+    source it came from, "" for the file's own) and `sources` (what they returned) are the
+    directory's part: origins go into the reasons, the snapshots into the plan and its hash.
 
     Raises ConfigError when two entries of the file turn out to be one live person.
     """
@@ -590,6 +623,7 @@ def compute_plan(
             (usage or {}).get(name),
             (lost_keys or {}).get(name),
             (keys or {}).get(name),
+            (origins or {}).get(name),
         )
         rotations += notes
         summaries.append(summary)
@@ -603,7 +637,7 @@ def compute_plan(
         live_fingerprint=live.fingerprint(),
         api_version=live.api_version,
         api_version_evidence=live.api_version_evidence,
-        plan_hash=hash_changes(changes),
+        plan_hash=hash_changes(changes, sources),
         organizations=summaries,
         changes=changes,
         blocked=blocked,
@@ -611,4 +645,5 @@ def compute_plan(
         violations=check_safety(summaries),
         usage=merge_usage(found),
         rotations=rotations,
+        sources=list(sources or []),
     )

@@ -19,6 +19,7 @@ from ..model.plan import Plan
 from ..model.rotation import KeyFacts
 from ..model.usage import UsageFacts
 from .planner import compute_plan
+from .sources import Sourced, explain_source_changes
 
 if TYPE_CHECKING:  # the type alone: planning reads no file
     from ..config.loader import LoadedConfig
@@ -94,6 +95,13 @@ def ensure_fresh(saved: Plan, config: LoadedConfig, fresh: Plan) -> None:
     problems = []
     if config.desired_hash != saved.desired_hash:
         problems.append(f"the desired file {config.path} changed since the plan was made")
+    if saved.sources != fresh.sources:
+        problems.append(
+            "a source of members says otherwise now"
+            + "".join(
+                f"\n  {line}" for line in explain_source_changes(saved.sources, fresh.sources)[:20]
+            )
+        )
     if fresh.live_fingerprint != saved.live_fingerprint:
         problems.append(
             "the live organization changed since the plan was made"
@@ -113,6 +121,7 @@ def recheck_saved_plan(
     live: LiveState,
     usage: dict[str, UsageFacts] | None = None,
     keys: Mapping[str, KeyFacts] | None = None,
+    sourced: Sourced | None = None,
 ) -> Plan:
     """The saved plan, recomputed from its inputs: fresh, and judged on its own changes.
 
@@ -120,14 +129,17 @@ def recheck_saved_plan(
     made, so the planner must give the same hash; the recomputed plan's safety verdict is the one
     that counts, whatever the file says about itself.
     """
+    sourced = sourced or Sourced(config.desired)
     fresh = compute_plan(
-        config.desired,
+        sourced.desired,
         live,
         desired_file=str(config.path),
         desired_hash=config.desired_hash,
         locate=config.locate_member,
         usage=usage,
         keys=keys,
+        origins=sourced.origins,
+        sources=sourced.snapshots,
     )
     ensure_fresh(saved, config, fresh)
     if fresh.plan_hash != saved.plan_hash and (saved.usage or fresh.usage):

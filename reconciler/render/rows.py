@@ -33,11 +33,13 @@ SYMBOLS = {
 
 def _what_happens(change: Change) -> str:
     if isinstance(change, MemberAdd):
-        return "add (joins as MEMBER)"
+        return "add (joins as MEMBER)" + (f" from {change.origin}" if change.origin else "")
     if isinstance(change, MemberPromote):
         return (
-            "promote to OWNER after adding" if change.after_add else "promote MEMBER -> OWNER"
-        ) + " (irreversible: the API cannot demote)"
+            ("promote to OWNER after adding" if change.after_add else "promote MEMBER -> OWNER")
+            + " (irreversible: the API cannot demote)"
+            + (f" from {change.origin}" if change.origin else "")
+        )
     if isinstance(change, MemberRemove):
         return f"remove {change.current_role}: {change.reason}"
     if isinstance(change, KeyCreate):

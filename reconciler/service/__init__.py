@@ -48,6 +48,7 @@ from ..store.local import LocalStore
 from ..store.state import RunInfo, Snapshot, StateStore
 from .delivery_drift import delivery_drift
 from .keys import Replace, key_facts, replaced_in, sinks_for
+from .sources import read_sources
 from .state import bound
 
 
@@ -138,10 +139,11 @@ def plan(
     `lost_keys` come from a verified audit trail: keys a crashed create made, to deactivate;
     `pending` (the same trail) says which predecessors are retiring; `replace` names keys to
     rotate now."""
+    sourced = read_sources(config, only)  # before any call: a broken source sends nothing
     live = read_live_state(reader, config.desired, only, api_version, progress)
     facts = usage_facts(reader, config, live, now or datetime.now(timezone.utc))
     fresh = compute_plan(
-        config.desired,
+        sourced.desired,
         live,
         desired_file=str(config.path),
         desired_hash=config.desired_hash,
@@ -149,8 +151,10 @@ def plan(
         usage=facts,
         lost_keys=lost_keys,
         keys=key_facts(reader, live, pending, replace),
+        origins=sourced.origins,
+        sources=sourced.snapshots,
     )
-    return Planned(config=config, live=live, plan=fresh)
+    return Planned(config=config, live=live, plan=fresh, notes=tuple(sourced.unusable))
 
 
 MAX_HANDLE_LOOKUPS = 20  # user_suggestions calls one plan may make
@@ -288,8 +292,12 @@ def recheck_saved(
     keys = key_facts(
         client, live, snapshot.pending if snapshot is not None else None, replaced_in(saved)
     )
+    sourced = read_sources(config, [o.name for o in saved.organizations])
     return Planned(
-        config=config, live=live, plan=recheck_saved_plan(saved, config, live, facts, keys)
+        config=config,
+        live=live,
+        plan=recheck_saved_plan(saved, config, live, facts, keys, sourced),
+        notes=tuple(sourced.unusable),
     )
 
 

@@ -1,0 +1,118 @@
+"""Merging what sources returned into the desired state, pure: one person, one role.
+
+People are merged by the identity rule (`model/identity.py`). An entry of the file's own
+`members:` wins over every source; among sources the highest role wins (OWNER over MEMBER), and
+the first source to give that role is the one named. Each merged entry keeps its provenance, so
+the plan says why a person is added or promoted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pydantic
+
+from ..config.models import DesiredState, Member
+from ..config.source_models import FileSource, Source
+from ..model.identity import Identity
+from ..model.sources import SourcedEntry, SourceSnapshot
+
+
+@dataclass(frozen=True)
+class SourceRead:
+    """What one source of one organization returned."""
+
+    organization: str
+    source: Source
+    entries: list[SourcedEntry]
+
+
+@dataclass(frozen=True)
+class Sourced:
+    """The desired state with the sources' people in it, their provenance, the snapshots the
+    plan carries, and entries that could not be used (reported, never guessed)."""
+
+    desired: DesiredState
+    origins: dict[str, list[str]] = field(default_factory=dict)
+    snapshots: list[SourceSnapshot] = field(default_factory=list)
+    unusable: list[str] = field(default_factory=list)
+
+
+def origin_of(source: Source, entry: SourcedEntry) -> str:
+    """Where a person came from, as the plan says it: `teams/design.yaml:14:9`, `ldap cn=...`."""
+    if isinstance(source, FileSource):
+        return f"{source.file.path}:{entry.where}" if entry.where else source.file.path
+    return source.describe() + (f" {entry.where}" if entry.where else "")
+
+
+def merge_sources(desired: DesiredState, reads: list[SourceRead]) -> Sourced:
+    if not reads:
+        return Sourced(desired)
+    organizations = dict(desired.organizations)
+    origins: dict[str, list[str]] = {}
+    unusable: list[str] = []
+    by_organization: dict[str, list[SourceRead]] = {}
+    for read in reads:
+        by_organization.setdefault(read.organization, []).append(read)
+    for name, org_reads in by_organization.items():
+        org = organizations[name]
+        explicit: set[Identity] = {member.identity for member in org.members}
+        merged: dict[Identity, tuple[Member, str]] = {}
+        for read in org_reads:
+            for entry in read.entries:
+                try:
+                    member = Member.model_validate({entry.kind: entry.value, "role": entry.role})
+                except pydantic.ValidationError:
+                    unusable.append(
+                        f"{name}: {read.source.describe()}: {entry.kind} {entry.value[:80]!r} is "
+                        "not usable; left out"
+                    )
+                    continue
+                if member.identity in explicit:
+                    continue  # the file's own entry wins
+                known = merged.get(member.identity)
+                if known is None or (member.role == "OWNER" and known[0].role != "OWNER"):
+                    merged[member.identity] = (member, origin_of(read.source, entry))
+        organizations[name] = org.model_copy(
+            update={"members": [*org.members, *(member for member, _ in merged.values())]}
+        )
+        origins[name] = [""] * len(org.members) + [origin for _, origin in merged.values()]
+    snapshots = [
+        SourceSnapshot.of(read.organization, read.source.describe(), read.entries) for read in reads
+    ]
+    return Sourced(
+        desired.model_copy(update={"organizations": organizations}),
+        origins,
+        snapshots,
+        unusable,
+    )
+
+
+def explain_source_changes(saved: list[SourceSnapshot], fresh: list[SourceSnapshot]) -> list[str]:
+    """What each source says now that it did not when the plan was made, one line per person:
+    `acme: ldap cn=owners: now lists email:x@acme.example (OWNER)`. DeepDiff compares them."""
+    from deepdiff import DeepDiff
+
+    def people(snapshots: list[SourceSnapshot]) -> dict[str, dict[str, str]]:
+        return {f"{s.organization}: {s.source}": s.people() for s in snapshots}
+
+    diff = DeepDiff(people(saved), people(fresh), view="tree")
+    lines: list[str] = []
+    for change in diff.get("dictionary_item_added", []):
+        where = change.path(output_format="list")
+        lines.append(
+            f"{where[0]}: a source now read"
+            if len(where) == 1
+            else f"{where[0]}: now lists {where[1]} ({change.t2})"
+        )
+    for change in diff.get("dictionary_item_removed", []):
+        where = change.path(output_format="list")
+        lines.append(
+            f"{where[0]}: a source no longer read"
+            if len(where) == 1
+            else f"{where[0]}: no longer lists {where[1]}"
+        )
+    for change in diff.get("values_changed", []):
+        where = change.path(output_format="list")
+        lines.append(f"{where[0]}: {where[1]} is now {change.t2}, was {change.t1}")
+    return sorted(lines)

@@ -1,0 +1,43 @@
+"""Reading an organization's sources before it is planned, with the guards that keep a broken
+directory from emptying it: a source that fails stops the plan (nothing is sent); a source that
+returns nobody is refused unless its organization's `source_policy` allows it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ..config.loader import LoadedConfig
+from ..config.source_models import SourcePolicy
+from ..planning.sources import Sourced, SourceRead, merge_sources
+from ..sources.base import SourceError
+from ..sources.registry import source_for
+
+MAX_SKIPPED_SHOWN = 5  # of one source's unusable entries, named one by one
+
+
+def read_sources(config: LoadedConfig, only: Iterable[str] = ()) -> Sourced:
+    """The desired state with what every source of the selected organizations returned."""
+    wanted = set(only)
+    reads: list[SourceRead] = []
+    notes: list[str] = []
+    for name, org in config.desired.organizations.items():
+        if (wanted and name not in wanted) or not org.sources:
+            continue
+        policy = org.source_policy or SourcePolicy()
+        for source in org.sources:
+            reader = source_for(source, config.path)
+            answer = reader.read()  # SourceError or ConfigError: the plan fails, one line
+            if not answer.entries and not policy.allow_empty:
+                raise SourceError(
+                    reader.describe(),
+                    f"returned nobody for {name}: refused, so a broken directory never empties "
+                    "the organization (set source_policy: {allow_empty: true} if that is meant)",
+                )
+            reads.append(SourceRead(name, source, answer.entries))
+            shown = answer.skipped[:MAX_SKIPPED_SHOWN]
+            more = len(answer.skipped) - len(shown)
+            notes += [f"{name}: {reader.describe()}: {line}; left out" for line in shown]
+            if more:
+                notes.append(f"{name}: {reader.describe()}: and {more} more entries left out")
+    merged = merge_sources(config.desired, reads)
+    return Sourced(merged.desired, merged.origins, merged.snapshots, [*notes, *merged.unusable])
