@@ -199,7 +199,7 @@ def rotation_phases(plan: Plan) -> Plan:
             "changes": kept,
             "blocked": [],
             "organizations": summaries,
-            "plan_hash": hash_changes(kept),
+            "plan_hash": hash_changes(kept, plan.sources),
             "violations": check_safety(summaries),
         }
     )

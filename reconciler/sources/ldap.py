@@ -73,7 +73,7 @@ class LdapGroupSource(MemberSource):
             port=parts.port,
             use_ssl=secure,
             tls=tls,
-            connect_timeout=self.spec.timeout,
+            connect_timeout=max(1, round(self.spec.timeout)),
             get_info=ldap3.NONE,
         )
         user, password = self._credentials()
@@ -82,7 +82,7 @@ class LdapGroupSource(MemberSource):
                 server,
                 user=user,
                 password=password,
-                receive_timeout=self.spec.timeout,
+                receive_timeout=max(1, round(self.spec.timeout)),  # whole seconds: ldap3 packs them
                 raise_exceptions=False,
                 read_only=True,
             )

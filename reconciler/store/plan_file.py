@@ -27,8 +27,9 @@ def load_plan(path: str | Path) -> Plan:
             f"{path}: not an ideogram-org plan file of format {PLAN_FORMAT} "
             f"({str(exc).splitlines()[0]})"
         ) from None
-    if plan.plan_hash != hash_changes(plan.changes):
+    if plan.plan_hash != hash_changes(plan.changes, plan.sources):
         raise ReconcilerError(
-            f"{path}: the plan's changes do not match its hash: the file was edited"
+            f"{path}: the plan's changes (or its sources' snapshot) do not match its hash: "
+            "the file was edited"
         )
     return plan
