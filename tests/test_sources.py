@@ -315,3 +315,21 @@ def test_a_source_from_another_package_comes_through_its_entry_point(here, monke
         a for a in EXPECTED if a[0] == "member.add"
     }
     assert os.environ.get("LDAP_PASSWORD")  # unused here, and never needed
+
+
+def test_the_directory_examples_plan_safely_against_the_demo_sandbox(here):
+    """examples/directory: the file and CSV sources as shipped, and ldap.yaml against slapd
+    loaded with the example's own LDIF."""
+    examples = ROOT / "examples" / "directory"
+    ldif = examples / "directory.ldif"
+    with slapd(here / "slapd", ldif) as server, served(demo_state()) as (sandbox, url):
+        ldap = (examples / "ldap.yaml").read_text().replace("ldap://127.0.0.1:3890", server.url)
+        (here / "ldap.yaml").write_text(ldap)
+        from_ldap = cli(url, "plan", "-c", str(here / "ldap.yaml"), "--output", "json")
+        shipped = cli(url, "plan", "-c", str(examples / "ideogram-org.yaml"), "--output", "json")
+        assert sandbox.write_requests == []
+    assert from_ldap.exit_code == 0 and planned(from_ldap) == EXPECTED
+    assert shipped.exit_code == 0 and planned(shipped) == {
+        ("member.add", "li.wei@acme.example"),
+        ("member.remove", "ravi.patel@acme.example"),
+    }
