@@ -12,6 +12,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -139,8 +140,12 @@ def plan(
     `lost_keys` come from a verified audit trail: keys a crashed create made, to deactivate;
     `pending` (the same trail) says which predecessors are retiring; `replace` names keys to
     rotate now."""
-    sourced = read_sources(config, only)  # before any call: a broken source sends nothing
-    live = read_live_state(reader, config.desired, only, api_version, progress)
+    # the sources are read while the organization is (a directory and the API both answer
+    # from other processes); a broken source still fails the plan before anything is sent
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sources") as pool:
+        reading = pool.submit(read_sources, config, only)
+        live = read_live_state(reader, config.desired, only, api_version, progress)
+        sourced = reading.result()
     facts = usage_facts(reader, config, live, now or datetime.now(timezone.utc))
     fresh = compute_plan(
         sourced.desired,
