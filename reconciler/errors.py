@@ -47,6 +47,9 @@ class ConfigError(ReconcilerError):
         self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.column, p.message))
         super().__init__("\n".join(str(p) for p in self.problems))
 
+    def __reduce__(self) -> tuple[type[ConfigError], tuple[list[Problem]]]:
+        return type(self), (self.problems,)  # whole when pickled
+
 
 class UsageError(ReconcilerError):
     """The command line asks for something that cannot be done (missing token, bad endpoint...)."""

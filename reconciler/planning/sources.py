@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pydantic
+from pydantic import TypeAdapter
 
-from ..config.models import DesiredState, Member, check_email
+from ..config.models import DesiredState, Member
 from ..config.source_models import FileSource, Source
-from ..model.identity import Identity
+from ..model.identity import Identity, identity
 from ..model.sources import SourcedEntry, SourceSnapshot
 
 
@@ -45,12 +46,23 @@ def origin_of(source: Source, entry: SourcedEntry) -> str:
     return source.describe() + (f" {entry.where}" if entry.where else "")
 
 
-def _member(entry: SourcedEntry) -> Member:
-    """The entry as a member entry of the file, validated as one. An email is checked by the
-    file's own rule and the entry built without a second pass (100,000 from one group)."""
-    if entry.kind == "email":
-        return Member.model_construct(email=check_email(entry.value), role=entry.role)
-    return Member.model_validate({entry.kind: entry.value, "role": entry.role})
+_MEMBERS = TypeAdapter(list[Member])
+
+
+def _members(entries: list[SourcedEntry], organization: str, unusable: list[str]) -> list[Member]:
+    """The entries as member entries of the file, validated as the file's are, in one pass (a
+    group of 100,000); an entry that fails is named in `unusable` and left out."""
+    rows = [{entry.kind: entry.value, "role": entry.role} for entry in entries]
+    try:
+        return _MEMBERS.validate_python(rows)
+    except pydantic.ValidationError as exc:
+        bad = {error["loc"][0] for error in exc.errors(include_url=False) if error["loc"]}
+    for index in sorted(bad):
+        entry = entries[int(index)]
+        unusable.append(
+            f"{organization}: {entry.kind} {entry.value[:80]!r} is not usable; left out"
+        )
+    return _MEMBERS.validate_python([row for i, row in enumerate(rows) if i not in bad])
 
 
 def merge_sources(desired: DesiredState, reads: list[SourceRead]) -> Sourced:
@@ -65,26 +77,22 @@ def merge_sources(desired: DesiredState, reads: list[SourceRead]) -> Sourced:
     for name, org_reads in by_organization.items():
         org = organizations[name]
         explicit: set[Identity] = {member.identity for member in org.members}
-        merged: dict[Identity, tuple[Member, str]] = {}
+        merged: dict[Identity, tuple[SourcedEntry, str]] = {}
         for read in org_reads:
             for entry in read.entries:
-                try:
-                    member = _member(entry)
-                except (pydantic.ValidationError, ValueError):
-                    unusable.append(
-                        f"{name}: {read.source.describe()}: {entry.kind} {entry.value[:80]!r} is "
-                        "not usable; left out"
-                    )
-                    continue
-                if member.identity in explicit:
+                key = identity(entry.kind, entry.value)
+                if key in explicit:
                     continue  # the file's own entry wins
-                known = merged.get(member.identity)
-                if known is None or (member.role == "OWNER" and known[0].role != "OWNER"):
-                    merged[member.identity] = (member, origin_of(read.source, entry))
-        organizations[name] = org.model_copy(
-            update={"members": [*org.members, *(member for member, _ in merged.values())]}
-        )
-        origins[name] = [""] * len(org.members) + [origin for _, origin in merged.values()]
+                known = merged.get(key)
+                if known is None or (entry.role == "OWNER" and known[0].role != "OWNER"):
+                    merged[key] = (entry, origin_of(read.source, entry))
+        kept = list(merged.values())
+        members = _members([entry for entry, _ in kept], name, unusable)
+        if len(members) != len(kept):  # some were left out: keep each origin with its entry
+            valid = {identity(m.identity_field[0], m.identity_field[1]) for m in members}
+            kept = [(e, o) for e, o in kept if identity(e.kind, e.value) in valid]
+        organizations[name] = org.model_copy(update={"members": [*org.members, *members]})
+        origins[name] = [""] * len(org.members) + [origin for _, origin in kept]
     snapshots = [
         SourceSnapshot.of(read.organization, read.source.describe(), read.entries) for read in reads
     ]

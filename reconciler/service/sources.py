@@ -5,9 +5,10 @@ returns nobody is refused unless its organization's `source_policy` allows it.""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from ..config.loader import LoadedConfig
-from ..config.source_models import SourcePolicy
+from ..config.source_models import Source, SourcePolicy
 from ..planning.sources import Sourced, SourceRead, merge_sources
 from ..sources.base import SourceError
 from ..sources.registry import source_for
@@ -15,17 +16,16 @@ from ..sources.registry import source_for
 MAX_SKIPPED_SHOWN = 5  # of one source's unusable entries, named one by one
 
 
-def read_sources(config: LoadedConfig, only: Iterable[str] = ()) -> Sourced:
-    """The desired state with what every source of the selected organizations returned."""
-    wanted = set(only)
+Target = tuple[str, SourcePolicy, list[Source]]  # an organization, its source policy, sources
+
+
+def _read(targets: list[Target], config_path: Path) -> tuple[list[SourceRead], list[str]]:
+    """What each source returned, and the entries left out (said, never guessed)."""
     reads: list[SourceRead] = []
     notes: list[str] = []
-    for name, org in config.desired.organizations.items():
-        if (wanted and name not in wanted) or not org.sources:
-            continue
-        policy = org.source_policy or SourcePolicy()
-        for source in org.sources:
-            reader = source_for(source, config.path)
+    for name, policy, sources in targets:
+        for source in sources:
+            reader = source_for(source, config_path)
             answer = reader.read()  # SourceError or ConfigError: the plan fails, one line
             if not answer.entries and not policy.allow_empty:
                 raise SourceError(
@@ -39,5 +39,19 @@ def read_sources(config: LoadedConfig, only: Iterable[str] = ()) -> Sourced:
             notes += [f"{name}: {reader.describe()}: {line}; left out" for line in shown]
             if more:
                 notes.append(f"{name}: {reader.describe()}: and {more} more entries left out")
+    return reads, notes
+
+
+def read_sources(config: LoadedConfig, only: Iterable[str] = ()) -> Sourced:
+    """The desired state with what every source of the selected organizations returned."""
+    wanted = set(only)
+    targets: list[Target] = [
+        (name, org.source_policy or SourcePolicy(), list(org.sources))
+        for name, org in config.desired.organizations.items()
+        if org.sources and (not wanted or name in wanted)
+    ]
+    if not targets:
+        return Sourced(config.desired)
+    reads, notes = _read(targets, config.path)
     merged = merge_sources(config.desired, reads)
     return Sourced(merged.desired, merged.origins, merged.snapshots, [*notes, *merged.unusable])

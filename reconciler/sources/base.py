@@ -14,8 +14,11 @@ class SourceError(ReconcilerError):
     fails and nothing is sent. Names the source, never a credential."""
 
     def __init__(self, source: str, message: str) -> None:
-        self.source = source
+        self.source, self.message = source, message
         super().__init__(f"{source}: {message}")
+
+    def __reduce__(self) -> tuple[type[SourceError], tuple[str, str]]:
+        return type(self), (self.source, self.message)  # errors stay whole when pickled
 
 
 @dataclass(frozen=True)
