@@ -233,6 +233,7 @@ def test_a_full_disk_under_the_age_file_leaves_no_active_undelivered_key(here, m
     assert not Path("keys.jsonl").exists()  # staged first: the file sink was never written
 
 
+@pytest.mark.slow
 def test_drift_names_a_github_secret_updated_by_hand(here, monkeypatch):
     Path("ideogram-org.yaml").write_text(
         with_keys(f"      app-key:\n        deliver_to: [{{github_secret: {APP_SECRET}}}]\n")

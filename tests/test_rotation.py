@@ -234,6 +234,7 @@ def test_the_scheduled_rotation_leaves_other_differences_for_a_review(tmp_path, 
     assert not Path("x.jsonl").exists()  # the new key `extra` waits for a reviewed plan
 
 
+@pytest.mark.slow
 def test_a_predecessor_idle_for_a_day_while_its_successor_works_retires_early(
     tmp_path, monkeypatch
 ):

@@ -118,6 +118,7 @@ def test_an_ldap_group_plans_and_applies_joiners_leavers_and_owners(here, direct
     assert b64id("user_ravi_p") not in members
 
 
+@pytest.mark.slow
 def test_the_same_people_from_scim_a_csv_and_team_files_plan_the_same(here):
     scim = Scim()
     try:
@@ -317,6 +318,7 @@ def test_a_source_from_another_package_comes_through_its_entry_point(here, monke
     assert os.environ.get("LDAP_PASSWORD")  # unused here, and never needed
 
 
+@pytest.mark.slow
 def test_the_directory_examples_plan_safely_against_the_demo_sandbox(here):
     """examples/directory: the file and CSV sources as shipped, and ldap.yaml against slapd
     loaded with the example's own LDIF."""
