@@ -490,11 +490,10 @@ def _rotate(context: ActionContext, gh: Gh) -> int:
         )
         phases, report = service.rotate(client, config, options)
     _publish_plan(context, phases, bool(phases.changes))
+    context.summary(render_markdown(phases))
     if isinstance(report, NothingToApply):
-        context.summary(render_markdown(phases))
         context.set_exit_code(ExitCode.OK)
         return ExitCode.OK
-    context.summary(render_markdown(phases))
     return _applied(context, config, report)
 
 

@@ -597,6 +597,11 @@ class DesiredState(_Strict):
     def effective_policy(self, org_name: str) -> EffectivePolicy:
         return EffectivePolicy.merge(self.policy, self.organizations[org_name].policy)
 
+    def key_spec(self, organization: str, label: str) -> ApiKeySpec | None:
+        """The entry of `label` under `organization`'s api_keys, if the file lists it."""
+        org = self.organizations.get(organization)
+        return org.api_keys.get(label) if org is not None else None
+
 
 def desired_state_json_schema() -> dict[str, Any]:
     schema = DesiredState.model_json_schema()

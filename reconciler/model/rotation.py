@@ -35,6 +35,9 @@ class KeyFacts:
     replace: frozenset[str] = frozenset()  # labels --replace-key asks to rotate now
 
 
+Phase = Literal["scheduled", "due", "retiring", "retire"]
+
+
 class RotationNote(BaseModel):
     """Where a rotating key stands: shown by plan, the PR comment and show; not in the plan hash
     (the changes are)."""
@@ -44,7 +47,7 @@ class RotationNote(BaseModel):
     organization: str
     key_label: str
     key_id: str
-    phase: Literal["scheduled", "due", "retiring", "retire"] = Field(
+    phase: Phase = Field(
         description="scheduled: next rotation on `when`; due: phase 1 planned now; retiring: "
         "phase 2, the predecessor stays ACTIVE until `when`; retire: phase 2, its deactivation "
         "is planned now."

@@ -17,7 +17,7 @@ from ..config.models import ApiKeySpec, Organization
 from ..model.changes import Change, KeyDeactivate, KeyRotate, UnmanagedKey, is_scheduled_rotation
 from ..model.live import LiveKey, LiveOrganization
 from ..model.plan import Plan, hash_changes
-from ..model.rotation import IDLE_HOURS, REPLACE_REASON, KeyFacts, Retiring, RotationNote
+from ..model.rotation import IDLE_HOURS, REPLACE_REASON, KeyFacts, Phase, Retiring, RotationNote
 from ..model.safety import check_safety
 from ..model.timestamps import parse_timestamp
 
@@ -36,13 +36,13 @@ class _Rotations:
         self.org_id = live.organization_id
         self.notes: list[RotationNote] = []
 
-    def note(self, label: str, key_id: str, phase: str, when: datetime, message: str) -> None:
+    def note(self, label: str, key_id: str, phase: Phase, when: datetime, message: str) -> None:
         self.notes.append(
             RotationNote(
                 organization=self.name,
                 key_label=label,
                 key_id=key_id,
-                phase=phase,  # type: ignore[arg-type]
+                phase=phase,
                 when=_stamp(when),
                 message=message,
             )

@@ -115,6 +115,30 @@ def ensure_fresh(saved: Plan, config: LoadedConfig, fresh: Plan) -> None:
         )
 
 
+def plan_from(
+    config: LoadedConfig,
+    sourced: Sourced,
+    live: LiveState,
+    usage: dict[str, UsageFacts] | None = None,
+    keys: Mapping[str, KeyFacts] | None = None,
+    lost_keys: Mapping[str, Mapping[str, str]] | None = None,
+) -> Plan:
+    """The plan of the file, with what its sources returned, against the live state: what a
+    fresh plan and a saved plan's recheck are both computed from."""
+    return compute_plan(
+        sourced.desired,
+        live,
+        desired_file=str(config.path),
+        desired_hash=config.desired_hash,
+        locate=config.locate_member,
+        usage=usage,
+        lost_keys=lost_keys,
+        keys=keys,
+        origins=sourced.origins,
+        sources=sourced.snapshots,
+    )
+
+
 def recheck_saved_plan(
     saved: Plan,
     config: LoadedConfig,
@@ -129,18 +153,7 @@ def recheck_saved_plan(
     made, so the planner must give the same hash; the recomputed plan's safety verdict is the one
     that counts, whatever the file says about itself.
     """
-    sourced = sourced or Sourced(config.desired)
-    fresh = compute_plan(
-        sourced.desired,
-        live,
-        desired_file=str(config.path),
-        desired_hash=config.desired_hash,
-        locate=config.locate_member,
-        usage=usage,
-        keys=keys,
-        origins=sourced.origins,
-        sources=sourced.snapshots,
-    )
+    fresh = plan_from(config, sourced or Sourced(config.desired), live, usage, keys)
     ensure_fresh(saved, config, fresh)
     if fresh.plan_hash != saved.plan_hash and (saved.usage or fresh.usage):
         raise StalePlanError(
@@ -157,4 +170,4 @@ def recheck_saved_plan(
     return fresh
 
 
-__all__ = ["ensure_fresh", "explain_differences", "recheck_saved_plan"]
+__all__ = ["ensure_fresh", "explain_differences", "plan_from", "recheck_saved_plan"]

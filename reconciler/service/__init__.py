@@ -39,9 +39,9 @@ from ..model.report import ApplyInterrupted, ApplyReport, DryRunReport, NothingT
 from ..model.timestamps import parse_timestamp
 from ..model.usage import SPEND_DAYS, GroupBy, OrganizationReport, UsageFacts, UsageReport
 from ..model.window import days_back
-from ..planning.planner import compute_plan, listed_but_ignored
+from ..planning.planner import listed_but_ignored
 from ..planning.rotation import rotation_phases
-from ..planning.staleness import ensure_fresh, recheck_saved_plan
+from ..planning.staleness import ensure_fresh, plan_from, recheck_saved_plan
 from ..planning.usage import by_currency, facts_of
 from ..planning.usage import report as usage_report
 from ..store.audit import AuditLog, Verification, current_actor, pending_work
@@ -147,18 +147,8 @@ def plan(
         live = read_live_state(reader, config.desired, only, api_version, progress)
         sourced = reading.result()
     facts = usage_facts(reader, config, live, now or datetime.now(timezone.utc))
-    fresh = compute_plan(
-        sourced.desired,
-        live,
-        desired_file=str(config.path),
-        desired_hash=config.desired_hash,
-        locate=config.locate_member,
-        usage=facts,
-        lost_keys=lost_keys,
-        keys=key_facts(reader, live, pending, replace),
-        origins=sourced.origins,
-        sources=sourced.snapshots,
-    )
+    keys = key_facts(reader, live, pending, replace)
+    fresh = plan_from(config, sourced, live, facts, keys, lost_keys)
     return Planned(config=config, live=live, plan=fresh, notes=tuple(sourced.unusable))
 
 
@@ -607,8 +597,7 @@ def recover_unbound_keys(
     recovered: dict[tuple[str, str], str] = {}
     replaces: dict[tuple[str, str], str] = {}  # a rotation's successor replaces its predecessor
     for key_id, (organization, label) in pending.unbound_keys.items():
-        org = config.desired.organizations.get(organization)
-        spec = org.api_keys.get(label) if org else None
+        spec = config.desired.key_spec(organization, label)
         predecessor = str(pending.unbound_details.get(key_id, {}).get("predecessor") or "")
         if spec is not None and (spec.id is None or (predecessor and spec.id == predecessor)):
             recovered[(organization, label)] = key_id

@@ -54,8 +54,7 @@ def delivery_drift(
     notes: list[str] = []
     try:
         for (organization, label), binding in sorted(pending.bindings.items()):
-            org = config.desired.organizations.get(organization)
-            spec = org.api_keys.get(label) if org is not None else None
+            spec = config.desired.key_spec(organization, label)
             if spec is None or spec.id != binding.api_key_id or not binding.deliveries:
                 continue
             recorded = {dict(r).get("sink", ""): dict(r) for r in binding.deliveries}

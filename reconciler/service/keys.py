@@ -32,8 +32,7 @@ def parse_replace(values: Iterable[str], config: LoadedConfig) -> Replace:
     found = set()
     for value in values:
         organization, slash, label = value.partition("/")
-        org = config.desired.organizations.get(organization)
-        spec = org.api_keys.get(label) if org is not None and slash else None
+        spec = config.desired.key_spec(organization, label) if slash else None
         if spec is None:
             raise UsageError(
                 f"--replace-key {value!r}: give ORG/LABEL, a key the file lists "
@@ -49,7 +48,7 @@ def parse_replace(values: Iterable[str], config: LoadedConfig) -> Replace:
 
 def server_now(reader: ApiReader) -> datetime:
     """Now, on the server's clock (its Date header): the clock key creation times are on."""
-    offset = getattr(reader, "server_clock_offset", None) or 0.0
+    offset = reader.server_clock_offset or 0.0
     return datetime.fromtimestamp(time.time() + offset, timezone.utc)
 
 
@@ -132,8 +131,7 @@ def sinks_for(
     sinks: dict[tuple[str, str], list[SecretSink]] = {}
     for change in plan.changes:
         if isinstance(change, NewKeyChange):
-            org = config.desired.organizations.get(change.organization)
-            spec = org.api_keys.get(change.key_label) if org is not None else None
+            spec = config.desired.key_spec(change.organization, change.key_label)
             sinks[(change.organization, change.key_label)] = deliveries.sinks(spec)
     return deliveries, sinks
 
@@ -145,8 +143,7 @@ def not_deliverable_from_runner(plan: Plan, config: LoadedConfig) -> list[str]:
     for change in plan.changes:
         if not isinstance(change, NewKeyChange):
             continue
-        org = config.desired.organizations.get(change.organization)
-        spec = org.api_keys.get(change.key_label) if org is not None else None
+        spec = config.desired.key_spec(change.organization, change.key_label)
         entries = spec.deliver_to if spec is not None else []
         stuck = [e.describe() for e in entries if e.kind not in RUNNER_REACHABLE_SINKS]
         if not entries or stuck:
@@ -164,8 +161,7 @@ def delivered_files(config: LoadedConfig, new_keys: Iterable[tuple[str, str]]) -
     after apply keeps them (commits or publishes them)."""
     files = []
     for organization, label in new_keys:
-        org = config.desired.organizations.get(organization)
-        spec = org.api_keys.get(label) if org is not None else None
+        spec = config.desired.key_spec(organization, label)
         for entry in spec.deliver_to if spec is not None else []:
             if isinstance(entry, AgeFileSink):
                 files.append(entry.age_file.path)
