@@ -302,6 +302,8 @@ def test_a_source_from_another_package_comes_through_its_entry_point(here, monke
         "    def describe(self):\n"
         "        return 'acme-hr'\n"
         "    def read(self):\n"
+        "        if not self.people:\n"
+        "            raise KeyError('the HR system answered nothing')\n"
         "        return SourceAnswer([SourcedEntry('email', p, self.role) for p in self.people])\n"
     )
     monkeypatch.syspath_prepend(str(package))
@@ -315,6 +317,15 @@ def test_a_source_from_another_package_comes_through_its_entry_point(here, monke
     assert {a for a in planned(result) if a[0] == "member.add"} == {
         a for a in EXPECTED if a[0] == "member.add"
     }
+    # its failure is one line and sends nothing, as a built-in source's
+    Path("ideogram-org.yaml").write_text(
+        desired("      - plugin: {name: hr, options: {people: []}}\n")
+    )
+    with served(demo_state()) as (sandbox, url):
+        broken = cli(url, "apply", "--auto-approve")
+        assert sandbox.write_requests == []
+    assert broken.exit_code == 1 and "Traceback" not in broken.output
+    assert "acme-hr: the plugin failed: KeyError" in broken.stderr
     assert os.environ.get("LDAP_PASSWORD")  # unused here, and never needed
 
 

@@ -15,7 +15,8 @@ from ..config.source_models import (
     ScimSource,
     Source,
 )
-from .base import MemberSource, SourceError
+from ..errors import ReconcilerError
+from .base import MemberSource, SourceAnswer, SourceError
 
 ENTRY_POINT_GROUP = "ideogram_org.sources"
 
@@ -35,7 +36,35 @@ def _plugin(source: PluginSource) -> MemberSource:
         raise SourceError(source.describe(), f"the plugin failed to start: {exc}") from None
     if not isinstance(made, MemberSource):
         raise SourceError(source.describe(), "the plugin does not give a MemberSource")
-    return made
+    return _Guarded(made, source.describe())
+
+
+class _Guarded(MemberSource):
+    """Another package's source, whose failures are one line like a built-in source's, not a
+    traceback: the plan fails and nothing is sent."""
+
+    def __init__(self, inner: MemberSource, name: str) -> None:
+        self.inner, self.name = inner, name
+
+    def describe(self) -> str:
+        try:
+            return self.inner.describe()
+        except Exception:  # noqa: BLE001 - another package's code
+            return self.name
+
+    def read(self) -> SourceAnswer:
+        try:
+            answer = self.inner.read()
+        except ReconcilerError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - another package's code: any failure is its own
+            why = (str(exc).splitlines() or [""])[0][:200]
+            raise SourceError(
+                self.describe(), f"the plugin failed: {type(exc).__name__}: {why}"
+            ) from None
+        if not isinstance(answer, SourceAnswer):
+            raise SourceError(self.describe(), "the plugin's read gave no SourceAnswer")
+        return answer
 
 
 def source_for(source: Source, config_path: Path) -> MemberSource:
