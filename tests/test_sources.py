@@ -8,6 +8,8 @@ import contextlib
 import json
 import os
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from reconciler.cli import main
 from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
 from reconciler.sandbox.state import b64id
 from tests.directory_servers import ADMIN_DN, ADMIN_PASSWORD, SCIM_TOKEN, Scim, slapd
-from tests.scenario import cli, served
+from tests.scenario import TOKEN, cli, served
 
 ROOT = Path(__file__).resolve().parent.parent
 LDIF = ROOT / "tests" / "data" / "directory" / "acme.ldif"
@@ -116,6 +118,30 @@ def test_an_ldap_group_plans_and_applies_joiners_leavers_and_owners(here, direct
     assert again.exit_code == 0
     assert members[b64id("user_liwei")] == "OWNER" and members[b64id("user_priya")] == "OWNER"
     assert b64id("user_ravi_p") not in members
+
+
+def test_a_plan_process_reads_the_directory_beside_the_api_and_fails_it_in_one_line(
+    here, directory
+):
+    """A CLI process runs no other thread when it starts reading, so it reads the directory in a
+    forked child while it reads the organization: the same plan as in a thread, and a refused
+    bind is still one line, exit 1, nothing sent."""
+    Path("ideogram-org.yaml").write_text(desired(ldap_sources(directory.url)))
+    env = {**os.environ, "NO_COLOR": "1"}
+    with served(demo_state()) as (sandbox, url):
+        env.update(IDEOGRAM_ENDPOINT=url, IDEOGRAM_TOKEN=TOKEN)
+        command = [sys.executable, "-m", "reconciler.cli", "plan", "--output", "json"]
+        good = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        env["LDAP_PASSWORD"] = "not-the-password"
+        bad = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert sandbox.write_requests == []
+    assert good.returncode == 0, good.stderr
+    plan = json.loads(good.stdout)
+    assert {(c["action"], c["member"]["email"]) for c in plan["changes"]} == EXPECTED
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr
+    errors = [line for line in bad.stderr.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and "the bind was refused (invalidCredentials)" in errors[0]
+    assert ADMIN_PASSWORD not in bad.stderr + bad.stdout
 
 
 @pytest.mark.slow

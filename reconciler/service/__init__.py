@@ -12,7 +12,6 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -49,7 +48,7 @@ from ..store.local import LocalStore
 from ..store.state import RunInfo, Snapshot, StateStore
 from .delivery_drift import delivery_drift
 from .keys import Replace, key_facts, replaced_in, sinks_for
-from .sources import read_sources
+from .sources import read_sources, start_reading_sources
 from .state import bound
 
 
@@ -142,10 +141,9 @@ def plan(
     rotate now."""
     # the sources are read while the organization is (a directory and the API both answer
     # from other processes); a broken source still fails the plan before anything is sent
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sources") as pool:
-        reading = pool.submit(read_sources, config, only)
-        live = read_live_state(reader, config.desired, only, api_version, progress)
-        sourced = reading.result()
+    sourced_when_read = start_reading_sources(config, only)
+    live = read_live_state(reader, config.desired, only, api_version, progress)
+    sourced = sourced_when_read()
     facts = usage_facts(reader, config, live, now or datetime.now(timezone.utc))
     keys = key_facts(reader, live, pending, replace)
     fresh = plan_from(config, sourced, live, facts, keys, lost_keys)
