@@ -32,6 +32,7 @@ MAX_APPLY_ROUNDS = 3  # re-read and re-plan at most this often after ambiguous w
 READ_WORKERS = 8  # organizations read at once
 
 MIN_OWNERS = 1
+EXPIRY_WARN_DAYS = 14  # an expiring entry, source or key is named this many days ahead
 MAX_REMOVALS = "25%"
 MAX_REMOVALS_MIN_MEMBERS = 10  # a percentage limit only bites from this many current members
 MAX_KEY_DEACTIVATIONS = "25%"

@@ -313,7 +313,7 @@ def test_exports_take_the_fast_path() -> None:
         "a:\tb\n",
         "%YAML 1.1\n---\na: yes\n",
         "a: 1.5\n",
-        "a: 2025-01-01\n",
+        "a: 2025-01-01T10:00:00Z\n",
         "- a\n",
         "a: [b]\n",
         "? a\n: b\n",
@@ -324,6 +324,12 @@ def test_exports_take_the_fast_path() -> None:
 )
 def test_declines_what_it_does_not_know(text: str) -> None:
     assert read_simple_yaml(text) is None
+
+
+@pytest.mark.parametrize("text", ["expires: 2027-01-31\n", "expires: '2027-01-31'\n"])
+def test_a_date_reads_as_its_iso_text_quoted_or_not_in_both_readers(text: str) -> None:
+    assert assert_agrees(text)
+    assert parse_yaml(text, "f.yaml")[0] == {"expires": "2027-01-31"}
 
 
 @settings(max_examples=800, deadline=None)

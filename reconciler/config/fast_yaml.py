@@ -38,6 +38,7 @@ _LINE = re.compile(  # indent, "- ", then key and value, or an item alone
 )
 _FLOW_PAIR = re.compile(rf" *(?P<key>{_SCALAR}): +(?P<value>{_SCALAR}) *")
 _PLAIN_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+_PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class NotSimple(Exception):
@@ -84,6 +85,8 @@ class _Resolver:
             value = None
         elif tag == "tag:yaml.org,2002:int" and _PLAIN_DECIMAL.fullmatch(text):
             value = int(text)
+        elif tag == "tag:yaml.org,2002:timestamp" and _PLAIN_DATE.fullmatch(text):
+            value = text  # a date, as the full reader gives it: its ISO text (expires: ...)
         else:
             raise NotSimple(text)  # floats, timestamps, merge keys, hex, signs, underscores...
         if len(self.cache) < 10_000:

@@ -27,6 +27,7 @@ from pydantic import (
 from .. import defaults
 from ..model.identity import Identity, identity
 from ..model.live import KeyStatus, Role
+from .fields import CostCenter, ExpiryDate
 from .source_models import Source, SourcePolicy
 
 SCHEMA_ID = "https://github.com/ideogram-org/ideogram-org/raw/main/schemas/ideogram-org.schema.json"
@@ -144,6 +145,15 @@ class Policy(_Strict):
     dormant_members: DormantMembersPolicy | None = Field(
         default=None, description="Opt in to judging members by their web-app activity."
     )
+    warn_days: int | None = Field(
+        default=None,
+        ge=0,
+        description="Warn this many days before an entry, a source or a key expires. Default 14.",
+    )
+    anomaly: AnomalyPolicy | None = Field(
+        default=None,
+        description="What `watch` calls an anomaly: a key's hourly spend against its own baseline.",
+    )
 
     @field_validator("max_removals", "max_key_deactivations")
     @classmethod
@@ -179,6 +189,44 @@ class DormantMembersPolicy(_Strict):
     )
 
 
+class AnomalyPolicy(_Strict):
+    """An hour whose spend is `factor` times the key's usual hour, and at least `min_amount`."""
+
+    factor: float = Field(default=5.0, gt=1, description="Times the baseline. Default 5.")
+    baseline_days: int = Field(
+        default=14,
+        ge=1,
+        le=60,
+        description="Days before the watched hours whose hours of use make the baseline: their "
+        "median. Default 14.",
+    )
+    min_amount: float = Field(
+        default=20.0,
+        ge=0,
+        description="An hour spending less (major units of the key's currency) is never an "
+        "anomaly. Default 20.",
+    )
+
+
+class Budget(_Strict):
+    """The most a key (or an organization) may spend, per UTC day and per calendar month."""
+
+    daily: float | None = Field(default=None, gt=0, description="Major units: 50 is 50 USD.")
+    monthly: float | None = Field(default=None, gt=0, description="Major units, per month.")
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="ISO 4217.")
+    action: Literal["notify", "deactivate", "rotate"] = Field(
+        default="notify",
+        description="What `watch --contain` does with a key over budget or anomalous: notify "
+        "only, deactivate it, or rotate it (a successor delivered, this one deactivated).",
+    )
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> Budget:
+        if self.daily is None and self.monthly is None:
+            raise ValueError("a budget gives daily, monthly or both")
+        return self
+
+
 class EffectivePolicy(BaseModel):
     """A policy with every default filled in: what the planner actually obeys."""
 
@@ -193,6 +241,8 @@ class EffectivePolicy(BaseModel):
     ignore_members: tuple[str, ...] = ()
     idle_keys: IdleKeysPolicy | None = None
     dormant_members: DormantMembersPolicy | None = None
+    warn_days: int = defaults.EXPIRY_WARN_DAYS
+    anomaly: AnomalyPolicy = AnomalyPolicy()
 
     @property
     def reads_usage(self) -> bool:
@@ -252,6 +302,8 @@ class Member(_Strict):
     )
     user_id: Name | None = Field(default=None, description="Base64 Ideogram user id.")
     role: Role = Field(default="MEMBER", description="OWNER or MEMBER. Default MEMBER.")
+    expires: ExpiryDate | None = None
+    cost_center: CostCenter | None = None
 
     @field_validator("email")
     @classmethod
@@ -491,6 +543,11 @@ class ApiKeySpec(_Strict):
     rotate: RotateSpec | None = Field(
         default=None, description="Replace the key every so often, with an overlap."
     )
+    expires: ExpiryDate | None = None
+    cost_center: CostCenter | None = None
+    budget: Budget | None = Field(
+        default=None, description="Spend limits `watch` holds the key to."
+    )
 
     @model_validator(mode="after")
     def _new_keys_are_active(self) -> ApiKeySpec:
@@ -519,6 +576,19 @@ class Organization(_Strict):
         "group. An entry of `members` wins over every source; among sources the highest role.",
     )
     source_policy: SourcePolicy | None = None
+    budget: Budget | None = Field(
+        default=None,
+        description="Spend limits `watch` holds the whole organization to (action: notify).",
+    )
+
+    @field_validator("budget")
+    @classmethod
+    def _organization_budget_notifies(cls, value: Budget | None) -> Budget | None:
+        if value is not None and value.action != "notify":
+            raise ValueError(
+                "an organization's budget can only notify: deactivate or rotate a key's budget"
+            )
+        return value
 
 
 class TeamFile(_Strict):
@@ -529,6 +599,11 @@ class TeamFile(_Strict):
     )
 
     members: list[Member] = Field(default_factory=list)
+    max_duration: str | None = Field(
+        default=None,
+        pattern=r"^[1-9][0-9]{0,4}d$",
+        description="Every entry needs an `expires` at most this far ahead (90d).",
+    )
 
 
 _DURATION = re.compile(r"([1-9][0-9]{0,6})([smhd])")
@@ -577,6 +652,56 @@ class StateConfig(_Strict):
         return duration_seconds(self.lease)
 
 
+NotifyEvent = Literal["apply", "drift", "budget", "expiry", "dormant"]
+NOTIFY_EVENTS: tuple[NotifyEvent, ...] = ("apply", "drift", "budget", "expiry", "dormant")
+
+
+class WebhookTarget(_Strict):
+    url_env: str = Field(
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$",
+        description="The variable holding the URL (a URL is a secret: never in the file).",
+    )
+    events: list[NotifyEvent] = Field(
+        default_factory=lambda: list(NOTIFY_EVENTS),
+        min_length=1,
+        description="Which events it hears of. Default all: apply, drift, budget, expiry, dormant.",
+    )
+
+
+class WebhookNotifier(_Strict):
+    webhook: WebhookTarget = Field(description="Generic JSON events (schemas/event.schema.json).")
+
+    @property
+    def target(self) -> WebhookTarget:
+        return self.webhook
+
+
+class SlackNotifier(_Strict):
+    slack: WebhookTarget = Field(description="A Slack incoming webhook.")
+
+    @property
+    def target(self) -> WebhookTarget:
+        return self.slack
+
+
+def _notifier_kind(value: Any) -> str | None:
+    if isinstance(value, dict) and len(value) == 1:
+        return str(next(iter(value)))
+    if isinstance(value, BaseModel):
+        return "webhook" if isinstance(value, WebhookNotifier) else "slack"
+    return None
+
+
+Notifier = Annotated[
+    Annotated[WebhookNotifier, Tag("webhook")] | Annotated[SlackNotifier, Tag("slack")],
+    Discriminator(
+        _notifier_kind,
+        custom_error_type="notifier_kind",
+        custom_error_message="a notifier is one of webhook, slack: {kind: {url_env: ...}}",
+    ),
+]
+
+
 class DesiredState(_Strict):
     """The whole file."""
 
@@ -592,6 +717,10 @@ class DesiredState(_Strict):
     policy: Policy | None = None
     organizations: dict[Name, Organization] = Field(
         description="Organizations by local name.", min_length=1
+    )
+    notify: list[Notifier] = Field(
+        default_factory=list,
+        description="Who hears of applies, drift, budgets, expiries and dormant members.",
     )
 
     def effective_policy(self, org_name: str) -> EffectivePolicy:

@@ -12,8 +12,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from ..model.live import Role
+from .fields import CostCenter, ExpiryDate
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+DURATION_DAYS = r"^[1-9][0-9]{0,4}d$"  # whole days: an expiry is a date
 DOMAIN = r"^([A-Za-z0-9-]{1,63}\.)+[A-Za-z]{2,63}$"
 
 
@@ -39,6 +41,12 @@ class FileSourceSpec(_Strict):
         description="When given, every entry is an email in one of these domains.",
     )
     max_members: int | None = Field(default=None, ge=0, description="The most entries it may hold.")
+    max_duration: str | None = Field(
+        default=None,
+        pattern=DURATION_DAYS,
+        description="Every entry needs an `expires` at most this far ahead (90d): access that "
+        "cannot be forgotten.",
+    )
 
 
 class CsvSourceSpec(_Strict):
@@ -90,6 +98,8 @@ class PluginSourceSpec(_Strict):
 
 class _Source(_Strict):
     role: Role = Field(default="MEMBER", description="The role its people get. Default MEMBER.")
+    expires: ExpiryDate | None = None
+    cost_center: CostCenter | None = None
 
 
 class FileSource(_Source):

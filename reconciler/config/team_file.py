@@ -6,6 +6,7 @@ team file, FILE:LINE:COL."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pydantic
@@ -31,8 +32,54 @@ def team_file_path(source: FileSource, config_path: Path) -> Path:
     return path if path.is_absolute() else config_path.resolve().parent / path
 
 
+def _days(duration: str | None) -> int | None:
+    return int(duration[:-1]) if duration else None
+
+
+def _duration_problems(
+    entries: list[TeamEntry],
+    filename: str,
+    cap: int,
+    today: date,
+    expires_at: list[tuple[int, int]],
+) -> list[Problem]:
+    """Entries of a file with a max_duration: each needs an `expires` at most `cap` days ahead."""
+    latest = today + timedelta(days=cap)
+    problems = []
+    for entry, (line, column) in zip(entries, expires_at, strict=True):
+        member = entry.member
+        if member.expires is None:
+            problems.append(
+                Problem(
+                    filename,
+                    entry.line,
+                    entry.column,
+                    f"{member.label} has no expires: this file's max_duration ({cap}d) needs "
+                    f"one, at most {latest.isoformat()}",
+                )
+            )
+        elif member.expires > latest:
+            problems.append(
+                Problem(
+                    filename,
+                    line,
+                    column,
+                    f"{member.label} expires {member.expires.isoformat()}, beyond this file's "
+                    f"max_duration ({cap}d from {today.isoformat()}: at most "
+                    f"{latest.isoformat()})",
+                )
+            )
+    return problems
+
+
 def _scope_problems(
-    source: FileSource, entries: list[TeamEntry], filename: str, role_at: list[tuple[int, int]]
+    source: FileSource,
+    entries: list[TeamEntry],
+    filename: str,
+    role_at: list[tuple[int, int]],
+    cap: int | None = None,
+    today: date | None = None,
+    expires_at: list[tuple[int, int]] | None = None,
 ) -> list[Problem]:
     spec = source.file
     problems: list[Problem] = []
@@ -60,6 +107,8 @@ def _scope_problems(
                         "domains this file may name",
                     )
                 )
+    if cap is not None and today is not None and expires_at is not None:
+        problems += _duration_problems(entries, filename, cap, today, expires_at)
     if spec.max_members is not None and len(entries) > spec.max_members:
         first = entries[spec.max_members]
         problems.append(
@@ -74,8 +123,11 @@ def _scope_problems(
     return problems
 
 
-def load_team_file(source: FileSource, config_path: Path) -> list[TeamEntry]:
-    """The entries of a team file, or ConfigError with every problem, located in it."""
+def load_team_file(
+    source: FileSource, config_path: Path, today: date | None = None
+) -> list[TeamEntry]:
+    """The entries of a team file, or ConfigError with every problem, located in it. An expiry
+    cap is judged against `today` (UTC, by default this machine's)."""
     path = team_file_path(source, config_path)
     given = Path(source.file.path)
     filename = str(given if given.is_absolute() else config_path.parent / given)
@@ -102,7 +154,22 @@ def load_team_file(source: FileSource, config_path: Path) -> list[TeamEntry]:
         else (entries[index].line, entries[index].column)
         for index in range(len(entries))
     ]
-    problems = _scope_problems(source, entries, filename, role_at)
+    caps = [c for c in (_days(source.file.max_duration), _days(team.max_duration)) if c]
+    expires_at = [
+        positions.of_value(("members", index, "expires"))
+        if entries[index].member.expires is not None
+        else (entries[index].line, entries[index].column)
+        for index in range(len(entries))
+    ]
+    problems = _scope_problems(
+        source,
+        entries,
+        filename,
+        role_at,
+        min(caps) if caps else None,
+        today or datetime.now(timezone.utc).date(),
+        expires_at,
+    )
     if problems:
         raise ConfigError(problems)
     return entries

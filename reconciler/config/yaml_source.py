@@ -9,6 +9,7 @@ numbers not written in plain decimal.
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any
 
@@ -92,6 +93,8 @@ class _Converter:
                     "leading zeros)",
                 )
             return int(node)
+        if isinstance(node, datetime.date) and not isinstance(node, datetime.datetime):
+            return node.isoformat()  # a plain date (expires: 2027-01-31), as its ISO text
         raise _Refused(path, f"unsupported YAML value ({type(node).__name__}): use a string")
 
     def _collection(self, node: CommentedMap | CommentedSeq, path: Path_) -> Any:

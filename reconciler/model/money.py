@@ -75,3 +75,8 @@ def one_currency(currencies: Iterable[str], what: str) -> str:
             f"currencies are never added together"
         )
     return found[0] if found else DEFAULT_CURRENCY
+
+
+def to_minor(major: float, currency: str) -> int:
+    """An amount people write (50 dollars) in the currency's minor unit (5000 cents)."""
+    return int(round(major * int(10 ** digits(currency))))

@@ -19,6 +19,7 @@ from .. import __version__
 from ..defaults import MIN_APPROVAL_PREFIX
 from ..errors import UnsafePlanError
 from .changes import APPLY_ORDER, Blocked, Change, UnmanagedKey, is_scheduled_rotation
+from .expiry import ExpiryNote
 from .rotation import RotationNote
 from .safety import OrganizationSummary, Violation
 from .sources import SourceSnapshot, snapshots_digest
@@ -102,6 +103,11 @@ class Plan(BaseModel):
         default_factory=list,
         description="What each source of members returned: covered by plan_hash, so a saved "
         "plan applies exactly this, and is stale when a source now says otherwise.",
+    )
+    expiring: list[ExpiryNote] = Field(
+        default_factory=list,
+        description="Entries, sources and keys within warn_days of their expires, or past it "
+        "(those are planned as removals and deactivations, reason `expired DATE`).",
     )
 
     # --- verdicts -------------------------------------------------------------------------------

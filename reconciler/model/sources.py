@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,6 +25,8 @@ class SourcedEntry:
     value: str
     role: Role
     where: str = ""
+    expires: date | None = None  # a team file's own entry may give one
+    cost_center: str | None = None
 
 
 class SourceSnapshot(BaseModel):

@@ -8,6 +8,7 @@ desired members once, and what is left over on the live side is a candidate for 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from typing import TypedDict
 
 from ..config.models import DesiredState, EffectivePolicy, Member, Organization
@@ -28,6 +29,7 @@ from ..model.changes import (
     MemberRemove,
     UnmanagedKey,
 )
+from ..model.expiry import ExpiryNote, expired_reason, is_expired
 from ..model.identity import IdentityIndex, identity, matches_glob
 from ..model.live import (
     KNOWN_KEY_STATUSES,
@@ -44,6 +46,7 @@ from ..model.safety import OrganizationSummary, check_safety
 from ..model.sources import SourceSnapshot
 from ..model.usage import PlanUsage, UsageFacts
 from . import usage_rules
+from .expiry import expiry_notes
 from .rotation import plan_rotations, sink_names
 from .usage_rules import merge_usage
 
@@ -154,8 +157,10 @@ class _OrganizationPlanner:
         index: _LiveIndex | None = None,
         lost_keys: Mapping[str, str] | None = None,
         origins: Sequence[str] | None = None,
+        today: date | None = None,
     ) -> None:
         self.name, self.desired, self.policy, self.live = name, desired, policy, live
+        self.today = today  # judges expiry; None: nothing expires (no clock was read)
         self.origins = origins or ()  # per member entry: the source it came from, "" the file
         self.lost_keys = lost_keys or {}  # key id -> why nobody holds its secret
         self.index = index or _LiveIndex(live.members)
@@ -192,7 +197,9 @@ class _OrganizationPlanner:
                 found.handle if found else None,
             ):
                 continue
-            if found is not None and found.role not in KNOWN_ROLES:
+            if self.today is not None and is_expired(member.expires, self.today):
+                self._expired(member, found, origin)
+            elif found is not None and found.role not in KNOWN_ROLES:
                 self.blocked.append(_unknown_role(found, self.where))
             elif found is None:
                 self.unmatched.append(member)
@@ -240,6 +247,32 @@ class _OrganizationPlanner:
                         **common,
                     )
                 )
+
+    def _expired(self, member: Member, found: LiveMember | None, origin: str) -> None:
+        """An entry past its `expires`: never added, and removed if present (through the same
+        limits as every removal: max_removals, min_owners, protected members)."""
+        if found is None or found.role not in KNOWN_ROLES:
+            if found is not None:
+                self.blocked.append(_unknown_role(found, self.where))
+            return
+        ref = _ref_of_live(found)
+        reason = expired_reason(member.expires or date.min) + (f", from {origin}" if origin else "")
+        if any(ref.matches(name) for name in self.policy.protected_members):
+            self.blocked.append(
+                MemberBlocked(
+                    kind="member.remove_protected",
+                    member=ref,
+                    reason=f"{reason}, but protected by policy: it is never removed",
+                    **self.where,
+                )
+            )
+            return
+        role: Role = "OWNER" if found.role == "OWNER" else "MEMBER"
+        self.changes.append(
+            MemberRemove(member=ref, current_role=role, reason=reason, **self.where)
+        )
+        self.removals += 1
+        self.owner_removals += role == "OWNER"
 
     @property
     def not_listed(self) -> str:
@@ -297,6 +330,9 @@ class _OrganizationPlanner:
         live_keys: dict[str, LiveKey] = {k.api_key_id: k for k in self.live.keys}
         listed: set[str] = set()
         for label, spec in self.desired.api_keys.items():
+            expired = self.today is not None and is_expired(spec.expires, self.today)
+            if expired and spec.id is None:
+                continue  # never created: its time is over
             if spec.id is None:
                 self.changes.append(
                     KeyCreate(
@@ -332,12 +368,15 @@ class _OrganizationPlanner:
                         **common,
                     )
                 )
-            elif spec.status == "DISABLED" and key.status == "ACTIVE":
-                self.changes.append(
-                    KeyDeactivate(
-                        key_id=spec.id, key_label=label, reason="listed as DISABLED", **common
-                    )
+            elif (spec.status == "DISABLED" or expired) and key.status == "ACTIVE":
+                reason = (
+                    expired_reason(spec.expires or date.min) if expired else "listed as DISABLED"
                 )
+                self.changes.append(
+                    KeyDeactivate(key_id=spec.id, key_label=label, reason=reason, **common)
+                )
+            elif expired:
+                continue  # already DISABLED: nothing to do, nothing to reactivate
             elif spec.status == "ACTIVE" and key.status == "DISABLED":
                 self.blocked.append(
                     KeyBlocked(
@@ -351,6 +390,10 @@ class _OrganizationPlanner:
                         **common,
                     )
                 )
+        self._unlisted_keys(listed)
+
+    def _unlisted_keys(self, listed: set[str]) -> None:
+        common = self.where
         for key in self.live.keys:
             if key.api_key_id in listed or key.status == "DISABLED":
                 continue
@@ -469,10 +512,11 @@ def plan_organization(
     lost_keys: Mapping[str, str] | None = None,
     key_facts: KeyFacts | None = None,
     origins: Sequence[str] | None = None,
+    today: date | None = None,
 ) -> OrganizationPlan:
     """One organization's summary, changes (in apply order), blocked items, unmanaged keys,
     when usage was read, what it showed, and where its rotating keys stand."""
-    planner = _OrganizationPlanner(name, desired, policy, live, index, lost_keys, origins)
+    planner = _OrganizationPlanner(name, desired, policy, live, index, lost_keys, origins, today)
     planner.listed_members()
     planner.unlisted_members()
     planner.keys()
@@ -588,6 +632,7 @@ def compute_plan(
     keys: Mapping[str, KeyFacts] | None = None,
     origins: Mapping[str, Sequence[str]] | None = None,
     sources: list[SourceSnapshot] | None = None,
+    today: date | None = None,
 ) -> Plan:
     """Plan every organization the live state holds, in the order of the desired file.
 
@@ -598,6 +643,8 @@ def compute_plan(
     without it no rotation is planned. `origins` (organization -> for each member entry, the
     source it came from, "" for the file's own) and `sources` (what they returned) are the
     directory's part: origins go into the reasons, the snapshots into the plan and its hash.
+    `today` (the server's date) judges `expires`: past it, an entry is removed and a key
+    deactivated, with the reason `expired DATE`; within warn_days of it, the plan warns.
 
     Raises ConfigError when two entries of the file turn out to be one live person.
     """
@@ -611,19 +658,25 @@ def compute_plan(
     unmanaged: list[UnmanagedKey] = []
     found: list[PlanUsage] = []
     rotations: list[RotationNote] = []
+    expiring: list[ExpiryNote] = []
     for name, organization in desired.organizations.items():
         if name not in live.organizations:
             continue  # not selected with --org
+        policy = desired.effective_policy(name)
+        if today is not None:
+            org_origins = (origins or {}).get(name) or ()
+            expiring += expiry_notes(name, organization, org_origins, today, policy.warn_days)
         summary, org_changes, org_blocked, org_unmanaged, org_usage, notes = plan_organization(
             name,
             organization,
-            desired.effective_policy(name),
+            policy,
             live.organizations[name],
             indexes[name],
             (usage or {}).get(name),
             (lost_keys or {}).get(name),
             (keys or {}).get(name),
             (origins or {}).get(name),
+            today,
         )
         rotations += notes
         summaries.append(summary)
@@ -646,4 +699,5 @@ def compute_plan(
         usage=merge_usage(found),
         rotations=rotations,
         sources=list(sources or []),
+        expiring=expiring,
     )

@@ -9,6 +9,8 @@ the plan says why a person is added or promoted.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
 
 import pydantic
 from pydantic import TypeAdapter
@@ -49,16 +51,44 @@ def origin_of(source: Source, entry: SourcedEntry) -> str:
 _MEMBERS = TypeAdapter(list[Member])
 
 
-def _members(entries: list[SourcedEntry], organization: str, unusable: list[str]) -> list[Member]:
+def _row(entry: SourcedEntry, source: Source) -> dict[str, Any]:
+    row: dict[str, Any] = {entry.kind: entry.value, "role": entry.role}
+    expires = min((d for d in (entry.expires, source.expires) if d is not None), default=None)
+    if expires is not None:
+        row["expires"] = expires
+    cost_center = entry.cost_center or source.cost_center
+    if cost_center is not None:
+        row["cost_center"] = cost_center
+    return row
+
+
+def _outranks(entry: SourcedEntry, source: Source, known: tuple[SourcedEntry, str, Source]) -> bool:
+    """One person, one role: the highest wins; for the same role, the longest access (no expiry
+    is the longest)."""
+    if entry.role != known[0].role:
+        return entry.role == "OWNER"
+
+    def until(e: SourcedEntry, s: Source) -> date:
+        found = [d for d in (e.expires, s.expires) if d is not None]
+        return min(found) if found else date.max
+
+    return until(entry, source) > until(known[0], known[2])
+
+
+def _members(
+    entries: list[tuple[SourcedEntry, Source]], organization: str, unusable: list[str]
+) -> list[Member]:
     """The entries as member entries of the file, validated as the file's are, in one pass (a
-    group of 100,000); an entry that fails is named in `unusable` and left out."""
-    rows = [{entry.kind: entry.value, "role": entry.role} for entry in entries]
+    group of 100,000); an entry that fails is named in `unusable` and left out. A source's
+    `expires` and `cost_center` go to each of its people (a team file's entry may give its own;
+    the earlier expiry holds)."""
+    rows = [_row(entry, source) for entry, source in entries]
     try:
         return _MEMBERS.validate_python(rows)
     except pydantic.ValidationError as exc:
         bad = {error["loc"][0] for error in exc.errors(include_url=False) if error["loc"]}
     for index in sorted(bad):
-        entry = entries[int(index)]
+        entry = entries[int(index)][0]
         unusable.append(
             f"{organization}: {entry.kind} {entry.value[:80]!r} is not usable; left out"
         )
@@ -77,22 +107,31 @@ def merge_sources(desired: DesiredState, reads: list[SourceRead]) -> Sourced:
     for name, org_reads in by_organization.items():
         org = organizations[name]
         explicit: set[Identity] = {member.identity for member in org.members}
-        merged: dict[Identity, tuple[SourcedEntry, str]] = {}
+        merged: dict[Identity, tuple[SourcedEntry, str, Source]] = {}
         for read in org_reads:
+            source = read.source
+            plain = source.expires is None  # the usual case, 100,000 times: no expiry to weigh
             for entry in read.entries:
                 key = identity(entry.kind, entry.value)
                 if key in explicit:
                     continue  # the file's own entry wins
                 known = merged.get(key)
-                if known is None or (entry.role == "OWNER" and known[0].role != "OWNER"):
-                    merged[key] = (entry, origin_of(read.source, entry))
+                if known is None or (
+                    entry.role == "OWNER" and known[0].role != "OWNER"
+                    if plain
+                    and entry.expires is None
+                    and known[0].expires is None
+                    and known[2].expires is None
+                    else _outranks(entry, source, known)
+                ):
+                    merged[key] = (entry, origin_of(source, entry), source)
         kept = list(merged.values())
-        members = _members([entry for entry, _ in kept], name, unusable)
+        members = _members([(entry, source) for entry, _, source in kept], name, unusable)
         if len(members) != len(kept):  # some were left out: keep each origin with its entry
             valid = {identity(m.identity_field[0], m.identity_field[1]) for m in members}
-            kept = [(e, o) for e, o in kept if identity(e.kind, e.value) in valid]
+            kept = [k for k in kept if identity(k[0].kind, k[0].value) in valid]
         organizations[name] = org.model_copy(update={"members": [*org.members, *members]})
-        origins[name] = [""] * len(org.members) + [origin for _, origin in kept]
+        origins[name] = [""] * len(org.members) + [origin for _, origin, _ in kept]
     snapshots = [
         SourceSnapshot.of(read.organization, read.source.describe(), read.entries) for read in reads
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import date
 from typing import TYPE_CHECKING
 
 from ..errors import StalePlanError
@@ -122,6 +123,7 @@ def plan_from(
     usage: dict[str, UsageFacts] | None = None,
     keys: Mapping[str, KeyFacts] | None = None,
     lost_keys: Mapping[str, Mapping[str, str]] | None = None,
+    today: date | None = None,
 ) -> Plan:
     """The plan of the file, with what its sources returned, against the live state: what a
     fresh plan and a saved plan's recheck are both computed from."""
@@ -136,6 +138,7 @@ def plan_from(
         keys=keys,
         origins=sourced.origins,
         sources=sourced.snapshots,
+        today=today,
     )
 
 
@@ -146,6 +149,7 @@ def recheck_saved_plan(
     usage: dict[str, UsageFacts] | None = None,
     keys: Mapping[str, KeyFacts] | None = None,
     sourced: Sourced | None = None,
+    today: date | None = None,
 ) -> Plan:
     """The saved plan, recomputed from its inputs: fresh, and judged on its own changes.
 
@@ -153,8 +157,16 @@ def recheck_saved_plan(
     made, so the planner must give the same hash; the recomputed plan's safety verdict is the one
     that counts, whatever the file says about itself.
     """
-    fresh = plan_from(config, sourced or Sourced(config.desired), live, usage, keys)
+    fresh = plan_from(config, sourced or Sourced(config.desired), live, usage, keys, today=today)
     ensure_fresh(saved, config, fresh)
+    expired_then = {n.line for n in saved.expiring if n.expired}
+    expired_now = {n.line for n in fresh.expiring if n.expired}
+    if fresh.plan_hash != saved.plan_hash and expired_now != expired_then:
+        raise StalePlanError(
+            "stale plan, nothing was sent: access expired since the plan was made"
+            + "".join(f"\n  {line}" for line in sorted(expired_now - expired_then))
+            + "\nRun `ideogram-org plan` again and review the new plan."
+        )
     if fresh.plan_hash != saved.plan_hash and (saved.usage or fresh.usage):
         raise StalePlanError(
             "stale plan, nothing was sent: usage moved since the plan was made (a key or member "

@@ -15,6 +15,7 @@ from .rows import (
     MARKER_PREFIX,
     SECTION_TITLES,
     Row,
+    expiry_rows,
     rotation_rows,
     sections,
     summary_line,
@@ -73,6 +74,8 @@ def render_markdown(plan: Plan, limit: int = MARKDOWN_LIMIT) -> str:
     parts = sections(plan)
     if plan.rotations:
         parts.append(("rotations", rotation_rows(plan)))
+    if plan.expiring:
+        parts.append(("expiring", expiry_rows(plan)))
     if plan.usage is not None:
         head += ["", md_code(usage_lines(plan)[0])]
         parts.append(("usage", [("?", line.strip(), "") for line in usage_lines(plan)[1:]]))

@@ -19,6 +19,7 @@ from .rows import (
     _unmanaged_row,
     describe_blocked,
     describe_change,
+    expiry_rows,
     rotation_rows,
     sections,
     summary_line,
@@ -38,6 +39,32 @@ def _row_lines(rows: list[Row], show: Callable[[str, str], None]) -> None:
     width = min(48, max((len(visible(subject)) for _, subject, _ in rows), default=0))
     for symbol, subject, what in rows:
         show(symbol, f"  {symbol} {visible(subject).ljust(width)}  {what}")
+
+
+def _organization_rows(
+    plan: Plan,
+    name: str,
+    notes: UsageNotes,
+    full: bool,
+    show: Callable[[str, str], None],
+    lines: list[str],
+) -> None:
+    rows = [describe_change(c, notes) for c in plan.changes if c.organization == name]
+    rows += [describe_blocked(b) for b in plan.blocked if b.organization == name]
+    rows += [_unmanaged_row(k, notes) for k in plan.unmanaged_keys if k.organization == name]
+    if not rows:
+        lines.append("  (no changes)")
+    if full or len(rows) <= PLAN_GROUP_THRESHOLD:
+        _row_lines(rows, show)
+    else:
+        for kind, group in sections(plan, name, notes):
+            lines.append(f"  {SECTION_TITLES[kind]}: {len(group)}")
+            _row_lines(group[:PLAN_GROUP_SHOWN], show)
+            if len(group) > PLAN_GROUP_SHOWN:
+                lines.append(
+                    f"    ... and {len(group) - PLAN_GROUP_SHOWN} more {SECTION_TITLES[kind]} "
+                    f"(--full shows every line)"
+                )
 
 
 def _plan_lines(plan: Plan, paint: Callable[[str, str], str], full: bool = True) -> list[str]:
@@ -63,29 +90,16 @@ def _plan_lines(plan: Plan, paint: Callable[[str, str], str], full: bool = True)
                 f"{org.owners_before} owner(s) -> {org.owners_after}; you are {org.caller_role}"
             )
         )
-        rows = [describe_change(c, notes) for c in plan.changes if c.organization == org.name]
-        rows += [describe_blocked(b) for b in plan.blocked if b.organization == org.name]
-        rows += [
-            _unmanaged_row(k, notes) for k in plan.unmanaged_keys if k.organization == org.name
-        ]
-        if not rows:
-            lines.append("  (no changes)")
-        if full or len(rows) <= PLAN_GROUP_THRESHOLD:
+        _organization_rows(plan, org.name, notes, full, show, lines)
+        lines.append("")
+    for title, rows in (
+        ("Key rotations:", rotation_rows(plan)),
+        ("Expiring access:", expiry_rows(plan)),
+    ):
+        if rows:
+            lines.append(title)
             _row_lines(rows, show)
-        else:
-            for kind, group in sections(plan, org.name, notes):
-                lines.append(f"  {SECTION_TITLES[kind]}: {len(group)}")
-                _row_lines(group[:PLAN_GROUP_SHOWN], show)
-                if len(group) > PLAN_GROUP_SHOWN:
-                    lines.append(
-                        f"    ... and {len(group) - PLAN_GROUP_SHOWN} more {SECTION_TITLES[kind]} "
-                        f"(--full shows every line)"
-                    )
-        lines.append("")
-    if plan.rotations:
-        lines.append("Key rotations:")
-        _row_lines(rotation_rows(plan), show)
-        lines.append("")
+            lines.append("")
     if plan.usage is not None:
         lines += [*(visible(line) for line in usage_lines(plan)), ""]
     if plan.unmanaged_keys:

@@ -167,6 +167,11 @@ def rotation_rows(plan: Plan) -> list[Row]:
     ]
 
 
+def expiry_rows(plan: Plan) -> list[Row]:
+    """What expires soon ("!" a warning) or has expired (its removal is among the changes)."""
+    return [("!" if not note.expired else "-", note.line, "") for note in plan.expiring]
+
+
 def _unmanaged_row(key: UnmanagedKey, notes: UsageNotes | None = None) -> tuple[str, str, str]:
     if key.status == "ACTIVE":
         what = (
@@ -211,6 +216,7 @@ SECTION_TITLES = {
     "unmanaged": "unmanaged keys",
     "usage": "usage findings",
     "rotations": "key rotations in progress",
+    "expiring": "expiring access",
 }
 
 

@@ -47,7 +47,7 @@ from ..store.audit import AuditLog, Verification, current_actor, pending_work
 from ..store.local import LocalStore
 from ..store.state import RunInfo, Snapshot, StateStore
 from .delivery_drift import delivery_drift
-from .keys import Replace, key_facts, replaced_in, sinks_for
+from .keys import Replace, key_facts, replaced_in, server_now, sinks_for
 from .sources import read_sources, start_reading_sources
 from .state import bound
 
@@ -146,7 +146,8 @@ def plan(
     sourced = sourced_when_read()
     facts = usage_facts(reader, config, live, now or datetime.now(timezone.utc))
     keys = key_facts(reader, live, pending, replace)
-    fresh = plan_from(config, sourced, live, facts, keys, lost_keys)
+    today = server_now(reader).date()  # expiry is judged on the server's clock, as rotation
+    fresh = plan_from(config, sourced, live, facts, keys, lost_keys, today)
     return Planned(config=config, live=live, plan=fresh, notes=tuple(sourced.unusable))
 
 
@@ -289,7 +290,9 @@ def recheck_saved(
     return Planned(
         config=config,
         live=live,
-        plan=recheck_saved_plan(saved, config, live, facts, keys, sourced),
+        plan=recheck_saved_plan(
+            saved, config, live, facts, keys, sourced, server_now(client).date()
+        ),
         notes=tuple(sourced.unusable),
     )
 

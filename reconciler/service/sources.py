@@ -80,7 +80,8 @@ def read_sources(config: LoadedConfig, only: Iterable[str] = ()) -> Sourced:
     return _merged(config, reads, notes)
 
 
-Rows = list[tuple[str, str, str, str]]  # (kind, value, role, where): one person, cheap to pickle
+# (kind, value, role, where, expires, cost_center): one person, cheap to pickle
+Rows = list[tuple[str, str, str, str, Any, Any]]
 
 
 def _child(sending: Connection, targets: list[Target], config_path: Path) -> None:
@@ -92,7 +93,8 @@ def _child(sending: Connection, targets: list[Target], config_path: Path) -> Non
     try:
         reads, notes = _read(targets, config_path)
         rows: list[Rows] = [
-            [(e.kind, e.value, e.role, e.where) for e in read.entries] for read in reads
+            [(e.kind, e.value, e.role, e.where, e.expires, e.cost_center) for e in read.entries]
+            for read in reads
         ]
         outcome = ("read", (rows, notes))
     except (SourceError, ConfigError) as exc:

@@ -20,8 +20,16 @@ class TeamFileSource(MemberSource):
     def read(self) -> SourceAnswer:
         entries = []
         for entry in load_team_file(self.source, self.config_path):  # ConfigError, located
-            kind, value = entry.member.identity_field
+            member = entry.member
+            kind, value = member.identity_field
             entries.append(
-                SourcedEntry(kind, value, entry.member.role, f"{entry.line}:{entry.column}")
+                SourcedEntry(
+                    kind,
+                    value,
+                    member.role,
+                    f"{entry.line}:{entry.column}",
+                    member.expires,
+                    member.cost_center,
+                )
             )
         return SourceAnswer(entries)
