@@ -49,7 +49,8 @@ def read_usage(
             if moment is None:  # the spec promises a date-time; nothing is guessed from it
                 unread.append(segment.segment_start)
                 continue
-            day = moment.astimezone(timezone.utc).date()
+            utc = moment.astimezone(timezone.utc)
+            day, hour = utc.date(), utc.hour if segment_by == "HOUR" else 0
             untyped += sum(1 for row in segment.tool_usage if row.tool_type is None)
             records += [
                 UsageRecord(
@@ -60,6 +61,7 @@ def read_usage(
                     model_version=row.model_version or None,
                     amount=row.amount.amount,
                     currency=row.amount.currency_code,
+                    hour=hour,
                 )
                 for row in segment.tool_usage
             ]

@@ -35,10 +35,12 @@ from .common import (
 
 if TYPE_CHECKING:
     from ..config.loader import LoadedConfig
+    from ..model.drift import DriftReport
     from ..model.plan import Approval, Plan
     from ..model.report import Report
     from ..service import Planned
     from ..store.audit import Verification
+    from ..store.state import StateStore
 
 
 @click.group(cls=common.Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -146,6 +148,7 @@ def plan(
         planned = service.plan_with_state(reader, config, orgs, api_version, err, store, replace)
     warn_all(planned.warnings)
     result = planned.plan
+    _tell(config, store, plan=result)
     if output == "text":
         click.echo(render_text(result, colour=common.colour(), full=full), color=common.colour())
     else:
@@ -263,6 +266,7 @@ def drift(
         result = service.drift(reader, config, orgs, api_version, err, store)
     warn_all(result.planned.warnings)
     click.echo(renderer("drift", output)(result.report))
+    _tell(config, store, drift=result.report)
     if result.report.drifted:
         sys.exit(ExitCode.CHANGES)
 
@@ -415,6 +419,7 @@ def apply(
     if isinstance(report, NothingToApply):
         _nothing_to_apply(planned.plan, output, dry_run)
         return
+    _tell(config, options.state, applied=report)
     _finish_apply(report, output, full)
 
 
@@ -499,6 +504,29 @@ def _nothing_to_apply(plan: Plan, output: str, dry_run: bool) -> None:
     if any(isinstance(item, ChangeBlocked) for item in plan.blocked):
         # the caller may change nothing here: what was asked cannot be done
         sys.exit(ExitCode.ERROR)
+
+
+def _tell(
+    config: LoadedConfig,
+    store: StateStore,
+    *,
+    plan: Plan | None = None,
+    drift: DriftReport | None = None,
+    applied: Report | None = None,
+) -> None:
+    """Notifications of what the command found or did: never its exit code's business."""
+    if not config.desired.notify:
+        return
+    from ..model.report import ApplyReport
+    from ..service import notify
+
+    if plan is not None:
+        notify.notify(config, store, notify.plan_events(plan), err)
+    if drift is not None:
+        notify.notify_drift(config, store, drift, err)
+    if isinstance(applied, ApplyReport):
+        names = sorted({r.change.organization for r in applied.results})
+        notify.notify(config, store, notify.apply_events(applied, names), err)
 
 
 def _finish_apply(report: Report, output: str, full: bool, interrupted: bool = False) -> None:

@@ -156,6 +156,31 @@ def faults_from_options(
         raise UsageError(str(exc)) from None
 
 
+@sandbox.command("spike")
+@click.option(
+    "--state",
+    "state_path",
+    default=defaults.SANDBOX_STATE,
+    show_default=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="The sandbox state to change.",
+)
+@click.option("--key", "key_id", required=True, help="The api_key_id that spends.")
+@click.option("--factor", default=10.0, show_default=True, type=click.FloatRange(1, 10_000))
+@click.option("--hours", default=1, show_default=True, type=click.IntRange(1, 24))
+@handle_errors
+def sandbox_spike(state_path: str, key_id: str, factor: float, hours: int) -> None:
+    """Make one key spend FACTOR times its usual in each of the last HOURS hours (as a leaked key
+    would): `watch` reports it."""
+    from ..sandbox.state import SandboxState
+    from ..sandbox.store import add_spike
+
+    state = SandboxState.load(state_path)
+    name = add_spike(state, key_id, factor, hours)
+    state.save(state_path)
+    err(f"{state_path}: key {key_id} of {name!r} spends {factor:g}x its usual, last {hours} h")
+
+
 @sandbox.command("serve")
 @click.option(
     "--state",

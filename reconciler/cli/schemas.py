@@ -31,6 +31,22 @@ def usage_schema() -> None:
     click.echo(json.dumps(usage_json_schema(), indent=2))
 
 
+@click.command("watch-schema")
+def watch_schema() -> None:
+    """Print the JSON Schema of `watch --output json`."""
+    from ..model.watch import watch_json_schema
+
+    click.echo(json.dumps(watch_json_schema(), indent=2))
+
+
+@click.command("event-schema")
+def event_schema() -> None:
+    """Print the JSON Schema of the events a `notify: webhook` receives."""
+    from ..model.events import event_json_schema
+
+    click.echo(json.dumps(event_json_schema(), indent=2))
+
+
 @click.command("plan-schema")
 def plan_schema() -> None:
     """Print the JSON Schema of `plan --output json` and of plan files."""

@@ -24,6 +24,7 @@ from .rotation import RotationNote
 from .safety import OrganizationSummary, Violation
 from .sources import SourceSnapshot, snapshots_digest
 from .usage import PlanUsage
+from .watch import CONTAINED
 
 # 2: changes and blocked items carry only their own kind's fields (was 1: every field, mostly null).
 # 3: plan files no longer carry the live snapshot, so they grow with the changes, not the
@@ -61,7 +62,15 @@ class ScheduledRotation:
     plan_hash: str
 
 
-Approval = NoApproval | AllowUnsafe | ReviewedPlan | ScheduledRotation
+@dataclass(frozen=True)
+class Containment:
+    """`watch --contain`'s approval: the budgets' `action` in the file, reviewed when merged. It
+    approves a plan made only of the containment those budgets ask for, and nothing unsafe."""
+
+    plan_hash: str
+
+
+Approval = NoApproval | AllowUnsafe | ReviewedPlan | ScheduledRotation | Containment
 
 
 class Plan(BaseModel):
@@ -145,6 +154,13 @@ class Plan(BaseModel):
                 raise UnsafePlanError(
                     "a scheduled rotation applies only the rotations the file's schedule asks "
                     f"for; this plan has {len(others)} other change(s): nothing was sent"
+                )
+        if isinstance(approval, Containment):
+            others = [c for c in self.changes if not c.reason.startswith(CONTAINED)]
+            if others or not self.approved_by(approval):
+                raise UnsafePlanError(
+                    "watch --contain applies only the containment of keys over budget; this "
+                    f"plan has {len(others)} other change(s): nothing was sent"
                 )
         if isinstance(approval, ReviewedPlan) and not self.approved_by(approval):
             raise UnsafePlanError(

@@ -44,6 +44,7 @@ class UsageRecord:
     model_version: str | None
     amount: float  # in the currency's minor unit (cents for USD)
     currency: str
+    hour: int = 0  # UTC hour of the segment's start, when read by the HOUR; 0 by the DAY
 
 
 @dataclass(frozen=True)

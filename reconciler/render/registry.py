@@ -7,7 +7,7 @@ import importlib
 from collections.abc import Callable
 from typing import Literal, cast
 
-Subject = Literal["plan", "drift", "apply", "usage"]
+Subject = Literal["plan", "drift", "apply", "usage", "watch"]
 # (subject, format) -> "module:function" under reconciler.render
 _RENDERERS: dict[tuple[Subject, str], str] = {
     ("plan", "text"): "plan:render_text",
@@ -24,6 +24,9 @@ _RENDERERS: dict[tuple[Subject, str], str] = {
     ("usage", "csv"): "usage:render_usage_csv",
     ("usage", "markdown"): "usage:render_usage_markdown",
     ("usage", "html"): "usage_html:render_usage_html",
+    ("watch", "text"): "watch:render_watch_text",
+    ("watch", "json"): "watch:render_watch_json",
+    ("watch", "markdown"): "watch:render_watch_markdown",
 }
 
 

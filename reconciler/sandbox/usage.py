@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Literal
 
@@ -38,6 +38,8 @@ class UsagePattern:
     every: int  # used on about one day in `every`
     daily_cents: int  # a day's spend is 50% to 150% of this
     tool_type: str = "GENERATE"
+    # a spike (`sandbox spike`): on each of its days, exactly daily_cents in each of these hours
+    at_hours: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -66,7 +68,11 @@ def rows(
     """Every row of the history between two day offsets, both inclusive."""
     for day in range(first_day, last_day + 1):
         for pattern in patterns:
-            if pattern.first_day <= day <= pattern.last_day:
+            if pattern.at_hours and pattern.first_day <= day <= pattern.last_day:
+                yield from (
+                    UsageRow(day, h, pattern, pattern.daily_cents) for h in pattern.at_hours
+                )
+            elif pattern.first_day <= day <= pattern.last_day:
                 mix = _hash(seed, pattern.target, day)
                 if mix % pattern.every == 0:
                     yield UsageRow(
@@ -240,6 +246,34 @@ def member_pattern(rng: random.Random, email: str) -> UsagePattern | None:
             "member", email, -HISTORY_DAYS, -rng.randint(92, 110), 5, rng.randint(50, 400)
         )
     return None
+
+
+def spike(
+    patterns: list[UsagePattern],
+    anchor: date,
+    key_id: str,
+    factor: float,
+    hours: int,
+    now: datetime,
+) -> UsagePattern:
+    """A spike of one key: `factor` times its usual spend in each of the last `hours` hours up
+    to `now` (its usual: what its pattern spends on a day of use; 10 USD if it has none)."""
+    usual = max(
+        (p.daily_cents for p in patterns if p.kind == "key" and p.target == key_id), default=0
+    )
+    moment = now.astimezone(timezone.utc)
+    today = (moment.date() - anchor).days
+    first = max(0, moment.hour - hours + 1)
+    return UsagePattern(
+        "key",
+        key_id,
+        today,
+        today,
+        1,
+        round((usual or 1000) * factor),
+        "GENERATE",
+        list(range(first, moment.hour + 1)),
+    )
 
 
 def part_used_commit(anchor: date, seed: int, patterns: list[UsagePattern]) -> Commit:

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ..defaults import STATE_BRANCH
+from ..errors import ReconcilerError
 from ..model.state import LockHolder
 from . import crash_points
 from .audit import GENESIS, AuditLog, AuditProblem, Verification, rechain, verify_log
@@ -45,10 +46,13 @@ from .state import (
     Snapshot,
     StateError,
     StateStore,
+    merged_notices,
+    parse_notices,
 )
 
 AUDIT_FILE = "audit.jsonl"
 LOCKS_FOLDER = "locks"
+NOTICES_FILE = "notices.json"  # the notifications sent, so each cause is sent once
 README = (
     b"# ideogram-org state\n\nWritten by ideogram-org: the audit chain of every apply "
     b"(audit.jsonl) and the lock of each organization being applied (locks/). Do not edit: "
@@ -131,6 +135,7 @@ class GitStore(StateStore):
         self.git = Git((cache or cache_root()) / f"{key}.git", url, actor)
         self._work = tempfile.TemporaryDirectory(prefix="ideogram-org-state-")
         self._mutex = threading.RLock()
+        self._notices = b""
 
     def describe(self) -> str:
         return f"{display_url(self.url)}#{self.branch}"
@@ -166,6 +171,7 @@ class GitStore(StateStore):
                 except ValueError:
                     data = None
                 locks[org_id] = LockHolder.from_json(data, org_id)
+        self._notices = files.get(NOTICES_FILE, self._notices)  # every push carries it on
         return _Read(tip=tip, audit=files.get(AUDIT_FILE, b""), locks=locks)
 
     def _check_history(self, tip: str) -> None:
@@ -221,6 +227,8 @@ class GitStore(StateStore):
 
     def _files(self, audit: bytes, locks: dict[str, LockHolder]) -> dict[str, bytes]:
         files = {"README.md": README, AUDIT_FILE: audit}
+        if self._notices:
+            files[NOTICES_FILE] = self._notices
         for org_id, lock in locks.items():
             files[f"{LOCKS_FOLDER}/{org_id}.json"] = (
                 json.dumps(lock.as_json(), indent=2, sort_keys=True).encode() + b"\n"
@@ -425,6 +433,19 @@ class GitStore(StateStore):
                 raise
 
     # --- on purpose -------------------------------------------------------------------------
+
+    def notices(self) -> dict[str, str]:
+        self._fetch()
+        return parse_notices(self._notices)
+
+    def record_notices(self, sent: dict[str, str]) -> None:
+        """Pushed like a lock: on a branch another machine moved first, read again and retry."""
+        with contextlib.suppress(ReconcilerError, OSError):
+            for _ in range(5):
+                read = self._fetch()
+                self._notices = merged_notices(parse_notices(self._notices), sent)
+                if self._push(read.tip, self._files(read.audit, read.locks), "notices sent"):
+                    return
 
     def unlock(self, run_id: str, actor: str) -> list[str]:
         for _ in range(PUSH_ATTEMPTS):

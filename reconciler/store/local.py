@@ -23,8 +23,18 @@ from pathlib import Path
 from typing import IO
 
 from ..defaults import AUDIT_LOG, LOCK_DIR_ENV
+from ..errors import ReconcilerError
+from ..safe_files import write_atomic
 from .audit import AuditLog, pending_work
-from .state import LockedError, RunInfo, Snapshot, StateError, StateStore
+from .state import (
+    LockedError,
+    RunInfo,
+    Snapshot,
+    StateError,
+    StateStore,
+    merged_notices,
+    parse_notices,
+)
 
 
 def lock_dir() -> Path:
@@ -116,6 +126,22 @@ class LocalStore(StateStore):
     ) -> Iterator[AuditLog]:
         with organization_locks(organization_ids, timeout):
             yield AuditLog(self.audit_log, run_id=run.run_id, actor=run.user)
+
+    @property
+    def _notices_path(self) -> Path:
+        return self.audit_log.with_name(self.audit_log.name + ".notices.json")
+
+    def notices(self) -> dict[str, str]:
+        try:
+            return parse_notices(self._notices_path.read_bytes())
+        except OSError:
+            return {}
+
+    def record_notices(self, sent: dict[str, str]) -> None:
+        with contextlib.suppress(OSError, ReconcilerError):
+            write_atomic(
+                self._notices_path, merged_notices(self.notices(), sent), what="notices file"
+            )
 
     def unlock(self, run_id: str, actor: str) -> list[str]:
         raise StateError(

@@ -14,6 +14,7 @@ branch every runner and laptop can reach). Apply sees only this interface, so an
 from __future__ import annotations
 
 import contextlib
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -81,3 +82,32 @@ class StateStore(ABC):
     @abstractmethod
     def unlock(self, run_id: str, actor: str) -> list[str]:
         """Break the locks run `run_id` holds, on record; the organization ids freed."""
+
+    @abstractmethod
+    def notices(self) -> dict[str, str]:
+        """The notifications already sent: cause -> when (and `drift-last:ORG` -> its cause), so
+        every machine sends each cause once."""
+
+    @abstractmethod
+    def record_notices(self, sent: dict[str, str]) -> None:
+        """Add to what `notices` returns (a failure here costs a repeated notice, nothing more)."""
+
+
+def parse_notices(raw: bytes) -> dict[str, str]:
+    """The notices file: a JSON object of strings; anything else reads as empty."""
+    try:
+        data = json.loads(raw or b"{}")
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
+
+
+MAX_NOTICES = 5000  # the newest kept: a cause older than these is long past
+
+
+def merged_notices(known: dict[str, str], sent: dict[str, str]) -> bytes:
+    both = {**known, **sent}
+    newest = sorted(both.items(), key=lambda item: item[1], reverse=True)[:MAX_NOTICES]
+    return json.dumps(dict(sorted(newest)), indent=1).encode() + b"\n"
