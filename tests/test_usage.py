@@ -278,3 +278,45 @@ def test_an_organization_whose_members_the_token_may_not_read_is_left_out_with_a
     assert exported.exit_code == 1 and "Traceback" not in exported.output  # nothing to export
     assert "nothing to export: acme: left out, its member list is not readable" in exported.stderr
     assert named.exit_code == 1 and "403" in named.stderr and "Traceback" not in named.output
+
+
+def test_usage_by_cost_center_adds_up_to_the_sandboxs_own_sums(tmp_path, api_version):
+    """Two keys and one member carry a cost center in the file; a team file's source gives one to
+    another member; everything else is unassigned. The groups add up to the total, and each
+    equals what the sandbox itself holds for the keys and people behind it."""
+    from reconciler.config.loader import load_config
+    from reconciler.model.usage import UNASSIGNED
+
+    state, org = _state(api_version)
+    keys = sorted(org.api_keys)
+    emails = sorted(state.users[u].email_address for u in org.members)
+    (tmp_path / "team.yaml").write_text(f"members:\n  - email: {emails[1]}\n")
+    (tmp_path / "ideogram-org.yaml").write_text(
+        "version: 1\npolicy: {min_owners: 0, prune_members: false}\norganizations:\n  acme:\n"
+        f"    id: {org.organization_id}\n"
+        "    members:\n"
+        f"      - email: {emails[0]}\n        cost_center: design\n"
+        "    sources:\n"
+        "      - file: {path: team.yaml}\n        cost_center: research\n"
+        "    api_keys:\n"
+        f"      a:\n        id: {keys[0]}\n        cost_center: platform\n"
+        f"      b:\n        id: {keys[1]}\n        cost_center: platform\n"
+    )
+    config = load_config(tmp_path / "ideogram-org.yaml")
+    reader = ApiReader(SANDBOX_BASE_URL, state.token, transport=SandboxTransport(Sandbox(state)))
+    start = datetime.combine(NOW.date() - timedelta(days=45), time(0), timezone.utc)
+    report = service.usage(reader, config, (), start, NOW, "cost-center", NOW)
+    found = report.organizations[0]
+    groups = {g.key: g.amount for g in found.groups}
+    by_key = _own_sums(state, org, start, NOW, "key")
+    by_member = _own_sums(state, org, start, NOW, "member") if api_version == "2026-06" else {}
+    expected = {
+        "platform": by_key.get(keys[0], 0) + by_key.get(keys[1], 0),
+        "design": by_member.get(normalise("email", emails[0]), 0),
+        "research": by_member.get(normalise("email", emails[1]), 0),
+    }
+    expected[UNASSIGNED] = sum(_own_sums(state, org, start, NOW, "tool").values()) - sum(
+        expected.values()
+    )
+    assert groups == pytest.approx({k: v for k, v in expected.items() if v})
+    assert sum(groups.values()) == pytest.approx(found.total)

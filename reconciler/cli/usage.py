@@ -23,7 +23,7 @@ from .common import api_options, config_option, err, handle_errors, org_option
 @click.option("--until", default=None, help="End (default: now): a date or an ISO date-time.")
 @click.option(
     "--by",
-    type=click.Choice(["key", "member", "tool", "model", "day"]),
+    type=click.Choice(["key", "member", "tool", "model", "day", "cost-center"]),
     default="key",
     show_default=True,
     help="Group the spend by this.",

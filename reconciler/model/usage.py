@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from .changes import MemberRef
 from .money import format_money
 
-GroupBy = Literal["key", "member", "tool", "model", "day"]
+GroupBy = Literal["key", "member", "tool", "model", "day", "cost-center"]
+UNASSIGNED = "(no cost center)"  # use by a key or member the file gives no cost_center
 
 
 SPEND_DAYS = 30  # "30-day spend" in plans

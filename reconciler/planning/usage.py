@@ -19,6 +19,7 @@ from ..model.usage import (
     API_USE,
     NOT_PER_PERSON,
     SPEND_DAYS,
+    UNASSIGNED,
     WEB_APP,
     CommitInfo,
     CommitStatus,
@@ -115,7 +116,15 @@ def alert_share(text: str) -> float:
     return float(found[1]) / 100
 
 
-def _group_key(record: UsageRecord, by: GroupBy) -> list[str]:
+def _group_key(
+    record: UsageRecord, by: GroupBy, cost_centers: dict[str, str] | None = None
+) -> list[str]:
+    if by == "cost-center":  # the key's, else the member's, else unassigned: every row once
+        centers = cost_centers or {}
+        found = centers.get(record.api_key_id or "") or centers.get(
+            normalise("email", record.email) if record.email else ""
+        )
+        return [found or UNASSIGNED]
     if by == "key":  # every row has a group, so the groups add up to the total
         return [record.api_key_id or WEB_APP]
     if by == "member":
@@ -158,6 +167,7 @@ def report(
     key_labels: dict[str, str],
     key_ids: list[str],
     member_emails: list[str],
+    cost_centers: dict[str, str] | None = None,
 ) -> OrganizationReport:
     """One organization's spend per group, last use per key and member, daily spend by key,
     commit."""
@@ -167,7 +177,7 @@ def report(
     per_member = by != "member" or usage.per_person  # 2025-10 reports no use per person
     for record in usage.records:
         total += record.amount
-        for group in _group_key(record, by) if per_member else ():
+        for group in _group_key(record, by, cost_centers) if per_member else ():
             sums[group] += record.amount
         label = (
             key_labels.get(record.api_key_id, record.api_key_id) if record.api_key_id else WEB_APP

@@ -720,6 +720,23 @@ def _lost_keys(
     return lost, ""
 
 
+def cost_centers(config: LoadedConfig) -> dict[str, dict[str, str]]:
+    """Per organization: key id and member email (normalised) -> cost center, from the file's
+    keys and members and from its sources (read for this: a source's cost_center goes to each
+    person it gives)."""
+    desired = read_sources(config).desired
+    found: dict[str, dict[str, str]] = {}
+    for name, org in desired.organizations.items():
+        centers = found.setdefault(name, {})
+        for member in org.members:
+            if member.cost_center and member.email:
+                centers.setdefault(normalise("email", member.email), member.cost_center)
+        for spec in org.api_keys.values():
+            if spec.cost_center and spec.id:
+                centers[spec.id] = spec.cost_center
+    return found
+
+
 def usage(
     reader: ApiReader,
     config: LoadedConfig | None,
@@ -746,6 +763,7 @@ def usage(
         for label, spec in org.api_keys.items()
         if spec.id
     }
+    centers = cost_centers(config) if config is not None and by == "cost-center" else {}
     before = reader.calls.get(GET_USAGE.operation_id, 0)
     reports: list[OrganizationReport] = []
     notes = list(live.warnings)  # organizations left out, and why
@@ -764,6 +782,7 @@ def usage(
                 labels,
                 [k.api_key_id for k in org.keys],
                 [m.email for m in org.members],
+                centers.get(org.name, {}),
             )
             for part in by_currency(read)
         ]
