@@ -35,13 +35,15 @@ from .render.escape import md_code, visible
 from .render.markdown import render_markdown
 from .render.rows import MARKER_PREFIX, summary_line
 from .render.usage import render_usage_markdown
+from .render.watch import render_watch_markdown
 from .render.workflow import workflow_command
 from .service.connect import open_api
 from .service.keys import delivered_files, not_deliverable_from_runner
+from .service.notify import notify_drift
 from .service.state import open_store
 from .store.plan_file import save_plan
 
-COMMANDS = ("plan", "apply", "drift", "usage", "rotate")
+COMMANDS = ("plan", "apply", "drift", "usage", "rotate", "watch")
 DRIFT_ISSUE_TITLE = "ideogram-org: the organization drifted from the file"
 CHECK_RUN_NAME = "ideogram-org plan"
 HEAD_MARKER = "<!-- ideogram-org head: "
@@ -497,6 +499,34 @@ def _rotate(context: ActionContext, gh: Gh) -> int:
     return _applied(context, config, report)
 
 
+def _watch(context: ActionContext, gh: Gh) -> int:
+    """The hourly budget watch: findings in the job summary; the containment the file's budgets
+    ask for (deactivate, rotate) carried out, as `watch --contain` does (the budgets' action was
+    reviewed when it was merged), through apply's limits and audit."""
+    from .service.notify import notify_watch
+    from .service.watch import watch
+
+    config = load_config(context.config)
+    store = open_store(config, context.audit_log, override=context.state)
+    with open_api(endpoint=context.endpoint, writable=True) as client:
+        options = service.ApplyOptions(
+            audit_log=context.audit_log,
+            store=store,
+            progress=lambda line: print(line, file=sys.stderr),
+        )
+        watched = watch(client, config, (), 1, True, options)
+    context.summary(render_watch_markdown(watched.report))
+    notify_watch(config, store, watched.report, lambda line: print(line, file=sys.stderr))
+    if any(c.outcome in ("refused", "failed") for c in watched.report.containment):
+        return _fail(context, "containment-failed", "a key over budget was not contained")
+    if watched.report.findings:
+        context.set_output("failure-reason", "budget")
+        context.set_exit_code(ExitCode.CHANGES)
+        return ExitCode.CHANGES
+    context.set_exit_code(ExitCode.OK)
+    return ExitCode.OK
+
+
 def _spend_report(reader: ApiReader, config: LoadedConfig | None) -> UsageReport:
     now = datetime.now(timezone.utc)
     since = days_back(now, SPEND_DAYS)
@@ -536,6 +566,7 @@ def _drift(context: ActionContext, gh: Gh) -> int:
             ) as exc:  # spend is context for the issue: drift is still reported
                 spend = f"#### Spend\n\nSpend could not be read: {exc}"
     report = result.report
+    notify_drift(config, store, report, lambda line: print(line, file=sys.stderr))
     markdown = render_drift_markdown(report) + (f"\n\n{spend}" if spend else "")
     context.summary(markdown)
     _publish_plan(context, result.planned.plan, report.drifted)
@@ -561,7 +592,14 @@ def run_action(env: Mapping[str, str] | None = None) -> int:
     try:
         context = ActionContext.from_env(env)
         gh = Gh(context.repository)
-        run = {"plan": _plan, "apply": _apply, "drift": _drift, "usage": _usage, "rotate": _rotate}
+        run = {
+            "plan": _plan,
+            "apply": _apply,
+            "drift": _drift,
+            "usage": _usage,
+            "rotate": _rotate,
+            "watch": _watch,
+        }
         return run[context.command](context, gh)
     except ReconcilerError as exc:
         message = str(exc)

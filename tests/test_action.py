@@ -89,7 +89,13 @@ def test_action_and_workflows_validate_against_the_published_schemas():
     )
     workflow_schema = json.loads((DATA / "github-workflows.json").read_text())
     workflows = sorted((ROOT / "examples" / "github").glob("*.yml"))
-    assert [w.name for w in workflows] == ["apply.yml", "drift.yml", "plan.yml", "rotate.yml"]
+    assert [w.name for w in workflows] == [
+        "apply.yml",
+        "drift.yml",
+        "plan.yml",
+        "rotate.yml",
+        "watch.yml",
+    ]
     for workflow in workflows:
         jsonschema.validate(yaml.load(workflow.read_text()), workflow_schema)
     apply_workflow = yaml.load((ROOT / "examples" / "github" / "apply.yml").read_text())
