@@ -4,7 +4,7 @@ returns nobody is refused unless its organization's `source_policy` allows it.
 
 A directory is read while the organization is. Decoding 100,000 directory entries is Python work
 (ldap3, scim2-models) that a thread would only interleave with decoding the organization's own
-answer, so where it is safe (Linux and macOS's fork start method, no other thread running yet)
+answer, so where it is safe (on Linux, with no other thread running yet)
 the reading happens in a forked child on the other core, and only what the sources returned
 comes back; elsewhere, in a thread. Both give the same answer and the same errors.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -132,8 +133,9 @@ def _receive(
 
 
 def _can_fork() -> bool:
-    """A fork is safe only before any other thread runs (a lock held there would stay held)."""
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    """A fork is safe only before any other thread runs (a lock held there would stay held), and
+    on Linux (macOS's system libraries may not survive one: Python spawns there)."""
+    return sys.platform.startswith("linux") and threading.active_count() == 1
 
 
 def start_reading_sources(config: LoadedConfig, only: Iterable[str] = ()) -> Callable[[], Sourced]:
