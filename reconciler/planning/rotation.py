@@ -179,7 +179,12 @@ def rotation_phases(plan: Plan) -> Plan:
     """The plan cut down to what the file's rotation schedule asks for (successors due by age,
     predecessors whose overlap ended), with its own hash and its safety judged afresh on what it
     keeps: what the scheduled run carries out."""
-    kept = [c for c in plan.changes if is_scheduled_rotation(c)]
+    return cut_plan(plan, [c for c in plan.changes if is_scheduled_rotation(c)])
+
+
+def cut_plan(plan: Plan, kept: list[Change]) -> Plan:
+    """`plan` cut down to `kept` (key changes only): its own hash, and its safety judged afresh
+    on what it holds (no removal; max_key_deactivations counts every deactivation kept)."""
     summaries = [
         summary.model_copy(
             update={

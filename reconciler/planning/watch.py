@@ -11,11 +11,10 @@ from ..config.models import ApiKeySpec, Budget, EffectivePolicy, Organization
 from ..model.changes import Change, KeyDeactivate, KeyRotate
 from ..model.live import LiveOrganization
 from ..model.money import to_minor
-from ..model.plan import Plan, hash_changes
-from ..model.safety import check_safety
+from ..model.plan import Plan
 from ..model.usage import OrganizationUsage, UsageRecord
 from ..model.watch import CONTAINED, Finding
-from .rotation import sink_names
+from .rotation import cut_plan, sink_names
 
 Slot = tuple[date, int]  # a UTC day and hour
 
@@ -210,29 +209,5 @@ def containment_changes(
 
 
 def containment_plan(plan: Plan, changes: list[Change]) -> Plan:
-    """The plan cut down to the containment: its own hash, its safety judged afresh on what it
-    holds (max_key_deactivations counts every deactivation)."""
-    summaries = [
-        summary.model_copy(
-            update={
-                "removals": 0,
-                "owners_after": summary.owners_before,
-                "key_deactivations": sum(
-                    1
-                    for c in changes
-                    if isinstance(c, KeyDeactivate) and c.organization == summary.name
-                ),
-            }
-        )
-        for summary in plan.organizations
-    ]
-    return plan.model_copy(
-        update={
-            "changes": changes,
-            "blocked": [],
-            "organizations": summaries,
-            "plan_hash": hash_changes(changes, plan.sources),
-            "violations": check_safety(summaries),
-            "expiring": [],
-        }
-    )
+    """The plan cut down to the containment (max_key_deactivations counts every deactivation)."""
+    return cut_plan(plan, changes).model_copy(update={"expiring": []})
