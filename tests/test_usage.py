@@ -320,3 +320,81 @@ def test_usage_by_cost_center_adds_up_to_the_sandboxs_own_sums(tmp_path, api_ver
     )
     assert groups == pytest.approx({k: v for k, v in expected.items() if v})
     assert sum(groups.values()) == pytest.approx(found.total)
+
+
+def _month_bounds(month: date) -> tuple[datetime, datetime]:
+    following = (month + timedelta(days=32)).replace(day=1)
+    return (
+        datetime.combine(month, time(0), timezone.utc),
+        datetime.combine(following - timedelta(days=1), time(23, 59, 59), timezone.utc),
+    )
+
+
+def test_invoices_are_reconciled_with_the_usage_of_their_month(tmp_path):
+    """Each invoice of the window is compared with the usage of its whole month, summed by the
+    sandbox independently: months that agree match, a month billed 3% over its usage differs by
+    exactly that (in the line without a key), and 0.5% over is within the 1% tolerance."""
+    state, org = _state("2026-06")
+    now = datetime.now(timezone.utc)
+    last_month = (now.date().replace(day=1) - timedelta(days=1)).replace(day=1)
+    before_that = (last_month - timedelta(days=1)).replace(day=1)
+    used_last = sum(_own_sums(state, org, *_month_bounds(last_month), "tool").values())
+    used_before = sum(_own_sums(state, org, *_month_bounds(before_that), "tool").values())
+    assert used_last > 0 and used_before > 0
+    org.invoice_adjustments = {
+        f"{last_month:%Y-%m}": round(used_last * 0.03),
+        f"{before_that:%Y-%m}": round(used_before * 0.005),
+    }
+    reader = ApiReader(SANDBOX_BASE_URL, state.token, transport=SandboxTransport(Sandbox(state)))
+    start = datetime.combine(before_that + timedelta(days=3), time(0), timezone.utc)
+    report = service.usage(reader, None, (), start, now, "key", now, invoices=True)
+    checks = {c.month: c for c in report.organizations[0].invoices or []}
+    assert set(checks) == {f"{m:%Y-%m}" for m in (before_that, last_month, now.date())}
+    over = checks[f"{last_month:%Y-%m}"]
+    assert over.used == pytest.approx(used_last) and over.status == "PENDING_PAYMENT"
+    assert over.differs and over.difference == pytest.approx(round(used_last * 0.03))
+    assert over.difference_share == pytest.approx(0.03, abs=0.001)
+    assert [k.key for k in over.keys if k.differs] == ["(no key)"]
+    within = checks[f"{before_that:%Y-%m}"]
+    assert within.used == pytest.approx(used_before) and within.difference > 0
+    assert not within.differs and within.status in ("PAID", "PENDING_PAYMENT")
+    # the report's own window is not widened by the invoices' months
+    assert report.organizations[0].since.startswith(start.date().isoformat())
+
+
+def test_usage_invoices_says_what_differs_and_that_2025_10_has_none(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for api_version in ("2026-06", "2025-10"):
+        state, org = _state(api_version)
+        last_month = (date.today().replace(day=1) - timedelta(days=1)).replace(day=1)
+        org.invoice_adjustments = {f"{last_month:%Y-%m}": 250_000}
+        with served(state) as (_, url):
+            text = cli(url, "usage", "--since", "40d", "--invoices")
+            data = cli(url, "usage", "--since", "40d", "--invoices", "--output", "json")
+        assert text.exit_code == 0 and data.exit_code == 0, text.output
+        found = json.loads(data.stdout)["organizations"][0]
+        if api_version == "2026-06":
+            assert f"{last_month:%Y-%m}" in text.stdout and "DIFFERS by 2,500.00 USD" in text.stdout
+            assert any(c["differs"] for c in found["invoices"])
+        else:
+            assert found["invoices"] is None
+            assert "--invoices needs API 2026-06" in text.stdout
+
+
+def test_invoices_in_the_shape_of_the_specs_own_example_are_read_and_said(tmp_path):
+    """The spec's path example says `status` and `invoice_paid_date` where its schema says
+    `invoice_status` and `paid_date`: such an answer is read, and the report says how."""
+    import httpx
+
+    from reconciler.api.usage import read_invoices
+    from tests.spec_check import spec_dict
+
+    operation = spec_dict("2026-06")["paths"]["/manage/api/organization/list_invoices"]["get"]
+    example = operation["responses"]["200"]["content"]["application/json"]["example"]
+    assert "status" in example["invoices"][0] and "invoice_status" not in example["invoices"][0]
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json=example))
+    reader = ApiReader("https://api.ideogram.test", "t0ken", transport=transport)
+    invoices, notes = read_invoices(reader, "b3Jn")
+    assert [(i.status, i.total, len(i.lines)) for i in invoices] == [("PAID", 15000, 2)]
+    assert all(line.api_key_id is None for line in invoices[0].lines)
+    assert any("`status`" in note for note in notes)

@@ -56,6 +56,13 @@ GET_USER_SUGGESTIONS = Endpoint(
     frozenset({"2026-06"}),
 )
 
+LIST_INVOICES = Endpoint(
+    "list_organization_invoices",
+    "GET",
+    "/manage/api/organization/list_invoices",
+    frozenset({"2026-06"}),
+)
+
 ENDPOINTS: tuple[Endpoint, ...] = (
     GET_PROFILES,
     GET_MEMBERS,
@@ -69,6 +76,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     GET_SPEND_COMMIT,
     GET_CREDITS,
     GET_USER_SUGGESTIONS,
+    LIST_INVOICES,
 )
 BY_ROUTE: dict[tuple[str, str], Endpoint] = {(e.method, e.path): e for e in ENDPOINTS}
 BY_OPERATION: dict[str, Endpoint] = {e.operation_id: e for e in ENDPOINTS}
@@ -84,6 +92,7 @@ class Capabilities:
     usage_per_person: bool  # usage rows with user_email_address (web-app use)
     member_results: bool  # member calls answer one result per member, not 204 or 400
     user_suggestions: bool  # handle prefix search, with whether each user joined
+    invoices: bool  # monthly invoices, line items per key (list_organization_invoices)
 
 
 CAPABILITIES: dict[str, Capabilities] = {
@@ -93,6 +102,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         usage_per_person=False,
         member_results=False,
         user_suggestions=False,
+        invoices=False,
     ),
     "2026-06": Capabilities(
         lists_organization_keys=True,
@@ -100,6 +110,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         usage_per_person=True,
         member_results=True,
         user_suggestions=True,
+        invoices=True,
     ),
 }
 

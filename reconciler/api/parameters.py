@@ -74,6 +74,7 @@ PARAMETERS: dict[str, dict[str, tuple[Param, ...]]] = {
             Param("user_handle_prefix", "string"),
             Param("maxItems", "integer"),
         ),
+        "list_organization_invoices": (_ORG,),
     },
 }
 

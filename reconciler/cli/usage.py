@@ -43,6 +43,12 @@ from .common import api_options, config_option, err, handle_errors, org_option
     help="Exit 2 when an organization's projected spend reaches this "
     "share of its spend commit (e.g. 90%).",
 )
+@click.option(
+    "--invoices",
+    is_flag=True,
+    help="Also read the monthly invoices of the window (API 2026-06) and compare each with the "
+    "usage of its month; a difference over 1% is shown.",
+)
 @api_options
 @handle_errors
 @click.pass_context
@@ -56,6 +62,7 @@ def usage(
     output: str,
     out_path: str | None,
     alert_at: str | None,
+    invoices: bool,
     sandbox: bool,
     endpoint: str | None,
     api_version: str,
@@ -88,6 +95,7 @@ def usage(
             now,
             api_version,
             progress=err,
+            invoices=invoices,
         )
     text = renderer("usage", output)(report)
     if out_path:

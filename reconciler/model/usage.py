@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from .changes import MemberRef
+from .invoices import InvoiceCheck
 from .money import format_money
 
 GroupBy = Literal["key", "member", "tool", "model", "day", "cost-center"]
@@ -142,6 +143,44 @@ class DaySpend(BaseModel):
     )
 
 
+class KeyBudget(BaseModel):
+    """A key's budget from the file, in the minor unit, as the report draws it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str = Field(description="The key's id.")
+    label: str
+    daily: float | None = Field(description="Per UTC day, in the currency's minor unit.")
+    monthly: float | None = Field(description="Per calendar month, in the minor unit.")
+    currency: str
+
+
+class BurnPoint(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    day: str
+    spent: float = Field(description="Spent on the commit by the end of this day (minor unit).")
+
+
+class BurnUp(BaseModel):
+    """Cumulative spend against the commit, and where the pace so far runs it out."""
+
+    model_config = ConfigDict(frozen=True)
+
+    commit: float = Field(description="The commit's amount, in the minor unit.")
+    start: str
+    end: str
+    points: list[BurnPoint] = Field(
+        description="Each day of the window within the commit: the spend so far, counted back "
+        "from what the commit says is spent today by the daily spend of the days after it."
+    )
+    per_day: float = Field(description="The pace so far: spent / days gone (minor unit).")
+    run_out: str | None = Field(
+        description="The day the commit is used up at that pace; null when nothing is spent."
+    )
+    runs_out_early: bool = Field(description="run_out is before the commit's end.")
+
+
 class OrganizationReport(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -168,6 +207,18 @@ class OrganizationReport(BaseModel):
     notes: list[str] = Field(
         default_factory=list,
         description="What in the server's answer was unusual, and how it was read.",
+    )
+    budgets: list[KeyBudget] = Field(
+        default_factory=list,
+        description="The file's per-key budgets in this report's currency.",
+    )
+    burn_up: BurnUp | None = Field(
+        default=None, description="With a commit covering today: its burn-up."
+    )
+    invoices: list[InvoiceCheck] | None = Field(
+        default=None,
+        description="With --invoices: each invoice whose period overlaps the window, against "
+        "the usage of its period; null when not asked for or not offered by the server.",
     )
 
 

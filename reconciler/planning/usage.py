@@ -12,20 +12,25 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
+from ..config.models import DesiredState
 from ..errors import UsageError
 from ..model.identity import normalise
-from ..model.money import one_currency
+from ..model.invoices import InvoiceCheck
+from ..model.money import one_currency, to_minor
 from ..model.usage import (
     API_USE,
     NOT_PER_PERSON,
     SPEND_DAYS,
     UNASSIGNED,
     WEB_APP,
+    BurnPoint,
+    BurnUp,
     CommitInfo,
     CommitStatus,
     DaySpend,
     Group,
     GroupBy,
+    KeyBudget,
     LastUse,
     OrganizationReport,
     OrganizationUsage,
@@ -168,9 +173,10 @@ def report(
     key_ids: list[str],
     member_emails: list[str],
     cost_centers: dict[str, str] | None = None,
+    budgets: dict[str, KeyBudget] | None = None,
 ) -> OrganizationReport:
     """One organization's spend per group, last use per key and member, daily spend by key,
-    commit."""
+    commit and its burn-up, and the file's budgets of keys in this report's currency."""
     sums: dict[str, float] = defaultdict(float)
     daily: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     total = 0.0
@@ -219,20 +225,95 @@ def report(
         (usage.start.date() + timedelta(days=n)).isoformat()
         for n in range((usage.end.date() - usage.start.date()).days + 1)
     ]
+    currency = one_currency((r.currency for r in usage.records), usage.name)
+    daily_spend = [DaySpend(day=day, by_key=dict(daily.get(day, {}))) for day in days]
+    commit = commit_status(usage.commits, now)
     return OrganizationReport(
         name=usage.name,
         organization_id=usage.organization_id,
         since=usage.start.isoformat(),
         until=usage.end.isoformat(),
         by=by,
-        currency=one_currency((r.currency for r in usage.records), usage.name),
+        currency=currency,
         total=total,
         groups=groups,
         keys=keys,
         members=members if usage.per_person else None,
         members_note="" if usage.per_person else NOT_PER_PERSON,
-        daily=[DaySpend(day=day, by_key=dict(daily.get(day, {}))) for day in days],
-        commit=commit_status(usage.commits, now),
+        daily=daily_spend,
+        commit=commit,
         available_credits=usage.available_credits,
         notes=list(usage.notes),
+        budgets=[b for b in (budgets or {}).values() if b.currency == currency],
+        burn_up=burn_up(commit, daily_spend, now) if commit else None,
     )
+
+
+def burn_up(commit: CommitStatus, daily: list[DaySpend], now: datetime) -> BurnUp:
+    """Spend so far on each day of the window within the commit, counted back from what the
+    commit says is spent now; the run-out day at the pace so far (the pace `projected` uses)."""
+    start, end = datetime.fromisoformat(commit.start), datetime.fromisoformat(commit.end)
+    today = now.date().isoformat()
+    within = [d for d in daily if start.date().isoformat() <= d.day <= today]
+    later = 0.0  # spend of the days after the one being drawn, up to today
+    points: list[BurnPoint] = []
+    for day in reversed(within):
+        points.append(BurnPoint(day=day.day, spent=max(0.0, commit.spent - later)))
+        later += sum(day.by_key.values())
+    points.reverse()
+    days_gone = max((now - start).total_seconds(), 1.0) / 86_400
+    per_day = commit.spent / days_gone
+    run_out = start + timedelta(days=commit.amount / per_day) if per_day > 0 else None
+    return BurnUp(
+        commit=commit.amount,
+        start=commit.start,
+        end=commit.end,
+        points=points,
+        per_day=per_day,
+        run_out=run_out.date().isoformat() if run_out else None,
+        runs_out_early=run_out is not None and run_out < end,
+    )
+
+
+def key_budgets(desired: DesiredState) -> dict[str, dict[str, KeyBudget]]:
+    """Per organization, the budgets of its keys with a known id, in the minor unit."""
+    return {
+        name: {
+            spec.id: KeyBudget(
+                key=spec.id,
+                label=label,
+                daily=to_minor(spec.budget.daily, spec.budget.currency)
+                if spec.budget.daily is not None
+                else None,
+                monthly=to_minor(spec.budget.monthly, spec.budget.currency)
+                if spec.budget.monthly is not None
+                else None,
+                currency=spec.budget.currency,
+            )
+            for label, spec in org.api_keys.items()
+            if spec.id and spec.budget is not None
+        }
+        for name, org in desired.organizations.items()
+    }
+
+
+def with_invoices(
+    parts: list[OrganizationReport], checks: list[InvoiceCheck] | None, notes: list[str]
+) -> list[OrganizationReport]:
+    """Each invoice goes to the report of its currency (the first report when none has it); the
+    notes to the first."""
+    if not parts:
+        return parts
+    placed: dict[int, list[InvoiceCheck]] = defaultdict(list)
+    for found in checks or []:
+        index = next((n for n, p in enumerate(parts) if p.currency == found.currency), 0)
+        placed[index].append(found)
+    return [
+        part.model_copy(
+            update={
+                "invoices": None if checks is None else placed.get(n, []),
+                "notes": [*part.notes, *(notes if n == 0 else [])],
+            }
+        )
+        for n, part in enumerate(parts)
+    ]

@@ -26,6 +26,40 @@ def commit_line(org: OrganizationReport) -> str:
     )
 
 
+def invoice_lines(org: OrganizationReport) -> list[str]:
+    """Each invoice against its month's usage; the keys that differ under it."""
+    if org.invoices is None:
+        return []
+    if not org.invoices:
+        return ["  invoices: none for this window"]
+    lines = ["  invoices against usage:"]
+    for found in org.invoices:
+        verdict = (
+            "not compared (voided)"
+            if not found.compared
+            else f"DIFFERS by {format_money(found.difference, found.currency)} "
+            f"({found.difference_share:+.1%})"
+            if found.differs
+            else "matches"
+        )
+        lines.append(
+            f"    {found.month}  {found.status:<16} invoiced "
+            f"{format_money(found.invoiced, found.currency):>14}  usage "
+            f"{format_money(found.used, found.currency):>14}  {verdict}"
+        )
+        lines += [
+            visible(
+                f"      {key.label}: invoiced {format_money(key.invoiced, found.currency)}, usage "
+                f"{format_money(key.used, found.currency)}"
+            )
+            for key in found.keys
+            if key.differs
+        ]
+        if found.lines_total_differs:
+            lines.append("      its line items do not add up to its total")
+    return lines
+
+
 def _organization_text(org: OrganizationReport) -> list[str]:
     lines = [
         visible(
@@ -69,6 +103,7 @@ def _organization_text(org: OrganizationReport) -> list[str]:
             for m in org.members
         ]
     lines.append(commit_line(org))
+    lines += invoice_lines(org)
     lines += [visible(f"  note: {note}") for note in org.notes]
     if org.available_credits is not None:
         lines.append(f"  available credits: {format_money(org.available_credits, org.currency)}")

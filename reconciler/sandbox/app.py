@@ -118,6 +118,7 @@ class Sandbox:
             endpoints.GET_USAGE: self._usage,
             endpoints.GET_SPEND_COMMIT: lambda query, body: self._spending(query, commits=True),
             endpoints.GET_CREDITS: lambda query, body: self._spending(query, commits=False),
+            endpoints.LIST_INVOICES: self._invoices,
         }
 
     @property
@@ -383,6 +384,18 @@ class Sandbox:
                 commit = None
             return _json(200, usage.commits_answer(anchor, self.state.seed, org.usage, commit, end))
         return _json(200, usage.credits_answer(anchor, self.state.seed, org.usage, start, end))
+
+    def _invoices(self, query: dict[str, str], body: bytes) -> SandboxResponse:
+        org = self._organization(query)
+        self._require_owner(org)
+        now = datetime.now(timezone.utc) + timedelta(seconds=self.state.clock_offset)
+        anchor = (
+            date.fromisoformat(self.state.usage_anchor) if self.state.usage_anchor else now.date()
+        )
+        return _json(
+            200,
+            usage.invoices_answer(anchor, self.state.seed, org.usage, org.invoice_adjustments, now),
+        )
 
     # --- member writes ----------------------------------------------------------------------------
 

@@ -75,6 +75,9 @@ class Organization:
     others_keys: list[str] = field(
         default_factory=list
     )  # key ids of other owners: not on the caller's profile
+    # cents an invoice adds to its month ("YYYY-MM") beyond the usage, as a line without a key
+    # (a fee, a tax, a billing fault): what `usage --invoices` must show
+    invoice_adjustments: dict[str, int] = field(default_factory=dict)
 
     def owners(self) -> int:
         return list(self.members.values()).count(
@@ -151,6 +154,7 @@ class SandboxState:
                     "profile_type": o.profile_type,
                     "repeated_members": o.repeated_members,
                     "others_keys": o.others_keys,
+                    "invoice_adjustments": o.invoice_adjustments,
                     "usage": [asdict(p) for p in o.usage],
                     "commit": asdict(o.commit) if o.commit else None,
                     "members": [{"user_id": uid, "role": role} for uid, role in o.members.items()],
@@ -172,6 +176,7 @@ class SandboxState:
                 profile_type=o.get("profile_type", "ENTERPRISE"),
                 repeated_members=o.get("repeated_members", []),
                 others_keys=o.get("others_keys", []),
+                invoice_adjustments=o.get("invoice_adjustments", {}),
                 usage=[UsagePattern(**p) for p in o.get("usage", [])],
                 commit=Commit(**o["commit"]) if o.get("commit") else None,
                 members={m["user_id"]: m["role"] for m in o.get("members", [])},

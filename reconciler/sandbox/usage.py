@@ -216,6 +216,80 @@ def credits_answer(
     }
 
 
+def _month_starts(first: date, last: date) -> Iterator[date]:
+    month = first.replace(day=1)
+    while month <= last:
+        yield month
+        month = (month + timedelta(days=32)).replace(day=1)
+
+
+def invoices_answer(
+    anchor: date,
+    seed: int,
+    patterns: list[UsagePattern],
+    adjustments: dict[str, int],
+    now: datetime,
+) -> dict[str, Any]:
+    """One invoice per calendar month of the history up to now's (API 2026-06): line items per key
+    and tool (web-app use without a key), the month's adjustment as a line of its own; this
+    month's a DRAFT, last month's pending payment, older ones paid."""
+    today = now.astimezone(timezone.utc).date()
+    invoices = []
+    for month in _month_starts(anchor - timedelta(days=HISTORY_DAYS), today):
+        following = (month + timedelta(days=32)).replace(day=1)
+        start = datetime.combine(month, time(0), timezone.utc)
+        end = datetime.combine(following - timedelta(days=1), time(23, 59, 59), timezone.utc)
+        lines: dict[tuple[str | None, str], list[int]] = {}
+        first_day, last_day = day_of(anchor, start), day_of(anchor, min(end, now))
+        for row in rows(patterns, seed, first_day, last_day):
+            moment = datetime.combine(
+                anchor + timedelta(days=row.day), time(row.hour), timezone.utc
+            )
+            if moment > now:  # billed as it happens: nothing of the hours still to come
+                continue
+            key = row.pattern.target if row.pattern.kind == "key" else None
+            lines.setdefault((key, TOOLS[row.pattern.tool_type][0]), []).append(row.cents)
+        items = [_line(name, len(cents), sum(cents), key) for (key, name), cents in lines.items()]
+        extra = adjustments.get(month.strftime("%Y-%m"), 0)
+        if extra:
+            items.append(_line("Adjustment", 1, extra, None))
+        total = sum(item["total"]["amount"] for item in items)
+        this_month = today.replace(day=1)
+        status = (
+            "DRAFT"
+            if month == this_month
+            else "PENDING_PAYMENT"
+            if following == this_month
+            else "PAID"
+        )
+        invoice: dict[str, Any] = {
+            "invoice_id": f"in_{month:%Y%m}_{_hash(seed, month) % 10_000:04d}",
+            "start_time": _iso(start),
+            "end_time": _iso(end),
+            "total_spend": {"amount": total, "currency_code": "USD"},
+            "invoice_status": status,
+            "line_items": items,
+        }
+        if status != "DRAFT":
+            invoice["issued_time"] = _iso(datetime.combine(following, time(0), timezone.utc))
+        if status == "PAID":
+            invoice["paid_date"] = _iso(datetime.combine(following, time(10), timezone.utc))
+        invoices.append(invoice)
+    return {"invoices": invoices}
+
+
+def _line(name: str, quantity: int, cents: int, api_key_id: str | None) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "charge_name": name,
+        "quantity": quantity,
+        "unit_price": {"amount": round(cents / quantity, 2), "currency_code": "USD"},
+        "total": {"amount": cents, "currency_code": "USD"},
+    }
+    if api_key_id is not None:
+        item["api_key_id"] = api_key_id
+    return item
+
+
 # --- generated histories --------------------------------------------------------------------------
 
 

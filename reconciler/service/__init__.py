@@ -41,12 +41,13 @@ from ..model.window import days_back
 from ..planning.planner import listed_but_ignored
 from ..planning.rotation import rotation_phases
 from ..planning.staleness import ensure_fresh, plan_from, recheck_saved_plan
-from ..planning.usage import by_currency, facts_of
+from ..planning.usage import by_currency, facts_of, key_budgets, with_invoices
 from ..planning.usage import report as usage_report
 from ..store.audit import AuditLog, Verification, current_actor, pending_work
 from ..store.local import LocalStore
 from ..store.state import RunInfo, Snapshot, StateStore
 from .delivery_drift import delivery_drift
+from .invoices import invoice_checks
 from .keys import Replace, key_facts, replaced_in, server_now, sinks_for
 from .sources import read_sources, start_reading_sources
 from .state import bound
@@ -747,9 +748,11 @@ def usage(
     now: datetime | None = None,
     api_version: str = "auto",
     progress: Callable[[str], None] | None = None,
+    invoices: bool = False,
 ) -> UsageReport:
     """Spend per group, last use per key and member, and the active commit of each organization:
-    those the file manages (keys shown by their labels), or every one the token sees."""
+    those the file manages (keys shown by their labels), or every one the token sees; with
+    `invoices`, each invoice of the window against the usage of its period."""
     profiles = reader.get_profiles()
     matched = (
         match_organizations(config.desired, profiles, only)
@@ -764,6 +767,7 @@ def usage(
         if spec.id
     }
     centers = cost_centers(config) if config is not None and by == "cost-center" else {}
+    budgets = key_budgets(config.desired) if config is not None else {}
     before = reader.calls.get(GET_USAGE.operation_id, 0)
     reports: list[OrganizationReport] = []
     notes = list(live.warnings)  # organizations left out, and why
@@ -774,7 +778,7 @@ def usage(
             notes.append(f"{org.name}: usage not readable ({exc}); you are {org.caller_role} there")
             continue
         # one report per currency: amounts of two currencies are never added
-        reports += [
+        parts = [
             usage_report(
                 part,
                 by,
@@ -783,9 +787,16 @@ def usage(
                 [k.api_key_id for k in org.keys],
                 [m.email for m in org.members],
                 centers.get(org.name, {}),
+                budgets.get(org.name, {}),
             )
             for part in by_currency(read)
         ]
+        if invoices:
+            checks, invoice_notes = invoice_checks(
+                reader, org, live.api_version, since, until, labels
+            )
+            parts = with_invoices(parts, checks, invoice_notes)
+        reports += parts
     return UsageReport(
         generated_at=(now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
         organizations=reports,
