@@ -176,7 +176,8 @@ class BurnUp(BaseModel):
     )
     per_day: float = Field(description="The pace so far: spent / days gone (minor unit).")
     run_out: str | None = Field(
-        description="The day the commit is used up at that pace; null when nothing is spent."
+        description="The day the commit is used up at that pace; null when nothing is spent "
+        "(or the pace would last beyond any calendar)."
     )
     runs_out_early: bool = Field(description="run_out is before the commit's end.")
 

@@ -7,10 +7,11 @@ report calls idle is the key the plan calls idle.
 
 from __future__ import annotations
 
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from ..config.models import DesiredState
 from ..errors import UsageError
@@ -263,14 +264,16 @@ def burn_up(commit: CommitStatus, daily: list[DaySpend], now: datetime) -> BurnU
     points.reverse()
     days_gone = max((now - start).total_seconds(), 1.0) / 86_400
     per_day = commit.spent / days_gone
-    run_out = start + timedelta(days=commit.amount / per_day) if per_day > 0 else None
+    lasts = commit.amount / per_day if per_day > 0 else math.inf  # days from the start
+    # beyond any calendar (a hostile amount, or a pace near nothing): no run-out date is drawn
+    run_out = start + timedelta(days=lasts) if math.isfinite(lasts) and lasts < 3_000_000 else None
     return BurnUp(
         commit=commit.amount,
         start=commit.start,
         end=commit.end,
         points=points,
         per_day=per_day,
-        run_out=run_out.date().isoformat() if run_out else None,
+        run_out=run_out.astimezone(timezone.utc).date().isoformat() if run_out else None,
         runs_out_early=run_out is not None and run_out < end,
     )
 
