@@ -98,7 +98,14 @@ class Runner:
     def set_gh_world(self, world: dict) -> None:
         self.gh_state.write_text(json.dumps(world))
 
-    def run(self, inputs: dict[str, str], event: dict, sha: str = "0" * 40) -> ActionRun:
+    def run(
+        self,
+        inputs: dict[str, str],
+        event: dict,
+        sha: str = "0" * 40,
+        job_env: dict[str, str] | None = None,
+    ) -> ActionRun:
+        """One run of the action; `job_env` is the workflow's `env:` (every step sees it)."""
         self.run_number += 1
         action = load_action()
         event_path = self.runner_temp / f"event-{self.run_number}.json"
@@ -142,6 +149,7 @@ class Runner:
             ):
                 if variable in os.environ:
                     env[variable] = os.environ[variable]
+            env.update(job_env or {})
             env.update(
                 {
                     key: self._evaluate(str(value), contexts)

@@ -266,7 +266,9 @@ def burn_up(commit: CommitStatus, daily: list[DaySpend], now: datetime) -> BurnU
     per_day = commit.spent / days_gone
     lasts = commit.amount / per_day if per_day > 0 else math.inf  # days from the start
     # beyond any calendar (a hostile amount, or a pace near nothing): no run-out date is drawn
-    run_out = start + timedelta(days=lasts) if math.isfinite(lasts) and lasts < 3_000_000 else None
+    # a negative commit (spec-valid: any number) is used up from its start
+    lasts = max(lasts, 0.0)
+    run_out = start + timedelta(days=lasts) if math.isfinite(lasts) and lasts < 2_000_000 else None
     return BurnUp(
         commit=commit.amount,
         start=commit.start,
