@@ -39,10 +39,9 @@ from .render.watch import render_watch_markdown
 from .render.workflow import workflow_command
 from .service.connect import open_api
 from .service.keys import delivered_files, not_deliverable_from_runner
-from .service.notify import apply_events, notify, notify_drift
+from .service.notify import notify_applied, notify_drift
 from .service.state import open_store
 from .store.plan_file import save_plan
-from .store.state import StateStore
 
 COMMANDS = ("plan", "apply", "drift", "usage", "rotate", "watch")
 DRIFT_ISSUE_TITLE = "ideogram-org: the organization drifted from the file"
@@ -461,17 +460,8 @@ def _apply(context: ActionContext, gh: Gh) -> int:
             progress=lambda line: print(line, file=sys.stderr),
         )
         report = service.apply(client, planned, options, ReviewedPlan(reviewed))
-    _notify_applied(config, store, report)
+    notify_applied(config, store, report, lambda line: print(line, file=sys.stderr))
     return _applied(context, config, report)
-
-
-def _notify_applied(config: LoadedConfig, store: StateStore, report: Report) -> None:
-    """The file's receivers hear of a finished apply, as from the CLI: never its exit code's
-    business."""
-    if not config.desired.notify or not isinstance(report, ApplyReport):
-        return
-    names = sorted({r.change.organization for r in report.results})
-    notify(config, store, apply_events(report, names), lambda line: print(line, file=sys.stderr))
 
 
 def _applied(context: ActionContext, config: LoadedConfig, report: Report) -> int:

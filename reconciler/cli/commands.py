@@ -517,16 +517,14 @@ def _tell(
     """Notifications of what the command found or did: never its exit code's business."""
     if not config.desired.notify:
         return
-    from ..model.report import ApplyReport
     from ..service import notify
 
     if plan is not None:
         notify.notify(config, store, notify.plan_events(plan), err)
     if drift is not None:
         notify.notify_drift(config, store, drift, err)
-    if isinstance(applied, ApplyReport):
-        names = sorted({r.change.organization for r in applied.results})
-        notify.notify(config, store, notify.apply_events(applied, names), err)
+    if applied is not None:
+        notify.notify_applied(config, store, applied, err)
 
 
 def _finish_apply(report: Report, output: str, full: bool, interrupted: bool = False) -> None:

@@ -13,7 +13,7 @@ from ..delivery.notify import Target, send
 from ..model.drift import DriftReport
 from ..model.events import Event, EventKind, cause_of
 from ..model.plan import Plan
-from ..model.report import ApplyReport
+from ..model.report import ApplyReport, Report
 from ..model.watch import WatchReport
 from ..store.state import StateStore
 
@@ -193,6 +193,15 @@ def watch_events(report: WatchReport) -> list[Event]:
 
 def notify_watch(config: LoadedConfig, store: StateStore, report: WatchReport, say: Say) -> None:
     notify(config, store, watch_events(report), say)
+
+
+def notify_applied(config: LoadedConfig, store: StateStore, report: Report, say: Say) -> None:
+    """A finished apply (an ApplyReport; a dry run or nothing to apply tells no one), from the CLI
+    and from the Action alike."""
+    if not config.desired.notify or not isinstance(report, ApplyReport):
+        return
+    names = sorted({r.change.organization for r in report.results})
+    notify(config, store, apply_events(report, names), say)
 
 
 def notify_drift(config: LoadedConfig, store: StateStore, report: DriftReport, say: Say) -> None:
