@@ -49,17 +49,7 @@ def check(
     used = sum(used_by_key.values())
     compared = invoice.status not in NOT_COMPARED_STATUSES
     keys = [
-        InvoiceKey(
-            key=key,
-            label=labels.get(key, key),
-            invoiced=invoiced_by_key.get(key, 0.0),
-            used=used_by_key.get(key, 0.0),
-            difference=invoiced_by_key.get(key, 0.0) - used_by_key.get(key, 0.0),
-            differs=compared
-            and differs(
-                invoiced_by_key.get(key, 0.0) - used_by_key.get(key, 0.0), used_by_key.get(key, 0.0)
-            ),
-        )
+        _key_check(key, invoiced_by_key.get(key, 0.0), used_by_key.get(key, 0.0), compared, labels)
         for key in sorted({*used_by_key, *invoiced_by_key})
     ]
     keys.sort(key=lambda k: (not k.differs, -abs(k.difference), k.key))
@@ -80,6 +70,19 @@ def check(
         keys=keys,
         lines_total_differs=bool(invoice.lines)
         and differs(sum(invoiced_by_key.values()) - invoice.total, invoice.total),
+    )
+
+
+def _key_check(
+    key: str, invoiced: float, used: float, compared: bool, labels: dict[str, str]
+) -> InvoiceKey:
+    return InvoiceKey(
+        key=key,
+        label=labels.get(key, key),
+        invoiced=invoiced,
+        used=used,
+        difference=invoiced - used,
+        differs=compared and differs(invoiced - used, used),
     )
 
 

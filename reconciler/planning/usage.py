@@ -264,10 +264,9 @@ def burn_up(commit: CommitStatus, daily: list[DaySpend], now: datetime) -> BurnU
     points.reverse()
     days_gone = max((now - start).total_seconds(), 1.0) / 86_400
     per_day = commit.spent / days_gone
-    lasts = commit.amount / per_day if per_day > 0 else math.inf  # days from the start
+    # days from the start; a negative commit (spec-valid: any number) is used up at its start
+    lasts = max(commit.amount / per_day, 0.0) if per_day > 0 else math.inf
     # beyond any calendar (a hostile amount, or a pace near nothing): no run-out date is drawn
-    # a negative commit (spec-valid: any number) is used up from its start
-    lasts = max(lasts, 0.0)
     run_out = start + timedelta(days=lasts) if math.isfinite(lasts) and lasts < 2_000_000 else None
     return BurnUp(
         commit=commit.amount,

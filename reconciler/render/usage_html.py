@@ -54,7 +54,7 @@ class Axis:
 def axis_for(highest: float, steps: int = 4) -> Axis:
     """Round ticks (1, 2 or 5 times a power of ten) covering `highest`; an amount no float can
     hold (a hostile answer's) gets the largest axis one can."""
-    highest = min(max(float(highest), 1.0), sys.float_info.max / 20) if highest == highest else 1.0
+    highest = 1.0 if math.isnan(highest) else min(max(highest, 1.0), sys.float_info.max / 20)
     raw = highest / steps
     power = 10.0 ** math.floor(math.log10(raw))
     step = next((m * power for m in (1.0, 2.0, 5.0) if m * power >= raw), 10.0 * power)

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any
 
 from ..api import endpoints, parameters
@@ -388,10 +388,8 @@ class Sandbox:
     def _invoices(self, query: dict[str, str], body: bytes) -> SandboxResponse:
         org = self._organization(query)
         self._require_owner(org)
-        now = datetime.now(timezone.utc) + timedelta(seconds=self.state.clock_offset)
-        anchor = (
-            date.fromisoformat(self.state.usage_anchor) if self.state.usage_anchor else now.date()
-        )
+        now = self.state.now()
+        anchor = usage.anchor_day(self.state.usage_anchor, now)
         return _json(
             200,
             usage.invoices_answer(anchor, self.state.seed, org.usage, org.invoice_adjustments, now),
@@ -519,7 +517,7 @@ class Sandbox:
         if org.payment_required:
             return _error(402, "payment is required before creating an API key")
         secret = secrets.token_urlsafe(48)
-        now = datetime.now(timezone.utc) + timedelta(seconds=self.state.clock_offset)
+        now = self.state.now()
         created = now.replace(microsecond=0).isoformat()
         key = ApiKey(
             api_key_id=random_id(self._rng),

@@ -104,6 +104,10 @@ class SandboxState:
             raise ValueError(f"api_version must be one of {', '.join(API_VERSIONS)}")
         self.reindex()
 
+    def now(self) -> datetime:
+        """The sandbox's own clock: the machine's, moved by clock_offset."""
+        return datetime.now(timezone.utc) + timedelta(seconds=self.clock_offset)
+
     def reindex(self) -> None:
         self._directory: IdentityIndex[User] = IdentityIndex()
         for user in self.users.values():

@@ -61,6 +61,10 @@ class UsageRow:
     pattern: UsagePattern
     cents: int
 
+    def moment(self, anchor: date) -> datetime:
+        """When the row was spent: its day (from the anchor) at its hour, UTC."""
+        return datetime.combine(anchor + timedelta(days=self.day), time(self.hour), timezone.utc)
+
 
 def rows(
     patterns: list[UsagePattern], seed: int, first_day: int, last_day: int
@@ -95,7 +99,12 @@ def window(query: dict[str, str], anchor_text: str) -> tuple[date, datetime, dat
         ) from None
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("start_time and end_time need a time zone")
-    return (date.fromisoformat(anchor_text) if anchor_text else end.date()), start, end
+    return anchor_day(anchor_text, end), start, end
+
+
+def anchor_day(anchor_text: str, fallback: datetime) -> date:
+    """Day 0 of the history: the state's anchor, else the day of `fallback`."""
+    return date.fromisoformat(anchor_text) if anchor_text else fallback.date()
 
 
 def day_of(anchor: date, moment: datetime) -> int:
@@ -134,7 +143,7 @@ def segments(
     ]
     by_slot: dict[tuple[int, int], list[dict[str, Any]]] = {}
     for row in rows(wanted, seed, day_of(anchor, start), day_of(anchor, end)):
-        moment = datetime.combine(anchor + timedelta(days=row.day), time(row.hour), timezone.utc)
+        moment = row.moment(anchor)
         if start <= moment <= end:
             by_slot.setdefault((row.day, row.hour if hourly else 0), []).append(
                 _tool_usage(row, version)
@@ -177,7 +186,7 @@ def spend_between(
     """Cents spent in the window, API and web app together (what credits and commits count)."""
     total = 0
     for row in rows(patterns, seed, day_of(anchor, start), day_of(anchor, end)):
-        moment = datetime.combine(anchor + timedelta(days=row.day), time(row.hour), timezone.utc)
+        moment = row.moment(anchor)
         if start <= moment <= end:
             total += row.cents
     return total
@@ -216,11 +225,15 @@ def credits_answer(
     }
 
 
+def _next_month(month: date) -> date:
+    return (month + timedelta(days=32)).replace(day=1)
+
+
 def _month_starts(first: date, last: date) -> Iterator[date]:
     month = first.replace(day=1)
     while month <= last:
         yield month
-        month = (month + timedelta(days=32)).replace(day=1)
+        month = _next_month(month)
 
 
 def invoices_answer(
@@ -236,16 +249,13 @@ def invoices_answer(
     today = now.astimezone(timezone.utc).date()
     invoices = []
     for month in _month_starts(anchor - timedelta(days=HISTORY_DAYS), today):
-        following = (month + timedelta(days=32)).replace(day=1)
+        following = _next_month(month)
         start = datetime.combine(month, time(0), timezone.utc)
         end = datetime.combine(following - timedelta(days=1), time(23, 59, 59), timezone.utc)
         lines: dict[tuple[str | None, str], list[int]] = {}
         first_day, last_day = day_of(anchor, start), day_of(anchor, min(end, now))
         for row in rows(patterns, seed, first_day, last_day):
-            moment = datetime.combine(
-                anchor + timedelta(days=row.day), time(row.hour), timezone.utc
-            )
-            if moment > now:  # billed as it happens: nothing of the hours still to come
+            if row.moment(anchor) > now:  # billed as it happens: nothing of the hours still to come
                 continue
             key = row.pattern.target if row.pattern.kind == "key" else None
             lines.setdefault((key, TOOLS[row.pattern.tool_type][0]), []).append(row.cents)
