@@ -398,3 +398,19 @@ def test_invoices_in_the_shape_of_the_specs_own_example_are_read_and_said(tmp_pa
     assert [(i.status, i.total, len(i.lines)) for i in invoices] == [("PAID", 15000, 2)]
     assert all(line.api_key_id is None for line in invoices[0].lines)
     assert any("`status`" in note for note in notes)
+
+
+def test_invoices_the_token_may_not_read_leave_the_usage_report_standing(tmp_path, monkeypatch):
+    """A 403 on list_organization_invoices (the spec lists it) is a note in the report, not the
+    end of it: exit 0, usage in full, invoices null."""
+    from reconciler.sandbox.faults import Faults
+
+    monkeypatch.chdir(tmp_path)
+    state, _ = _state("2026-06")
+    faults = Faults(error_statuses=(403,), script={"list_organization_invoices": ("error",)})
+    with served(state, faults) as (_, url):
+        found = cli(url, "usage", "--since", "40d", "--invoices", "--output", "json")
+    assert found.exit_code == 0, found.output
+    org = json.loads(found.stdout)["organizations"][0]
+    assert org["invoices"] is None and org["total"] > 0
+    assert any(note.startswith("invoices not readable") for note in org["notes"])

@@ -792,9 +792,12 @@ def usage(
             for part in by_currency(read)
         ]
         if invoices:
-            checks, invoice_notes = invoice_checks(
-                reader, org, live.api_version, since, until, labels
-            )
+            try:
+                checks, invoice_notes = invoice_checks(
+                    reader, org, live.api_version, since, until, labels
+                )
+            except ForbiddenError as exc:  # as for usage: the rest of the report still stands
+                checks, invoice_notes = None, [f"invoices not readable ({exc})"]
             parts = with_invoices(parts, checks, invoice_notes)
         reports += parts
     return UsageReport(
