@@ -11,16 +11,18 @@ import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
-from reconciler.api.endpoints import CREATE_KEY
+from reconciler.api.endpoints import CREATE_KEY, DEACTIVATE_KEY
 from reconciler.github_action import DRIFT_ISSUE_TITLE
 from reconciler.render.rows import MARKER_PREFIX
 from reconciler.sandbox import Sandbox, SandboxServer
 from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
 from reconciler.sandbox.state import b64id
+from reconciler.sandbox.store import add_spike
 from tests.action_runner import ROOT, Runner, load_action
 from tests.fake_github_api import TOKEN as GITHUB_TOKEN
 from tests.fake_github_api import fake_github
 from tests.git_remote import bare_repository, git
+from tests.receiver import Receiver
 
 TOKEN = "idg-SECRET-do-not-leak-4242"
 PR_EVENT = {"action": "synchronize", "pull_request": {"number": 7, "head": {"sha": "a" * 40}}}
@@ -496,3 +498,84 @@ def test_the_scheduled_rotate_command_rotates_a_due_key_and_nothing_else(world):
     assert keys["3q2-7wAAQkKpYXNzd29yZA"].status == "ACTIVE"  # the predecessor: overlap
     assert [w.operation for w in sandbox.write_requests] == [CREATE_KEY.operation_id]
     assert "phase 1 of 2" in runner.summary.read_text()
+
+
+WATCHED = (
+    "      ci-pipeline:\n        id: 3q2-7wAAQkKpYXNzd29yZA\n"
+    "        budget: {daily: 100000, action: deactivate}\n"  # only the spike can see this budget
+)
+
+
+def _with_notify_and_budget(runner) -> None:
+    path = runner.workdir / "ideogram-org.yaml"
+    text = path.read_text().replace(
+        "      ci-pipeline:\n        id: 3q2-7wAAQkKpYXNzd29yZA\n", WATCHED
+    )
+    text = text.replace(
+        "policy:\n",
+        "notify:\n  - webhook: {url_env: IDEOGRAM_ORG_WEBHOOK}\n"
+        "policy:\n  anomaly: {factor: 5, baseline_days: 14, min_amount: 5}\n",
+        1,
+    )
+    path.write_text(text)
+
+
+@pytest.fixture
+def receiver():
+    found = Receiver()
+    yield found
+    found.close()
+
+
+def _events(receiver) -> list[dict]:
+    schema = json.loads((ROOT / "schemas" / "event.schema.json").read_text())
+    for event in receiver.bodies["/hook"]:
+        jsonschema.validate(event, schema)
+    return receiver.bodies["/hook"]
+
+
+def test_the_hourly_watch_contains_a_spiking_key_and_tells_the_receivers(world, receiver):
+    """The scheduled `watch`: a key spending ten times its usual hour, whose budget says
+    `action: deactivate`, is deactivated in the same run (audited on the state branch), the run
+    fails with exit 2 and the webhook hears of it once; the next hour is quiet."""
+    runner, sandbox, inputs = world
+    _with_notify_and_budget(runner)
+    job_env = {"IDEOGRAM_ORG_WEBHOOK": receiver.url + "/hook"}
+    quiet = runner.run({**inputs, "command": "watch"}, SCHEDULE_EVENT, job_env=job_env)
+    assert quiet.succeeded and quiet.outputs["exit-code"] == "0", quiet.steps[-1].stderr
+    add_spike(sandbox.state, "3q2-7wAAQkKpYXNzd29yZA", factor=10, hours=1)
+    watched = runner.run({**inputs, "command": "watch"}, SCHEDULE_EVENT, job_env=job_env)
+    assert not watched.succeeded  # findings fail the scheduled run, which tells its owner
+    assert (watched.outputs["exit-code"], watched.outputs["failure-reason"]) == ("2", "budget")
+    key = sandbox.state.organizations[DEMO_ORG_ID].api_keys["3q2-7wAAQkKpYXNzd29yZA"]
+    assert key.status == "DISABLED"
+    assert [w.operation for w in sandbox.write_requests] == [DEACTIVATE_KEY.operation_id]
+    chain = git("--git-dir", str(runner.origin), "show", "ideogram-org-state:audit.jsonl")
+    assert "key.deactivate" in chain
+    summary = runner.summary.read_text()
+    assert "ci-pipeline" in summary and "3q2-7wAAQkKpYXNzd29yZA" not in summary
+    events = _events(receiver)
+    finding, containment = events  # the finding, then what was done about it
+    assert (finding["kind"], finding["details"]["finding"]) == ("budget", "anomaly")
+    assert containment["summary"] == "acme: key ci-pipeline deactivate: done"
+    assert "3q2-7wAAQkKpYXNzd29yZA" not in json.dumps(events)
+    after = runner.run({**inputs, "command": "watch"}, SCHEDULE_EVENT, job_env=job_env)
+    assert after.succeeded and after.outputs["exit-code"] == "0"  # a DISABLED key is not watched
+    assert len(_events(receiver)) == 2
+    _assert_token_nowhere(runner, watched)
+
+
+def test_apply_on_merge_tells_the_receivers_once(world, receiver):
+    runner, sandbox, inputs = world
+    _with_notify_and_budget(runner)
+    job_env = {"IDEOGRAM_ORG_WEBHOOK": receiver.url + "/hook"}
+    reviewed = runner.run({**inputs, "command": "plan"}, PR_EVENT, job_env=job_env)
+    assert reviewed.succeeded
+    _merged(runner)
+    applied = runner.run({**inputs, "command": "apply"}, PUSH_EVENT, sha=MERGE_SHA, job_env=job_env)
+    assert applied.succeeded, [s.stdout + s.stderr for s in applied.steps]
+    [event] = _events(receiver)  # plan tells nobody; apply once
+    assert event["kind"] == "apply"
+    assert event["details"]["plan_hash"] == applied.outputs["plan-hash"]
+    assert event["details"]["audit_head"] == applied.outputs["audit-head"]
+    assert TOKEN not in json.dumps(event)

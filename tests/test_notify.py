@@ -7,41 +7,19 @@ from __future__ import annotations
 import json
 import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import jsonschema
 import pytest
 
+from reconciler.delivery.notify import Target, send
+from reconciler.model.events import Event
 from reconciler.sandbox.demo import DEMO_ORG_ID, demo_state
+from tests.receiver import Receiver
 from tests.scenario import TOKEN, cli, served
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class Receiver:
-    def __init__(self) -> None:
-        self.bodies: dict[str, list[dict]] = {"/hook": [], "/slack": []}
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the standard library's name
-                length = int(self.headers.get("Content-Length", 0))
-                receiver.bodies.setdefault(self.path, []).append(
-                    json.loads(self.rfile.read(length))
-                )
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *_args: object) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 DESIRED = (
@@ -111,3 +89,118 @@ def test_an_unreachable_receiver_changes_no_exit_code(receiver, monkeypatch):
     warnings = [line for line in applied.stderr.splitlines() if line.startswith("warning: notify")]
     assert warnings and all("the command's outcome is not changed" in w for w in warnings)
     assert str(port) not in applied.stderr  # the URL is a secret: only its variable is named
+
+
+def _event(kind: str = "drift") -> Event:
+    return Event(
+        kind=kind,  # type: ignore[arg-type]
+        cause=f"{kind}:acme:x",
+        organization="acme",
+        at="2026-12-01T00:00:00+00:00",
+        summary="acme: something",
+        lines=[],
+        details={},
+    )
+
+
+class FakeTime:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_a_busy_receiver_is_tried_again_with_backoff():
+    answers = iter([503, 429, 200])
+    seen: list[bytes] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request.content)
+        return httpx.Response(next(answers))
+
+    time = FakeTime()
+    target = Target("webhook", "IDEOGRAM_ORG_WEBHOOK", "https://hooks.example/x")
+    sent, problems = send(
+        [(target, [_event()])],
+        clock=time.clock,
+        sleep=time.sleep,
+        transport=httpx.MockTransport(answer),
+    )
+    assert (len(sent), problems, time.sleeps, len(seen)) == (1, [], [0.5, 1.0], 3)
+
+
+def test_a_refusing_receiver_is_not_tried_again():
+    time = FakeTime()
+    target = Target("slack", "SLACK_WEBHOOK_URL", "https://hooks.example/x")
+    sent, problems = send(
+        [(target, [_event(), _event("apply")])],
+        clock=time.clock,
+        sleep=time.sleep,
+        transport=httpx.MockTransport(lambda _request: httpx.Response(404)),
+    )
+    assert sent == [] and time.sleeps == []
+    assert problems == [
+        "notify slack ($SLACK_WEBHOOK_URL): drift: the receiver answered 404",
+        "notify slack ($SLACK_WEBHOOK_URL): apply: the receiver answered 404",
+    ]
+
+
+class Trickler:
+    """A receiver that answers one byte of its status line a second (a slow or hostile one):
+    every read is quick, so only a bound on the whole send stops it. It finishes with a 200
+    after about 40 s, so a send without that bound would succeed, late."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/hook"
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection:
+            connection.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 20:
+                if self.stop.wait(1.0):
+                    return
+                connection.sendall(bytes([byte]))
+            connection.sendall(b"\r\nContent-Length: 0\r\n\r\n")
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+
+
+def test_a_trickling_receiver_is_left_behind_at_the_bound():
+    trickler = Trickler()
+    try:
+        target = Target("webhook", "IDEOGRAM_ORG_WEBHOOK", trickler.url)
+        sent, problems = send([(target, [_event()])], bound=1.5)
+    finally:
+        trickler.close()
+    assert sent == []
+    assert [p for p in problems if "the time for notifications ran out" in p], problems
+
+
+@pytest.mark.slow
+def test_a_receiver_that_never_answers_leaves_apply_and_its_exit_code_alone(receiver, monkeypatch):
+    """A listener that accepts and never answers: apply finishes, within the notifications'
+    bound (BOUND_SECONDS) of its own time, with its own exit code and a warning."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    monkeypatch.setenv("IDEOGRAM_ORG_WEBHOOK", f"http://127.0.0.1:{silent.getsockname()[1]}/h")
+    try:
+        with served(demo_state()) as (sandbox, url):
+            applied = cli(url, "apply", "--auto-approve")
+            assert sandbox.write_requests
+    finally:
+        silent.close()
+    assert applied.exit_code == 0, applied.output
+    warnings = [line for line in applied.stderr.splitlines() if line.startswith("warning: notify")]
+    assert warnings and all("the command's outcome is not changed" in w for w in warnings)
+    assert receiver.bodies["/hook"] == []

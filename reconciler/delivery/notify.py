@@ -4,9 +4,10 @@ sends it. The URL is a secret (it lets anyone post): it is never shown, only its
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpx
@@ -17,6 +18,7 @@ from ..model.events import Event
 BOUND_SECONDS = 10.0  # the most all notifications of one command may take
 ATTEMPTS = 3
 BACKOFF_SECONDS = (0.5, 1.0)
+UNSENT = "the time for notifications ran out"
 
 
 @dataclass(frozen=True)
@@ -44,36 +46,71 @@ def url_problem(url: str) -> str:
     return "not an https:// URL (plain http only to loopback)"
 
 
+Batch = tuple[Target, list[Event]]
+
+
+@dataclass
+class _Outcome:
+    """What the sending thread has done so far; read once the bound is over."""
+
+    sent: list[tuple[Target, Event]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
 def send(
-    targets: list[Target],
-    events: list[Event],
+    batches: list[Batch],
     *,
     bound: float = BOUND_SECONDS,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     transport: httpx.BaseTransport | None = None,
 ) -> tuple[list[tuple[Target, Event]], list[str]]:
-    """POST each event to each target: what was delivered, and one line per failure. Everything
-    ends within `bound` seconds, however the receivers answer."""
-    deadline = clock() + bound
-    sent: list[tuple[Target, Event]] = []
-    problems: list[str] = []
+    """POST each batch's events to its target: what was delivered, and one line per failure.
+    Returns within `bound` seconds, however the receivers answer: the sending runs in a thread
+    of its own that is left behind (it is a daemon) when a receiver trickles its answer past
+    the bound, which httpx's per-read timeouts alone would not stop."""
+    outcome = _Outcome()
+    worker = threading.Thread(
+        target=_send_all,
+        args=(batches, outcome, clock() + bound, clock, sleep, transport),
+        name="ideogram-org-notify",
+        daemon=True,
+    )
+    worker.start()
+    worker.join(bound)
+    with outcome.lock:
+        sent, problems = list(outcome.sent), list(outcome.problems)
+    if worker.is_alive():
+        problems.append(f"notify: {UNSENT} ({bound:g} s); what was not confirmed may come again")
+    return sent, problems
+
+
+def _send_all(
+    batches: list[Batch],
+    outcome: _Outcome,
+    deadline: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    transport: httpx.BaseTransport | None,
+) -> None:
     with httpx.Client(transport=transport, follow_redirects=False) as client:
-        for target in targets:
+        for target, events in batches:
             bad = url_problem(target.url)
             if bad:
-                problems.append(f"notify {target.kind} (${target.variable}): {bad}")
+                with outcome.lock:
+                    outcome.problems.append(f"notify {target.kind} (${target.variable}): {bad}")
                 continue
             for event in events:
                 body = slack_body(event) if target.kind == "slack" else event.model_dump()
                 why = _post(client, target.url, body, deadline, clock, sleep)
-                if why:
-                    problems.append(
-                        f"notify {target.kind} (${target.variable}): {event.kind}: {why}"
-                    )
-                else:
-                    sent.append((target, event))
-    return sent, problems
+                with outcome.lock:
+                    if why:
+                        outcome.problems.append(
+                            f"notify {target.kind} (${target.variable}): {event.kind}: {why}"
+                        )
+                    else:
+                        outcome.sent.append((target, event))
 
 
 def _post(
@@ -86,7 +123,7 @@ def _post(
 ) -> str:
     """'' once the receiver took it (2xx), else why not: a 5xx, 429 or a dropped connection is
     sent again, at most ATTEMPTS times, all before the deadline."""
-    why = "not sent: the time for notifications ran out"
+    why = f"not sent: {UNSENT}"
     for attempt in range(ATTEMPTS):
         left = deadline - clock()
         if left <= 0.05:

@@ -52,16 +52,22 @@ def notify(
     try:
         targets = _targets(config, say)
         known = store.notices()
+        batches = [
+            (target, fresh)
+            for target, kinds in targets
+            if (
+                fresh := [
+                    e
+                    for e in events
+                    if e.kind in kinds and f"{target.variable}:{e.cause}" not in known
+                ]
+            )
+        ]
         delivered: list[tuple[Target, Event]] = []
-        for target, kinds in targets:
-            fresh = [
-                e for e in events if e.kind in kinds and f"{target.variable}:{e.cause}" not in known
-            ]
-            if fresh:
-                sent, problems = send([target], fresh, **send_options)  # type: ignore[arg-type]
-                delivered += sent
-                for line in problems:
-                    say(f"warning: {line} (the command's outcome is not changed)")
+        if batches:  # one bound for every target together
+            delivered, problems = send(batches, **send_options)  # type: ignore[arg-type]
+            for line in problems:
+                say(f"warning: {line} (the command's outcome is not changed)")
         record = {f"{t.variable}:{e.cause}": e.at for t, e in delivered}
         record.update({f"drift-last:{org}": state for org, state in (drift_states or {}).items()})
         if record:
