@@ -5,10 +5,13 @@
     python benchmarks/bench_e2e.py --latency 0.05 --sizes 100000   # the apply write phase at 50 ms
 
 For each size: `sandbox init` (a tenth as many keys), `sandbox serve`, then `export`, `validate`,
-`plan` and `apply --auto-approve` of a file with 1% of the members removed and 1% added. Each
-command is its own process; CPU seconds (user + system) and peak RSS come from the kernel
-(wait4), so they are what the user's machine pays, start-up and all. The last table gives the
-growth factor per 10x of members. `--help` start-up CPU is measured first.
+`plan`, `drift`, `show`, `usage --by key` over 90 days, and `apply PLANFILE` of a file with 1% of
+the members removed and 1% added (each apply on a fresh copy of the organization). Each command
+is its own process; CPU seconds (user + system) and peak RSS come from the kernel (wait4), so
+they are what the user's machine pays, start-up and all. Next to each, its floor
+(benchmarks/floors.py: the least work that gives the same answer, with rapidyaml and msgspec),
+measured the same way on the same files in the same run. Medians of --repeat runs. The last
+table gives the growth factor per 10x of members. Start-up CPU is measured first.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,10 +60,10 @@ def run(
     )
 
 
-def startup_cpu(repeat: int = 5) -> float:
+def startup_cpu(args: list[str], repeat: int = 5) -> float:
     samples = []
     for _ in range(repeat):
-        process = subprocess.Popen(CLI + ["--help"], stdout=subprocess.DEVNULL)
+        process = subprocess.Popen(CLI + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _, _, usage = os.wait4(process.pid, 0)
         samples.append(usage.ru_utime + usage.ru_stime)
     return sorted(samples)[len(samples) // 2]
@@ -154,29 +158,79 @@ def write_latency(
     return sorted(timings)
 
 
-def bench_size(members: int, latency: float) -> list[Sample]:
+NETWORK = ["--max-response-size", "8GiB", "--timeout", "600"]
+LIMITS = ["--max-file-size", "1GiB", *NETWORK]
+FLOORS = Path(__file__).resolve().parent / "floors.py"
+
+
+def floor(command: str, args: list[str], env: dict[str, str], cwd: Path) -> Sample:
+    """A floor of benchmarks/floors.py, as its own process, measured as the commands are."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, str(FLOORS), *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"floor {command} failed:\n{stderr.decode()[-3000:]}")
+    wall = time.perf_counter() - start
+    return Sample(command, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, wall, 0)
+
+
+def median(samples: list[Sample]) -> Sample:
+    """The run of median CPU; its RSS is the median RSS of the runs."""
+    by_cpu = sorted(samples, key=lambda s: s.cpu)
+    middle = by_cpu[len(by_cpu) // 2]
+    rss = sorted(s.rss_mib for s in samples)[len(samples) // 2]
+    return Sample(middle.command, middle.cpu, rss, middle.wall, middle.exit_code)
+
+
+@dataclass
+class Measured:
+    command: str
+    tool: Sample
+    floor: Sample | None
+
+
+class Served:
+    """A `sandbox serve` of a copy of the pristine state, restarted fresh for each apply."""
+
+    def __init__(self, pristine: Path, cwd: Path, env: dict[str, str], latency: float) -> None:
+        self.pristine, self.cwd, self.env, self.latency = pristine, cwd, env, latency
+        self.server: subprocess.Popen[bytes] | None = None
+        self.served: dict[str, str] = {}
+
+    def start(self) -> dict[str, str]:
+        self.stop()
+        state = self.cwd / "served-state.json"
+        shutil.copyfile(self.pristine, state)
+        self.server, self.served = serve(state, self.cwd, self.env, self.latency)
+        return self.served
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.send_signal(signal.SIGTERM)
+            self.server.wait(120)
+            self.server = None
+
+
+def bench_size(members: int, latency: float, repeat: int) -> list[Measured]:
     env = {**os.environ, "NO_COLOR": "1"}
     env.pop("IDEOGRAM_ENDPOINT", None)
+    keys = max(1, members // 10)
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as folder:
         cwd = Path(folder)
         state = cwd / "state.json"
-        run(
-            "sandbox init",
-            [
-                "sandbox",
-                "init",
-                "--members",
-                str(members),
-                "--keys",
-                str(max(1, members // 10)),
-                "--state",
-                str(state),
-            ],
-            env,
-            cwd,
-        )
-        server, served = serve(state, cwd, env, latency)
+        init = ["sandbox", "init", "--members", str(members), "--keys", str(keys)]
+        run("sandbox init", [*init, "--state", str(state)], env, cwd)
+        server = Served(state, cwd, env, latency)
         try:
+            served = server.start()
             if not latency:
                 timings = write_latency(served, state, members)
                 print(
@@ -184,7 +238,16 @@ def bench_size(members: int, latency: float) -> list[Sample]:
                     f"slowest {timings[-1]:.1f} ms",
                     flush=True,
                 )
-            samples = [run("export", ["export", "-o", "exported.yaml"], served, cwd)]
+                served = server.start()  # the latency probe added members: start again
+            org_id = outsiders(state, 0)[0]
+
+            def times(command: str, args: list[str], ok: tuple[int, ...] = (0,)) -> Sample:
+                return median([run(command, args, served, cwd, ok) for _ in range(repeat)])
+
+            def floors(command: str, args: list[str]) -> Sample:
+                return median([floor(command, args, served, cwd) for _ in range(repeat)])
+
+            export = times("export", ["export", "-o", "exported.yaml", *NETWORK])
             subprocess.run(
                 [
                     sys.executable,
@@ -197,28 +260,76 @@ def bench_size(members: int, latency: float) -> list[Sample]:
                 ],
                 check=True,
             )
-            limit = ["--max-file-size", "1GiB"]  # 1,000,000 members make a 62 MB file
-            samples.append(run("validate", ["validate", "-c", "desired.yaml", *limit], served, cwd))
-            samples.append(
-                run(
+            file = ["-c", "desired.yaml", *LIMITS]
+            results = [
+                Measured("export", export, floors("export", ["export", org_id, "floor.yaml"])),
+                Measured(
+                    "validate",
+                    times(
+                        "validate", ["validate", "-c", "desired.yaml", "--max-file-size", "1GiB"]
+                    ),
+                    floors("validate", ["read", "desired.yaml"]),
+                ),
+                Measured(
                     "plan",
-                    ["plan", "-c", "desired.yaml", "--out", "plan.json", *limit],
-                    served,
-                    cwd,
-                )
-            )
-            samples.append(
-                run("apply", ["apply", "-c", "desired.yaml", "--auto-approve", *limit], served, cwd)
-            )
+                    times("plan", ["plan", *file, "--out", "plan.json"]),
+                    floors("plan", ["plan", "desired.yaml", org_id]),
+                ),
+                Measured(
+                    "drift",
+                    times("drift", ["drift", *file], ok=(0, 2)),
+                    floors("drift", ["plan", "desired.yaml", org_id]),
+                ),
+                Measured(
+                    "show",
+                    times("show", ["show", "plan.json"]),
+                    floors("show", ["show", "plan.json"]),
+                ),
+                Measured(
+                    "usage",
+                    times(
+                        "usage",
+                        ["usage", *file, "--since", "90d", "--by", "key", "--output", "json"]
+                        + ["-o", "usage.json"],
+                    ),
+                    floors("usage", ["usage", org_id, "90"]),
+                ),
+            ]
             plan_size = (cwd / "plan.json").stat().st_size
             print(
                 f"  plan file: {plan_size / 1e6:.2f} MB for {2 * (members // 100)} changes",
                 flush=True,
             )
+            applied, floored = [], []
+            for _ in range(repeat):  # each apply on the organization as it was planned
+                served = server.start()
+                run("plan", ["plan", *file, "--out", "apply.json"], served, cwd, (0, 2))
+                applied.append(run("apply PLANFILE", ["apply", "apply.json", *LIMITS], served, cwd))
+            for _ in range(repeat):
+                served = server.start()
+                floored.append(floor("apply", ["apply", "desired.yaml", org_id], served, cwd))
+            results.append(Measured("apply PLANFILE", median(applied), median(floored)))
         finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(60)
-    return samples
+            server.stop()
+    return results
+
+
+def print_table(members: int, results: list[Measured]) -> None:
+    print(
+        f"| at {members:,} members | CPU s | peak RSS MiB | floor CPU s | floor RSS MiB "
+        "| CPU ratio |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for m in results:
+        f = m.floor
+        ratio = f"{m.tool.cpu / f.cpu:.1f}x" if f and f.cpu else ""
+        floor_cpu = f"{f.cpu:.2f}" if f else ""
+        floor_rss = f"{f.rss_mib:.0f}" if f else ""
+        print(
+            f"| `{m.command}` | {m.tool.cpu:.2f} | {m.tool.rss_mib:.0f} | {floor_cpu} | "
+            f"{floor_rss} | {ratio} |",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -226,6 +337,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; the median is shown")
     parser.add_argument(
         "--latency", type=float, default=0.0, help="seconds the sandbox adds to every answer"
     )
@@ -241,27 +353,25 @@ def main() -> None:
         newcomers = outsiders(Path(state), int(count))[1]
         Path(desired).write_text(desired_from_export(Path(exported).read_text(), newcomers))
         return
-    print(f"ideogram-org --help: {startup_cpu():.3f} s CPU (median of 5)")
+    small = Path(__file__).resolve().parent.parent / "examples" / "acme" / "ideogram-org.yaml"
+    print(f"start-up: --help {startup_cpu(['--help']):.3f} s CPU, ", end="")
+    print(f"validate of the example {startup_cpu(['validate', '-c', str(small)]):.3f} s CPU")
     results: dict[int, dict[str, Sample]] = {}
     for members in options.sizes:
         print(
-            f"{members:,} members, {max(1, members // 10):,} keys, latency {options.latency}s",
+            f"{members:,} members, {max(1, members // 10):,} keys, latency {options.latency}s, "
+            f"median of {options.repeat}",
             flush=True,
         )
-        results[members] = {s.command: s for s in bench_size(members, options.latency)}
-        for sample in results[members].values():
-            print(
-                f"  {sample.command:<9} {sample.cpu:8.2f} s CPU  {sample.rss_mib:8.0f} MiB peak "
-                "RSS  "
-                f"{sample.wall:8.2f} s wall",
-                flush=True,
-            )
+        measured = bench_size(members, options.latency, options.repeat)
+        print_table(members, measured)
+        results[members] = {m.command: m.tool for m in measured}
     sizes = sorted(results)
-    for small, large in zip(sizes, sizes[1:], strict=False):
-        print(f"growth {small:,} -> {large:,} ({large / small:.0f}x members):")
-        for command in results[small]:
-            a, b = results[small][command], results[large][command]
-            print(f"  {command:<9} CPU x{b.cpu / a.cpu:.1f}  RSS x{b.rss_mib / a.rss_mib:.1f}")
+    for small_size, large in zip(sizes, sizes[1:], strict=False):
+        print(f"growth {small_size:,} -> {large:,} ({large / small_size:.0f}x members):")
+        for command in results[small_size]:
+            a, b = results[small_size][command], results[large][command]
+            print(f"  {command:<15} CPU x{b.cpu / a.cpu:.1f}  RSS x{b.rss_mib / a.rss_mib:.1f}")
 
 
 if __name__ == "__main__":

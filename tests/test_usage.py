@@ -240,8 +240,10 @@ def test_an_alarm_that_cannot_be_judged_exits_1_with_the_reason(tmp_path, monkey
     assert "error: --alert-at 1% could not be judged: acme: usage not readable" in alarm.stderr
 
 
-def test_an_amount_that_is_no_number_is_refused_not_summed(tmp_path, monkeypatch):
-    """NaN in an answer (no JSON allows it) would make every comparison false: refused, exit 1."""
+@pytest.mark.parametrize("poison", [b"NaN", b"1e999"])
+def test_an_amount_that_is_no_number_is_refused_not_summed(tmp_path, monkeypatch, poison):
+    """NaN (no JSON allows it) or 1e999 (valid JSON that reads as infinity) would make every
+    comparison false or every sum infinite: refused, exit 1."""
     from reconciler.sandbox import Sandbox
 
     monkeypatch.chdir(tmp_path)
@@ -250,7 +252,7 @@ def test_an_amount_that_is_no_number_is_refused_not_summed(tmp_path, monkeypatch
 
     def poisoned(self, query, body):
         response = original(self, query, body)
-        response.body = re.sub(rb'"amount": ?(\d+)', b'"amount": NaN', response.body, count=1)
+        response.body = re.sub(rb'"amount": ?(\d+)', b'"amount": ' + poison, response.body, count=1)
         return response
 
     monkeypatch.setattr(Sandbox, "_usage", poisoned)

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+import msgspec
 import pydantic
 
 from ..defaults import MAX_RESPONSE_BYTES, MAX_SERVER_MESSAGE, TIMEOUT_SECONDS, TOKEN_ENV
@@ -425,17 +426,28 @@ class ApiReader:
         return cls(text, method=method, path=path, status=status, server_message=message)
 
     def _parse(self, model: type[Model], response: httpx.Response) -> Model:
+        """The answer decoded into `model`: a msgspec struct for the large answers, else a
+        pydantic model."""
+        content = response.content
         try:
-            return _adapter(model).validate_json(response.content)
+            if issubclass(model, msgspec.Struct):
+                return msgspec.json.decode(content, type=model)
+            return _adapter(model).validate_json(content)
+        except msgspec.DecodeError as exc:  # a ValidationError too: "... - at `$.members[3]`"
+            raise self._shape_error(response, str(exc)) from None
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise ApiError(
-                f"the server's answer does not have the expected shape ({where}: {first['msg']})",
-                method=response.request.method,
-                path=response.request.url.path,
-                status=response.status_code,
-            ) from None
+            raise self._shape_error(response, f"{where}: {first['msg']}") from None
+
+    @staticmethod
+    def _shape_error(response: httpx.Response, why: str) -> ApiError:
+        return ApiError(
+            f"the server's answer does not have the expected shape ({why})",
+            method=response.request.method,
+            path=response.request.url.path,
+            status=response.status_code,
+        )
 
 
 class ApiClient(ApiReader):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Final
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic.dataclasses import dataclass
 
@@ -41,10 +42,9 @@ class ProfilesResponse(_Response):
 ABSENT: Final = "\x00absent"  # full_name's default: a value no server sends, so its absence shows
 
 
-@dataclass(slots=True, frozen=True, config=ConfigDict(extra="ignore"))
-class OrganizationMember:
-    """A slotted dataclass rather than a model: at 100,000 members that is 28 MB and 0.45 s to
-    read, against 116 MB and 1 s for models."""
+class OrganizationMember(msgspec.Struct, frozen=True, gc=False):
+    """A msgspec struct rather than a model: at 100,000 members the answer decodes in a tenth of
+    the time and memory of pydantic (unknown fields are ignored, as by the models)."""
 
     user_id: str
     role: str  # OWNER or MEMBER today
@@ -57,8 +57,7 @@ class OrganizationMember:
         return self.full_name is not ABSENT
 
 
-@dataclass(slots=True, frozen=True, config=ConfigDict(extra="ignore"))
-class MembersResponse:
+class MembersResponse(msgspec.Struct, frozen=True):
     members: list[OrganizationMember]
 
 
@@ -115,10 +114,17 @@ class Price:
     currency_code: str
 
 
-@dataclass(slots=True, frozen=True, config=_IGNORE)
-class ToolUsage:
+class UsagePrice(msgspec.Struct, frozen=True, gc=False):
+    """Price, in the usage answer's rows (msgspec: the answer of 10,000 keys over 90 days is
+    70 MB). msgspec refuses NaN and a number out of range (1e999), as allow_inf_nan=False does."""
+
+    amount: float
+    currency_code: str
+
+
+class ToolUsage(msgspec.Struct, frozen=True, gc=False):
     full_tool_name: str
-    amount: Price
+    amount: UsagePrice
     # an enum that grew between versions (OTHER in 2026-06): read as text; required by the
     # schema, yet absent from the spec's own example, so a row without it is read and counted
     tool_type: str | None = None
@@ -127,15 +133,13 @@ class ToolUsage:
     user_email_address: str | None = None  # 2026-06 only: web-app use
 
 
-@dataclass(slots=True, frozen=True, config=_IGNORE)
-class UsageSegment:
+class UsageSegment(msgspec.Struct, frozen=True):
     segment_start: str
     segment_end: str
     tool_usage: list[ToolUsage]
 
 
-@dataclass(slots=True, frozen=True, config=_IGNORE)
-class UsageResponse:
+class UsageResponse(msgspec.Struct, frozen=True):
     usage_segments: list[UsageSegment]
 
 
