@@ -12,7 +12,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from reconciler.api.endpoints import BY_OPERATION
+from reconciler.api.endpoints import BY_OPERATION, GET_MEMBERS
 from reconciler.sandbox import Faults
 from reconciler.sandbox.app import WriteRequest
 from reconciler.store.audit import verify_log
@@ -122,10 +122,15 @@ def test_a_saved_plan_is_applied_exactly(here, api_version):
     with served(s.state) as (sandbox, url):
         assert cli(url, "plan", "-c", str(path), "--out", "plan.json").exit_code == 0
         planned = json.loads(Path("plan.json").read_text())
+        sandbox.requests.clear()
         result = cli(url, "apply", "plan.json", "--secrets-file", "keys.jsonl")
         assert result.exit_code == 0, result.output
         applied = [line for line in result.stdout.splitlines() if line.startswith("applied")]
         assert len(applied) == len(planned["changes"])
+        first_write = next(i for i, (method, _) in enumerate(sandbox.requests) if method == "POST")
+        reads = sandbox.requests[:first_write].count(("GET", GET_MEMBERS.path))
+    # one read, under the lock, both judges the saved plan afresh and guards the writes
+    assert reads == 1, sandbox.requests
 
 
 def test_stale_plan_when_the_organization_changed(here, api_version):

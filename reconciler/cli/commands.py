@@ -397,13 +397,13 @@ def apply(
         options = dataclasses.replace(options, on_call=progress)
         try:
             if saved is not None:
-                planned = service.recheck_saved(client, saved, config, api_version, options.state)
-                warn_all(planned.warnings)
-                approval = _approval(allow_unsafe)
-                planned.plan.ensure_approved(approval)
-                progress.start()
-                report: Report | tuple[Planned, Report] = service.apply(
-                    client, planned, options, approval
+
+                def rechecked(found: Planned) -> None:
+                    warn_all(found.warnings)
+                    progress.start()
+
+                report: Report | tuple[Planned, Report] = service.apply_saved(
+                    client, saved, config, options, _approval(allow_unsafe), rechecked
                 )
             else:
                 # with --output json, stdout holds the JSON report alone: the plan goes to stderr

@@ -325,6 +325,54 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions, approval: 
     return report
 
 
+def apply_saved(
+    client: ApiClient,
+    saved: Plan,
+    config: LoadedConfig,
+    options: ApplyOptions,
+    approval: Approval,
+    rechecked: Callable[[Planned], None] = lambda _planned: None,
+) -> tuple[Planned, Report]:
+    """`apply PLANFILE`: the saved plan rechecked under the lock, so the read that judges it
+    afresh is the read the lock guards. With nothing an earlier run left to settle, that one read
+    is all apply needs before it writes (one read and one plan fewer than recheck, lock, read
+    again); loose ends of a killed run are settled first, as `apply` does. `rechecked` is shown
+    the rechecked plan (its warnings) before anything is sent; returned with the run, as by
+    `apply_config`."""
+    if options.dry_run:
+        planned = recheck_saved(client, saved, config, options.api_version, options.state)
+        rechecked(planned)
+        return planned, apply(client, planned, options, approval)
+    ids = [o.organization_id for o in saved.organizations]
+    with _holding(options.state, ids, saved.plan_hash, options.lock_timeout) as audit:
+        pending = pending_work(audit.path)
+        planned = recheck_saved(client, saved, config, options.api_version, options.state)
+        rechecked(planned)
+        the_plan = planned.plan
+        the_plan.ensure_approved(approval)
+        organizations = [o.name for o in the_plan.organizations]
+        loose_ends = bool(
+            pending.problems
+            or pending.unknown_outcomes
+            or pending.unbound_keys
+            or pending.lost_keys_to_plan()
+        )
+        if not the_plan.changes:
+            if loose_ends:
+                _settle(client, planned.config, options, audit, pending, organizations)
+            nothing = NothingToApply(plan_hash=the_plan.plan_hash, blocked=len(the_plan.blocked))
+            return planned, nothing
+        if loose_ends or reload_if_changed(planned.config) is not planned.config:
+            current = _settle(client, planned.config, options, audit, pending, organizations)
+            ensure_fresh(the_plan, current.config, current.plan)
+            planned = current
+        live = planned.live
+        planned = planned.without_live()  # the verification read is not held beside this one
+        report = _carry_out(client, planned.config, the_plan, live, options, audit)
+    report.audit_head = audit.head  # the store's last record: after the lock's release, if any
+    return planned, report
+
+
 @contextlib.contextmanager
 def _holding(
     store: StateStore, ids: list[str], plan_hash: str, timeout: float
