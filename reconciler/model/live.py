@@ -6,10 +6,11 @@ No I/O here, so the planner can depend on these types without importing the HTTP
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any, Literal
+
+import msgspec
 
 from .identity import Identity, identities, normalise
 
@@ -56,28 +57,28 @@ class LiveOrganization:
 
     def feed(self, digest: Any) -> None:
         """What the fingerprint covers, fed to `digest` member by member (no copy of the whole
-        organization): ids, roles, identifiers as compared, key statuses, in a fixed order."""
-        digest.update(json.dumps([self.organization_id, self.caller_role]).encode())
+        organization): ids, roles, identifiers as compared, key statuses, in a fixed order. JSON
+        keeps every value's bounds unambiguous; msgspec writes it at twice json.dumps' speed."""
+        encode = msgspec.json.encode
+        digest.update(encode([self.organization_id, self.caller_role]))
         members = sorted(self.members, key=attrgetter("user_id"))
-        for start in range(
-            0, len(members), FINGERPRINT_CHUNK
-        ):  # one C-speed dump per chunk, bounded memory
+        for start in range(0, len(members), FINGERPRINT_CHUNK):  # bounded memory per chunk
             digest.update(
-                json.dumps(
+                encode(
                     [
-                        [
+                        (
                             m.user_id,
                             normalise("email", m.email),
                             normalise("handle", m.handle),
                             m.role,
-                        ]
+                        )
                         for m in members[start : start + FINGERPRINT_CHUNK]
                     ]
-                ).encode()
+                )
             )
         digest.update(b"keys")
         keys = sorted(self.keys, key=attrgetter("api_key_id"))
-        digest.update(json.dumps([[k.api_key_id, k.status] for k in keys]).encode())
+        digest.update(encode([(k.api_key_id, k.status) for k in keys]))
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,6 @@ class LiveState:
         """Changes whenever anything a plan depends on changes: a saved plan is stale then."""
         digest = hashlib.sha256()
         for name, org in sorted(self.organizations.items()):
-            digest.update(json.dumps(name).encode())
+            digest.update(msgspec.json.encode(name))
             org.feed(digest)
         return digest.hexdigest()
