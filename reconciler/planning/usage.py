@@ -179,7 +179,7 @@ def report(
     """One organization's spend per group, last use per key and member, daily spend by key,
     commit and its burn-up, and the file's budgets of keys in this report's currency."""
     sums: dict[str, float] = defaultdict(float)
-    daily: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    daily: dict[date, dict[str, float]] = defaultdict(lambda: defaultdict(float))  # by day
     total = 0.0
     per_member = by != "member" or usage.per_person  # 2025-10 reports no use per person
     for record in usage.records:
@@ -189,7 +189,7 @@ def report(
         label = (
             key_labels.get(record.api_key_id, record.api_key_id) if record.api_key_id else WEB_APP
         )
-        daily[record.day.isoformat()][label] += record.amount
+        daily[record.day][label] += record.amount
     tally = _tally(usage.records)
     last_key, last_member = tally.last_key, tally.last_member
     key_amount, member_amount = tally.key_amount, tally.member_amount
@@ -223,11 +223,11 @@ def report(
         for e in dict.fromkeys([*(normalise("email", m) for m in member_emails if m), *last_member])
     ]
     days = [
-        (usage.start.date() + timedelta(days=n)).isoformat()
+        usage.start.date() + timedelta(days=n)
         for n in range((usage.end.date() - usage.start.date()).days + 1)
     ]
     currency = one_currency((r.currency for r in usage.records), usage.name)
-    daily_spend = [DaySpend(day=day, by_key=dict(daily.get(day, {}))) for day in days]
+    daily_spend = [DaySpend(day=day.isoformat(), by_key=dict(daily.get(day, {}))) for day in days]
     commit = commit_status(usage.commits, now)
     return OrganizationReport(
         name=usage.name,
