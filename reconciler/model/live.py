@@ -22,8 +22,10 @@ KNOWN_ROLES: tuple[Role, ...] = ("OWNER", "MEMBER")
 KNOWN_KEY_STATUSES: tuple[KeyStatus, ...] = ("ACTIVE", "DISABLED")
 
 
-@dataclass(frozen=True, slots=True)
-class LiveMember:
+class LiveMember(msgspec.Struct, frozen=True, gc=False):
+    """One member as the server lists them (a msgspec struct: 100,000 are made per read, at a
+    fraction of a frozen dataclass's cost)."""
+
     user_id: str
     email: str  # "" when the server's record has none
     handle: str  # likewise
