@@ -6,19 +6,45 @@ One usage call per organization covers the whole window at DAY granularity (two 
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timezone
 
+import msgspec
+
+from ..errors import ApiError
 from ..model.invoices import InvoiceInfo, InvoiceLine
 from ..model.live import LiveOrganization
 from ..model.timestamps import parse_timestamp
 from ..model.usage import UNKNOWN_TOOL, CommitInfo, OrganizationUsage, UsageRecord
 from .client import ApiReader, Params
 from .endpoints import GET_CREDITS, GET_SPEND_COMMIT, GET_USAGE, LIST_INVOICES, capabilities
-from .wire import CreditsResponse, InvoicesResponse, SpendCommitResponse, UsageResponse
+from .wire import (
+    CreditsResponse,
+    InvoicesResponse,
+    SpendCommitResponse,
+    ToolUsage,
+    UsageResponse,
+    UsageSegment,
+)
 
 
 def _stamp(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+_ROWS = msgspec.json.Decoder(list[ToolUsage])
+
+
+def _rows(segment: UsageSegment) -> list[ToolUsage]:
+    """A segment's rows, decoded now (see UsageSegment), with the client's shape error."""
+    try:
+        return _ROWS.decode(segment.tool_usage)
+    except msgspec.DecodeError as exc:
+        raise ApiError(
+            f"the server's answer does not have the expected shape (usage_segments: {exc})",
+            method=GET_USAGE.method,
+            path=GET_USAGE.path,
+        ) from None
 
 
 def read_usage(
@@ -40,6 +66,7 @@ def read_usage(
     }
     per_person = capabilities(api_version).usage_per_person
     records: list[UsageRecord] = []
+    keep = sys.intern  # a key id, address or tool repeats on every day: one string each
     unread: list[str] = []  # segment starts that are no date-time
     untyped = 0
     for source in ("API", "APP") if per_person else (None,):
@@ -52,19 +79,20 @@ def read_usage(
                 continue
             utc = moment.astimezone(timezone.utc)
             day, hour = utc.date(), utc.hour if segment_by == "HOUR" else 0
-            untyped += sum(1 for row in segment.tool_usage if row.tool_type is None)
+            rows = _rows(segment)
+            untyped += sum(1 for row in rows if row.tool_type is None)
             records += [
                 UsageRecord(
                     day=day,
-                    api_key_id=row.api_key_id or None,
-                    email=row.user_email_address or None,
-                    tool_type=row.tool_type or UNKNOWN_TOOL,
-                    model_version=row.model_version or None,
+                    api_key_id=keep(row.api_key_id) if row.api_key_id else None,
+                    email=keep(row.user_email_address) if row.user_email_address else None,
+                    tool_type=keep(row.tool_type or UNKNOWN_TOOL),
+                    model_version=keep(row.model_version) if row.model_version else None,
                     amount=row.amount.amount,
-                    currency=row.amount.currency_code,
+                    currency=keep(row.amount.currency_code),
                     hour=hour,
                 )
-                for row in segment.tool_usage
+                for row in rows
             ]
     notes = []
     if untyped:

@@ -134,9 +134,12 @@ class ToolUsage(msgspec.Struct, frozen=True, gc=False):
 
 
 class UsageSegment(msgspec.Struct, frozen=True):
+    """A segment whose rows are left undecoded (`usage_rows` decodes them), so a reader turns one
+    segment at a time into records instead of holding every segment's rows at once."""
+
     segment_start: str
     segment_end: str
-    tool_usage: list[ToolUsage]
+    tool_usage: msgspec.Raw
 
 
 class UsageResponse(msgspec.Struct, frozen=True):
