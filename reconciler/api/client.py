@@ -434,20 +434,27 @@ class ApiReader:
                 return msgspec.json.decode(content, type=model)
             return _adapter(model).validate_json(content)
         except msgspec.DecodeError as exc:  # a ValidationError too: "... - at `$.members[3]`"
-            raise self._shape_error(response, str(exc)) from None
+            raise _shape_error(response, str(exc)) from None
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
-            raise self._shape_error(response, f"{where}: {first['msg']}") from None
+            raise _shape_error(response, f"{where}: {first['msg']}") from None
 
-    @staticmethod
-    def _shape_error(response: httpx.Response, why: str) -> ApiError:
-        return ApiError(
-            f"the server's answer does not have the expected shape ({why})",
-            method=response.request.method,
-            path=response.request.url.path,
-            status=response.status_code,
-        )
+
+def shape_error(why: str, method: str, path: str, status: int | None = None) -> ApiError:
+    """An answer the tool cannot read: the one wording, whoever decodes it."""
+    return ApiError(
+        f"the server's answer does not have the expected shape ({why})",
+        method=method,
+        path=path,
+        status=status,
+    )
+
+
+def _shape_error(response: httpx.Response, why: str) -> ApiError:
+    return shape_error(
+        why, response.request.method, response.request.url.path, response.status_code
+    )
 
 
 class ApiClient(ApiReader):

@@ -11,12 +11,11 @@ from datetime import datetime, timezone
 
 import msgspec
 
-from ..errors import ApiError
 from ..model.invoices import InvoiceInfo, InvoiceLine
 from ..model.live import LiveOrganization
 from ..model.timestamps import parse_timestamp
 from ..model.usage import UNKNOWN_TOOL, CommitInfo, OrganizationUsage, UsageRecord
-from .client import ApiReader, Params
+from .client import ApiReader, Params, shape_error
 from .endpoints import GET_CREDITS, GET_SPEND_COMMIT, GET_USAGE, LIST_INVOICES, capabilities
 from .wire import (
     CreditsResponse,
@@ -40,11 +39,7 @@ def _rows(segment: UsageSegment) -> list[ToolUsage]:
     try:
         return _ROWS.decode(segment.tool_usage)
     except msgspec.DecodeError as exc:
-        raise ApiError(
-            f"the server's answer does not have the expected shape (usage_segments: {exc})",
-            method=GET_USAGE.method,
-            path=GET_USAGE.path,
-        ) from None
+        raise shape_error(f"usage_segments: {exc}", GET_USAGE.method, GET_USAGE.path) from None
 
 
 def read_usage(

@@ -134,8 +134,8 @@ class ToolUsage(msgspec.Struct, frozen=True, gc=False):
 
 
 class UsageSegment(msgspec.Struct, frozen=True):
-    """A segment whose rows are left undecoded (`usage_rows` decodes them), so a reader turns one
-    segment at a time into records instead of holding every segment's rows at once."""
+    """A segment whose rows are left undecoded (api/usage.py's `_rows` decodes them), so a
+    reader turns one segment at a time into records instead of holding every segment's rows."""
 
     segment_start: str
     segment_end: str

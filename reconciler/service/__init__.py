@@ -357,8 +357,8 @@ def apply_saved(
             or pending.unbound_keys
             or pending.lost_keys_to_plan()
         )
-        if not the_plan.changes:
-            if loose_ends:
+        if not the_plan.changes:  # as in `apply`: outcomes and keys an earlier run left
+            if pending.unknown_outcomes or pending.unbound_keys:
                 _settle(client, planned.config, options, audit, pending, organizations)
             nothing = NothingToApply(plan_hash=the_plan.plan_hash, blocked=len(the_plan.blocked))
             return planned, nothing
