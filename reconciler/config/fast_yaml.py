@@ -17,8 +17,6 @@ documents.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from ruamel.yaml import YAML
@@ -30,36 +28,23 @@ _STOP = (
     r"\s#,:\[\]{}"  # never inside a plain scalar here: whitespace, comment, flow and key indicators
 )
 _PLAIN = rf"(?:[^{_STOP}\-?!&*|>'\"%@`.][^{_STOP}]*|-[^{_STOP}]+)(?: +[^{_STOP}]+)*"
-_QUOTED = r"'(?:[^']|'')*'|\"[^\"\\]*\""
+_QUOTED = r"'(?:[^'\n]|'')*'|\"[^\"\\\n]*\""  # on one line
 _SCALAR = rf"(?:{_QUOTED}|{_PLAIN})"
 _COMMENT = r"(?: +#.*)?"
-_LINE = re.compile(  # indent, "- ", then key and value, or an item alone
-    rf"( *)(- +)?(?:({_SCALAR}):(?: +({_SCALAR}|\{{[^{{}}#]*\}}|\[\]))?|({_SCALAR})) *{_COMMENT}"
+_ROW = re.compile(  # any one line: indent, "- ", then key and value, or an item alone; or nothing
+    rf"^(?:( *)(- +)?(?:({_SCALAR}):(?: +({_SCALAR}|\{{[^{{}}#\n]*\}}|\[\]))?|({_SCALAR})) *"
+    rf"{_COMMENT}| *(?:#.*)?)$",
+    re.MULTILINE,
 )
 _FLOW_PAIR = re.compile(rf" *(?P<key>{_SCALAR}): +(?P<value>{_SCALAR}) *")
 _PLAIN_DECIMAL = re.compile(r"0|[1-9][0-9]*")
 _PLAIN_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DOCUMENT_MARKER = re.compile(r"^(?:---|\.\.\.)", re.MULTILINE)
+CHUNK_CHARS = 1 << 21  # text matched at once: bounds the rows held (about 15 MB) on any file
 
 
 class NotSimple(Exception):
     """The text is outside the subset: read it with the full parser."""
-
-
-@dataclass(slots=True)
-class _Line:
-    number: int  # 1-based
-    indent: int  # column of the content (after a "- ", if any), 0-based
-    dash: bool
-    dash_indent: int
-    key: Any = None
-    value: Any = (
-        None  # a scalar, {} or [] written on the line; _NOTHING when the line ends after "key:"
-    )
-    item: Any = None
-    kind: str = ""  # "entry" (key: ...) or "item" (a scalar alone)
-
-
-_NOTHING = object()
 
 
 class _Resolver:
@@ -130,124 +115,133 @@ class _Resolver:
         return out
 
 
-def _split_lines(text: str) -> Iterator[str]:
-    """The text's lines without their line breaks (CRLF or LF), made one at a time."""
-    start, end = 0, len(text)
-    while start <= end:
-        stop = text.find("\n", start)
-        stop = end if stop < 0 else stop
-        yield (
-            text[start : stop - 1] if stop > start and text[stop - 1] == "\r" else text[start:stop]
-        )
-        start = stop + 1
+class _Rows:
+    """The content lines (neither blank nor comment) of the text, a chunk at a time: each line is
+    matched by one regular expression over the chunk (not a call per line), and a line it does not
+    match is outside the subset. Fields by position: line number, indent of the content (after a
+    "- "), column of the dash (-1: none), and the matched tokens (key, value; or item)."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.offset, self.lines_before = text, 0, 0
+        self.numbers: list[int] = []
+        self.indents: list[int] = []
+        self.dashes: list[int] = []
+        self.tokens: list[tuple[str, str, str, str, str]] = []
+        self.at = 0
+
+    def current(self) -> bool:
+        """Whether a line is left; the next chunk is matched when this one is used up."""
+        while self.at == len(self.tokens):
+            if self.offset > len(self.text):
+                return False
+            self._match_chunk()
+        return True
+
+    def _match_chunk(self) -> None:
+        text, start = self.text, self.offset
+        stop = text.find("\n", start + CHUNK_CHARS)
+        stop = len(text) if stop < 0 else stop
+        found = _ROW.findall(text, start, stop)
+        if len(found) != text.count("\n", start, stop) + 1:
+            raise NotSimple("a line outside the subset")
+        first = self.lines_before + 1
+        kept = [n for n, row in enumerate(found) if row[2] or row[4]]
+        tokens = [found[n] for n in kept]
+        self.numbers = [first + n for n in kept]
+        self.indents = [len(row[0]) + len(row[1]) for row in tokens]
+        self.dashes = [len(row[0]) if row[1] else -1 for row in tokens]
+        self.tokens, self.at = tokens, 0
+        self.lines_before += len(found)
+        self.offset = stop + 1
 
 
-def _lines(text: str, resolver: _Resolver) -> Iterator[_Line]:
-    """The content lines, one at a time: at 1,000,000 members a list of them was 150 MB."""
-    if "\t" in text or "\r" in text.replace("\r\n", ""):
-        raise NotSimple("tabs or bare carriage returns")
-    for number, raw in enumerate(_split_lines(text), start=1):
-        stripped = raw.lstrip(" ")
-        if not stripped or stripped[0] == "#":
-            if raw.isprintable() or not stripped:
-                continue
-            raise NotSimple("unprintable comment")
-        if not raw.isprintable() or raw.startswith(("---", "...")):
-            raise NotSimple(f"line {number}")
-        yield _line(number, raw, resolver)
-
-
-def _line(number: int, raw: str, resolver: _Resolver) -> _Line:
-    match = _LINE.fullmatch(raw)
-    if match is None:
-        raise NotSimple(f"line {number}")
-    spaces, dash, key, token, item = match.groups()
-    line = _Line(number, match.end(2) if dash else len(spaces), dash is not None, len(spaces))
-    if key is not None:
-        line.kind, line.key = "entry", resolver.key(key)
-        if token is None:
-            line.value = _NOTHING
-        elif token[0] in "{[":
-            line.value = resolver.flow(token)
-        else:
-            line.value = resolver.scalar(token)
-    else:
-        line.kind, line.item = "item", resolver.scalar(item)
-    return line
+def _checked(text: str) -> str:
+    """The text with CRLF line breaks as LF, or NotSimple for what no line of the subset holds:
+    tabs, bare carriage returns, unprintable characters (in comments too), document markers."""
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    if not text.replace("\n", "").isprintable():
+        raise NotSimple("tabs, bare carriage returns or unprintable characters")
+    if _DOCUMENT_MARKER.search(text):
+        raise NotSimple("a document marker")
+    return text
 
 
 class _Reader:
-    def __init__(self, lines: Iterator[_Line]) -> None:
-        self.lines = lines
-        self.following = next(lines, None)
+    def __init__(self, rows: _Rows, resolver: _Resolver) -> None:
+        self.rows, self.resolver = rows, resolver
         self.items: dict[tuple[Any, ...], list[tuple[int, int]]] = {}
 
-    def peek(self) -> _Line | None:
-        return self.following
-
-    def advance(self) -> None:
-        self.following = next(self.lines, None)
-
     def mapping(self, indent: int, path: tuple[Any, ...]) -> dict[str, Any]:
+        """The entries at `indent`; the first may be a sequence item's ("- key: ...")."""
         if len(path) > MAX_DEPTH:
             raise NotSimple("nested past MAX_DEPTH")
+        rows, resolver = self.rows, self.resolver
         out: dict[str, Any] = {}
-        while (line := self.peek()) is not None:
-            if line.dash and line.dash_indent <= indent and out:
-                if line.dash_indent == indent:
-                    raise NotSimple(f"line {line.number}")  # a list item among mapping entries
+        while rows.current():
+            at = rows.at
+            dash = rows.dashes[at]
+            if 0 <= dash <= indent and out:
+                if dash == indent:
+                    raise NotSimple(f"line {rows.numbers[at]}")  # a list item among entries
                 return out
-            if line.indent < indent:
+            if rows.indents[at] < indent:
                 return out
-            if line.indent > indent or line.kind != "entry" or line.key in out:
-                raise NotSimple(f"line {line.number}")
-            line.dash = False  # a sequence item's first entry has been taken over by this mapping
-            self.advance()
-            out[line.key] = self.value_of(line, indent, (*path, line.key))
+            _, _, key_token, value_token, _ = rows.tokens[at]
+            if rows.indents[at] > indent or not key_token:
+                raise NotSimple(f"line {rows.numbers[at]}")
+            key = resolver.key(key_token)
+            if key in out:
+                raise NotSimple(f"line {rows.numbers[at]}")
+            rows.at = at + 1
+            if not value_token:
+                out[key] = self.nested(indent, (*path, key))
+                continue
+            out[key] = (
+                resolver.flow(value_token)
+                if value_token[0] in "{["
+                else resolver.scalar(value_token)
+            )
+            if rows.current() and rows.indents[rows.at] > indent and rows.dashes[rows.at] < 0:
+                raise NotSimple(f"line {rows.numbers[rows.at]}")  # a continued scalar
         return out
 
-    def value_of(self, line: _Line, indent: int, path: tuple[Any, ...]) -> Any:
-        if line.value is not _NOTHING:
-            following = self.peek()
-            if following is not None and following.indent > indent and not following.dash:
-                raise NotSimple(f"line {following.number}")  # a continued scalar
-            return line.value
-        following = self.peek()
-        if following is None:
+    def nested(self, indent: int, path: tuple[Any, ...]) -> Any:
+        """The value of an entry written as "key:" alone: what the lines below it hold."""
+        rows = self.rows
+        if not rows.current():
             return None
-        if following.dash:
-            return (
-                self.sequence(following.dash_indent, path)
-                if following.dash_indent >= indent
-                else None
-            )
-        if following.indent > indent:
-            return self.mapping(following.indent, path)
+        dash = rows.dashes[rows.at]
+        if dash >= 0:
+            return self.sequence(dash, path) if dash >= indent else None
+        if rows.indents[rows.at] > indent:
+            return self.mapping(rows.indents[rows.at], path)
         return None
 
     def sequence(self, indent: int, path: tuple[Any, ...]) -> list[Any]:
         if len(path) > MAX_DEPTH:
             raise NotSimple("nested past MAX_DEPTH")
+        rows = self.rows
         out: list[Any] = []
         positions = self.items.setdefault(path, [])
-        while (line := self.peek()) is not None and line.dash and line.dash_indent == indent:
-            positions.append((line.number, line.indent + 1))
-            path_of_item = (*path, len(out))
-            if line.kind == "entry":
-                out.append(self.mapping(line.indent, path_of_item))
-            else:
-                self.advance()
-                following = self.peek()
-                if following is not None and (
-                    following.indent > indent
-                    and not following.dash
-                    or following.dash
-                    and following.dash_indent > indent
-                ):
-                    raise NotSimple(f"line {following.number}")
-                out.append(line.item)
-        if line is not None and line.indent > indent and not line.dash:
-            raise NotSimple(f"line {line.number}")
+        while rows.current() and rows.dashes[rows.at] == indent:
+            at = rows.at
+            positions.append((rows.numbers[at], rows.indents[at] + 1))
+            _, _, key_token, _, item_token = rows.tokens[at]
+            if key_token:
+                out.append(self.mapping(rows.indents[at], (*path, len(out))))
+                continue
+            item = self.resolver.scalar(item_token)
+            rows.at = at + 1
+            if rows.current() and (
+                rows.indents[rows.at] > indent
+                and rows.dashes[rows.at] < 0
+                or rows.dashes[rows.at] > indent
+            ):
+                raise NotSimple(f"line {rows.numbers[rows.at]}")
+            out.append(item)
+        if rows.current() and rows.indents[rows.at] > indent and rows.dashes[rows.at] < 0:
+            raise NotSimple(f"line {rows.numbers[rows.at]}")
         return out
 
 
@@ -285,12 +279,14 @@ def read_simple_yaml(
     """The document as plain data and the (line, column) of every sequence item by the sequence's
     path, or None when the text is outside the subset (then ruamel reads it)."""
     try:
-        reader = _Reader(_lines(text, _Resolver()))
-        first = reader.peek()
-        if first is None or first.indent != 0 or first.dash or first.kind != "entry":
+        rows = _Rows(_checked(text))
+        if not rows.current() or rows.indents[0] != 0 or rows.dashes[0] >= 0:
             return None
+        if not rows.tokens[0][2]:
+            return None
+        reader = _Reader(rows, _Resolver())
         data = reader.mapping(0, ())
-        if reader.peek() is not None:
+        if rows.current():
             return None
         return data, reader.items
     except NotSimple:
