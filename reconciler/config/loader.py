@@ -17,17 +17,17 @@ import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pydantic
 from pydantic import BaseModel
 
 from ..defaults import MAX_FILE_BYTES
 from ..errors import BindingConflictError, ConfigError, Problem, ReconcilerError, UsageError
-from ..model.identity import IDENTIFIER_FIELDS, Identity, identity, matches_glob
+from ..model.identity import IDENTIFIER_FIELDS, Identity, identity, matches_glob, normalise_all
 from ..safe_files import read_bytes
 from .fast_yaml import read_simple_yaml
-from .models import DesiredState
+from .models import DesiredState, Member
 from .yaml_source import Path_, Positions, parse_yaml
 
 
@@ -194,20 +194,22 @@ def _cross_entry_problems(
     positions: Positions,
     filename: str,
     broken: frozenset[str] = frozenset(),
+    same_person: bool = True,
 ) -> list[Problem]:
     """Problems only the whole file shows. The owner count is not judged in an organization
     whose member entries already failed (`broken`): a typo such as `rol: OWNER` is the problem
-    to show, not the min_owners it would cause."""
+    to show, not the min_owners it would cause. `same_person=False` leaves out one person listed
+    twice, for a caller that checks the validated entries instead (`_names_someone_twice`)."""
     problems: list[Problem] = []
     top_policy = data.get("policy") if isinstance(data, dict) else None
     key_owners: dict[str, tuple[str, str]] = {}
     sink_owners: dict[tuple[str, ...], tuple[str, str]] = {}
     for org_name, org in _iter_organizations(data):
         members = org.get("members")
-        if isinstance(members, list):
+        if isinstance(members, list) and same_person:
             problems += _same_person_twice(org_name, members, positions, filename)
-            if org_name not in broken:
-                problems += _unreachable_min_owners(org_name, org, top_policy, positions, filename)
+        if isinstance(members, list) and org_name not in broken:
+            problems += _unreachable_min_owners(org_name, org, top_policy, positions, filename)
         keys = org.get("api_keys")
         if isinstance(keys, dict):
             problems += _key_ids_bound_twice(org_name, keys, key_owners, positions, filename)
@@ -293,6 +295,18 @@ def _same_person_twice(
         )
         problems.append(Problem(filename, line, col, message))
     return problems
+
+
+def _names_someone_twice(members: list[Member]) -> bool:
+    """Whether two validated entries are one person (what `_same_person_twice` finds, without
+    where): all entries named by email, as nearly always, are compared in one pass."""
+    emails = [member.email for member in members]
+    keys: list[str] | list[Identity] = (
+        [member.identity for member in members]
+        if None in emails
+        else normalise_all("email", cast(list[str], emails))
+    )
+    return len(set(keys)) != len(keys)
 
 
 def _key_ids_bound_twice(
@@ -391,8 +405,10 @@ def _load_fast(text: str) -> tuple[DesiredState, MemberPositions] | None:
         desired = DesiredState.model_validate(data)
     except pydantic.ValidationError:
         return None
-    if _cross_entry_problems(data, Positions(), ""):
-        return None
+    if _cross_entry_problems(data, Positions(), "", same_person=False) or any(
+        _names_someone_twice(org.members) for org in desired.organizations.values()
+    ):
+        return None  # the located reader says where
     return desired, {
         name: items.get(("organizations", name, "members"), []) for name in desired.organizations
     }

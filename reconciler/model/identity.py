@@ -10,7 +10,7 @@ matches either to the same live member. Every comparison of identifiers goes thr
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from fnmatch import fnmatchcase
 from typing import Generic, Literal, TypeVar
 
@@ -26,6 +26,18 @@ def normalise(field: IdentifierField, value: str) -> str:
     if value.isascii():  # the same answer, without the Unicode work, for nearly every address
         return value if value.islower() else value.lower()  # no copy when it is lower case already
     return unicodedata.normalize("NFC", value).casefold()
+
+
+def normalise_all(field: IdentifierField, values: list[str]) -> list[str]:
+    """`normalise` of each value, in order. Nearly always every value is lower-case ASCII already:
+    one check of them all then answers for each (the list itself comes back), instead of a call
+    per value, which at 100,000 members was a sixth of a plan's work."""
+    if field == "user_id":
+        return values
+    joined = "\n".join(values)
+    if joined.isascii() and joined.lower() == joined:  # ASCII's only folding is lower case
+        return values
+    return [normalise(field, value) for value in values]
 
 
 def identity(field: IdentifierField, value: str) -> Identity:
@@ -89,6 +101,33 @@ class IdentityIndex(Generic[Record]):
             self._by_field["handle"].setdefault(normalise("handle", handle), record)
         if user_id:
             self._by_field["user_id"].setdefault(user_id, record)
+
+    @classmethod
+    def of(
+        cls,
+        records: list[Record],
+        emails: list[str],
+        handles: list[str],
+        user_ids: list[str],
+    ) -> IdentityIndex[Record]:
+        """The index of `records`, given each one's identifiers already in compared form ("" for
+        none): built a field at a time, the first record keeping an identifier as `add` does."""
+        index: IdentityIndex[Record] = cls()
+        given: tuple[tuple[IdentifierField, list[str]], ...] = (
+            ("email", emails),
+            ("handle", handles),
+            ("user_id", user_ids),
+        )
+        for field, keys in given:
+            # the earliest record is written last, so it keeps the key
+            table = dict(zip(reversed(keys), reversed(records), strict=True))
+            table.pop("", None)
+            index._by_field[field] = table
+        return index
+
+    def lookup(self, field: IdentifierField) -> Callable[[str], Record | None]:
+        """The lookup of one field for keys already in compared form (bound once for a loop)."""
+        return self._by_field[field].get
 
     def get(self, field: IdentifierField, value: str) -> Record | None:
         """The record `value` names in `field` (compared as identifiers are)."""

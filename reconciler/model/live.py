@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 from operator import attrgetter
 from typing import Any, Literal
 
 import msgspec
 
-from .identity import Identity, identities, normalise
+from .identity import Identity, identities, normalise_all
 
 FINGERPRINT_CHUNK = 10_000
 Role = Literal["OWNER", "MEMBER"]
@@ -57,24 +58,32 @@ class LiveOrganization:
         str, ...
     ] = ()  # user ids the server listed more than once (each is one member here)
 
+    @cached_property
+    def compared(self) -> tuple[list[str], list[str], list[str]]:
+        """Each member's email, handle and user id in compared form ("" for none), in member
+        order: normalised once per read, for the fingerprint and the planner's index alike."""
+        return (
+            normalise_all("email", [m.email for m in self.members]),
+            normalise_all("handle", [m.handle for m in self.members]),
+            [m.user_id for m in self.members],
+        )
+
     def feed(self, digest: Any) -> None:
         """What the fingerprint covers, fed to `digest` member by member (no copy of the whole
         organization): ids, roles, identifiers as compared, key statuses, in a fixed order. JSON
         keeps every value's bounds unambiguous; msgspec writes it at twice json.dumps' speed."""
         encode = msgspec.json.encode
         digest.update(encode([self.organization_id, self.caller_role]))
-        members = sorted(self.members, key=attrgetter("user_id"))
-        for start in range(0, len(members), FINGERPRINT_CHUNK):  # bounded memory per chunk
+        emails, handles, user_ids = self.compared
+        members = self.members
+        # by user id, stably: members without one stay in the server's order
+        order = sorted(range(len(members)), key=user_ids.__getitem__)
+        for start in range(0, len(order), FINGERPRINT_CHUNK):  # bounded memory per chunk
             digest.update(
                 encode(
                     [
-                        (
-                            m.user_id,
-                            normalise("email", m.email),
-                            normalise("handle", m.handle),
-                            m.role,
-                        )
-                        for m in members[start : start + FINGERPRINT_CHUNK]
+                        (user_ids[at], emails[at], handles[at], members[at].role)
+                        for at in order[start : start + FINGERPRINT_CHUNK]
                     ]
                 )
             )

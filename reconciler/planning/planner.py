@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from typing import TypedDict
+from typing import TypedDict, cast
 
 from ..config.models import DesiredState, EffectivePolicy, Member, Organization
 from ..errors import ConfigError, Problem
@@ -30,7 +30,7 @@ from ..model.changes import (
     UnmanagedKey,
 )
 from ..model.expiry import ExpiryNote, expired_reason, is_expired
-from ..model.identity import IdentityIndex, identity, matches_glob
+from ..model.identity import IdentityIndex, identity, matches_glob, normalise_all
 from ..model.live import (
     KNOWN_KEY_STATUSES,
     KNOWN_ROLES,
@@ -62,10 +62,9 @@ _RANK = {action: rank for rank, action in enumerate(APPLY_ORDER)}
 class _LiveIndex:
     """Live members by each of their identities, and each entry's live record, found once."""
 
-    def __init__(self, members: tuple[LiveMember, ...]) -> None:
-        self._index: IdentityIndex[LiveMember] = IdentityIndex()
-        for member in members:
-            self._index.add(member, member.email, member.handle, member.user_id)
+    def __init__(self, live: LiveOrganization) -> None:
+        emails, handles, user_ids = live.compared
+        self._index = IdentityIndex.of(list(live.members), emails, handles, user_ids)
         self._resolved: tuple[list[Member], list[LiveMember | None]] | None = None
 
     def find(self, member: Member) -> LiveMember | None:
@@ -74,8 +73,15 @@ class _LiveIndex:
     def resolve(self, entries: list[Member]) -> list[LiveMember | None]:
         """The live record of each entry, found once per list however many passes ask."""
         if self._resolved is None or self._resolved[0] is not entries:
-            self._resolved = (entries, [self.find(entry) for entry in entries])
+            self._resolved = (entries, self._find_all(entries))
         return self._resolved[1]
+
+    def _find_all(self, entries: list[Member]) -> list[LiveMember | None]:
+        emails = [entry.email for entry in entries]
+        if None in emails:  # some entries name a handle or a user id: each by its own identity
+            return [self.find(entry) for entry in entries]
+        keys = normalise_all("email", cast(list[str], emails))
+        return list(map(self._index.lookup("email"), keys))
 
 
 def _ref_of_live(live: LiveMember) -> MemberRef:
@@ -163,7 +169,7 @@ class _OrganizationPlanner:
         self.today = today  # judges expiry; None: nothing expires (no clock was read)
         self.origins = origins or ()  # per member entry: the source it came from, "" the file
         self.lost_keys = lost_keys or {}  # key id -> why nobody holds its secret
-        self.index = index or _LiveIndex(live.members)
+        self.index = index or _LiveIndex(live)
         self.org_id = live.organization_id
         self.where = _Where(organization=name, organization_id=live.organization_id)
         self.changes: list[Change] = []
@@ -556,9 +562,13 @@ def same_person_problems(
     for name, organization in desired.organizations.items():
         if name not in live.organizations:
             continue
-        index = (indexes or {}).get(name) or _LiveIndex(live.organizations[name].members)
+        index = (indexes or {}).get(name) or _LiveIndex(live.organizations[name])
+        resolved = index.resolve(organization.members)
+        matched = [found for found in resolved if found is not None]
+        if len(set(matched)) == len(matched):  # no live record is named twice (nearly always)
+            continue
         first_entry: dict[int, int] = {}  # id of a live record -> the first entry naming it
-        for position, found in enumerate(index.resolve(organization.members)):
+        for position, found in enumerate(resolved):
             if found is None:
                 continue
             member = organization.members[position]
@@ -597,7 +607,7 @@ def listed_but_ignored(
         patterns = desired.effective_policy(name).ignore_members
         if name not in live.organizations or not patterns:
             continue
-        index = _LiveIndex(live.organizations[name].members)
+        index = _LiveIndex(live.organizations[name])
         for position, member in enumerate(organization.members):
             found = index.find(member)
             if found is None or matches_glob(patterns, member.email, member.handle):
@@ -648,7 +658,7 @@ def compute_plan(
 
     Raises ConfigError when two entries of the file turn out to be one live person.
     """
-    indexes = {name: _LiveIndex(org.members) for name, org in live.organizations.items()}
+    indexes = {name: _LiveIndex(org) for name, org in live.organizations.items()}
     conflicts = same_person_problems(desired, live, desired_file, locate, indexes)
     if conflicts:
         raise ConfigError(conflicts)
