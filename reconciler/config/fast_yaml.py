@@ -47,18 +47,28 @@ class NotSimple(Exception):
     """The text is outside the subset: read it with the full parser."""
 
 
+_BOOL, _NULL = "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null"
+
+
 class _Resolver:
     """Plain scalars typed exactly as ruamel types them (YAML 1.2), or NotSimple."""
 
     def __init__(self) -> None:
         self.resolver = YAML(typ="rt").resolver
         self.first_chars = frozenset(self.resolver.versioned_resolver)
+        self.words_only = frozenset(  # first letters that only a bool or a null may start with
+            first
+            for first, resolvers in self.resolver.versioned_resolver.items()
+            if first.isalpha() and {tag for tag, _ in resolvers} <= {_BOOL, _NULL}
+        )
         self.cache: dict[str, Any] = {}
         self.keys: dict[str, str] = {}
 
     def plain(self, text: str) -> Any:
         if text[0] not in self.first_chars:
             return text
+        if len(text) > 5 and text[0] in self.words_only:
+            return text  # YAML 1.2's true, false and null are words of at most 5 characters
         if text in self.cache:
             return self.cache[text]
         tag = self.resolver.resolve(ScalarNode, text, (True, False))
@@ -218,20 +228,43 @@ class _Reader:
             return self.mapping(rows.indents[rows.at], path)
         return None
 
+    def one_entry_items(
+        self, indent: int, out: list[Any], positions: list[tuple[int, int]]
+    ) -> bool:
+        """Items of the sequence at `indent` written "- key: value" and followed by the next
+        item, each a mapping of one entry (a member by email, the most common line), read in one
+        loop over the chunk without a call per item. Whether any was."""
+        rows, resolver = self.rows, self.resolver
+        tokens, dashes, numbers, indents = rows.tokens, rows.dashes, rows.numbers, rows.indents
+        at, last = rows.at, len(tokens) - 1
+        while at < last and dashes[at + 1] == indent:
+            _, _, key_token, value_token, _ = tokens[at]
+            if not key_token or not value_token or value_token[0] in "{[":
+                break
+            positions.append((numbers[at], indents[at] + 1))
+            out.append({resolver.key(key_token): resolver.scalar(value_token)})
+            at += 1
+        taken = at > rows.at
+        rows.at = at
+        return taken
+
     def sequence(self, indent: int, path: tuple[Any, ...]) -> list[Any]:
         if len(path) > MAX_DEPTH:
             raise NotSimple("nested past MAX_DEPTH")
         rows = self.rows
         out: list[Any] = []
         positions = self.items.setdefault(path, [])
+        resolver, shallow = self.resolver, len(path) < MAX_DEPTH
         while rows.current() and rows.dashes[rows.at] == indent:
             at = rows.at
+            if shallow and self.one_entry_items(indent, out, positions):
+                continue
             positions.append((rows.numbers[at], rows.indents[at] + 1))
             _, _, key_token, _, item_token = rows.tokens[at]
             if key_token:
                 out.append(self.mapping(rows.indents[at], (*path, len(out))))
                 continue
-            item = self.resolver.scalar(item_token)
+            item = resolver.scalar(item_token)
             rows.at = at + 1
             if rows.current() and (
                 rows.indents[rows.at] > indent
