@@ -39,9 +39,12 @@ Percentage = Annotated[str, StringConstraints(pattern=r"^(100|[1-9]?[0-9])%$")]
 HIDDEN_CATEGORIES = ("Cc", "Cf", "Zl", "Zp")
 
 
+_NAME_PATTERN = re.compile(r"\S(.*\S)?")  # no surrounding whitespace, on one line
+
+
 def _visible_name(value: str) -> str:
     if value.isascii() and value.isprintable() and value and value.strip() == value:
-        return value  # the common case, without a Unicode lookup per character
+        return value  # the common case (it fits _NAME_PATTERN), without a lookup per character
     if not value:
         raise ValueError("must not be empty")
     if value != value.strip():
@@ -51,11 +54,14 @@ def _visible_name(value: str) -> str:
             raise ValueError(
                 f"{value!r} holds an invisible or control character (U+{ord(char):04X})"
             )
+    if not _NAME_PATTERN.fullmatch(value):
+        raise ValueError(f"{value!r} must be one line without surrounding whitespace")
     return value
 
 
 # Handles, user ids, key ids, labels and names: what a reviewer reads is what the tool compares.
-Name = Annotated[str, AfterValidator(_visible_name), StringConstraints(pattern=r"^\S(.*\S)?$")]
+# One Python check each (a constraint after it would be a second call per value).
+Name = Annotated[str, AfterValidator(_visible_name)]
 
 
 # An ASCII dot-atom local part: email-validator accepts every one of these, so the per-address
@@ -73,6 +79,14 @@ def _domain_is_valid(domain: str) -> bool:
     except EmailNotValidError:
         return False
     return True
+
+
+def _visible_email(value: str) -> str:
+    return check_email(_visible_name(value))
+
+
+# An email in the file: a visible name that email-validator accepts, in one call per address.
+EmailName = Annotated[str, AfterValidator(_visible_email)]
 
 
 def check_email(value: str) -> str:
@@ -294,7 +308,7 @@ class Member(_Strict):
         },
     )
 
-    email: Name | None = Field(
+    email: EmailName | None = Field(
         default=None, description="Email address (compared case-insensitively)."
     )
     handle: Name | None = Field(
@@ -304,11 +318,6 @@ class Member(_Strict):
     role: Role = Field(default="MEMBER", description="OWNER or MEMBER. Default MEMBER.")
     expires: ExpiryDate | None = None
     cost_center: CostCenter | None = None
-
-    @field_validator("email")
-    @classmethod
-    def _valid_email(cls, value: str | None) -> str | None:
-        return value if value is None else check_email(value)
 
     @model_validator(mode="after")
     def _exactly_one_identifier(self) -> Member:
