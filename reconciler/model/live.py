@@ -6,7 +6,7 @@ No I/O here, so the planner can depend on these types without importing the HTTP
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from operator import attrgetter
 from typing import Any, Literal
@@ -98,6 +98,17 @@ class LiveState:
     api_version: str  # what the server was found (or told) to speak
     warnings: tuple[str, ...] = field(default=())
     api_version_evidence: str = ""  # what decided api_version, in words
+
+    def keys_only(self) -> LiveState:
+        """The same state without its members: what an apply keeps of the read before its first
+        write (which keys were there), so that read's members go before the verification read."""
+        return replace(
+            self,
+            organizations={
+                name: replace(org, members=(), repeated=())
+                for name, org in self.organizations.items()
+            },
+        )
 
     def fingerprint(self) -> str:
         """Changes whenever anything a plan depends on changes: a saved plan is stale then."""

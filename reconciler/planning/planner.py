@@ -183,76 +183,78 @@ class _OrganizationPlanner:
         self.owner_removals = 0
 
     def listed_members(self) -> None:
-        index = self.index
-        common = self.where
-        ignored = (
-            self.policy.ignore_members
-        )  # tested before the call: this loop runs once per entry
-        origins = self.origins
+        ignored, matched, members = self.policy.ignore_members, self.matched, self.desired.members
         for position, (member, found) in enumerate(
-            zip(self.desired.members, index.resolve(self.desired.members), strict=True)
+            zip(members, self.index.resolve(members), strict=True)
         ):
-            origin = origins[position] if position < len(origins) else ""
             if found is not None:
-                self.matched.add(id(found))
-            if ignored and matches_glob(
-                ignored,
-                member.email,
-                member.handle,
-                found.email if found else None,
-                found.handle if found else None,
-            ):
-                continue
-            if self.today is not None and is_expired(member.expires, self.today):
-                self._expired(member, found, origin)
-            elif found is not None and found.role not in KNOWN_ROLES:
-                self.blocked.append(_unknown_role(found, self.where))
-            elif found is None:
-                self.unmatched.append(member)
-                ref = _ref_of_entry(member)
-                listed = f"from {origin}" if origin else "listed in the file"
-                self.changes.append(
-                    MemberAdd(
-                        member=ref,
-                        reason=f"{listed}, not in the organization",
-                        origin=origin,
-                        **common,
-                    )
+                matched.add(id(found))
+                if found.role == member.role and member.expires is None and not ignored:
+                    continue  # present in the role listed: nothing to do (nearly every entry)
+            self._listed(position, member, found)
+
+    def _listed(self, position: int, member: Member, found: LiveMember | None) -> None:
+        """What one entry of the file needs, unless it is in place."""
+        common, ignored = self.where, self.policy.ignore_members
+        origin = self.origins[position] if position < len(self.origins) else ""
+        if ignored and matches_glob(
+            ignored,
+            member.email,
+            member.handle,
+            found.email if found else None,
+            found.handle if found else None,
+        ):
+            return
+        if self.today is not None and is_expired(member.expires, self.today):
+            self._expired(member, found, origin)
+        elif found is not None and found.role not in KNOWN_ROLES:
+            self.blocked.append(_unknown_role(found, self.where))
+        elif found is None:
+            self.unmatched.append(member)
+            ref = _ref_of_entry(member)
+            listed = f"from {origin}" if origin else "listed in the file"
+            self.changes.append(
+                MemberAdd(
+                    member=ref,
+                    reason=f"{listed}, not in the organization",
+                    origin=origin,
+                    **common,
                 )
-                if member.role == "OWNER":
-                    self.changes.append(
-                        MemberPromote(
-                            member=ref,
-                            after_add=True,
-                            reason=f"OWNER {listed}; new members join as MEMBER"
-                            if origin
-                            else "listed as OWNER; new members join as MEMBER",
-                            origin=origin,
-                            **common,
-                        )
-                    )
-            elif member.role == "OWNER" and found.role == "MEMBER":
+            )
+            if member.role == "OWNER":
                 self.changes.append(
                     MemberPromote(
-                        member=_ref_of_live(found),
-                        reason=f"OWNER from {origin}, is MEMBER"
+                        member=ref,
+                        after_add=True,
+                        reason=f"OWNER {listed}; new members join as MEMBER"
                         if origin
-                        else "listed as OWNER, is MEMBER",
+                        else "listed as OWNER; new members join as MEMBER",
                         origin=origin,
                         **common,
                     )
                 )
-            elif member.role == "MEMBER" and found.role == "OWNER":
-                self.blocked.append(
-                    MemberBlocked(
-                        kind="member.demote",
-                        member=_ref_of_live(found),
-                        reason="listed as MEMBER, is OWNER: the API "
-                        "has no call to demote an owner; demote by hand in Ideogram, or list them "
-                        "as OWNER",
-                        **common,
-                    )
+        elif member.role == "OWNER" and found.role == "MEMBER":
+            self.changes.append(
+                MemberPromote(
+                    member=_ref_of_live(found),
+                    reason=f"OWNER from {origin}, is MEMBER"
+                    if origin
+                    else "listed as OWNER, is MEMBER",
+                    origin=origin,
+                    **common,
                 )
+            )
+        elif member.role == "MEMBER" and found.role == "OWNER":
+            self.blocked.append(
+                MemberBlocked(
+                    kind="member.demote",
+                    member=_ref_of_live(found),
+                    reason="listed as MEMBER, is OWNER: the API "
+                    "has no call to demote an owner; demote by hand in Ideogram, or list them "
+                    "as OWNER",
+                    **common,
+                )
+            )
 
     def _expired(self, member: Member, found: LiveMember | None, origin: str) -> None:
         """An entry past its `expires`: never added, and removed if present (through the same

@@ -320,7 +320,9 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions, approval: 
             return NothingToApply(plan_hash=the_plan.plan_hash, blocked=len(the_plan.blocked))
         current = _settle(client, planned.config, options, audit, pending, organizations)
         ensure_fresh(the_plan, current.config, current.plan)
-        report = _carry_out(client, current.config, the_plan, current.live, options, audit)
+        config, baseline = current.config, current.live.keys_only()
+        del current  # its members go before the verification read
+        report = _carry_out(client, config, the_plan, baseline, options, audit)
     report.audit_head = audit.head  # the store's last record: after the lock's release, if any
     return report
 
@@ -366,9 +368,9 @@ def apply_saved(
             current = _settle(client, planned.config, options, audit, pending, organizations)
             ensure_fresh(the_plan, current.config, current.plan)
             planned = current
-        live = planned.live
+        baseline = planned.live.keys_only()
         planned = planned.without_live()  # the verification read is not held beside this one
-        report = _carry_out(client, planned.config, the_plan, live, options, audit)
+        report = _carry_out(client, planned.config, the_plan, baseline, options, audit)
     report.audit_head = audit.head  # the store's last record: after the lock's release, if any
     return planned, report
 
@@ -435,9 +437,9 @@ def apply_config(
         if not the_plan.changes:
             nothing = NothingToApply(plan_hash=the_plan.plan_hash, blocked=len(the_plan.blocked))
             return current, nothing
-        live = current.live
+        baseline = current.live.keys_only()
         current = current.without_live()  # at 1,000,000 members the read is 700 MB
-        report = _carry_out(client, current.config, the_plan, live, options, audit)
+        report = _carry_out(client, current.config, the_plan, baseline, options, audit)
     report.audit_head = audit.head  # the store's last record: after the lock's release, if any
     return current, report
 
