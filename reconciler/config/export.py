@@ -16,10 +16,10 @@ import pydantic
 
 from .. import __version__
 from ..errors import ReconcilerError
-from ..model.identity import IDENTIFIER_FIELDS, IdentifierField, normalise
+from ..model.identity import IDENTIFIER_FIELDS, IdentifierField, normalise_all
 from ..model.live import KNOWN_KEY_STATUSES, KNOWN_ROLES, LiveMember, LiveOrganization, LiveState
 from .fast_yaml import yaml_scalar
-from .models import ApiKeySpec, Member, Organization
+from .models import ApiKeySpec, EmailName, Name, Organization
 
 SCHEMA_MODELINE = (
     "# yaml-language-server: $schema=https://github.com/ideogram-org/ideogram-org/raw/main/"
@@ -36,32 +36,54 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
-def _values(member: LiveMember) -> dict[IdentifierField, str]:
-    return {"email": member.email, "handle": member.handle, "user_id": member.user_id}
+# The loader's own field types (strict, as in the model) decide which identifiers a file can hold.
+_FIELD_TYPES: dict[IdentifierField, pydantic.TypeAdapter[str]] = {
+    "email": pydantic.TypeAdapter(EmailName, config=pydantic.ConfigDict(strict=True)),
+    "handle": pydantic.TypeAdapter(Name, config=pydantic.ConfigDict(strict=True)),
+    "user_id": pydantic.TypeAdapter(Name, config=pydantic.ConfigDict(strict=True)),
+}
 
 
 def _usable(field: IdentifierField, value: str) -> bool:
-    """Whether the loader would accept this identifier: the same model decides, so the file
-    validates."""
+    """Whether the loader would accept this identifier: the field's own type decides (a model per
+    member cost a third of an export), so the file validates."""
     if not value:
         return False
     try:
-        Member.model_validate({field: value})
+        _FIELD_TYPES[field].validate_python(value)
     except pydantic.ValidationError:
         return False
     return True
 
 
-def _identifier(
-    member: LiveMember, taken: Counter[tuple[str, str]]
-) -> tuple[IdentifierField, str] | None:
-    """The identifier to list a member by: email, else handle, else user id; never one another
-    member of the organization shares (the planner would match the wrong one)."""
-    for field in IDENTIFIER_FIELDS:
-        value = _values(member)[field]
-        if _usable(field, value) and taken[(field, normalise(field, value))] == 1:
-            return field, value
-    return None
+class _Identifiers:
+    """Each member's identifiers as written and as compared, and how many members carry each
+    compared one: what choosing an identifier per member needs, normalised once."""
+
+    def __init__(self, members: list[LiveMember]) -> None:
+        emails = [m.email for m in members]
+        handles = [m.handle for m in members]
+        self.written: dict[IdentifierField, list[str]] = {
+            "email": emails,
+            "handle": handles,
+            "user_id": [m.user_id for m in members],
+        }
+        self.compared: dict[IdentifierField, list[str]] = {
+            "email": normalise_all("email", emails),
+            "handle": normalise_all("handle", handles),
+            "user_id": self.written["user_id"],
+        }
+        self.taken = {field: Counter(values) for field, values in self.compared.items()}
+
+    def choose(self, at: int) -> tuple[IdentifierField, str, str] | None:
+        """The identifier to list member `at` by (field, as written, as compared): email, else
+        handle, else user id; never one another member of the organization shares (the planner
+        would match the wrong one)."""
+        for field in IDENTIFIER_FIELDS:
+            value, key = self.written[field][at], self.compared[field][at]
+            if value and self.taken[field][key] == 1 and _usable(field, value):
+                return field, value, key
+        return None
 
 
 Entry = tuple[
@@ -75,15 +97,10 @@ def _member_entries(org: LiveOrganization, policy: dict[str, Any], notes: list[s
         f"the server listed user {printable(user_id)} more than once; written once"
         for user_id in org.repeated
     ]
-    taken: Counter[tuple[str, str]] = Counter(
-        (field, normalise(field, value))
-        for member in members
-        for field, value in _values(member).items()
-        if value
-    )
+    identifiers = _Identifiers(members)
     entries: list[tuple[bool, str, Entry]] = []  # (not an owner, sort key, entry)
     ignore: list[str] = []
-    for member in members:
+    for at, member in enumerate(members):
         if member.role not in KNOWN_ROLES:
             name = member.email or member.handle
             notes.append(
@@ -96,14 +113,14 @@ def _member_entries(org: LiveOrganization, policy: dict[str, Any], notes: list[s
             else:
                 policy["prune_members"] = False
             continue
-        chosen = _identifier(member, taken)
+        chosen = identifiers.choose(at)
         if chosen is None:
             raise ExportError(
                 f"organization {org.name!r}: a member record (user id {member.user_id!r}) has no "
                 f"identifier a desired-state file can hold on its own; nothing was written"
             )
-        entry = (chosen[0], chosen[1], member.role == "OWNER")
-        entries.append((member.role != "OWNER", normalise(chosen[0], chosen[1]), entry))
+        field, value, key = chosen
+        entries.append((member.role != "OWNER", key, (field, value, member.role == "OWNER")))
     if ignore:
         policy["ignore_members"] = ignore
     sequence = [entry for _, _, entry in sorted(entries, key=lambda item: (item[0], item[1]))]
