@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 
@@ -51,18 +52,27 @@ class _Tally:
 
 
 def _tally(records: tuple[UsageRecord, ...], since: date | None = None) -> _Tally:
-    """Amounts count from `since` on (all when None); last use counts every record."""
+    """Amounts count from `since` on (all when None); last use counts every record. One pass,
+    each address normalised once (it repeats on every day of use)."""
     found = _Tally({}, {}, defaultdict(float), defaultdict(float))
+    last_key, last_member = found.last_key, found.last_member
+    key_amount, member_amount = found.key_amount, found.member_amount
+    folded: dict[str, str] = {}
     for record in records:
-        counted = since is None or record.day >= since
-        if record.api_key_id:
-            key = record.api_key_id
-            found.last_key[key] = max(record.day, found.last_key.get(key, record.day))
-            found.key_amount[key] += record.amount if counted else 0.0
+        day = record.day
+        amount = record.amount if since is None or day >= since else 0.0
+        key = record.api_key_id
+        if key:
+            if key not in last_key or day > last_key[key]:
+                last_key[key] = day
+            key_amount[key] += amount
         if record.email:
-            email = normalise("email", record.email)
-            found.last_member[email] = max(record.day, found.last_member.get(email, record.day))
-            found.member_amount[email] += record.amount if counted else 0.0
+            email = folded.get(record.email)
+            if email is None:
+                email = folded[record.email] = normalise("email", record.email)
+            if email not in last_member or day > last_member[email]:
+                last_member[email] = day
+            member_amount[email] += amount
     return found
 
 
@@ -122,24 +132,35 @@ def alert_share(text: str) -> float:
     return float(found[1]) / 100
 
 
-def _group_key(
-    record: UsageRecord, by: GroupBy, cost_centers: dict[str, str] | None = None
-) -> list[str]:
-    if by == "cost-center":  # the key's, else the member's, else unassigned: every row once
+def _grouper(
+    by: GroupBy, cost_centers: dict[str, str] | None = None
+) -> Callable[[UsageRecord], str]:
+    """The group a record counts in, for `by`: every record has one, so the groups add up to the
+    total. Addresses are normalised once each (they repeat on every day of use)."""
+    folded: dict[str, str] = {}
+
+    def member(email: str) -> str:
+        found = folded.get(email)
+        if found is None:
+            found = folded[email] = normalise("email", email)
+        return found
+
+    if by == "cost-center":  # the key's, else the member's, else unassigned
         centers = cost_centers or {}
-        found = centers.get(record.api_key_id or "") or centers.get(
-            normalise("email", record.email) if record.email else ""
+        return lambda record: (
+            centers.get(record.api_key_id or "")
+            or centers.get(member(record.email) if record.email else "")
+            or UNASSIGNED
         )
-        return [found or UNASSIGNED]
-    if by == "key":  # every row has a group, so the groups add up to the total
-        return [record.api_key_id or WEB_APP]
+    if by == "key":
+        return lambda record: record.api_key_id or WEB_APP
     if by == "member":
-        return [normalise("email", record.email) if record.email else API_USE]
+        return lambda record: member(record.email) if record.email else API_USE
     if by == "tool":
-        return [record.tool_type]
+        return lambda record: record.tool_type
     if by == "model":
-        return [record.model_version or "(none)"]
-    return [record.day.isoformat()]
+        return lambda record: record.model_version or "(none)"
+    return lambda record: record.day.isoformat()
 
 
 def commit_status(commits: tuple[CommitInfo, ...], now: datetime) -> CommitStatus | None:
@@ -166,6 +187,15 @@ def commit_status(commits: tuple[CommitInfo, ...], now: datetime) -> CommitStatu
     return None
 
 
+def _labelled(amounts: dict[str | None, float], key_labels: dict[str, str]) -> dict[str, float]:
+    """A day's amounts by key id as amounts by the key's label (its id when it has none)."""
+    out: dict[str, float] = {}
+    for key_id, amount in amounts.items():
+        label = key_labels.get(key_id, key_id) if key_id else WEB_APP
+        out[label] = out[label] + amount if label in out else amount
+    return out
+
+
 def report(
     usage: OrganizationUsage,
     by: GroupBy,
@@ -179,17 +209,22 @@ def report(
     """One organization's spend per group, last use per key and member, daily spend by key,
     commit and its burn-up, and the file's budgets of keys in this report's currency."""
     sums: dict[str, float] = defaultdict(float)
-    daily: dict[date, dict[str, float]] = defaultdict(lambda: defaultdict(float))  # by day
+    by_id: dict[date, defaultdict[str | None, float]] = {}  # by day, by key id (None: web app)
     total = 0.0
-    per_member = by != "member" or usage.per_person  # 2025-10 reports no use per person
+    # 2025-10 reports no use per person
+    group_of = _grouper(by, cost_centers) if by != "member" or usage.per_person else None
+    current_day: date | None = None
+    bucket: defaultdict[str | None, float] = defaultdict(float)
     for record in usage.records:
-        total += record.amount
-        for group in _group_key(record, by, cost_centers) if per_member else ():
-            sums[group] += record.amount
-        label = (
-            key_labels.get(record.api_key_id, record.api_key_id) if record.api_key_id else WEB_APP
-        )
-        daily[record.day][label] += record.amount
+        amount = record.amount
+        total += amount
+        if group_of is not None:
+            sums[group_of(record)] += amount
+        if record.day != current_day:  # rows come a day at a time: one lookup per day
+            current_day = record.day
+            bucket = by_id.setdefault(current_day, defaultdict(float))
+        bucket[record.api_key_id] += amount
+    daily = {day: _labelled(amounts, key_labels) for day, amounts in by_id.items()}
     tally = _tally(usage.records)
     last_key, last_member = tally.last_key, tally.last_member
     key_amount, member_amount = tally.key_amount, tally.member_amount
