@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any, cast
 
 import pydantic
+import pydantic.dataclasses
+import pydantic.fields
 from pydantic import BaseModel
 
 from ..defaults import MAX_FILE_BYTES
@@ -57,8 +59,20 @@ class LoadedConfig:
 # --- pydantic errors -> located problems ---------------------------------------------------------
 
 
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+# an unknown field, as a model and as a dataclass (Member) say it
+_UNKNOWN_FIELD = ("extra_forbidden", "unexpected_keyword_argument")
+
+
+def _fields(model: type[Any]) -> dict[str, pydantic.fields.FieldInfo]:
+    """The fields of a model or of a pydantic dataclass."""
+    fields: dict[str, pydantic.fields.FieldInfo] = getattr(model, "__pydantic_fields__", {})
+    return fields
+
+
+def _model_in(annotation: Any) -> type[Any] | None:
+    if isinstance(annotation, type) and (
+        issubclass(annotation, BaseModel) or pydantic.dataclasses.is_pydantic_dataclass(annotation)
+    ):
         return annotation
     for arg in typing.get_args(annotation):
         found = _model_in(arg)
@@ -67,12 +81,12 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _model_at(loc: Path_) -> type[BaseModel] | None:
+def _model_at(loc: Path_) -> type[Any] | None:
     """The model whose fields are valid at a data path: used to suggest a misspelt field."""
-    model: type[BaseModel] | None = DesiredState
+    model: type[Any] | None = DesiredState
     index = 0
     while index < len(loc) and model is not None:
-        field = model.model_fields.get(loc[index])
+        field = _fields(model).get(loc[index])
         if field is None:
             return None
         annotation = field.annotation
@@ -118,19 +132,18 @@ def _validation_problems(
         loc = tuple(error["loc"])
         kind = error["type"]
         path = _data_path(loc, data)
-        if kind == "extra_forbidden":
+        if kind in _UNKNOWN_FIELD:
             name = loc[-1]
             line, col = positions.of_key(path)
             message = f"unknown field {name!r}"
             model = _model_at(loc[:-1])
             if model is not None:
-                close = difflib.get_close_matches(
-                    str(name), list(model.model_fields), n=1, cutoff=0.6
-                )
+                names = list(_fields(model))
+                close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
                 if close:
                     message += f"; did you mean {close[0]!r}?"
                 else:
-                    message += f" (expected one of: {', '.join(model.model_fields)})"
+                    message += f" (expected one of: {', '.join(names)})"
         elif kind == "missing":
             line, col = positions.of_value(path)
             where = _describe(path)
@@ -139,7 +152,7 @@ def _validation_problems(
             line, col = positions.of_value(path)
             message = _value_message(error, loc, path)
         problems.setdefault(
-            path if kind != "extra_forbidden" else loc, Problem(filename, line, col, message)
+            loc if kind in _UNKNOWN_FIELD else path, Problem(filename, line, col, message)
         )
     return list(problems.values())
 
