@@ -14,7 +14,7 @@ import difflib
 import hashlib
 import os
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -28,7 +28,7 @@ from ..defaults import MAX_FILE_BYTES
 from ..errors import BindingConflictError, ConfigError, Problem, ReconcilerError, UsageError
 from ..model.identity import IDENTIFIER_FIELDS, Identity, identity, matches_glob, normalise_all
 from ..safe_files import read_bytes
-from .fast_yaml import read_simple_yaml
+from .fast_yaml import ItemPositions, read_simple_yaml
 from .models import DesiredState, Member
 from .yaml_source import Path_, Positions, parse_yaml
 
@@ -41,7 +41,7 @@ class LoadedConfig:
     desired: DesiredState
     sha256: str  # of the file's bytes: the file is read again once this changes
     desired_hash: str  # of what the file says (not its comments): a saved plan is stale then
-    member_positions: dict[str, list[tuple[int, int]]] = field(
+    member_positions: dict[str, Sequence[tuple[int, int]]] = field(
         default_factory=dict
     )  # by organization
     warnings: tuple[Problem, ...] = ()  # located, like errors, but the file is still valid
@@ -384,17 +384,19 @@ def load_text(text: str, filename: str) -> DesiredState:
 
 
 MemberPositions = dict[
-    str, list[tuple[int, int]]
+    str, Sequence[tuple[int, int]]
 ]  # organization -> (line, column) of each member entry
 
 
-def _load(text: str, filename: str) -> tuple[DesiredState, MemberPositions]:
+def _load(source: str | bytes, filename: str) -> tuple[DesiredState, MemberPositions]:
     """The fast reader when it can take the file and the file is valid; otherwise ruamel, whose
-    located problems are the only ones a user ever sees."""
-    fast = _load_fast(text)
+    located problems are the only ones a user ever sees. Given the file's bytes (UTF-8, already
+    checked), its text is held only while a reader reads it: as a str it is up to four times the
+    file (120 MB for 1,000,000 members), and it is not needed while the entries are validated."""
+    fast = _load_fast(source)
     if fast is not None:
         return fast
-    desired, positions = _load_located(text, filename)
+    desired, positions = _load_located(_text(source), filename)
     return desired, {
         name: [
             positions.of_value(("organizations", name, "members", index))
@@ -404,8 +406,28 @@ def _load(text: str, filename: str) -> tuple[DesiredState, MemberPositions]:
     }
 
 
-def _load_fast(text: str) -> tuple[DesiredState, MemberPositions] | None:
-    read = read_simple_yaml(text)
+def _text(source: str | bytes) -> str:
+    return source if isinstance(source, str) else source.decode("utf-8")
+
+
+_MEMBER_LIST = pydantic.TypeAdapter(list[Member])
+MEMBER_CHUNK = 10_000  # entries validated at once, each chunk's mappings then let go
+
+
+def _validate_members_in_place(data: dict[str, Any]) -> None:
+    """Each organization's member mappings replaced by validated entries, a chunk at a time, so
+    the mappings and the entries are never all held at once (validating the whole file in one
+    call held both: 300 MB at 1,000,000 members). Raises pydantic.ValidationError."""
+    for _, org in _iter_organizations(data):
+        members = org.get("members")
+        if isinstance(members, list):
+            for start in range(0, len(members), MEMBER_CHUNK):
+                chunk = slice(start, start + MEMBER_CHUNK)
+                members[chunk] = _MEMBER_LIST.validate_python(members[chunk])
+
+
+def _load_fast(source: str | bytes) -> tuple[DesiredState, MemberPositions] | None:
+    read = read_simple_yaml(_text(source))
     if read is None:
         return None
     data, items = read
@@ -414,16 +436,18 @@ def _load_fast(text: str) -> tuple[DesiredState, MemberPositions] | None:
         type(version) is not int or version != 1
     ):  # the fast reader reads an int only from plain decimal
         return None
+    if _cross_entry_problems(data, Positions(), "", same_person=False):
+        return None  # the located reader says where
     try:
-        desired = DesiredState.model_validate(data)
+        _validate_members_in_place(data)
+        desired = DesiredState.model_validate(data)  # takes the validated entries as they are
     except pydantic.ValidationError:
         return None
-    if _cross_entry_problems(data, Positions(), "", same_person=False) or any(
-        _names_someone_twice(org.members) for org in desired.organizations.values()
-    ):
-        return None  # the located reader says where
+    if any(_names_someone_twice(org.members) for org in desired.organizations.values()):
+        return None
     return desired, {
-        name: items.get(("organizations", name, "members"), []) for name in desired.organizations
+        name: items.get(("organizations", name, "members"), ItemPositions())
+        for name in desired.organizations
     }
 
 
@@ -577,12 +601,12 @@ def load_config(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> LoadedConf
             ]
         ) from None
     try:
-        text = raw.decode("utf-8")
+        raw.decode("utf-8")  # checked here; decoded again where read, and not held meanwhile
     except UnicodeDecodeError as exc:
         raise ConfigError(
             [Problem(str(path), 1, 1, f"the file is not UTF-8 text ({exc.reason})")]
         ) from None
-    desired, members = _load(text, str(path))
+    desired, members = _load(raw, str(path))
     return LoadedConfig(
         path=path,
         desired=desired,
