@@ -33,9 +33,12 @@ def test_an_index_built_at_once_finds_what_one_built_record_by_record_finds(
     one_by_one: IdentityIndex[int] = IdentityIndex()
     for record in records:
         one_by_one.add(record, emails[record], handles[record], user_ids[record])
-    at_once = IdentityIndex.of(
-        records, normalise_all("email", emails), normalise_all("handle", handles), user_ids
-    )
+    compared = {
+        "email": normalise_all("email", emails),
+        "handle": normalise_all("handle", handles),
+        "user_id": user_ids,
+    }
+    at_once = IdentityIndex.of(records, compared.__getitem__)
     for value in [*emails, *handles, *user_ids, "", "nobody"]:
         for field in ("email", "handle", "user_id"):
             assert at_once.get(field, value) == one_by_one.get(field, value)  # type: ignore[arg-type]

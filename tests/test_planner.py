@@ -698,3 +698,15 @@ def test_unproven_removals_count_the_entries_past_three(entries: int, tail: str)
     listed = "".join(f"- {{email: p{i}@acme.example}}\n" for i in range(entries))
     plan = plan_for(desired(OWNER + listed), live_state(live))
     assert tail in _reason_of(plan, "member.remove_unproven")[0]
+
+
+def test_a_record_the_server_repeats_exactly_is_listed_with_its_twin_never_removed() -> None:
+    """A spec-valid server may list one person twice, with no user id to tell the records apart:
+    the entry that names them names both, and removing the twin would remove the listed person."""
+    twin = LiveMember(user_id="", email="dana@acme.example", handle="dana", role="MEMBER")
+    owner = member("owner", "OWNER")
+    plan = plan_for(
+        desired(OWNER + "- email: dana@acme.example\n"),
+        live_state([owner, twin, LiveMember(twin.user_id, twin.email, twin.handle, twin.role)]),
+    )
+    assert [row(change) for change in plan.changes] == []

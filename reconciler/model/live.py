@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from .identity import Identity, identities, normalise_all
+from .identity import IdentifierField, Identity, identities, normalise_all
 
 FINGERPRINT_CHUNK = 10_000
 Role = Literal["OWNER", "MEMBER"]
@@ -59,14 +59,21 @@ class LiveOrganization:
     ] = ()  # user ids the server listed more than once (each is one member here)
 
     @cached_property
-    def compared(self) -> tuple[list[str], list[str], list[str]]:
-        """Each member's email, handle and user id in compared form ("" for none), in member
-        order: normalised once per read, for the fingerprint and the planner's index alike."""
-        return (
-            normalise_all("email", [m.email for m in self.members]),
-            normalise_all("handle", [m.handle for m in self.members]),
-            [m.user_id for m in self.members],
-        )
+    def _compared_emails(self) -> list[str]:
+        return normalise_all("email", [m.email for m in self.members])
+
+    @cached_property
+    def _compared_handles(self) -> list[str]:
+        return normalise_all("handle", [m.handle for m in self.members])
+
+    def compared(self, field: IdentifierField) -> list[str]:
+        """Each member's identifier of `field` in compared form ("" for none), in member order:
+        an email or handle normalised once per read, when first asked for."""
+        if field == "email":
+            return self._compared_emails
+        if field == "handle":
+            return self._compared_handles
+        return [m.user_id for m in self.members]
 
     def feed(self, digest: Any) -> None:
         """What the fingerprint covers, fed to `digest` member by member (no copy of the whole
@@ -74,16 +81,16 @@ class LiveOrganization:
         keeps every value's bounds unambiguous; msgspec writes it at twice json.dumps' speed."""
         encode = msgspec.json.encode
         digest.update(encode([self.organization_id, self.caller_role]))
-        emails, handles, user_ids = self.compared
-        members = self.members
-        # by user id, stably: members without one stay in the server's order
-        order = sorted(range(len(members)), key=user_ids.__getitem__)
-        for start in range(0, len(order), FINGERPRINT_CHUNK):  # bounded memory per chunk
+        members = sorted(self.members, key=attrgetter("user_id"))
+        for start in range(0, len(members), FINGERPRINT_CHUNK):  # bounded memory per chunk
+            chunk = members[start : start + FINGERPRINT_CHUNK]
+            emails = normalise_all("email", [m.email for m in chunk])
+            handles = normalise_all("handle", [m.handle for m in chunk])
             digest.update(
                 encode(
                     [
-                        (user_ids[at], emails[at], handles[at], members[at].role)
-                        for at in order[start : start + FINGERPRINT_CHUNK]
+                        (m.user_id, email, handle, m.role)
+                        for m, email, handle in zip(chunk, emails, handles, strict=True)
                     ]
                 )
             )

@@ -63,8 +63,7 @@ class _LiveIndex:
     """Live members by each of their identities, and each entry's live record, found once."""
 
     def __init__(self, live: LiveOrganization) -> None:
-        emails, handles, user_ids = live.compared
-        self._index = IdentityIndex.of(list(live.members), emails, handles, user_ids)
+        self._index = IdentityIndex.of(list(live.members), live.compared)
         self._resolved: tuple[list[Member], list[LiveMember | None]] | None = None
 
     def find(self, member: Member) -> LiveMember | None:
@@ -175,9 +174,9 @@ class _OrganizationPlanner:
         self.changes: list[Change] = []
         self.blocked: list[Blocked] = []
         self.unmanaged: list[UnmanagedKey] = []
-        self.matched: set[int] = (
-            set()
-        )  # ids of the live records the file lists (a user id may be empty)
+        # the live records the file lists, by value: a record the server repeats exactly (a user
+        # id may be empty) is listed with its twin, never removed as unlisted
+        self.matched: set[LiveMember] = set()
         self.unmatched: list[Member] = []  # entries of the file that match no live member
         self.removals = 0
         self.owner_removals = 0
@@ -188,7 +187,7 @@ class _OrganizationPlanner:
             zip(members, self.index.resolve(members), strict=True)
         ):
             if found is not None:
-                matched.add(id(found))
+                matched.add(found)
                 if found.role == member.role and member.expires is None and not ignored:
                     continue  # present in the role listed: nothing to do (nearly every entry)
             self._listed(position, member, found)
@@ -302,7 +301,7 @@ class _OrganizationPlanner:
             unmatched_by_field.setdefault(entry.identity[0], []).append(entry)
         ignored, matched = self.policy.ignore_members, self.matched
         for live in self.live.members:
-            if id(live) in matched or ignored and matches_glob(ignored, live.email, live.handle):
+            if live in matched or ignored and matches_glob(ignored, live.email, live.handle):
                 continue
             ref = _ref_of_live(live)
             if live.role not in KNOWN_ROLES:
