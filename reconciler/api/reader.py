@@ -163,9 +163,13 @@ def _unique_members(records: list[OrganizationMember]) -> tuple[list[LiveMember]
     by_id: dict[str, LiveMember] = {}
     members: list[LiveMember] = []
     repeated: list[str] = []
+    roles = {role: role for role in _ROLE_PRECEDENCE}  # one string per known role, not per member
     for record in records:
         member = LiveMember(
-            record.user_id, record.email_address, record.display_handle, record.role
+            record.user_id,
+            record.email_address,
+            record.display_handle,
+            roles.get(record.role, record.role),
         )
         if not record.user_id:
             members.append(member)
