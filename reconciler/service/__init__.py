@@ -314,10 +314,7 @@ def apply(client: ApiClient, planned: Planned, options: ApplyOptions, approval: 
     with _holding(store, ids, the_plan.plan_hash, options.lock_timeout) as audit:
         pending = pending_work(audit.path)
         if not the_plan.changes:
-            # nothing to send; writes an earlier run left without an outcome are still settled
-            if pending.unknown_outcomes or pending.unbound_keys:
-                _settle(client, planned.config, options, audit, pending, organizations)
-            return NothingToApply(plan_hash=the_plan.plan_hash, blocked=len(the_plan.blocked))
+            return _nothing_to_send(client, planned, options, audit, pending)
         current = _settle(client, planned.config, options, audit, pending, organizations)
         ensure_fresh(the_plan, current.config, current.plan)
         config, baseline = current.config, current.live.keys_only()
@@ -359,11 +356,8 @@ def apply_saved(
             or pending.unbound_keys
             or pending.lost_keys_to_plan()
         )
-        if not the_plan.changes:  # as in `apply`: outcomes and keys an earlier run left
-            if pending.unknown_outcomes or pending.unbound_keys:
-                _settle(client, planned.config, options, audit, pending, organizations)
-            nothing = NothingToApply(plan_hash=the_plan.plan_hash, blocked=len(the_plan.blocked))
-            return planned, nothing
+        if not the_plan.changes:
+            return planned, _nothing_to_send(client, planned, options, audit, pending)
         if loose_ends or reload_if_changed(planned.config) is not planned.config:
             current = _settle(client, planned.config, options, audit, pending, organizations)
             ensure_fresh(the_plan, current.config, current.plan)
@@ -373,6 +367,23 @@ def apply_saved(
         report = _carry_out(client, planned.config, the_plan, baseline, options, audit)
     report.audit_head = audit.head  # the store's last record: after the lock's release, if any
     return planned, report
+
+
+def _nothing_to_send(
+    client: ApiClient,
+    planned: Planned,
+    options: ApplyOptions,
+    audit: AuditLog,
+    pending: Verification,
+) -> NothingToApply:
+    """Under the lock, a plan with no changes: writes an earlier run left without an outcome,
+    and keys it made but never bound, are still settled (the same for `apply` and `apply
+    PLANFILE`)."""
+    the_plan = planned.plan
+    if pending.unknown_outcomes or pending.unbound_keys:
+        organizations = [o.name for o in the_plan.organizations]
+        _settle(client, planned.config, options, audit, pending, organizations)
+    return NothingToApply(plan_hash=the_plan.plan_hash, blocked=len(the_plan.blocked))
 
 
 @contextlib.contextmanager
