@@ -10,7 +10,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reconciler.model.identity import IdentityIndex, normalise, normalise_all
+from reconciler.model.identity import Compared, IdentityIndex, normalise, normalise_all
 
 PIECES = st.sampled_from(["a", "B", "ß", "SS", "é", "É", "@", ".", "x", "Σ", "ς", "1", ""])
 VALUES = st.lists(st.lists(PIECES, max_size=6).map("".join), max_size=12)
@@ -42,3 +42,10 @@ def test_an_index_built_at_once_finds_what_one_built_record_by_record_finds(
     for value in [*emails, *handles, *user_ids, "", "nobody"]:
         for field in ("email", "handle", "user_id"):
             assert at_once.get(field, value) == one_by_one.get(field, value)  # type: ignore[arg-type]
+
+
+@given(FIELDS, VALUES)
+def test_compared_looks_up_what_normalise_gives(field: str, values: list[str]) -> None:
+    compared = Compared(field)  # type: ignore[arg-type]
+    for value in [*values, *values]:  # each twice: the second answer comes from the table
+        assert compared[value] == normalise(field, value)  # type: ignore[arg-type]

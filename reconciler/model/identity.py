@@ -41,6 +41,19 @@ def normalise_all(field: IdentifierField, values: list[str]) -> list[str]:
     return [normalise(field, value) for value in values]
 
 
+class Compared(dict[str, str]):
+    """`normalise(field, value)` by value, each worked out once, on first lookup: for values that
+    repeat, as an address does on every day of usage (a lookup, not a call, per repeat)."""
+
+    def __init__(self, field: IdentifierField) -> None:
+        super().__init__()
+        self.field = field
+
+    def __missing__(self, value: str) -> str:
+        compared = self[value] = normalise(self.field, value)
+        return compared
+
+
 def identity(field: IdentifierField, value: str) -> Identity:
     return (field, normalise(field, value))
 

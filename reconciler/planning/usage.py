@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 
 from ..config.models import DesiredState
 from ..errors import UsageError
-from ..model.identity import normalise
+from ..model.identity import Compared, normalise
 from ..model.invoices import InvoiceCheck
 from ..model.money import one_currency, to_minor
 from ..model.usage import (
@@ -57,7 +57,7 @@ def _tally(records: tuple[UsageRecord, ...], since: date | None = None) -> _Tall
     found = _Tally({}, {}, defaultdict(float), defaultdict(float))
     last_key, last_member = found.last_key, found.last_member
     key_amount, member_amount = found.key_amount, found.member_amount
-    folded: dict[str, str] = {}
+    folded = Compared("email")
     for record in records:
         day = record.day
         amount = record.amount if since is None or day >= since else 0.0
@@ -67,9 +67,7 @@ def _tally(records: tuple[UsageRecord, ...], since: date | None = None) -> _Tall
                 last_key[key] = day
             key_amount[key] += amount
         if record.email:
-            email = folded.get(record.email)
-            if email is None:
-                email = folded[record.email] = normalise("email", record.email)
+            email = folded[record.email]
             if email not in last_member or day > last_member[email]:
                 last_member[email] = day
             member_amount[email] += amount
@@ -137,25 +135,18 @@ def _grouper(
 ) -> Callable[[UsageRecord], str]:
     """The group a record counts in, for `by`: every record has one, so the groups add up to the
     total. Addresses are normalised once each (they repeat on every day of use)."""
-    folded: dict[str, str] = {}
-
-    def member(email: str) -> str:
-        found = folded.get(email)
-        if found is None:
-            found = folded[email] = normalise("email", email)
-        return found
-
+    folded = Compared("email")
     if by == "cost-center":  # the key's, else the member's, else unassigned
         centers = cost_centers or {}
         return lambda record: (
             centers.get(record.api_key_id or "")
-            or centers.get(member(record.email) if record.email else "")
+            or centers.get(folded[record.email] if record.email else "")
             or UNASSIGNED
         )
     if by == "key":
         return lambda record: record.api_key_id or WEB_APP
     if by == "member":
-        return lambda record: member(record.email) if record.email else API_USE
+        return lambda record: folded[record.email] if record.email else API_USE
     if by == "tool":
         return lambda record: record.tool_type
     if by == "model":
