@@ -390,13 +390,13 @@ MemberPositions = dict[
 
 def _load(source: str | bytes, filename: str) -> tuple[DesiredState, MemberPositions]:
     """The fast reader when it can take the file and the file is valid; otherwise ruamel, whose
-    located problems are the only ones a user ever sees. Given the file's bytes (UTF-8, already
-    checked), its text is held only while a reader reads it: as a str it is up to four times the
-    file (120 MB for 1,000,000 members), and it is not needed while the entries are validated."""
-    fast = _load_fast(source)
+    located problems are the only ones a user ever sees. Given the file's bytes, its text is held
+    only while a reader reads it: as a str it is up to four times the file (120 MB for 1,000,000
+    members), and it is not needed while the entries are validated."""
+    fast = _load_fast(source, filename)
     if fast is not None:
         return fast
-    desired, positions = _load_located(_text(source), filename)
+    desired, positions = _load_located(_text(source, filename), filename)
     return desired, {
         name: [
             positions.of_value(("organizations", name, "members", index))
@@ -406,8 +406,16 @@ def _load(source: str | bytes, filename: str) -> tuple[DesiredState, MemberPosit
     }
 
 
-def _text(source: str | bytes) -> str:
-    return source if isinstance(source, str) else source.decode("utf-8")
+def _text(source: str | bytes, filename: str) -> str:
+    """The file's text; bytes that are not UTF-8 are a problem of the file."""
+    if isinstance(source, str):
+        return source
+    try:
+        return source.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            [Problem(filename, 1, 1, f"the file is not UTF-8 text ({exc.reason})")]
+        ) from None
 
 
 _MEMBER_LIST = pydantic.TypeAdapter(list[Member])
@@ -426,8 +434,8 @@ def _validate_members_in_place(data: dict[str, Any]) -> None:
                 members[chunk] = _MEMBER_LIST.validate_python(members[chunk])
 
 
-def _load_fast(source: str | bytes) -> tuple[DesiredState, MemberPositions] | None:
-    read = read_simple_yaml(_text(source))
+def _load_fast(source: str | bytes, filename: str) -> tuple[DesiredState, MemberPositions] | None:
+    read = read_simple_yaml(_text(source, filename))
     if read is None:
         return None
     data, items = read
@@ -599,12 +607,6 @@ def load_config(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> LoadedConf
                     f"{max_bytes:,}; raise it with --max-file-size",
                 )
             ]
-        ) from None
-    try:
-        raw.decode("utf-8")  # checked here; decoded again where read, and not held meanwhile
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            [Problem(str(path), 1, 1, f"the file is not UTF-8 text ({exc.reason})")]
         ) from None
     desired, members = _load(raw, str(path))
     return LoadedConfig(
