@@ -145,9 +145,7 @@ def _round_trip(answers: dict[str, Any]) -> None:
             assert any(reason in str(exc) for reason in ALLOWED_REFUSALS), str(exc)
             return
         desired = load_text(text, "exported.yaml")  # raises ConfigError if the export is not valid
-        config = LoadedConfig(
-            path=Path("exported.yaml"), desired=desired, sha256="0" * 64, desired_hash="0" * 64
-        )
+        config = LoadedConfig(path=Path("exported.yaml"), desired=desired, sha256="0" * 64)
         plan = service.plan(reader, config).plan
     assert not plan.changes and not plan.blocked, (text, plan.model_dump_json(indent=1))
     assert plan.safe, plan.violations

@@ -155,9 +155,7 @@ def test_any_spec_valid_usage_answer_gives_a_plan_with_the_usage_policies(versio
         "organizations:\n  acme:\n    members:\n      - {email: a@x.example, role: OWNER}\n",
         "f.yaml",
     )
-    config = LoadedConfig(
-        path=Path("f.yaml"), desired=desired, sha256="0" * 64, desired_hash="0" * 64
-    )
+    config = LoadedConfig(path=Path("f.yaml"), desired=desired, sha256="0" * 64)
 
     @settings(
         max_examples=60,
