@@ -18,8 +18,8 @@ from .. import __version__
 from ..errors import ReconcilerError
 from ..model.identity import IDENTIFIER_FIELDS, IdentifierField, normalise_all
 from ..model.live import KNOWN_KEY_STATUSES, KNOWN_ROLES, LiveMember, LiveOrganization, LiveState
-from .fast_yaml import yaml_scalar
-from .models import ApiKeySpec, EmailName, Name, Organization
+from .fast_yaml import plain_as_written, yaml_scalar
+from .models import ApiKeySpec, EmailName, Name, Organization, plain_emails
 
 SCHEMA_MODELINE = (
     "# yaml-language-server: $schema=https://github.com/ideogram-org/ideogram-org/raw/main/"
@@ -33,6 +33,8 @@ class ExportError(ReconcilerError):
 
 def printable(text: str) -> str:
     """Text safe inside a YAML comment: one line, control characters shown as escapes."""
+    if text.isprintable():
+        return text
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
@@ -74,6 +76,8 @@ class _Identifiers:
             "user_id": self.written["user_id"],
         }
         self.taken = {field: Counter(values) for field, values in self.compared.items()}
+        # every address plain (as nearly always): each is usable without a check of its own
+        self.emails_usable = plain_emails([email for email in emails if email])
 
     def choose(self, at: int) -> tuple[IdentifierField, str, str] | None:
         """The identifier to list member `at` by (field, as written, as compared): email, else
@@ -81,7 +85,9 @@ class _Identifiers:
         would match the wrong one)."""
         for field in IDENTIFIER_FIELDS:
             value, key = self.written[field][at], self.compared[field][at]
-            if value and self.taken[field][key] == 1 and _usable(field, value):
+            if not value or self.taken[field][key] != 1:
+                continue
+            if (field == "email" and self.emails_usable) or _usable(field, value):
                 return field, value, key
         return None
 
@@ -199,8 +205,10 @@ def _organization_lines(name: str, org: LiveOrganization, bound: set[str]) -> li
                     f"      {field}: {str(value).lower() if isinstance(value, bool) else value}"
                 )
     lines.append("    members:" if members else "    members: []")
+    emails_as_is = plain_as_written([value for field, value, _ in members if field == "email"])
     for field, value, owner in members:
-        lines.append(f"      - {field}: {yaml_scalar(value)}")
+        written = value if field == "email" and emails_as_is else yaml_scalar(value)
+        lines.append(f"      - {field}: {written}")
         if owner:
             lines.append("        role: OWNER")
     if keys:

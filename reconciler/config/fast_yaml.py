@@ -341,6 +341,27 @@ def yaml_scalar(value: str) -> str:
     return '"' + "".join(escaped) + '"'
 
 
+_AS_WRITTEN = (  # what `plain_as_written` lets through: no YAML indicator, quote or space
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-@\n"
+)
+
+
+def plain_as_written(addresses: list[str]) -> bool:
+    """Whether `yaml_scalar` writes each of these addresses as it is, decided for the list at
+    once: each made of letters, digits and `._+-@`, starting with a letter or a digit, and holding
+    an "@" (so no resolver reads it as a number, a bool or a null)."""
+    if not addresses:
+        return True
+    joined = "\n" + "\n".join(addresses)
+    if not joined.isascii() or joined.encode("ascii").translate(None, _AS_WRITTEN):
+        return False
+    if joined.count("\n") != len(addresses):
+        return False  # a line break inside one
+    if "\n\n" in joined or "\n-" in joined or "\n." in joined or "\n@" in joined:
+        return False
+    return max(map(len, addresses)) <= 1024 and all("@" in address for address in addresses)
+
+
 def read_simple_yaml(
     text: str,
 ) -> tuple[dict[str, Any], dict[tuple[Any, ...], ItemPositions]] | None:
@@ -363,4 +384,4 @@ def read_simple_yaml(
         return None
 
 
-__all__ = ["ItemPositions", "read_simple_yaml", "yaml_scalar"]
+__all__ = ["ItemPositions", "plain_as_written", "read_simple_yaml", "yaml_scalar"]

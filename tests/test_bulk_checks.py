@@ -1,8 +1,10 @@
-"""The bulk email check never passes an address the one-at-a-time check refuses.
+"""The checks of a whole list never pass a value the one-at-a-time rule would treat otherwise.
 
 `plain_emails` lets the loader skip each entry's own email check (a tenth of loading 100,000
-members). If it said True for a list holding one address `check_email` or `_visible_name` refuses,
-a broken file would load; so every value it passes must pass them, whatever the characters.
+members), and export skip its check per member. If it said True for a list holding one address
+`check_email` or `_visible_name` refuses, a broken file would load; so every value it passes must
+pass them, whatever the characters. Likewise `plain_as_written` lets export write addresses
+without `yaml_scalar`: each must be what `yaml_scalar` writes.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from reconciler.config.fast_yaml import plain_as_written, yaml_scalar
 from reconciler.config.loader import load_text
 from reconciler.config.models import _visible_name, check_email, plain_emails
 from reconciler.errors import ConfigError
@@ -67,3 +70,20 @@ def test_one_bad_address_among_plain_ones_is_still_located(bad: str) -> None:
         load_text(text, "f.yaml")
     assert "f.yaml:22:" in str(raised.value), str(raised.value)
     assert "email" in str(raised.value)
+
+
+@given(VALUES)
+@example(["a@b.example\nc", "d@e.example"])
+@example(["-a@b.example"])
+@example([".a@b.example"])
+@example(["true"])
+@example(["12"])
+@example(["a@b.example", ""])
+def test_addresses_written_as_they_are_are_what_yaml_scalar_writes(values: list[str]) -> None:
+    if plain_as_written(list(values)):
+        assert all(yaml_scalar(value) == value for value in values), values
+
+
+def test_plain_addresses_are_written_as_they_are() -> None:
+    assert plain_as_written(["dana.reyes@acme.example", "o-neil+x_1@sub.acme.example"])
+    assert not plain_as_written(["o'neil@acme.example"])  # a quote: yaml_scalar decides
