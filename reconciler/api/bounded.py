@@ -8,6 +8,7 @@ bounded piece at a time.
 
 from __future__ import annotations
 
+import io
 import time
 import zlib
 from collections.abc import Iterator
@@ -49,7 +50,8 @@ def _decoded(raw: Iterator[bytes], encoding: str) -> Iterator[bytes]:
 
 def read_bounded(response: httpx.Response, limit: int, deadline: float) -> bytes:
     """The answer's decoded body, or an error the moment it passes `limit` bytes or the clock
-    passes `deadline` (time.monotonic())."""
+    passes `deadline` (time.monotonic()). Gathered in a BytesIO, whose bytes are handed over
+    whole: a bytearray copied to bytes held the body twice (500 MB at 1,000,000 members)."""
     method, path = response.request.method, response.request.url.path
     encoding = response.headers.get("content-encoding", "")
     declared = response.headers.get("content-length", "")
@@ -64,10 +66,11 @@ def read_bounded(response: httpx.Response, limit: int, deadline: float) -> bytes
         pieces: Iterator[bytes] = iter([response.content])
     else:
         pieces = _decoded(response.iter_raw(), encoding)
-    body = bytearray()
+    body, size = io.BytesIO(), 0  # its getvalue() hands over its buffer: the body is held once
     for piece in pieces:
-        body += piece
-        if len(body) > limit:
+        body.write(piece)
+        size += len(piece)
+        if size > limit:
             raise ApiError(
                 f"the server's answer grew past the limit of {limit:,} bytes (--max-response-size)",
                 method=method,
@@ -80,7 +83,7 @@ def read_bounded(response: httpx.Response, limit: int, deadline: float) -> bytes
                 method=method,
                 path=path,
             )
-    return bytes(body)
+    return body.getvalue()
 
 
 def whole(response: httpx.Response, body: bytes) -> httpx.Response:

@@ -543,8 +543,9 @@ def _listed_but_ignored(
 
 def desired_state_hash(desired: DesiredState) -> str:
     """sha256 of the desired state as parsed: a comment, a reordered key or another quoting
-    leaves it alone, so such an edit does not make a saved plan stale."""
-    return hashlib.sha256(desired.model_dump_json().encode()).hexdigest()
+    leaves it alone, so such an edit does not make a saved plan stale. The bytes of
+    `model_dump_json()`, written once (not as text, then encoded again)."""
+    return hashlib.sha256(desired.__pydantic_serializer__.to_json(desired)).hexdigest()
 
 
 def reload_if_changed(config: LoadedConfig) -> LoadedConfig:
