@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 from collections import Counter
 from datetime import datetime, timezone
+from operator import itemgetter
 from typing import Any
 
 import pydantic
@@ -63,48 +64,54 @@ class _Identifiers:
     compared one: what choosing an identifier per member needs, normalised once."""
 
     def __init__(self, members: list[LiveMember]) -> None:
-        emails = [m.email for m in members]
-        handles = [m.handle for m in members]
-        self.written: dict[IdentifierField, list[str]] = {
-            "email": emails,
-            "handle": handles,
-            "user_id": [m.user_id for m in members],
-        }
-        self.compared: dict[IdentifierField, list[str]] = {
-            "email": normalise_all("email", emails),
-            "handle": normalise_all("handle", handles),
-            "user_id": self.written["user_id"],
-        }
-        self.taken = {field: Counter(values) for field, values in self.compared.items()}
+        self.members = members
+        self.written: dict[IdentifierField, list[str]] = {}
+        self.compared: dict[IdentifierField, list[str]] = {}
+        self.taken: dict[IdentifierField, Counter[str]] = {}
         # every address plain (as nearly always): each is usable without a check of its own
-        self.emails_usable = plain_emails([email for email in emails if email])
+        self.emails_usable = plain_emails([e for e in self._field("email")[0] if e])
+
+    def _field(self, field: IdentifierField) -> tuple[list[str], list[str], Counter[str]]:
+        """A field's values as written, as compared, and how often each compared one occurs;
+        made when first asked for: handles and user ids only when some email will not do (at
+        1,000,000 members each field's tables are 100 MB)."""
+        if field not in self.written:
+            written = [getattr(member, field) for member in self.members]  # LiveMember's names
+            compared = written if field == "user_id" else normalise_all(field, written)
+            self.written[field], self.compared[field] = written, compared
+            self.taken[field] = Counter(compared)
+        return self.written[field], self.compared[field], self.taken[field]
 
     def choose(self, at: int) -> tuple[IdentifierField, str, str] | None:
         """The identifier to list member `at` by (field, as written, as compared): email, else
         handle, else user id; never one another member of the organization shares (the planner
         would match the wrong one)."""
         for field in IDENTIFIER_FIELDS:
-            value, key = self.written[field][at], self.compared[field][at]
-            if not value or self.taken[field][key] != 1:
+            written, compared, taken = self._field(field)
+            value, key = written[at], compared[at]
+            if not value or taken[key] != 1:
                 continue
             if (field == "email" and self.emails_usable) or _usable(field, value):
                 return field, value, key
         return None
 
 
-Entry = tuple[
-    IdentifierField, str, bool
-]  # the identifier to list a member by, and whether an OWNER
+Entry = tuple[str, IdentifierField, str]  # sort key (as compared), the identifier to list by
 
 
-def _member_entries(org: LiveOrganization, policy: dict[str, Any], notes: list[str]) -> list[Entry]:
+def _member_entries(
+    org: LiveOrganization, policy: dict[str, Any], notes: list[str]
+) -> tuple[list[Entry], list[Entry]]:
+    """The OWNERs' entries and the others', each in the order of its sort key (one 3-tuple per
+    member, sorted in place: at 1,000,000 members every extra tuple per member is 64 MB)."""
     members = list(dict.fromkeys(org.members))  # two identical records are one
     notes += [
         f"the server listed user {printable(user_id)} more than once; written once"
         for user_id in org.repeated
     ]
     identifiers = _Identifiers(members)
-    entries: list[tuple[bool, str, Entry]] = []  # (not an owner, sort key, entry)
+    owners: list[Entry] = []
+    others: list[Entry] = []
     ignore: list[str] = []
     for at, member in enumerate(members):
         if member.role not in KNOWN_ROLES:
@@ -126,18 +133,19 @@ def _member_entries(org: LiveOrganization, policy: dict[str, Any], notes: list[s
                 f"identifier a desired-state file can hold on its own; nothing was written"
             )
         field, value, key = chosen
-        entries.append((member.role != "OWNER", key, (field, value, member.role == "OWNER")))
+        (owners if member.role == "OWNER" else others).append((key, field, value))
     if ignore:
         policy["ignore_members"] = ignore
-    sequence = [entry for _, _, entry in sorted(entries, key=lambda item: (item[0], item[1]))]
-    if all(not_owner for not_owner, _, _ in entries):
+    owners.sort(key=itemgetter(0))  # stable: as the key function, a tie keeps the server's order
+    others.sort(key=itemgetter(0))
+    if not owners:
         policy["min_owners"] = 0
         notes.append(
             "the organization has no OWNER: min_owners is 0 so that this file is valid; raise it "
             "once "
             "an owner is listed"
         )
-    return sequence
+    return owners, others
 
 
 def _key_entries(
@@ -188,7 +196,7 @@ def _organization_lines(name: str, org: LiveOrganization, bound: set[str]) -> li
         ) from None
     policy: dict[str, Any] = {}
     notes: list[str] = []
-    members = _member_entries(org, policy, notes)
+    owners, others = _member_entries(org, policy, notes)
     keys = _key_entries(org, bound, notes)
     lines = [
         f"  {yaml_scalar(name)}:",
@@ -204,13 +212,16 @@ def _organization_lines(name: str, org: LiveOrganization, bound: set[str]) -> li
                 lines.append(
                     f"      {field}: {str(value).lower() if isinstance(value, bool) else value}"
                 )
-    lines.append("    members:" if members else "    members: []")
-    emails_as_is = plain_as_written([value for field, value, _ in members if field == "email"])
-    for field, value, owner in members:
-        written = value if field == "email" and emails_as_is else yaml_scalar(value)
-        lines.append(f"      - {field}: {written}")
-        if owner:
-            lines.append("        role: OWNER")
+    lines.append("    members:" if owners or others else "    members: []")
+    emails = [value for group in (owners, others) for _, field, value in group if field == "email"]
+    emails_as_is = plain_as_written(emails)
+    del emails
+    for owner, group in ((True, owners), (False, others)):
+        for _, field, value in group:
+            written = value if field == "email" and emails_as_is else yaml_scalar(value)
+            lines.append(f"      - {field}: {written}")
+            if owner:
+                lines.append("        role: OWNER")
     if keys:
         lines.append("    api_keys:")
         for key_id, status, comment in keys:
