@@ -174,23 +174,34 @@ class _OrganizationPlanner:
         self.changes: list[Change] = []
         self.blocked: list[Blocked] = []
         self.unmanaged: list[UnmanagedKey] = []
-        # the live records the file lists, by value: a record the server repeats exactly (a user
-        # id may be empty) is listed with its twin, never removed as unlisted
-        self.matched: set[LiveMember] = set()
+        # the live records the file lists: by identity (ids of the index's own records), and by
+        # value for records without a user id, the only ones the server may repeat exactly: such
+        # a twin is listed with the record the file matched, never removed as unlisted
+        self.matched: set[int] = set()
+        self.matched_without_id: set[LiveMember] = set()
         self.unmatched: list[Member] = []  # entries of the file that match no live member
         self.removals = 0
         self.owner_removals = 0
 
     def listed_members(self) -> None:
-        ignored, matched, members = self.policy.ignore_members, self.matched, self.desired.members
-        for position, (member, found) in enumerate(
-            zip(members, self.index.resolve(members), strict=True)
-        ):
-            if found is not None:
-                matched.add(found)
-                if found.role == member.role and member.expires is None and not ignored:
-                    continue  # present in the role listed: nothing to do (nearly every entry)
+        ignored, members = self.policy.ignore_members, self.desired.members
+        resolved = self.index.resolve(members)
+        self.matched.update(id(found) for found in resolved if found is not None)
+        self.matched_without_id.update(
+            found for found in resolved if found is not None and not found.user_id
+        )
+        for position, (member, found) in enumerate(zip(members, resolved, strict=True)):
+            if (
+                found is not None
+                and found.role == member.role
+                and member.expires is None
+                and not ignored
+            ):
+                continue  # present in the role listed: nothing to do (nearly every entry)
             self._listed(position, member, found)
+
+    def _is_listed(self, live: LiveMember) -> bool:
+        return id(live) in self.matched or (not live.user_id and live in self.matched_without_id)
 
     def _listed(self, position: int, member: Member, found: LiveMember | None) -> None:
         """What one entry of the file needs, unless it is in place."""
@@ -299,9 +310,9 @@ class _OrganizationPlanner:
         unmatched_by_field: dict[str, list[Member]] = {}
         for entry in self.unmatched:
             unmatched_by_field.setdefault(entry.identity[0], []).append(entry)
-        ignored, matched = self.policy.ignore_members, self.matched
+        ignored, listed = self.policy.ignore_members, self._is_listed
         for live in self.live.members:
-            if live in matched or ignored and matches_glob(ignored, live.email, live.handle):
+            if listed(live) or ignored and matches_glob(ignored, live.email, live.handle):
                 continue
             ref = _ref_of_live(live)
             if live.role not in KNOWN_ROLES:
@@ -565,7 +576,7 @@ def same_person_problems(
             continue
         index = (indexes or {}).get(name) or _LiveIndex(live.organizations[name])
         resolved = index.resolve(organization.members)
-        matched = [found for found in resolved if found is not None]
+        matched = [id(found) for found in resolved if found is not None]  # held by `resolved`
         if len(set(matched)) == len(matched):  # no live record is named twice (nearly always)
             continue
         first_entry: dict[int, int] = {}  # id of a live record -> the first entry naming it
