@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from reconciler.model.identity import Compared, IdentityIndex, normalise, normalise_all
+from reconciler.model.live import LiveKey, LiveMember, LiveOrganization, LiveState
 
 PIECES = st.sampled_from(["a", "B", "ß", "SS", "é", "É", "@", ".", "x", "Σ", "ς", "1", ""])
 VALUES = st.lists(st.lists(PIECES, max_size=6).map("".join), max_size=12)
@@ -49,3 +50,34 @@ def test_compared_looks_up_what_normalise_gives(field: str, values: list[str]) -
     compared = Compared(field)  # type: ignore[arg-type]
     for value in [*values, *values]:  # each twice: the second answer comes from the table
         assert compared[value] == normalise(field, value)  # type: ignore[arg-type]
+
+
+def _organization(members: tuple[LiveMember, ...]) -> LiveState:
+    keys = (LiveKey("k2", "sk-…2", "ACTIVE"), LiveKey("k1", "sk-…1", "DISABLED"))
+    org = LiveOrganization("acme", "org-1", "Acme", "OWNER", 10, members, keys)
+    return LiveState({"acme": org}, "2026-06")
+
+
+PEOPLE = (
+    LiveMember("dXNlcl9i", "Bob@Acme.example", "Bob", "MEMBER"),
+    LiveMember("dXNlcl9h", "dana@acme.example", "dana", "OWNER"),
+    LiveMember("", "x@acme.example", "", "MEMBER"),
+)
+
+
+def test_the_live_fingerprint_keeps_its_bytes() -> None:
+    """A plan saved by an earlier version holds this digest: a change to what the fingerprint
+    feeds would make every saved plan stale at once."""
+    assert _organization(PEOPLE).fingerprint() == (
+        "8b03f2443436f6d13cc5c00d143ac69a3809763ca43005eda903915a493c60fd"
+    )
+
+
+@given(st.permutations(PEOPLE))
+def test_the_live_fingerprint_ignores_the_order_and_case_the_server_lists_people_in(
+    members: list[LiveMember],
+) -> None:
+    shouted = tuple(
+        LiveMember(m.user_id, m.email.upper(), m.handle.upper(), m.role) for m in members
+    )
+    assert _organization(shouted).fingerprint() == _organization(PEOPLE).fingerprint()
