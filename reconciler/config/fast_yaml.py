@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, overload
 
 from ruamel.yaml import YAML
@@ -212,9 +212,13 @@ class ItemPositions(Sequence[tuple[int, int]]):
     __hash__ = None  # type: ignore[assignment]  # mutable, as a list is
 
 
+ItemsRead = Callable[[tuple[Any, ...], list[Any]], None]
+ITEMS_PER_CALL = 10_000  # a growing sequence is handed to `on_items` this often
+
+
 class _Reader:
-    def __init__(self, rows: _Rows, resolver: _Resolver) -> None:
-        self.rows, self.resolver = rows, resolver
+    def __init__(self, rows: _Rows, resolver: _Resolver, on_items: ItemsRead | None) -> None:
+        self.rows, self.resolver, self.on_items = rows, resolver, on_items
         self.items: dict[tuple[Any, ...], ItemPositions] = {}
 
     def mapping(self, indent: int, path: tuple[Any, ...]) -> dict[str, Any]:
@@ -290,7 +294,11 @@ class _Reader:
         out: list[Any] = []
         positions = self.items.setdefault(path, ItemPositions())
         resolver, shallow = self.resolver, len(path) < MAX_DEPTH
+        on_items, next_call = self.on_items, ITEMS_PER_CALL
         while rows.current() and rows.dashes[rows.at] == indent:
+            if on_items is not None and len(out) >= next_call:
+                on_items(path, out)
+                next_call = len(out) + ITEMS_PER_CALL
             at = rows.at
             if shallow and self.one_entry_items(indent, out, positions):
                 continue
@@ -310,6 +318,8 @@ class _Reader:
             out.append(item)
         if rows.current() and rows.indents[rows.at] > indent and rows.dashes[rows.at] < 0:
             raise NotSimple(f"line {rows.numbers[rows.at]}")
+        if on_items is not None:
+            on_items(path, out)
         return out
 
 
@@ -363,17 +373,20 @@ def plain_as_written(addresses: list[str]) -> bool:
 
 
 def read_simple_yaml(
-    text: str,
+    text: str, on_items: ItemsRead | None = None
 ) -> tuple[dict[str, Any], dict[tuple[Any, ...], ItemPositions]] | None:
     """The document as plain data and the (line, column) of every sequence item by the sequence's
-    path, or None when the text is outside the subset (then ruamel reads it)."""
+    path, or None when the text is outside the subset (then ruamel reads it). `on_items(path,
+    items)` is handed each sequence as it is read, every ITEMS_PER_CALL items and once at its end,
+    and may replace the items read so far (the loader validates member entries while the rest is
+    read, so their mappings are never all held at once); what it raises goes to the caller."""
     try:
         rows = _Rows(_checked(text))
         if not rows.current() or rows.indents[0] != 0 or rows.dashes[0] >= 0:
             return None
         if not rows.tokens[0][2]:
             return None
-        reader = _Reader(rows, _Resolver())
+        reader = _Reader(rows, _Resolver(), on_items)
         data = reader.mapping(0, ())
         if rows.current():
             return None

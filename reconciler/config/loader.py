@@ -354,12 +354,19 @@ def _key_ids_bound_twice(
     return problems
 
 
+def _role_of(entry: Any) -> Any:
+    """An entry's role, as a mapping or as a validated entry (the fast reader's) gives it."""
+    if isinstance(entry, Member):
+        return entry.role
+    return entry.get("role") if isinstance(entry, dict) else None
+
+
 def _unreachable_min_owners(
     org_name: str, org: dict[str, Any], top_policy: Any, positions: Positions, filename: str
 ) -> list[Problem]:
     """min_owners must be reachable by the owners the file lists."""
     org_path = ("organizations", org_name)
-    owners = sum(1 for e in org["members"] if isinstance(e, dict) and e.get("role") == "OWNER")
+    owners = sum(1 for entry in org["members"] if _role_of(entry) == "OWNER")
     min_owners, min_path = 1, None
     for policy, path in ((top_policy, ("policy",)), (org.get("policy"), (*org_path, "policy"))):
         value = policy.get("min_owners") if isinstance(policy, dict) else None
@@ -426,27 +433,36 @@ def _text(source: str | bytes, filename: str) -> str:
 
 
 _MEMBER_LIST = pydantic.TypeAdapter(list[Member])
-MEMBER_CHUNK = 10_000  # entries validated at once, each chunk's mappings then let go
+MEMBER_CHUNK = 10_000  # entries validated at once
 
 
-def _validate_members_in_place(data: dict[str, Any]) -> None:
-    """Each organization's member mappings replaced by validated entries, a chunk at a time, so
-    the mappings and the entries are never all held at once (validating the whole file in one
-    call held both: 300 MB at 1,000,000 members). A chunk's emails are checked at once when they
-    are all plain addresses, as nearly always. Raises pydantic.ValidationError."""
-    for _, org in _iter_organizations(data):
-        members = org.get("members")
-        if isinstance(members, list):
-            for start in range(0, len(members), MEMBER_CHUNK):
-                chunk = slice(start, start + MEMBER_CHUNK)
-                entries = members[chunk]
-                emails = [e["email"] for e in entries if isinstance(e, dict) and "email" in e]
-                checked = EMAILS_CHECKED if plain_emails(emails) else None
-                members[chunk] = _MEMBER_LIST.validate_python(entries, context=checked)
+class _MembersValidated:
+    """Handed to the fast reader: each organization's member mappings replaced by validated
+    entries as they are read, a chunk at a time, so the mappings of a whole file are never held
+    at once (1,000,000 of them are 230 MB, and reading them all before validating any left that
+    much memory to the process). A chunk's emails are checked at once when they are all plain
+    addresses, as nearly always. Raises pydantic.ValidationError."""
+
+    def __init__(self) -> None:
+        self.done: dict[tuple[Any, ...], int] = {}  # entries validated so far, by list
+
+    def __call__(self, path: tuple[Any, ...], items: list[Any]) -> None:
+        if len(path) != 3 or path[0] != "organizations" or path[2] != "members":
+            return
+        for start in range(self.done.get(path, 0), len(items), MEMBER_CHUNK):
+            chunk = slice(start, min(start + MEMBER_CHUNK, len(items)))
+            entries = items[chunk]
+            emails = [e["email"] for e in entries if isinstance(e, dict) and "email" in e]
+            checked = EMAILS_CHECKED if plain_emails(emails) else None
+            items[chunk] = _MEMBER_LIST.validate_python(entries, context=checked)
+        self.done[path] = len(items)
 
 
 def _load_fast(source: str | bytes, filename: str) -> tuple[DesiredState, MemberPositions] | None:
-    read = read_simple_yaml(_text(source, filename))
+    try:
+        read = read_simple_yaml(_text(source, filename), _MembersValidated())
+    except pydantic.ValidationError:
+        return None  # the located reader says where
     if read is None:
         return None
     data, items = read
@@ -458,7 +474,6 @@ def _load_fast(source: str | bytes, filename: str) -> tuple[DesiredState, Member
     if _cross_entry_problems(data, Positions(), "", same_person=False):
         return None  # the located reader says where
     try:
-        _validate_members_in_place(data)
         desired = DesiredState.model_validate(data)  # takes the validated entries as they are
     except pydantic.ValidationError:
         return None
