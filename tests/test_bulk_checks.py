@@ -87,3 +87,17 @@ def test_addresses_written_as_they_are_are_what_yaml_scalar_writes(values: list[
 def test_plain_addresses_are_written_as_they_are() -> None:
     assert plain_as_written(["dana.reyes@acme.example", "o-neil+x_1@sub.acme.example"])
     assert not plain_as_written(["o'neil@acme.example"])  # a quote: yaml_scalar decides
+
+
+@pytest.mark.parametrize("bad_at", [3, 15_000, 24_999])
+def test_a_bad_entry_in_a_long_list_is_located_wherever_the_reader_was(bad_at: int) -> None:
+    """Entries are validated while the rest of the file is read (ITEMS_PER_CALL at a time): one
+    bad entry, early, in the middle or last, still fails the file with its own line."""
+    lines = [f"      - email: m{n}@acme.example" for n in range(25_000)]
+    lines[bad_at] = "      - {email: m@acme.example, rol: OWNER}"
+    text = "version: 1\norganizations:\n  acme:\n    members:\n" + "\n".join(lines) + "\n"
+    text += "      - {email: owner@acme.example, role: OWNER}\n"
+    with pytest.raises(ConfigError) as raised:
+        load_text(text, "f.yaml")
+    assert f"f.yaml:{bad_at + 5}:" in str(raised.value), str(raised.value)[:500]
+    assert "rol" in str(raised.value)
