@@ -325,6 +325,13 @@ def test_exports_take_the_fast_path() -> None:
         "a: 'multi\n  line'\n",
         "\ufeffa: b\n",
         "a:\n  - b\n  c: d\n",
+        "---\na: b\n",  # document markers, first and later
+        "a: b\n...\n",
+        "a:\n  - b\n---\nc: d\n",
+        "a: b\x07\n",  # ASCII that is not printable: a bell, DEL, a bare carriage return
+        "a: b\x7f\n",
+        "a: b\rc\n",
+        "a: bé\x85\n",  # and beyond ASCII
     ],
 )
 def test_declines_what_it_does_not_know(text: str) -> None:
