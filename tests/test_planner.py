@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from reconciler.api.reader import _unique_members
+from reconciler.api.wire import OrganizationMember
 from reconciler.config.loader import load_text
 from reconciler.errors import UnsafePlanError
 from reconciler.model.changes import Change, MemberBlocked, target_of
@@ -710,3 +712,38 @@ def test_a_record_the_server_repeats_exactly_is_listed_with_its_twin_never_remov
         live_state([owner, twin, LiveMember(twin.user_id, twin.email, twin.handle, twin.role)]),
     )
     assert [row(change) for change in plan.changes] == []
+
+
+def _record(user_id: str, role: str, email: str = "") -> OrganizationMember:
+    return OrganizationMember(
+        user_id=user_id, role=role, email_address=email or f"{user_id}@x.example"
+    )
+
+
+def test_a_person_listed_twice_with_two_roles_is_read_once_at_the_lower_known_role() -> None:
+    """Counting an owner too few never lets a removal break min_owners; a role this version does
+    not know outranks both (it is never touched)."""
+    members, repeated = _unique_members(
+        [
+            _record("a", "OWNER"),
+            _record("b", "MEMBER"),
+            _record("a", "MEMBER"),
+            _record("c", "ADMIN"),
+            _record("c", "OWNER"),
+            _record("", "MEMBER", "n@x.example"),
+        ]
+    )
+    assert [(m.user_id, m.role) for m in members] == [
+        ("a", "MEMBER"),
+        ("b", "MEMBER"),
+        ("c", "ADMIN"),
+        ("", "MEMBER"),
+    ]
+    assert repeated == ["a", "c"]
+
+
+def test_people_each_listed_once_are_read_in_the_server_s_order_with_one_string_per_role() -> None:
+    records = [_record(f"u{n}", "OWNER" if n % 3 == 0 else "MEMBER") for n in range(7)]
+    members, repeated = _unique_members(records)
+    assert [m.user_id for m in members] == [r.user_id for r in records] and repeated == []
+    assert len({id(m.role) for m in members}) == 2

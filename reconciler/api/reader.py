@@ -160,10 +160,16 @@ def _unique_members(records: list[OrganizationMember]) -> tuple[list[LiveMember]
     """One member per user id. A server that lists someone twice with two roles is taken at the
     lower
     known role: counting an owner too few never lets a removal break min_owners."""
+    roles = {role: role for role in _ROLE_PRECEDENCE}  # one string per known role, not per member
+    user_ids = {record.user_id for record in records}
+    if len(user_ids) == len(records) and "" not in user_ids:  # each listed once (nearly always)
+        return [
+            LiveMember(r.user_id, r.email_address, r.display_handle, roles.get(r.role, r.role))
+            for r in records
+        ], []
     by_id: dict[str, LiveMember] = {}
     members: list[LiveMember] = []
     repeated: list[str] = []
-    roles = {role: role for role in _ROLE_PRECEDENCE}  # one string per known role, not per member
     for record in records:
         member = LiveMember(
             record.user_id,
