@@ -50,7 +50,6 @@ def stage_atomic(
     `discard_staged` leaves `path` as it was."""
     path = Path(path)
     refuse_symlink(path, what)
-    payload = data.encode() if isinstance(data, str) else data
     if mode is None:
         try:
             mode = stat.S_IMODE(path.stat().st_mode)
@@ -62,7 +61,11 @@ def stage_atomic(
         fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "wb") as handle:
             os.fchmod(handle.fileno(), mode)
-            _write_payload(handle, payload)
+            if isinstance(data, bytes):
+                _write_payload(handle, data)
+            else:  # encoded a piece at a time: a 40 MB report is not held twice
+                for start in range(0, max(len(data), 1), _PIECE_CHARS):
+                    _write_payload(handle, data[start : start + _PIECE_CHARS].encode())
             handle.flush()
             os.fsync(handle.fileno())
     except OSError as exc:
@@ -99,6 +102,9 @@ def commit_staged(temporary: Path, path: str | Path, *, what: str) -> None:
 def discard_staged(temporary: Path) -> None:
     with contextlib.suppress(OSError):
         os.unlink(temporary)
+
+
+_PIECE_CHARS = 1 << 20  # characters of text encoded and written at once
 
 
 def _write_payload(handle: BinaryIO, payload: bytes) -> None:

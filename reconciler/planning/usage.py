@@ -43,12 +43,41 @@ from ..model.usage import (
 
 @dataclass
 class _Tally:
-    """Last use and spend per key and per member: what the report and the policies both read."""
+    """Last use and spend per key and per member: what the report and the policies both read.
+    The rows with no key (web-app use) and with no member (use through keys) are summed too,
+    with their count: with the amounts per key and per member they are the report's groups by
+    key and by member, so the report makes no second pass."""
 
     last_key: dict[str, date]
     last_member: dict[str, date]
     key_amount: dict[str, float]
     member_amount: dict[str, float]
+    without_key: float = 0.0
+    rows_without_key: int = 0
+    without_member: float = 0.0
+    rows_without_member: int = 0
+
+    def groups(self, by: GroupBy) -> dict[str, float]:
+        """The amounts by key or by member: each row in one group (rows with no key count as the
+        web app, rows with no member as API keys), so the groups add up to the total."""
+        if by == "key":
+            amounts, rest, rows, name = (
+                self.key_amount,
+                self.without_key,
+                self.rows_without_key,
+                WEB_APP,
+            )
+        else:
+            amounts, rest, rows, name = (
+                self.member_amount,
+                self.without_member,
+                self.rows_without_member,
+                API_USE,
+            )
+        found = dict(amounts)
+        if rows:
+            found[name] = found.get(name, 0.0) + rest
+        return found
 
 
 def _tally(records: tuple[UsageRecord, ...], since: date | None = None) -> _Tally:
@@ -57,6 +86,8 @@ def _tally(records: tuple[UsageRecord, ...], since: date | None = None) -> _Tall
     found = _Tally({}, {}, defaultdict(float), defaultdict(float))
     last_key, last_member = found.last_key, found.last_member
     key_amount, member_amount = found.key_amount, found.member_amount
+    without_key = without_member = 0.0
+    rows_without_key = rows_without_member = 0
     folded = Compared("email")
     for record in records:
         day = record.day
@@ -66,11 +97,19 @@ def _tally(records: tuple[UsageRecord, ...], since: date | None = None) -> _Tall
             if key not in last_key or day > last_key[key]:
                 last_key[key] = day
             key_amount[key] += amount
+        else:
+            without_key += amount
+            rows_without_key += 1
         if record.email:
             email = folded[record.email]
             if email not in last_member or day > last_member[email]:
                 last_member[email] = day
             member_amount[email] += amount
+        else:
+            without_member += amount
+            rows_without_member += 1
+    found.without_key, found.rows_without_key = without_key, rows_without_key
+    found.without_member, found.rows_without_member = without_member, rows_without_member
     return found
 
 
@@ -133,8 +172,9 @@ def alert_share(text: str) -> float:
 def _grouper(
     by: GroupBy, cost_centers: dict[str, str] | None = None
 ) -> Callable[[UsageRecord], str]:
-    """The group a record counts in, for `by`: every record has one, so the groups add up to the
-    total. Addresses are normalised once each (they repeat on every day of use)."""
+    """The group a record counts in, by cost center, tool, model or day (by key and by member,
+    the tally's groups are the report's: `_Tally.groups`): every record has one, so the groups
+    add up to the total. Addresses are normalised once each (they repeat on every day of use)."""
     folded = Compared("email")
     if by == "cost-center":  # the key's, else the member's, else unassigned
         centers = cost_centers or {}
@@ -143,10 +183,6 @@ def _grouper(
             or centers.get(folded[record.email] if record.email else "")
             or UNASSIGNED
         )
-    if by == "key":
-        return lambda record: record.api_key_id or WEB_APP
-    if by == "member":
-        return lambda record: folded[record.email] if record.email else API_USE
     if by == "tool":
         return lambda record: record.tool_type
     if by == "model":
@@ -202,8 +238,11 @@ def report(
     sums: dict[str, float] = defaultdict(float)
     by_id: dict[date, defaultdict[str | None, float]] = {}  # by day, by key id (None: web app)
     total = 0.0
-    # 2025-10 reports no use per person
-    group_of = _grouper(by, cost_centers) if by != "member" or usage.per_person else None
+    tally = _tally(usage.records)
+    # by key and by member, the tally has the groups; 2025-10 reports no use per person
+    group_of = _grouper(by, cost_centers) if by not in ("key", "member") else None
+    if by == "key" or (by == "member" and usage.per_person):
+        sums = tally.groups(by)
     current_day: date | None = None
     bucket: defaultdict[str | None, float] = defaultdict(float)
     for record in usage.records:
@@ -216,7 +255,6 @@ def report(
             bucket = by_id.setdefault(current_day, defaultdict(float))
         bucket[record.api_key_id] += amount
     daily = {day: _labelled(amounts, key_labels) for day, amounts in by_id.items()}
-    tally = _tally(usage.records)
     last_key, last_member = tally.last_key, tally.last_member
     key_amount, member_amount = tally.key_amount, tally.member_amount
     last = last_key if by == "key" else last_member if by == "member" else {}
