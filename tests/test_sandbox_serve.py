@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -30,6 +31,10 @@ def _start(tmp_path, *args: str) -> tuple[subprocess.Popen, str, str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as at a terminal: a shell starts a background job (`pytest &`, nohup) with SIGINT
+        # ignored, and a child inherits that, so the Ctrl-C test would wait on a server that
+        # rightly ignores it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     endpoint = process.stdout.readline().strip()
     token = process.stdout.readline().strip()
@@ -39,7 +44,7 @@ def _start(tmp_path, *args: str) -> tuple[subprocess.Popen, str, str]:
 
 def _stop(process: subprocess.Popen) -> None:
     process.terminate()
-    process.wait(timeout=60)  # a bound on a hang, as below
+    process.wait(timeout=10)
 
 
 def test_serve_answers_over_loopback_and_persists_writes(tmp_path):
@@ -171,8 +176,6 @@ def test_a_burst_of_writes_costs_one_save_and_a_stop_loses_none(tmp_path):
 
 
 def test_ctrl_c_saves_the_state_too(tmp_path):
-    import signal
-
     process, url, token = _start(tmp_path)
     with httpx.Client(
         base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=5
@@ -184,8 +187,7 @@ def test_ctrl_c_saves_the_state_too(tmp_path):
         )
         assert added.status_code == 200
     process.send_signal(signal.SIGINT)
-    # a bound on a hang, not a timing: once, in a loaded CI run, this clean stop took over 10 s
-    assert process.wait(timeout=60) == 0
+    assert process.wait(timeout=10) == 0
     saved = json.loads((tmp_path / "state.json").read_text())
     org = next(o for o in saved["organizations"] if o["organization_id"] == DEMO_ORG_ID)
     assert len(org["members"]) == 14
