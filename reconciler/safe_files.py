@@ -64,7 +64,7 @@ def stage_atomic(
             if isinstance(data, bytes):
                 _write_payload(handle, data)
             else:  # encoded a piece at a time: a 40 MB report is not held twice
-                for start in range(0, max(len(data), 1), _PIECE_CHARS):
+                for start in range(0, len(data), _PIECE_CHARS):
                     _write_payload(handle, data[start : start + _PIECE_CHARS].encode())
             handle.flush()
             os.fsync(handle.fileno())

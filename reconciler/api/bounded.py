@@ -66,11 +66,10 @@ def read_bounded(response: httpx.Response, limit: int, deadline: float) -> bytes
         pieces: Iterator[bytes] = iter([response.content])
     else:
         pieces = _decoded(response.iter_raw(), encoding)
-    body, size = io.BytesIO(), 0  # its getvalue() hands over its buffer: the body is held once
+    body = io.BytesIO()  # its getvalue() hands over its buffer: the body is held once
     for piece in pieces:
         body.write(piece)
-        size += len(piece)
-        if size > limit:
+        if body.tell() > limit:
             raise ApiError(
                 f"the server's answer grew past the limit of {limit:,} bytes (--max-response-size)",
                 method=method,

@@ -161,32 +161,27 @@ def _unique_members(records: list[OrganizationMember]) -> tuple[list[LiveMember]
     lower
     known role: counting an owner too few never lets a removal break min_owners."""
     roles = {role: role for role in _ROLE_PRECEDENCE}  # one string per known role, not per member
-    user_ids = {record.user_id for record in records}
-    if len(user_ids) == len(records) and "" not in user_ids:  # each listed once (nearly always)
-        return [
-            LiveMember(r.user_id, r.email_address, r.display_handle, roles.get(r.role, r.role))
-            for r in records
-        ], []
+    listed = [
+        LiveMember(r.user_id, r.email_address, r.display_handle, roles.get(r.role, r.role))
+        for r in records
+    ]
+    user_ids = {member.user_id for member in listed}
+    if len(user_ids) == len(listed) and "" not in user_ids:  # each listed once (nearly always)
+        return listed, []
     by_id: dict[str, LiveMember] = {}
     members: list[LiveMember] = []
     repeated: list[str] = []
-    for record in records:
-        member = LiveMember(
-            record.user_id,
-            record.email_address,
-            record.display_handle,
-            roles.get(record.role, record.role),
-        )
-        if not record.user_id:
+    for member in listed:
+        if not member.user_id:
             members.append(member)
             continue
-        seen = by_id.get(record.user_id)
+        seen = by_id.get(member.user_id)
         if seen is None:
-            by_id[record.user_id] = member
+            by_id[member.user_id] = member
             continue
-        repeated.append(record.user_id)
+        repeated.append(member.user_id)
         if _ROLE_PRECEDENCE.get(member.role, 2) > _ROLE_PRECEDENCE.get(seen.role, 2):
-            by_id[record.user_id] = member
+            by_id[member.user_id] = member
     return list(by_id.values()) + members, repeated
 
 

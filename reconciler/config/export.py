@@ -213,9 +213,9 @@ def _organization_lines(name: str, org: LiveOrganization, bound: set[str]) -> li
                     f"      {field}: {str(value).lower() if isinstance(value, bool) else value}"
                 )
     lines.append("    members:" if owners or others else "    members: []")
-    emails = [value for group in (owners, others) for _, field, value in group if field == "email"]
-    emails_as_is = plain_as_written(emails)
-    del emails
+    emails_as_is = plain_as_written(
+        [value for group in (owners, others) for _, field, value in group if field == "email"]
+    )
     for owner, group in ((True, owners), (False, others)):
         for _, field, value in group:
             written = value if field == "email" and emails_as_is else yaml_scalar(value)

@@ -61,23 +61,18 @@ class _Tally:
         """The amounts by key or by member: each row in one group (rows with no key count as the
         web app, rows with no member as API keys), so the groups add up to the total."""
         if by == "key":
-            amounts, rest, rows, name = (
-                self.key_amount,
-                self.without_key,
-                self.rows_without_key,
-                WEB_APP,
-            )
-        else:
-            amounts, rest, rows, name = (
-                self.member_amount,
-                self.without_member,
-                self.rows_without_member,
-                API_USE,
-            )
-        found = dict(amounts)
-        if rows:
-            found[name] = found.get(name, 0.0) + rest
-        return found
+            return _with_rest(self.key_amount, WEB_APP, self.without_key, self.rows_without_key)
+        return _with_rest(
+            self.member_amount, API_USE, self.without_member, self.rows_without_member
+        )
+
+
+def _with_rest(amounts: dict[str, float], name: str, rest: float, rows: int) -> dict[str, float]:
+    """`amounts` and, when `rows` rows belonged to none of them, their sum `rest` as `name`."""
+    found = dict(amounts)
+    if rows:
+        found[name] = found.get(name, 0.0) + rest
+    return found
 
 
 def _tally(records: tuple[UsageRecord, ...], since: date | None = None) -> _Tally:
