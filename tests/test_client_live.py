@@ -362,6 +362,56 @@ def test_a_malformed_answer_is_a_clear_error():
         reader.get_profiles()
 
 
+def _members_answer(members: list[object]) -> ApiReader:
+    return ApiReader(
+        "https://api.example",
+        "t",
+        transport=httpx.MockTransport(lambda r: httpx.Response(200, json={"members": members})),
+    )
+
+
+def test_a_members_answer_keeps_one_object_per_known_role_and_no_full_name_text():
+    """A million records would hold a million copies of "MEMBER" and of each name: the roles
+    decode shared, a full name only as its presence; an unknown role keeps its own text."""
+    records = [
+        {"user_id": f"u{i}", "role": role, "full_name": f"Person {i}"}
+        for i, role in enumerate(["MEMBER", "MEMBER", "OWNER", "OWNER", "AUDITOR"])
+    ] + [
+        {"user_id": "u5", "role": "MEMBER"},
+        {"user_id": "u6", "role": "MEMBER", "full_name": None},
+    ]
+    members = _members_answer(records).get_members("T1")
+    assert members[0].role is members[1].role is members[5].role == "MEMBER"
+    assert members[2].role is members[3].role == "OWNER"
+    assert members[4].role == "AUDITOR"
+    assert [m.carries_full_name for m in members] == [True] * 5 + [False, True]
+    assert not any("Person" in str(m.full_name) for m in members)
+
+
+@pytest.mark.parametrize(
+    ("record", "says"),
+    [
+        ({"user_id": "u1", "role": 7}, "Expected `str`, got `int` - at `$.members[0].role`"),
+        ({"user_id": "u1", "role": None}, "Expected `str`, got `null` - at `$.members[0].role`"),
+        ({"user_id": "u1"}, "missing required field `role`"),
+        (
+            {"user_id": "u1", "role": "MEMBER", "full_name": ["x"]},
+            "Expected `str | null`, got `array` - at `$.members[0].full_name`",
+        ),
+        (
+            {"user_id": "u1", "role": "MEMBER", "full_name": {"given": "x"}},
+            "Expected `str | null`, got `object` - at `$.members[0].full_name`",
+        ),
+    ],
+)
+def test_a_member_record_of_the_wrong_type_is_refused_as_before(record, says):
+    from reconciler.errors import ApiError
+
+    with pytest.raises(ApiError, match="expected shape") as caught:
+        _members_answer([record]).get_members("T1")
+    assert says in str(caught.value)
+
+
 def test_connection_refused_is_a_network_error():
     reader = ApiReader("http://127.0.0.1:9", "t", retry=FAST, sleep=Sleeps())
     with pytest.raises(NetworkError, match="cannot connect") as caught:

@@ -65,6 +65,7 @@ from .wire import (
     ProfilesResponse,
     UserSuggestion,
     UserSuggestionsResponse,
+    decode_shared,
 )
 
 log = logging.getLogger("ideogram_org.client")
@@ -431,7 +432,7 @@ class ApiReader:
         content = response.content
         try:
             if issubclass(model, msgspec.Struct):
-                return msgspec.json.decode(content, type=model)
+                return msgspec.json.decode(content, type=model, dec_hook=decode_shared)
             return _adapter(model).validate_json(content)
         except msgspec.DecodeError as exc:  # a ValidationError too: "... - at `$.members[3]`"
             raise _shape_error(response, str(exc)) from None

@@ -160,9 +160,9 @@ def _unique_members(records: list[OrganizationMember]) -> tuple[list[LiveMember]
     """One member per user id. A server that lists someone twice with two roles is taken at the
     lower
     known role: counting an owner too few never lets a removal break min_owners."""
-    roles = {role: role for role in _ROLE_PRECEDENCE}  # one string per known role, not per member
+    roles = {role: role for role in _ROLE_PRECEDENCE}  # the records' shared roles, as plain str
     listed = [
-        LiveMember(r.user_id, r.email_address, r.display_handle, roles.get(r.role, r.role))
+        LiveMember(r.user_id, r.email_address, r.display_handle, roles.get(r.role) or str(r.role))
         for r in records
     ]
     user_ids = {member.user_id for member in listed}

@@ -39,18 +39,50 @@ class ProfilesResponse(_Response):
     profiles: list[ApiProfile]
 
 
-ABSENT: Final = "\x00absent"  # full_name's default: a value no server sends, so its absence shows
+class ServerRole(str):
+    """A member's role as the server sent it. The two known roles decode to one shared object
+    each: a million records would otherwise hold a million copies of "MEMBER" (55 MB, held while
+    the answer's body is still alive). An unknown role decodes to its own text."""
+
+    __slots__ = ()
+
+
+class FullName(str):
+    """Whether a member record carried `full_name`, not its text: the tool reads no more than
+    that (it proves 2026-06), and a million names were 60 MB beside the answer's body."""
+
+    __slots__ = ()
+
+
+ABSENT: Final = FullName("\x00absent")  # the default: no server sends it, so absence shows
+GIVEN: Final = FullName("\x00given")  # a full_name was sent (its text is dropped at once)
+_SHARED_ROLES = {role: ServerRole(role) for role in ("OWNER", "MEMBER")}
+_JSON_TYPES = {int: "int", float: "float", bool: "bool", type(None): "null", list: "array"}
+
+
+def decode_shared(kind: type, value: object) -> object:
+    """msgspec's hook for the two types above: the value must be a string, as for `str`; what
+    is kept of it is shared (or, for a full name, only its presence)."""
+    if type(value) is not str:  # msgspec's own wording for `str` and `str | None`
+        expected = "str | null" if kind is FullName else "str"
+        raise ValueError(f"Expected `{expected}`, got `{_JSON_TYPES.get(type(value), 'object')}`")
+    if kind is ServerRole:
+        return _SHARED_ROLES.get(value) or ServerRole(value)
+    if kind is FullName:
+        return GIVEN
+    raise NotImplementedError(kind)
 
 
 class OrganizationMember(msgspec.Struct, frozen=True, gc=False):
     """A msgspec struct rather than a model: at 100,000 members the answer decodes in a tenth of
-    the time and memory of pydantic (unknown fields are ignored, as by the models)."""
+    the time and memory of pydantic (unknown fields are ignored, as by the models). Decode it with
+    `dec_hook=decode_shared`."""
 
     user_id: str
-    role: str  # OWNER or MEMBER today
+    role: ServerRole  # OWNER or MEMBER today
     display_handle: str = ""
     email_address: str = ""
-    full_name: str | None = ABSENT  # 2026-06 only, and optional there: its absence proves nothing
+    full_name: FullName | None = ABSENT  # 2026-06 only, and optional there: absence proves nothing
 
     @property
     def carries_full_name(self) -> bool:
