@@ -168,7 +168,7 @@ def _key_entries(
             )
             continue
         try:
-            ApiKeySpec.model_validate({"id": key.api_key_id, "status": key.status})
+            ApiKeySpec(id=key.api_key_id, status=key.status)
         except pydantic.ValidationError:
             notes.append(
                 f"key id {printable(key.api_key_id)!r} cannot be written as a key id: left out"

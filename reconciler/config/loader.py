@@ -598,7 +598,7 @@ def bind_keys(
                 "from the file to use the store's, or fix it; nothing was sent"
             )
         if spec.id is None:
-            keys = {**org.api_keys, label: spec.model_copy(update={"id": key_id})}
+            keys = {**org.api_keys, label: dataclasses.replace(spec, id=key_id)}
             organizations[name] = org.model_copy(update={"api_keys": keys})
         applied.append((name, label, key_id))
     if not applied:

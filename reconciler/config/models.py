@@ -585,34 +585,39 @@ class RotateSpec(_Strict):
         return duration_seconds(self.overlap)
 
 
-class ApiKeySpec(_Strict):
+@dataclass(frozen=True, slots=True, config=ConfigDict(extra="forbid"))
+class ApiKeySpec:
     """A key the organization keeps. The mapping's key is a local label: Ideogram keys have no
     names."""
 
+    # A slotted dataclass, as Member: a model per key (its own __dict__ and set of fields given)
+    # held 70 MB for 100,000 keys. Its text fields are strict on their own (a strict dataclass
+    # would take no mapping at all); its models and literal are strict by their own rules.
+
     id: Name | None = Field(
         default=None,
+        strict=True,
         description="The api_key_id this label is bound to. Omit it to ask for a new key.",
     )
     status: KeyStatus = Field(default="ACTIVE", description="ACTIVE or DISABLED. Default ACTIVE.")
     deliver_to: list[Sink] = Field(
         default_factory=list,
+        strict=True,  # a list, as a strict model's field
         description="Where a new key's secret goes, every one of them, before the key is bound. "
         "Without it, to apply's --secrets-file.",
     )
     rotate: RotateSpec | None = Field(
         default=None, description="Replace the key every so often, with an overlap."
     )
-    expires: ExpiryDate | None = None
-    cost_center: CostCenter | None = None
+    expires: ExpiryDate | None = Field(default=None, strict=True)
+    cost_center: CostCenter | None = Field(default=None, strict=True)
     budget: Budget | None = Field(
         default=None, description="Spend limits `watch` holds the key to."
     )
 
-    @model_validator(mode="after")
-    def _new_keys_are_active(self) -> ApiKeySpec:
+    def __post_init__(self) -> None:
         if self.id is None and self.status == "DISABLED":
             raise ValueError("a key without an id asks for a new key, which cannot start DISABLED")
-        return self
 
 
 class Organization(_Strict):
