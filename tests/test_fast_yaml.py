@@ -332,6 +332,9 @@ def test_exports_take_the_fast_path() -> None:
         "a: b\x7f\n",
         "a: b\rc\n",
         "a: bé\x85\n",  # and beyond ASCII
+        "a: b  # ok • \u202e\n",  # a bidi override in a comment, after a printable bullet
+        "a: b\u2028c\n",  # a line separator
+        "a: \ud800\n",  # a lone surrogate (no file decodes to one; a str may hold it)
     ],
 )
 def test_declines_what_it_does_not_know(text: str) -> None:

@@ -65,6 +65,8 @@ class _Resolver:
         )
         self.cache: dict[str, Any] = {}
         self.keys: dict[str, str] = {}
+        # first characters for which `scalar(token)` may be other than the token itself
+        self.quoted_or_typed = self.first_chars | {"'", '"'}
 
     def plain(self, text: str) -> Any:
         if text[0] not in self.first_chars:
@@ -172,10 +174,13 @@ def _checked(text: str) -> str:
     tabs, bare carriage returns, unprintable characters (in comments too), document markers."""
     if "\r" in text:
         text = text.replace("\r\n", "\n")
-    if text.isascii():  # as nearly every file: its bytes say it at C speed
-        if text.encode("ascii").translate(None, _PRINTABLE_ASCII):
-            raise NotSimple("tabs, bare carriage returns or unprintable characters")
-    elif not text.replace("\n", "").isprintable():
+    try:  # at C speed: what is left of the UTF-8 once printable ASCII and line breaks are gone
+        rest = text.encode("utf-8").translate(None, _PRINTABLE_ASCII)
+    except UnicodeEncodeError:
+        raise NotSimple("a lone surrogate") from None
+    # ASCII controls, and whole sequences of the few non-ASCII characters (an export's "•" in
+    # key comments): they decode as they were, and each must be printable
+    if rest and not rest.decode("utf-8").isprintable():
         raise NotSimple("tabs, bare carriage returns or unprintable characters")
     if text.startswith(("---", "...")) or "\n---" in text or "\n..." in text:
         raise NotSimple("a document marker")
@@ -278,13 +283,24 @@ class _Reader:
         tokens, dashes, numbers, indents = rows.tokens, rows.dashes, rows.numbers, rows.indents
         at, last = rows.at, len(tokens) - 1
         add_line, add_column = positions.lines.append, positions.columns.append
+        known_key, key_of, scalar = resolver.keys.get, resolver.key, resolver.scalar
+        # the value is its token when `plain` would say so at its first two tests (an email or a
+        # handle nearly always): decided here, without a call per item
+        special, words_only = resolver.quoted_or_typed, resolver.words_only
         while at < last and dashes[at + 1] == indent:
             _, _, key_token, value_token, _ = tokens[at]
             if not key_token or not value_token or value_token[0] in "{[":
                 break
             add_line(numbers[at])
             add_column(indents[at] + 1)
-            out.append({resolver.key(key_token): resolver.scalar(value_token)})
+            first = value_token[0]
+            out.append(
+                {
+                    known_key(key_token) or key_of(key_token): value_token
+                    if first not in special or (len(value_token) > 5 and first in words_only)
+                    else scalar(value_token)
+                }
+            )
             at += 1
         taken = at > rows.at
         rows.at = at
