@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 
 from reconciler.config.fast_yaml import plain_as_written, yaml_scalar
 from reconciler.config.loader import load_text
-from reconciler.config.models import _visible_name, check_email, plain_emails
+from reconciler.config.models import (
+    Member,
+    _visible_name,
+    check_email,
+    members_of_plain_emails,
+    plain_emails,
+)
 from reconciler.errors import ConfigError
 
 PIECES = st.sampled_from(
@@ -101,3 +107,31 @@ def test_a_bad_entry_in_a_long_list_is_located_wherever_the_reader_was(bad_at: i
         load_text(text, "f.yaml")
     assert f"f.yaml:{bad_at + 5}:" in str(raised.value), str(raised.value)[:500]
     assert "rol" in str(raised.value)
+
+
+@given(VALUES)
+@example(["dana.reyes@acme.example", "o'neil+x@sub.acme.example"])
+def test_members_made_in_bulk_are_the_members_validation_makes(values: list[str]) -> None:
+    """`members_of_plain_emails` skips each entry's validation: for addresses `plain_emails`
+    passes, what it makes must equal what validating `{email: ...}` makes, field for field."""
+    if plain_emails(list(values)):
+        made = members_of_plain_emails(list(values))
+        assert made == [Member(email=value) for value in values]
+        assert all(type(member) is Member for member in made)
+
+
+def test_a_chunk_of_email_only_entries_loads_as_validated_entries_do() -> None:
+    """Entries `{email: ...}` alone are made in bulk; beside an entry with a role or another
+    identifier, the chunk is validated; the file loads the same either way."""
+    plain = [f"      - email: m{n}@acme.example" for n in range(30)]
+    head = "version: 1\npolicy:\n  min_owners: 0\norganizations:\n  acme:\n    members:\n"
+    expected = [Member(email=f"m{n}@acme.example") for n in range(30)]
+    bulk = load_text(head + "\n".join(plain) + "\n", "f.yaml").organizations["acme"].members
+    assert bulk == expected
+    mixed = [*plain, "      - email: owner@acme.example\n        role: OWNER", "      - handle: h1"]
+    validated = load_text(head + "\n".join(mixed) + "\n", "f.yaml").organizations["acme"].members
+    assert validated == [
+        *expected,
+        Member(email="owner@acme.example", role="OWNER"),
+        Member(handle="h1"),
+    ]

@@ -30,7 +30,7 @@ from ..errors import BindingConflictError, ConfigError, Problem, ReconcilerError
 from ..model.identity import IDENTIFIER_FIELDS, Identity, identity, matches_glob, normalise_all
 from ..safe_files import read_bytes
 from .fast_yaml import ItemPositions, read_simple_yaml
-from .models import EMAILS_CHECKED, DesiredState, Member, plain_emails
+from .models import EMAILS_CHECKED, DesiredState, Member, members_of_plain_emails, plain_emails
 from .yaml_source import Path_, Positions, parse_yaml
 
 
@@ -453,8 +453,12 @@ class _MembersValidated:
             chunk = slice(start, min(start + MEMBER_CHUNK, len(items)))
             entries = items[chunk]
             emails = [e["email"] for e in entries if isinstance(e, dict) and "email" in e]
-            checked = EMAILS_CHECKED if plain_emails(emails) else None
-            items[chunk] = _MEMBER_LIST.validate_python(entries, context=checked)
+            if not plain_emails(emails):
+                items[chunk] = _MEMBER_LIST.validate_python(entries)
+            elif len(emails) == len(entries) and max(map(len, entries), default=1) == 1:
+                items[chunk] = members_of_plain_emails(emails)  # each entry {email: ...} alone
+            else:
+                items[chunk] = _MEMBER_LIST.validate_python(entries, context=EMAILS_CHECKED)
         self.done[path] = len(items)
 
 
