@@ -27,6 +27,8 @@ def _escape(char: str) -> str:
 
 def visible(text: str, keep_newlines: bool = False) -> str:
     """Text with every control, format or separator character shown as an escape."""
+    if (text.replace("\n", "") if keep_newlines else text).isprintable():
+        return text  # no character of a HIDDEN category (isprintable refuses them all): as a rule
     return "".join(
         char
         if (keep_newlines and char == "\n") or unicodedata.category(char) not in HIDDEN
