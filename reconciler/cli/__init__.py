@@ -45,8 +45,9 @@ def run() -> NoReturn:
     """The console script: `main`, then out. After a short command (one that ran without the
     cycle collector: every one but `sandbox serve`) the process ends without tearing the
     interpreter down, as mypy's does: what the command built (millions of objects at 1,000,000
-    members) and every module would be freed for nothing. Every file the tool writes is closed
-    and synced by then; the standard streams are flushed here."""
+    members) and every module would be freed for nothing. Every file a command writes is closed
+    before it returns (its bytes are the kernel's, which an exit does not lose); the standard
+    streams are flushed here."""
     try:
         main()
         code: object = 0
