@@ -15,7 +15,7 @@ from reconciler.model.changes import Change, MemberBlocked, target_of
 from reconciler.model.live import LiveKey, LiveMember, LiveOrganization, LiveState
 from reconciler.model.plan import AllowUnsafe, NoApproval, ReviewedPlan
 from reconciler.model.safety import OrganizationSummary, check_safety
-from reconciler.planning.planner import compute_plan
+from reconciler.planning.planner import NOT_FINGERPRINTED, compute_plan
 
 ORG_ID = "b3JnX3Rlc3Q"
 
@@ -747,3 +747,19 @@ def test_people_each_listed_once_are_read_in_the_server_s_order_with_one_string_
     members, repeated = _unique_members(records)
     assert [m.user_id for m in members] == [r.user_id for r in records] and repeated == []
     assert len({id(m.role) for m in members}) == 2
+
+
+def test_a_plan_made_only_to_compare_is_the_same_plan_without_a_fingerprint() -> None:
+    """apply's re-reads plan without fingerprinting the organization (a million members' sort and
+    hash, then thrown away): the same changes and hash, and a fingerprint no live state has, so
+    such a plan is never fresh."""
+    state = desired(OWNER + "- email: dana@acme.example\n")
+    live = live_state([LiveMember("u1", "owner@acme.example", "owner", "OWNER")])
+    full = compute_plan(state, live, desired_file="t.yaml", desired_hash="0" * 64)
+    compared = compute_plan(
+        state, live, desired_file="t.yaml", desired_hash="0" * 64, fingerprint=False
+    )
+    assert [row(c) for c in compared.changes] == [row(c) for c in full.changes] != []
+    assert compared.plan_hash == full.plan_hash
+    assert compared.live_fingerprint == NOT_FINGERPRINTED != full.live_fingerprint
+    assert len(full.live_fingerprint) == 64

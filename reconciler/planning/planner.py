@@ -57,6 +57,9 @@ class _Where(TypedDict):
 
 
 _RANK = {action: rank for rank, action in enumerate(APPLY_ORDER)}
+# a plan's live_fingerprint when none was made: no fingerprint of any live state is empty, so a
+# plan carrying it is stale to every freshness check
+NOT_FINGERPRINTED = ""
 
 
 class _LiveIndex:
@@ -655,6 +658,7 @@ def compute_plan(
     origins: Mapping[str, Sequence[str]] | None = None,
     sources: list[SourceSnapshot] | None = None,
     today: date | None = None,
+    fingerprint: bool = True,
 ) -> Plan:
     """Plan every organization the live state holds, in the order of the desired file.
 
@@ -667,6 +671,8 @@ def compute_plan(
     directory's part: origins go into the reasons, the snapshots into the plan and its hash.
     `today` (the server's date) judges `expires`: past it, an entry is removed and a key
     deactivated, with the reason `expired DATE`; within warn_days of it, the plan warns.
+    Without `fingerprint` the live state is not fingerprinted (NOT_FINGERPRINTED): for apply's
+    re-reads, whose plans are only compared with what was sent, never saved or judged fresh.
 
     Raises ConfigError when two entries of the file turn out to be one live person.
     """
@@ -709,7 +715,7 @@ def compute_plan(
     return Plan(
         desired_file=desired_file,
         desired_hash=desired_hash,
-        live_fingerprint=live.fingerprint(),
+        live_fingerprint=live.fingerprint() if fingerprint else NOT_FINGERPRINTED,
         api_version=live.api_version,
         api_version_evidence=live.api_version_evidence,
         plan_hash=hash_changes(changes, sources),

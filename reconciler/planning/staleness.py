@@ -124,9 +124,11 @@ def plan_from(
     keys: Mapping[str, KeyFacts] | None = None,
     lost_keys: Mapping[str, Mapping[str, str]] | None = None,
     today: date | None = None,
+    fingerprint: bool = True,
 ) -> Plan:
     """The plan of the file, with what its sources returned, against the live state: what a
-    fresh plan and a saved plan's recheck are both computed from."""
+    fresh plan and a saved plan's recheck are both computed from (see compute_plan for
+    `fingerprint`)."""
     return compute_plan(
         sourced.desired,
         live,
@@ -139,6 +141,7 @@ def plan_from(
         origins=sourced.origins,
         sources=sourced.snapshots,
         today=today,
+        fingerprint=fingerprint,
     )
 
 

@@ -134,12 +134,13 @@ def plan(
     lost_keys: Mapping[str, Mapping[str, str]] | None = None,
     pending: Verification | None = None,
     replace: Replace = frozenset(),
+    fingerprint: bool = True,
 ) -> Planned:
     """Read the organizations the file manages and diff them against it (`progress` hears about a
     read that takes long). Usage is read only for organizations whose policy judges by it.
     `lost_keys` come from a verified audit trail: keys a crashed create made, to deactivate;
     `pending` (the same trail) says which predecessors are retiring; `replace` names keys to
-    rotate now."""
+    rotate now; without `fingerprint`, a plan only to compare (see compute_plan)."""
     _hash_before_reading(config)
     # the sources are read while the organization is (a directory and the API both answer
     # from other processes); a broken source still fails the plan before anything is sent
@@ -149,7 +150,7 @@ def plan(
     facts = usage_facts(reader, config, live, now or datetime.now(timezone.utc))
     keys = key_facts(reader, live, pending, replace)
     today = server_now(reader).date()  # expiry is judged on the server's clock, as rotation
-    fresh = plan_from(config, sourced, live, facts, keys, lost_keys, today)
+    fresh = plan_from(config, sourced, live, facts, keys, lost_keys, today, fingerprint)
     return Planned(config=config, live=live, plan=fresh, notes=tuple(sourced.unusable))
 
 
@@ -497,8 +498,10 @@ def _carry_out(
     """The writes, under the caller's lock: then the new keys bound, then the verification."""
     organizations = [o.name for o in the_plan.organizations]
 
-    def replan() -> tuple[Plan, LiveState]:
-        again = plan(client, reload_if_changed(config), organizations, options.api_version)
+    def replan() -> tuple[Plan, LiveState]:  # what remains to send: no fingerprint needed
+        again = plan(
+            client, reload_if_changed(config), organizations, options.api_version, fingerprint=False
+        )
         return again.plan, again.live
 
     deliveries, sinks = sinks_for(config, the_plan, options.secrets_file)
