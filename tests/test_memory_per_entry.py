@@ -69,3 +69,32 @@ def test_a_member_record_of_an_answer_holds_no_copy_of_its_role_or_name() -> Non
     # each added about 55 and 70
     per_member = _held_per_entry(lambda: reader.get_members("T1"))
     assert per_member < 320, f"{per_member:.0f} bytes per member"
+
+
+def test_a_key_of_a_profile_is_held_in_a_few_hundred_bytes() -> None:
+    """A profile lists every key of its organization (100,000 at 1,000,000 members): a slotted
+    dataclass per key; a model per key held about 700 bytes of its own."""
+    keys = [
+        {
+            "api_key_id": f"k{n:021d}",
+            "redacted_api_key": f"{n:04d}•••••••••••••",
+            "creation_time": "2026-01-01T00:00:00+00:00",
+            "status": "ACTIVE",
+        }
+        for n in range(ENTRIES)
+    ]
+    body = json.dumps(
+        {
+            "profiles": [
+                {"type": "ENTERPRISE", "name": "acme", "organization_id": "T1", "role": "OWNER"}
+                | {"api_keys": keys}
+            ]
+        }
+    ).encode()
+    reader = ApiReader(
+        "https://api.example",
+        "t",
+        transport=httpx.MockTransport(lambda _request: httpx.Response(200, content=body)),
+    )
+    per_key = _held_per_entry(reader.get_profiles)
+    assert per_key < 300, f"{per_key:.0f} bytes per key"
