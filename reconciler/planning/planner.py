@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
+from itertools import compress, filterfalse
+from operator import attrgetter, not_
 from typing import TypedDict, cast
 
 from ..config.models import DesiredState, EffectivePolicy, Member, Organization
@@ -189,10 +191,9 @@ class _OrganizationPlanner:
     def listed_members(self) -> None:
         ignored, members = self.policy.ignore_members, self.desired.members
         resolved = self.index.resolve(members)
-        self.matched.update(id(found) for found in resolved if found is not None)
-        self.matched_without_id.update(
-            found for found in resolved if found is not None and not found.user_id
-        )
+        found_ones = list(filter(None, resolved))  # a record is true; None is not
+        self.matched.update(map(id, found_ones))
+        self.matched_without_id.update(filterfalse(attrgetter("user_id"), found_ones))
         for position, (member, found) in enumerate(zip(members, resolved, strict=True)):
             if (
                 found is not None
@@ -205,6 +206,14 @@ class _OrganizationPlanner:
 
     def _is_listed(self, live: LiveMember) -> bool:
         return id(live) in self.matched or (not live.user_id and live in self.matched_without_id)
+
+    def _unlisted(self) -> list[LiveMember]:
+        """The live records the file does not list, in the server's order."""
+        members = self.live.members
+        if self.matched_without_id:
+            return [live for live in members if not self._is_listed(live)]
+        # nearly always: listed is matched by identity, decided for all at once, at C speed
+        return list(compress(members, map(not_, map(self.matched.__contains__, map(id, members)))))
 
     def _listed(self, position: int, member: Member, found: LiveMember | None) -> None:
         """What one entry of the file needs, unless it is in place."""
@@ -313,9 +322,9 @@ class _OrganizationPlanner:
         unmatched_by_field: dict[str, list[Member]] = {}
         for entry in self.unmatched:
             unmatched_by_field.setdefault(entry.identity[0], []).append(entry)
-        ignored, listed = self.policy.ignore_members, self._is_listed
-        for live in self.live.members:
-            if listed(live) or ignored and matches_glob(ignored, live.email, live.handle):
+        ignored = self.policy.ignore_members
+        for live in self._unlisted():
+            if ignored and matches_glob(ignored, live.email, live.handle):
                 continue
             ref = _ref_of_live(live)
             if live.role not in KNOWN_ROLES:
