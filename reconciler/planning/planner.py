@@ -70,6 +70,7 @@ class _LiveIndex:
     def __init__(self, live: LiveOrganization) -> None:
         self._index = IdentityIndex.of(list(live.members), live.compared)
         self._resolved: tuple[list[Member], list[LiveMember | None]] | None = None
+        self._found: tuple[list[Member], list[LiveMember], set[int]] | None = None
 
     def find(self, member: Member) -> LiveMember | None:
         return self._index.get_normalised(member.identity)
@@ -79,6 +80,14 @@ class _LiveIndex:
         if self._resolved is None or self._resolved[0] is not entries:
             self._resolved = (entries, self._find_all(entries))
         return self._resolved[1]
+
+    def found(self, entries: list[Member]) -> tuple[list[LiveMember], set[int]]:
+        """The live records the entries name (one per naming entry, in order) and the set of
+        their ids, made once per list: the same-person check and the planner both read them."""
+        if self._found is None or self._found[0] is not entries:
+            records = list(filter(None, self.resolve(entries)))  # a record is true; None is not
+            self._found = (entries, records, set(map(id, records)))
+        return self._found[1], self._found[2]
 
     def _find_all(self, entries: list[Member]) -> list[LiveMember | None]:
         emails = [entry.email for entry in entries]
@@ -191,9 +200,8 @@ class _OrganizationPlanner:
     def listed_members(self) -> None:
         ignored, members = self.policy.ignore_members, self.desired.members
         resolved = self.index.resolve(members)
-        found_ones = list(filter(None, resolved))  # a record is true; None is not
-        self.matched.update(map(id, found_ones))
-        self.matched_without_id.update(filterfalse(attrgetter("user_id"), found_ones))
+        records, self.matched = self.index.found(members)  # the index's set: only read from now
+        self.matched_without_id.update(filterfalse(attrgetter("user_id"), records))
         for position, (member, found) in enumerate(zip(members, resolved, strict=True)):
             if (
                 found is not None
@@ -587,10 +595,10 @@ def same_person_problems(
         if name not in live.organizations:
             continue
         index = (indexes or {}).get(name) or _LiveIndex(live.organizations[name])
-        resolved = index.resolve(organization.members)
-        matched = [id(found) for found in resolved if found is not None]  # held by `resolved`
-        if len(set(matched)) == len(matched):  # no live record is named twice (nearly always)
+        records, record_ids = index.found(organization.members)
+        if len(record_ids) == len(records):  # no live record is named twice (nearly always)
             continue
+        resolved = index.resolve(organization.members)
         first_entry: dict[int, int] = {}  # id of a live record -> the first entry naming it
         for position, found in enumerate(resolved):
             if found is None:
