@@ -11,7 +11,8 @@ is its own process; CPU seconds (user + system) and peak RSS come from the kerne
 they are what the user's machine pays, start-up and all. Next to each, its floor
 (benchmarks/floors.py: the least work that gives the same answer, with rapidyaml and msgspec),
 measured the same way on the same files in the same run. Medians of --repeat runs. The last
-table gives the growth factor per 10x of members. Start-up CPU is measured first.
+table gives the growth factor per 10x of members. Start-up CPU is measured first, with its
+floor: importing pydantic alone, which every command that reads a file needs.
 
 The tool's modules are byte-compiled first, as `pip install` leaves them: with
 PYTHONDONTWRITEBYTECODE set (as on some CI machines) an editable checkout would otherwise compile
@@ -72,10 +73,13 @@ def run(
     )
 
 
-def startup_cpu(args: list[str], repeat: int = 5) -> float:
+def startup_cpu(args: list[str], repeat: int = 5, command: list[str] = CLI) -> float:
+    """Median CPU of `command` + `args` (the CLI by default) in processes of their own."""
     samples = []
     for _ in range(repeat):
-        process = subprocess.Popen(CLI + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            command + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         _, _, usage = os.wait4(process.pid, 0)
         samples.append(usage.ru_utime + usage.ru_stime)
     return sorted(samples)[len(samples) // 2]
@@ -375,6 +379,9 @@ def main() -> None:
     small = root / "examples" / "acme" / "ideogram-org.yaml"
     print(f"start-up: --help {startup_cpu(['--help']):.3f} s CPU, ", end="")
     print(f"validate of the example {startup_cpu(['validate', '-c', str(small)]):.3f} s CPU")
+    # the start-up floor: pydantic, which validates the file, imported alone (no model built)
+    pydantic_alone = startup_cpu(["-c", "import pydantic.dataclasses"], command=[sys.executable])
+    print(f"  floor: importing pydantic alone {pydantic_alone:.3f} s CPU")
     results: dict[int, dict[str, Sample]] = {}
     for members in options.sizes:
         print(
