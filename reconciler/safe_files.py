@@ -35,15 +35,27 @@ def refuse_symlink(path: str | Path, what: str) -> None:
 
 
 def write_atomic(
-    path: str | Path, data: str | bytes, *, what: str, mode: int | None = None
+    path: str | Path,
+    data: str | bytes,
+    *,
+    what: str,
+    mode: int | None = None,
+    final_newline: bool = False,
 ) -> None:
     """Replace `path` with `data` in one step. `mode` None keeps an existing file's mode (or
-    0o644)."""
-    commit_staged(stage_atomic(path, data, what=what, mode=mode), path, what=what)
+    0o644). `final_newline` ends the file with one when `data` does not (without a copy of a
+    40 MB report to add it)."""
+    staged = stage_atomic(path, data, what=what, mode=mode, final_newline=final_newline)
+    commit_staged(staged, path, what=what)
 
 
 def stage_atomic(
-    path: str | Path, data: str | bytes, *, what: str, mode: int | None = None
+    path: str | Path,
+    data: str | bytes,
+    *,
+    what: str,
+    mode: int | None = None,
+    final_newline: bool = False,
 ) -> Path:
     """The first half of an atomic write: `data` in a temporary file beside `path`, flushed to
     disk (where a full disk shows), not yet in place. `commit_staged` puts it there;
@@ -66,6 +78,8 @@ def stage_atomic(
             else:  # encoded a piece at a time: a 40 MB report is not held twice
                 for start in range(0, len(data), _PIECE_CHARS):
                     _write_payload(handle, data[start : start + _PIECE_CHARS].encode())
+            if final_newline and data[-1:] not in ("\n", b"\n"):
+                _write_payload(handle, b"\n")
             handle.flush()
             os.fsync(handle.fileno())
     except OSError as exc:

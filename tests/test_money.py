@@ -6,8 +6,10 @@ from datetime import date, datetime, timezone
 
 import pytest
 
+from reconciler.api.usage import UsageSums
+from reconciler.api.wire import ToolUsage, UsagePrice
 from reconciler.model.money import MixedCurrencyError, format_money, one_currency, plain_major
-from reconciler.model.usage import OrganizationUsage, UsageRecord
+from reconciler.model.usage import OrganizationUsage
 from reconciler.planning.usage import report
 from reconciler.render.usage import render_usage_csv
 
@@ -33,21 +35,31 @@ def test_two_currencies_are_never_added() -> None:
         one_currency(["USD", "EUR"], "acme")
 
 
-def _usage(*records: UsageRecord) -> OrganizationUsage:
+def _usage(*rows: tuple[float, str]) -> OrganizationUsage:
+    """Usage of one key on one day, one row per (amount, currency), summed as the reader sums
+    an answer's segment."""
+    sums = UsageSums()
+    sums.add_rows(
+        (date(2026, 11, 2), 0),
+        [
+            ToolUsage(UsagePrice(amount, currency), api_key_id="a2V5", tool_type="GENERATE")
+            for amount, currency in rows
+        ],
+    )
     start = datetime(2026, 11, 1, tzinfo=timezone.utc)
     return OrganizationUsage(
         name="acme",
         organization_id="b3Jn",
         start=start,
         end=datetime(2026, 11, 30, tzinfo=timezone.utc),
-        records=records,
+        uses=tuple(sums.uses.values()),
         commits=(),
         per_person=True,
     )
 
 
-def _record(amount: float, currency: str) -> UsageRecord:
-    return UsageRecord(date(2026, 11, 2), "a2V5", None, "GENERATE", None, amount, currency)
+def _record(amount: float, currency: str) -> tuple[float, str]:
+    return amount, currency
 
 
 def test_a_report_in_yen_shows_yen_and_refuses_a_second_currency() -> None:
@@ -67,7 +79,7 @@ def test_usage_in_two_currencies_is_reported_per_currency_never_added() -> None:
 
     usage = _usage(_record(1200, "JPY"), _record(5, "USD"), _record(800, "JPY"))
     parts = by_currency(usage)
-    assert [(p.records[0].currency, len(p.records)) for p in parts] == [("JPY", 2), ("USD", 1)]
+    assert [(p.uses[0].currency, p.uses[0].rows) for p in parts] == [("JPY", 2), ("USD", 1)]
     now = datetime(2026, 11, 30, tzinfo=timezone.utc)
     totals = [(r.currency, r.total) for r in (report(p, "key", now, {}, [], []) for p in parts)]
     assert totals == [("JPY", 2000), ("USD", 5)]

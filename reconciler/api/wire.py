@@ -158,20 +158,29 @@ class UsagePrice(msgspec.Struct, frozen=True, gc=False):
     currency_code: str
 
 
-class ToolUsage(msgspec.Struct, frozen=True, gc=False):
-    full_tool_name: str
+class SpendRow(msgspec.Struct, frozen=True, gc=False):
+    """A usage row, as far as spend per key and per member reads it: what it cost and whose it
+    was. Its full_tool_name (required by the schema) is never shown, and its tool and model only
+    by the report's groups of them (ToolUsage): the rest is skipped while decoding instead of
+    made into 824,000 strings each."""
+
     amount: UsagePrice
-    # an enum that grew between versions (OTHER in 2026-06): read as text; required by the
-    # schema, yet absent from the spec's own example, so a row without it is read and counted
-    tool_type: str | None = None
-    model_version: str | None = None
     api_key_id: str | None = None  # required in 2025-10; in 2026-06 present for API use
     user_email_address: str | None = None  # 2026-06 only: web-app use
 
 
+class ToolUsage(SpendRow, frozen=True, gc=False):
+    """A usage row with its tool and model."""
+
+    # an enum that grew between versions (OTHER in 2026-06): read as text; required by the
+    # schema, yet absent from the spec's own example, so a row without it is read and counted
+    tool_type: str | None = None
+    model_version: str | None = None
+
+
 class UsageSegment(msgspec.Struct, frozen=True):
-    """A segment whose rows are left undecoded (api/usage.py's `_rows` decodes them), so a
-    reader turns one segment at a time into records instead of holding every segment's rows."""
+    """A segment whose rows are left undecoded (api/usage.py decodes them), so a reader sums one
+    segment at a time instead of holding every segment's rows."""
 
     segment_start: str
     segment_end: str

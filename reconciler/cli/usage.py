@@ -97,9 +97,10 @@ def usage(
             progress=err,
             invoices=invoices,
         )
+    del config  # the file's members (100,000) are not needed to draw the report: not held then
     text = renderer("usage", output)(report)
     if out_path:
-        write_atomic(out_path, text if text.endswith("\n") else text + "\n", what="usage report")
+        write_atomic(out_path, text, what="usage report", final_newline=True)
         err(f"usage report written to {out_path}")
     else:
         click.echo(text, nl=not text.endswith("\n"))

@@ -14,7 +14,7 @@ from ..model.invoices import (
     InvoiceInfo,
     InvoiceKey,
 )
-from ..model.usage import UsageRecord
+from ..model.usage import CurrencyUse
 
 
 def share_of(difference: float, base: float) -> float:
@@ -28,20 +28,20 @@ def differs(difference: float, base: float) -> bool:
     return abs(share_of(difference, base)) > INVOICE_TOLERANCE
 
 
-def _in_period(record: UsageRecord, start: datetime, end: datetime) -> bool:
-    day = record.day
-    return start.date() <= day <= end.date()
-
-
 def check(
-    invoice: InvoiceInfo, records: Iterable[UsageRecord], labels: dict[str, str]
+    invoice: InvoiceInfo, uses: Iterable[CurrencyUse], labels: dict[str, str]
 ) -> InvoiceCheck:
-    """One invoice against the usage rows of its period, in its currency (rows of another currency
-    are never added to it)."""
+    """One invoice against the usage of its period's days, in its currency (use in another
+    currency is never added to it)."""
     used_by_key: dict[str, float] = defaultdict(float)
-    for record in records:
-        if record.currency == invoice.currency and _in_period(record, invoice.start, invoice.end):
-            used_by_key[record.api_key_id or NO_KEY] += record.amount
+    first, last = invoice.start.date(), invoice.end.date()
+    for use in uses:
+        if use.currency != invoice.currency:
+            continue
+        for (day, _), spent in use.by_slot.items():
+            if first <= day <= last:
+                for key, amount in spent.items():
+                    used_by_key[key or NO_KEY] += amount
     invoiced_by_key: dict[str, float] = defaultdict(float)
     for line in invoice.lines:
         if line.currency == invoice.currency:

@@ -12,11 +12,9 @@ from ..model.changes import Change, KeyDeactivate, KeyRotate
 from ..model.live import LiveOrganization
 from ..model.money import to_minor
 from ..model.plan import Plan
-from ..model.usage import OrganizationUsage, UsageRecord
+from ..model.usage import CurrencyUse, OrganizationUsage, Slot
 from ..model.watch import CONTAINED, Finding
 from .rotation import cut_plan, sink_names
-
-Slot = tuple[date, int]  # a UTC day and hour
 
 
 def window_start(now: datetime, hours: int, policy: EffectivePolicy) -> datetime:
@@ -35,21 +33,22 @@ def _slots(now: datetime, first: int, count: int) -> list[Slot]:
 
 
 class _Spend:
-    """One organization's records, summed per key and hour (in one currency each)."""
+    """One organization's use, summed per key and hour (in one currency each)."""
 
-    def __init__(self, records: tuple[UsageRecord, ...]) -> None:
+    def __init__(self, uses: tuple[CurrencyUse, ...]) -> None:
         self.by_key: dict[str, dict[Slot, float]] = defaultdict(lambda: defaultdict(float))
         self.currency: dict[str, str] = {}
         self.mixed: set[str] = set()
         self.all: dict[str, dict[Slot, float]] = defaultdict(lambda: defaultdict(float))
-        for record in records:
-            self.all[record.currency][(record.day, record.hour)] += record.amount
-            if record.api_key_id is None:
-                continue
-            key = record.api_key_id
-            if self.currency.setdefault(key, record.currency) != record.currency:
-                self.mixed.add(key)
-            self.by_key[key][(record.day, record.hour)] += record.amount
+        for use in uses:
+            for slot, spent in use.by_slot.items():
+                self.all[use.currency][slot] += sum(spent.values())
+                for key, amount in spent.items():
+                    if key is None:
+                        continue
+                    if self.currency.setdefault(key, use.currency) != use.currency:
+                        self.mixed.add(key)
+                    self.by_key[key][slot] += amount
 
 
 def _period_sums(hours: dict[Slot, float], today: date) -> tuple[float, float]:
@@ -131,7 +130,7 @@ def watch_findings(
     watched: int,
 ) -> tuple[list[Finding], list[str]]:
     """Findings for every ACTIVE key and for the organization, and what could not be judged."""
-    spend = _Spend(usage.records)
+    spend = _Spend(usage.uses)
     today = now.astimezone(timezone.utc).date()
     labels = {spec.id: (label, spec) for label, spec in org.api_keys.items() if spec.id}
     findings: list[Finding] = []

@@ -36,7 +36,14 @@ from ..model.live import LiveOrganization, LiveState
 from ..model.plan import Approval, Plan, ScheduledRotation
 from ..model.report import ApplyInterrupted, ApplyReport, DryRunReport, NothingToApply, Report
 from ..model.timestamps import parse_timestamp
-from ..model.usage import SPEND_DAYS, GroupBy, OrganizationReport, UsageFacts, UsageReport
+from ..model.usage import (
+    BY_KIND,
+    SPEND_DAYS,
+    GroupBy,
+    OrganizationReport,
+    UsageFacts,
+    UsageReport,
+)
 from ..model.window import days_back
 from ..planning.planner import listed_but_ignored
 from ..planning.rotation import rotation_phases
@@ -845,7 +852,9 @@ def usage(
     notes = list(live.warnings)  # organizations left out, and why
     for org in live.organizations.values():
         try:
-            read = read_usage(reader, org, live.api_version, since, until, spend=True)
+            read = read_usage(
+                reader, org, live.api_version, since, until, spend=True, detail=by in BY_KIND
+            )
         except ForbiddenError as exc:  # one organization the token may not read stops no other
             notes.append(f"{org.name}: usage not readable ({exc}); you are {org.caller_role} there")
             continue

@@ -35,4 +35,4 @@ def invoice_checks(
     end = min(max(i.end for i in wanted), max(until, start))
     usage = read_usage(reader, org, api_version, start, end)
     notes += list(usage.notes)
-    return [check(invoice, usage.records, labels) for invoice in wanted], notes
+    return [check(invoice, usage.uses, labels) for invoice in wanted], notes

@@ -84,7 +84,13 @@ def _with_idle(
         )
     except ApiError:
         return retiring
-    used = {r.api_key_id for r in usage.records if r.api_key_id and r.amount > 0}
+    used = {
+        key
+        for use in usage.uses
+        for spent in use.by_slot.values()
+        for key, amount in spent.items()
+        if key and amount > 0
+    }
     return {
         key_id: Retiring(
             found.key_id,
