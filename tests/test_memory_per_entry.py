@@ -7,12 +7,16 @@ from __future__ import annotations
 import json
 import tracemalloc
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 
 from reconciler.api.client import ApiReader
+from reconciler.api.usage import read_usage
 from reconciler.config.loader import load_text
+from reconciler.model.live import LiveOrganization
+from reconciler.model.usage import OrganizationUsage
 
 ENTRIES = 5_000
 
@@ -98,3 +102,57 @@ def test_a_key_of_a_profile_is_held_in_a_few_hundred_bytes() -> None:
     )
     per_key = _held_per_entry(reader.get_profiles)
     assert per_key < 300, f"{per_key:.0f} bytes per key"
+
+
+def _usage_reader(rows_of_day: Callable[[int], list[dict[str, Any]]], days: int) -> ApiReader:
+    body = json.dumps(
+        {
+            "usage_segments": [
+                {
+                    "segment_start": f"2026-10-{day + 1:02d}T00:00:00+00:00",
+                    "segment_end": f"2026-10-{day + 2:02d}T00:00:00+00:00",
+                    "tool_usage": rows_of_day(day),
+                }
+                for day in range(days)
+            ]
+        }
+    ).encode()
+    return ApiReader(
+        "https://api.example",
+        "t",
+        transport=httpx.MockTransport(lambda _request: httpx.Response(200, content=body)),
+    )
+
+
+def _read_usage(reader: ApiReader) -> OrganizationUsage:
+    org = LiveOrganization("acme", "T1", "acme", "OWNER", 10, (), ())
+    start = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    return read_usage(reader, org, "2025-10", start, start + timedelta(days=30))
+
+
+def _row(key: str, tool: str, amount: int) -> dict[str, Any]:
+    return {
+        "full_tool_name": f"{tool.title()} V3",
+        "amount": {"amount": amount, "currency_code": "USD"},
+        "tool_type": tool,
+        "model_version": "V_3_1",
+        "api_key_id": key,
+    }
+
+
+def test_usage_is_summed_as_it_is_read_not_held_per_row() -> None:
+    """100 keys, each used with 5 tools a day for 10 days: 5,000 rows, 1,000 sums of a key on
+    a day. A record per row held about 110 bytes a row; the sums hold a fraction of that."""
+    tools = ("GENERATE", "EDIT", "REMIX", "UPSCALE", "DESCRIBE")
+    reader = _usage_reader(
+        lambda day: [
+            _row(f"a2V5{key:018d}", tool, 100 + day)
+            for key in range(ENTRIES // 50)
+            for tool in tools
+        ],
+        days=10,
+    )
+    usage = _read_usage(reader)
+    assert usage.uses[0].rows == ENTRIES and len(usage.uses[0].by_slot) == 10
+    per_row = _held_per_entry(lambda: _read_usage(reader))
+    assert per_row < 40, f"{per_row:.0f} bytes per row"

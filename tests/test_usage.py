@@ -188,7 +188,9 @@ def test_usage_labels_keys_from_the_file_and_writes_csv(tmp_path, monkeypatch):
     with served(state) as (_, url):
         result = cli(url, "usage", "--output", "csv", "-o", "usage.csv")
     assert result.exit_code == 0, result.output
-    table = list(csv.DictReader(io.StringIO(Path("usage.csv").read_text())))
+    written = Path("usage.csv").read_text()
+    assert written.endswith("\n") and not written.endswith("\n\n")  # a text's own newline kept
+    table = list(csv.DictReader(io.StringIO(written)))
     assert any(row["label"] == "render-farm" and row["key"] == busy for row in table)
     assert all(row["organization"] == "acme" for row in table)
 
@@ -214,6 +216,7 @@ def test_usage_json_follows_the_committed_schema(tmp_path, monkeypatch, api_vers
     with served(_state(api_version)[0]) as (_, url):
         result = cli(url, "usage", "--by", "day", "--output", "json", "-o", "usage.json")
     assert result.exit_code == 0, result.output
+    assert Path("usage.json").read_text().endswith("}\n")  # the file ends its last line
     checked = subprocess.run(
         [
             str(Path(sys.executable).parent / "check-jsonschema"),
