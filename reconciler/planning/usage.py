@@ -309,8 +309,9 @@ def report(
         usage.start.date() + timedelta(days=n)
         for n in range((usage.end.date() - usage.start.date()).days + 1)
     ]
-    daily_spend = [  # each day's labelled table goes once its DaySpend holds a copy
-        DaySpend(day=day.isoformat(), by_key=_labelled(by_id.get(day, {}), labels)) for day in days
+    daily_spend = [  # built, not validated: the tables are this function's own, of str and float
+        DaySpend.model_construct(day=day.isoformat(), by_key=_labelled(by_id.get(day, {}), labels))
+        for day in days
     ]
     commit = commit_status(usage.commits, now)
     return OrganizationReport(

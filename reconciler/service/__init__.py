@@ -228,7 +228,8 @@ def drift(
     progress: Callable[[str], None] | None = None,
     store: StateStore | None = None,
 ) -> Drift:
-    planned = plan_with_state(reader, config, only, api_version, progress, store)
+    # the drift report is never applied: no fingerprint of the organization (100,000 members)
+    planned = plan_with_state(reader, config, only, api_version, progress, store, fingerprint=False)
     delivered, notes = delivery_drift(planned.config, planned.pending)
     return Drift(planned=planned, report=DriftReport.from_plan(planned.plan, delivered, notes))
 
@@ -241,10 +242,12 @@ def plan_with_state(
     progress: Callable[[str], None] | None = None,
     store: StateStore | None = None,
     replace: Replace = frozenset(),
+    fingerprint: bool = True,
 ) -> Planned:
     """`plan` as apply will see it: with the keys the state store binds and the keys lost creates
     made, as its audit chain records them (one read, never a write; a chain that fails
-    verification is not used, and the plan says so)."""
+    verification is not used, and the plan says so). Without `fingerprint`, a plan that is
+    reported, never saved (see compute_plan)."""
     snapshot = store.snapshot() if store is not None else Snapshot(Verification(), "")
     pending = snapshot.pending
     if pending.problems:
@@ -252,7 +255,9 @@ def plan_with_state(
             f"{snapshot.where}: the audit log fails verification ({pending.problems[0]}); what it "
             "records is not used, and apply will refuse until it is repaired"
         )
-        planned = plan(reader, config, only, api_version, progress, replace=replace)
+        planned = plan(
+            reader, config, only, api_version, progress, replace=replace, fingerprint=fingerprint
+        )
         return with_handle_notes(reader, dataclasses.replace(planned, notes=(note,)))
     lost = pending.lost_keys_to_plan()
     planned = plan(
@@ -264,6 +269,7 @@ def plan_with_state(
         lost_keys=lost,
         pending=pending,
         replace=replace,
+        fingerprint=fingerprint,
     )
     return with_handle_notes(reader, dataclasses.replace(planned, pending=pending))
 
