@@ -1,4 +1,5 @@
-"""Usage and spend, as data: what was read (records, commits, credits) and what is made of it.
+"""Usage and spend, as data: what was read (sums per currency, commits, credits) and what is
+made of it.
 
 Pure, like the planner: the service reads (api/usage.py), this sums and judges. The same facts
 feed the `usage` report and the usage-aware policies (idle keys, dormant members), so a key the
