@@ -419,3 +419,35 @@ def test_invoices_the_token_may_not_read_leave_the_usage_report_standing(tmp_pat
     org = json.loads(found.stdout)["organizations"][0]
     assert org["invoices"] is None and org["total"] > 0
     assert any(note.startswith("invoices not readable") for note in org["notes"])
+
+
+def test_a_day_s_spend_under_one_name_is_added_never_overwritten() -> None:
+    """Two keys under one name in the daily table (a key labelled "web app" beside web-app use,
+    a key labelled with another key's id): their amounts are added, not one kept."""
+    from reconciler.api.usage import UsageSums
+    from reconciler.api.wire import SpendRow, UsagePrice
+    from reconciler.model.usage import OrganizationUsage
+    from reconciler.planning.usage import report
+
+    sums = UsageSums()
+    sums.add_rows(
+        (date(2026, 11, 2), 0),
+        [
+            SpendRow(UsagePrice(100, "USD"), api_key_id="a2V5"),
+            SpendRow(UsagePrice(20, "USD"), user_email_address="mei@acme.example"),
+            SpendRow(UsagePrice(5, "USD"), api_key_id="b2V5"),
+            SpendRow(UsagePrice(1, "USD"), api_key_id="c2V5"),
+        ],
+    )
+    usage = OrganizationUsage(
+        name="acme",
+        organization_id="b3Jn",
+        start=datetime(2026, 11, 2, tzinfo=timezone.utc),
+        end=datetime(2026, 11, 2, 23, tzinfo=timezone.utc),
+        uses=tuple(sums.uses.values()),
+        per_person=True,
+    )
+    labels = {"a2V5": WEB_APP, "b2V5": "c2V5"}
+    found = report(usage, "key", datetime(2026, 11, 3, tzinfo=timezone.utc), labels, [], [])
+    assert found.daily[0].by_key == {WEB_APP: 120, "c2V5": 6}
+    assert found.total == 126

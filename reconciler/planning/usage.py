@@ -231,8 +231,8 @@ def _labelled(amounts: dict[str | None, float], labels: dict[str | None, str]) -
     if len(out) == len(amounts):
         return out  # type: ignore[return-value]  # None is in labels: every name is a str
     out = {}
-    for key_id, amount in amounts.items():
-        label = labels.get(key_id, key_id) or WEB_APP
+    for key_id, amount in amounts.items():  # the same names as above, their amounts added
+        label = labels.get(key_id, key_id)
         out[label] = out[label] + amount if label in out else amount
     return out  # type: ignore[return-value]
 
